@@ -1,0 +1,117 @@
+import { parseArgs } from 'node:util'
+import { ConfigError, describeConfig, loadConfig } from './config.js'
+import { createContainer } from './container.js'
+import { createAccount, createKey, ensureDevKey } from './entrypoints/admin.js'
+import { startApi } from './entrypoints/api.js'
+import { type Stop, stopOnSignals } from './entrypoints/lifecycle.js'
+import { startWorker } from './entrypoints/worker.js'
+import { createLogger } from './infra/logger.js'
+import { migrate } from './infra/migrator.js'
+import { MIGRATIONS_DIR } from './lib/paths.js'
+import { startDevInbox } from './smtp/dev-inbox.js'
+
+const USAGE = `Usage: hikyaku <command>
+
+  api                      HTTP API
+  worker                   delivery workers and the sweeper
+  all                      api + worker in one process
+  migrate                  apply database migrations
+  accounts create NAME     create an account; prints its full-access API key
+  keys create --account ID [--scope full|send] [--name NAME]
+                           create an API key; prints it
+  dev-inbox                loopback SMTP server storing messages under var/inbox
+  dev-key                  print the development API key, creating it on first use
+  config                   list configuration variables
+
+Configuration comes from the environment; see "hikyaku config".`
+
+const out = (line: string) => process.stdout.write(`${line}\n`)
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    out(USAGE)
+    return command ? 0 : 2
+  }
+  if (command === 'config') {
+    for (const { key, description, expect } of describeConfig()) out(`${key.padEnd(24)} ${description} (${expect})`)
+    return 0
+  }
+  const config = loadConfig()
+  const logger = createLogger(config.logLevel)
+
+  if (command === 'migrate') {
+    const { applied } = await migrate(config.databaseUrl, MIGRATIONS_DIR, logger)
+    logger.info({ applied: applied.length }, applied.length ? 'migrations applied' : 'database is up to date')
+    return 0
+  }
+  if (command === 'dev-inbox') {
+    const inbox = await startDevInbox({
+      host: '127.0.0.1',
+      port: config.devInboxPort,
+      dir: config.devInboxDir,
+      logger,
+      maxBytes: config.maxMessageBytes,
+    })
+    logger.info({ port: inbox.port, dir: config.devInboxDir }, 'dev inbox listening')
+    stopOnSignals(logger, config.shutdownTimeoutMs, inbox.close)
+    return -1
+  }
+
+  const container = createContainer(config, { logger })
+  const oneShot = async (fn: () => Promise<string>) => {
+    try {
+      out(await fn())
+      return 0
+    } finally {
+      await container.close()
+    }
+  }
+  switch (command) {
+    case 'accounts': {
+      if (rest[0] !== 'create' || !rest[1]) throw new UsageError('hikyaku accounts create NAME')
+      return oneShot(() => createAccount(container, rest.slice(1).join(' ')))
+    }
+    case 'keys': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { account: { type: 'string' }, scope: { type: 'string', default: 'full' }, name: { type: 'string' } },
+      })
+      if (positionals[0] !== 'create' || !values.account || !['full', 'send'].includes(values.scope as string)) {
+        throw new UsageError('hikyaku keys create --account ID [--scope full|send] [--name NAME]')
+      }
+      return oneShot(() => createKey(container, values.account as string, values.scope as 'full' | 'send', values.name))
+    }
+    case 'dev-key':
+      return oneShot(() => ensureDevKey(container))
+    case 'api':
+    case 'worker':
+    case 'all': {
+      const stops: Stop[] = []
+      if (command !== 'api') stops.push(await startWorker(container))
+      if (command !== 'worker') stops.push(await startApi(container))
+      // Stop in reverse: first stop taking requests, then finish deliveries, then close pools.
+      stopOnSignals(logger, config.shutdownTimeoutMs, async () => {
+        for (const stop of stops.reverse()) await stop()
+        await container.close()
+      })
+      return -1
+    }
+    default:
+      throw new UsageError(USAGE)
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code
+  },
+  (err) => {
+    if (err instanceof ConfigError || err instanceof UsageError) process.stderr.write(`${err.message}\n`)
+    else process.stderr.write(`hikyaku: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    process.exitCode = 1
+  },
+)

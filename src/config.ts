@@ -1,0 +1,259 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseDuration, parseDurationList } from './lib/duration.js'
+
+/**
+ * The only reader of `process.env`. Every key has a default (some depend on HIKYAKU_ENV) or is
+ * required; all problems are reported together in one error.
+ */
+export type HikyakuEnv = 'development' | 'production'
+
+export interface Config {
+  env: HikyakuEnv
+  varDir: string
+  databaseUrl: string
+  dbPoolSize: number
+  redisUrl: string
+  bullmqPrefix: string
+  host: string
+  port: number
+  logLevel: string
+  deliveryMode: 'relay'
+  smtpRelayUrl: string
+  workerConcurrency: number
+  smtpPoolSize: number
+  smtpTimeoutMs: number
+  heloName: string
+  retryScheduleMs: number[]
+  maxDeliveryAgeMs: number
+  deliveryLeaseMs: number
+  sweepIntervalMs: number
+  maxMessageBytes: number
+  maxRecipients: number
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  admissionMaxBacklog: number
+  secret: string
+  devInboxPort: number
+  devInboxDir: string
+  shutdownTimeoutMs: number
+}
+
+type Env = Record<string, string | undefined>
+
+interface Spec<T> {
+  description: string
+  parse: (raw: string) => T | undefined
+  /** What a valid value looks like, for the error message. */
+  expect: string
+  default?: T | ((env: HikyakuEnv) => T | undefined)
+}
+
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (raw: string) => {
+    const n = Number(raw)
+    return Number.isInteger(n) && n >= min && n <= max ? n : undefined
+  }
+const str = (raw: string) => (raw.trim() === '' ? undefined : raw.trim())
+const duration = (raw: string) => parseDuration(raw)
+const oneOf =
+  <T extends string>(...values: T[]) =>
+  (raw: string) =>
+    values.includes(raw as T) ? (raw as T) : undefined
+const url =
+  (...protocols: string[]) =>
+  (raw: string) => {
+    try {
+      return protocols.includes(new URL(raw).protocol) ? raw : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+const dev =
+  <T>(devValue: T, prodValue?: T) =>
+  (env: HikyakuEnv) =>
+    env === 'development' ? devValue : prodValue
+
+export const CONFIG_SPEC = {
+  HIKYAKU_VAR_DIR: { description: 'Runtime data directory (dev secret, keys, inbox)', parse: str, expect: 'a path', default: 'var' },
+  DATABASE_URL: {
+    description: 'PostgreSQL connection URL',
+    parse: url('postgres:', 'postgresql:'),
+    expect: 'postgresql://user:pass@host:5432/db',
+    default: dev('postgresql://hikyaku:hikyaku@127.0.0.1:5432/hikyaku'),
+  },
+  DB_POOL_SIZE: { description: 'PostgreSQL connections per process', parse: int(1, 200), expect: 'an integer 1-200', default: 10 },
+  REDIS_URL: {
+    description: 'Redis URL (may carry a db index)',
+    parse: url('redis:', 'rediss:'),
+    expect: 'redis://host:6379/0',
+    default: 'redis://127.0.0.1:6379',
+  },
+  BULLMQ_PREFIX: { description: 'Key prefix separating deployments on one Redis', parse: str, expect: 'a string', default: 'hikyaku' },
+  HOST: { description: 'HTTP listen address', parse: str, expect: 'an address', default: dev('127.0.0.1', '0.0.0.0') },
+  PORT: { description: 'HTTP listen port', parse: int(0, 65535), expect: 'a port', default: 3000 },
+  LOG_LEVEL: {
+    description: 'pino log level',
+    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+    expect: 'info, debug, …',
+    default: 'info',
+  },
+  DELIVERY_MODE: { description: 'How mail leaves: through an upstream relay', parse: oneOf('relay'), expect: 'relay', default: 'relay' },
+  SMTP_RELAY_URL: {
+    description: 'Upstream relay: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465; ?tls=opportunistic|require|verify',
+    parse: url('smtp:', 'smtps:'),
+    expect: 'smtp://user:pass@host:587',
+  },
+  WORKER_CONCURRENCY: {
+    description: 'Deliveries in progress per worker process',
+    parse: int(1, 1000),
+    expect: 'an integer 1-1000',
+    default: 50,
+  },
+  SMTP_POOL_SIZE: {
+    description: 'SMTP connections per worker process to the relay',
+    parse: int(1, 200),
+    expect: 'an integer 1-200',
+    default: 10,
+  },
+  SMTP_TIMEOUT: { description: 'Timeout for each SMTP step', parse: duration, expect: 'a duration like 60s', default: 60_000 },
+  HELO_NAME: { description: 'Name announced in EHLO', parse: str, expect: 'a host name', default: hostname() },
+  RETRY_SCHEDULE: {
+    description: 'Delays between attempts; the last repeats',
+    parse: parseDurationList,
+    expect: 'durations like 1m,5m,1h',
+    default: parseDurationList('1m,5m,15m,30m,1h,2h,4h,8h'),
+  },
+  MAX_DELIVERY_AGE: {
+    description: 'Give up (expired) this long after acceptance or scheduled time',
+    parse: duration,
+    expect: 'a duration like 72h',
+    default: 72 * 3_600_000,
+  },
+  DELIVERY_LEASE: {
+    description: 'How long a claimed recipient stays ours before another worker may retry it',
+    parse: duration,
+    expect: 'a duration like 15m',
+    default: 15 * 60_000,
+  },
+  SWEEP_INTERVAL: {
+    description: 'How often the sweeper rebuilds missing jobs',
+    parse: duration,
+    expect: 'a duration like 30s',
+    default: 30_000,
+  },
+  MAX_MESSAGE_BYTES: {
+    description: 'Largest encoded message accepted',
+    parse: int(1024),
+    expect: 'bytes, at least 1024',
+    default: 26_214_400,
+  },
+  MAX_RECIPIENTS: { description: 'Recipients per message (to + cc + bcc)', parse: int(1, 1000), expect: 'an integer 1-1000', default: 50 },
+  RATE_LIMIT_MAX: { description: 'Requests per API key per window', parse: int(1), expect: 'a positive integer', default: 6000 },
+  RATE_LIMIT_WINDOW: { description: 'Rate-limit window', parse: duration, expect: 'a duration like 1m', default: 60_000 },
+  ADMISSION_MAX_BACKLOG: {
+    description: 'Waiting deliveries past which sends get 503',
+    parse: int(1),
+    expect: 'a positive integer',
+    default: 100_000,
+  },
+  HIKYAKU_SECRET: {
+    description: 'Secret for encrypting keys and signing tokens (generated in development)',
+    parse: str,
+    expect: 'a long random string',
+  },
+  DEV_INBOX_PORT: { description: 'Port of `hikyaku dev-inbox`', parse: int(0, 65535), expect: 'a port', default: 2525 },
+  DEV_INBOX_DIR: { description: 'Where `hikyaku dev-inbox` writes .eml files', parse: str, expect: 'a path' },
+  SHUTDOWN_TIMEOUT: {
+    description: 'Longest graceful shutdown before forcing exit',
+    parse: duration,
+    expect: 'a duration like 30s',
+    default: 30_000,
+  },
+} satisfies Record<string, Spec<unknown>>
+
+type SpecKey = keyof typeof CONFIG_SPEC
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Reads and validates the environment. In development it creates `var/` and a local secret. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = []
+  const hikyakuEnv = (env.HIKYAKU_ENV ?? 'production') as HikyakuEnv
+  if (hikyakuEnv !== 'development' && hikyakuEnv !== 'production') {
+    problems.push(`HIKYAKU_ENV must be development or production (got "${env.HIKYAKU_ENV}")`)
+  }
+
+  const read = <K extends SpecKey>(key: K, required = false): unknown => {
+    const spec = CONFIG_SPEC[key] as Spec<unknown>
+    const raw = env[key]
+    if (raw !== undefined && raw !== '') {
+      const value = spec.parse(raw)
+      if (value === undefined) problems.push(`${key} must be ${spec.expect} (got "${raw}")`)
+      return value
+    }
+    const fallback = typeof spec.default === 'function' ? spec.default(hikyakuEnv) : spec.default
+    if (fallback === undefined && required) problems.push(`${key} is required: ${spec.description} (${spec.expect})`)
+    return fallback
+  }
+
+  const varDir = resolve(read('HIKYAKU_VAR_DIR') as string)
+  const devInboxPort = read('DEV_INBOX_PORT') as number
+  const config = {
+    env: hikyakuEnv,
+    varDir,
+    databaseUrl: read('DATABASE_URL', true) as string,
+    dbPoolSize: read('DB_POOL_SIZE') as number,
+    redisUrl: read('REDIS_URL') as string,
+    bullmqPrefix: read('BULLMQ_PREFIX') as string,
+    host: read('HOST') as string,
+    port: read('PORT') as number,
+    logLevel: read('LOG_LEVEL') as string,
+    deliveryMode: read('DELIVERY_MODE') as 'relay',
+    smtpRelayUrl: (read('SMTP_RELAY_URL', hikyakuEnv === 'production') as string | undefined) ?? `smtp://127.0.0.1:${devInboxPort}`,
+    workerConcurrency: read('WORKER_CONCURRENCY') as number,
+    smtpPoolSize: read('SMTP_POOL_SIZE') as number,
+    smtpTimeoutMs: read('SMTP_TIMEOUT') as number,
+    heloName: read('HELO_NAME') as string,
+    retryScheduleMs: read('RETRY_SCHEDULE') as number[],
+    maxDeliveryAgeMs: read('MAX_DELIVERY_AGE') as number,
+    deliveryLeaseMs: read('DELIVERY_LEASE') as number,
+    sweepIntervalMs: read('SWEEP_INTERVAL') as number,
+    maxMessageBytes: read('MAX_MESSAGE_BYTES') as number,
+    maxRecipients: read('MAX_RECIPIENTS') as number,
+    rateLimitMax: read('RATE_LIMIT_MAX') as number,
+    rateLimitWindowMs: read('RATE_LIMIT_WINDOW') as number,
+    admissionMaxBacklog: read('ADMISSION_MAX_BACKLOG') as number,
+    secret: (read('HIKYAKU_SECRET', hikyakuEnv === 'production') as string | undefined) ?? '',
+    devInboxPort,
+    devInboxDir: resolve((read('DEV_INBOX_DIR') as string | undefined) ?? join(varDir, 'inbox')),
+    shutdownTimeoutMs: read('SHUTDOWN_TIMEOUT') as number,
+  } satisfies Config
+
+  if (problems.length > 0) throw new ConfigError(problems)
+  if (config.env === 'development' && config.secret === '') config.secret = devSecret(varDir)
+  return Object.freeze(config)
+}
+
+/** A per-checkout secret kept under var/, so development needs no setup and restarts keep it. */
+function devSecret(varDir: string): string {
+  const file = join(varDir, 'secret')
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(varDir, { recursive: true })
+  const secret = randomBytes(32).toString('base64url')
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 })
+  return secret
+}
+
+/** Every key with its description, for `hikyaku help` and the README. */
+export const describeConfig = (): Array<{ key: string; description: string; expect: string }> =>
+  Object.entries(CONFIG_SPEC).map(([key, spec]) => ({ key, description: spec.description, expect: spec.expect }))

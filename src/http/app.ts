@@ -1,0 +1,71 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import type { Config } from '../config.js'
+import type { Logger } from '../infra/logger.js'
+import type { Redis } from '../infra/redis.js'
+import { uuidv7 } from '../lib/uuid.js'
+import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
+import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
+import type { EmailService } from '../modules/emails/email.service.js'
+import { registerAuth } from './plugins/auth.js'
+import { registerErrorHandler } from './plugins/error-handler.js'
+import { registerOpenApi } from './plugins/openapi.js'
+import { admissionHook, registerRateLimit } from './plugins/rate-limit.js'
+import { apiKeyRoutes } from './routes/api-keys.routes.js'
+import { emailRoutes } from './routes/emails.routes.js'
+import { type HealthOptions, healthRoutes } from './routes/health.routes.js'
+import { ErrorResponseSchema } from './schemas/common.js'
+import { validatorCompiler } from './validation.js'
+
+export interface HttpDeps {
+  config: Pick<Config, 'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'admissionMaxBacklog' | 'bullmqPrefix'>
+  logger: Logger
+  redis: Redis
+  dispatcher: Dispatcher
+  apiKeys: ApiKeyService
+  emails: EmailService
+  checkReady: HealthOptions['checkReady']
+}
+
+/** Room for base64 (4/3) plus JSON escaping around a message of MAX_MESSAGE_BYTES. */
+export const bodyLimitFor = (maxMessageBytes: number): number => Math.ceil(maxMessageBytes * 1.5) + 65_536
+
+/** Builds the HTTP application. It never listens: entrypoints and tests decide that. */
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: bodyLimitFor(deps.config.maxMessageBytes),
+    genReqId: () => uuidv7(),
+    requestIdHeader: false,
+    // One log line per request costs more than the request at thousands per second; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: false,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.setValidatorCompiler(validatorCompiler)
+  app.addSchema(ErrorResponseSchema)
+  registerErrorHandler(app)
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  await registerOpenApi(app)
+  await app.register(healthRoutes, { checkReady: deps.checkReady })
+
+  await app.register(
+    async (v1) => {
+      registerAuth(v1, deps.apiKeys)
+      await registerRateLimit(v1, {
+        redis: deps.redis,
+        prefix: deps.config.bullmqPrefix,
+        max: deps.config.rateLimitMax,
+        windowMs: deps.config.rateLimitWindowMs,
+      })
+      await v1.register(emailRoutes, { emails: deps.emails, admission: admissionHook(deps.dispatcher, deps.config.admissionMaxBacklog) })
+      await v1.register(apiKeyRoutes, { apiKeys: deps.apiKeys })
+    },
+    { prefix: '/v1' },
+  )
+
+  return app
+}

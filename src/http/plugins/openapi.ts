@@ -1,0 +1,32 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance } from 'fastify'
+
+export const OPENAPI_INFO = {
+  title: 'Hikyaku API',
+  version: '1.0.0',
+  description:
+    'Self-hosted email sending. Authenticate with `Authorization: Bearer hk_…`. Errors share one envelope with a stable `code`. ' +
+    'A 202 from `POST /v1/emails` means the message is committed and will reach a terminal status.',
+}
+
+/** The OpenAPI document is generated from the route schemas; `openapi.yaml` is its committed copy. */
+export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: OPENAPI_INFO,
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'hk_<id>_<secret>' } } },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: 'emails', description: 'Send and track email' },
+        { name: 'api-keys', description: 'Manage API keys (full-access keys only)' },
+        { name: 'operations', description: 'Health and readiness' },
+      ],
+    },
+    // The documentation routes themselves are not part of the API.
+    hideUntagged: true,
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+}

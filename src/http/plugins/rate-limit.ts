@@ -1,0 +1,50 @@
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance } from 'fastify'
+import type { Redis } from '../../infra/redis.js'
+import { AppError, unavailable } from '../../lib/errors.js'
+import type { Dispatcher } from '../../modules/delivery/dispatch.port.js'
+
+export interface RateLimitOptions {
+  redis: Redis
+  prefix: string
+  max: number
+  windowMs: number
+}
+
+/**
+ * Per-key limits counted in Redis, shared by every API process. Registered after the auth hook,
+ * so it counts authenticated keys, not addresses. If Redis is unreachable the limit is skipped
+ * rather than refusing mail that Postgres can still accept.
+ */
+export async function registerRateLimit(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
+  await app.register(rateLimit, {
+    max: options.max,
+    timeWindow: options.windowMs,
+    redis: options.redis,
+    nameSpace: `${options.prefix}:ratelimit:`,
+    keyGenerator: (request) => request.principal.keyId,
+    enableDraftSpec: true,
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) =>
+      new AppError(
+        'rate_limited',
+        `Rate limit of ${context.max} requests per ${context.after} exceeded for this API key; retry after the Retry-After delay.`,
+        {
+          retryAfter: Math.ceil(context.ttl / 1000),
+        },
+      ),
+  })
+}
+
+/**
+ * Admission control: when deliveries already waiting pass the configured depth, new sends are
+ * turned away with 503 + Retry-After rather than starving the workers of CPU.
+ */
+export function admissionHook(dispatcher: Pick<Dispatcher, 'backlog'>, maxBacklog: number) {
+  return async () => {
+    const backlog = await dispatcher.backlog()
+    if (backlog > maxBacklog) {
+      throw unavailable(`Hikyaku is working through a backlog of ${backlog} deliveries; retry shortly.`, 2)
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import type { ApiKeyView } from '../modules/api-keys/api-key.types.js'
+import type { EmailDetail, EmailSummaryRow } from '../modules/emails/email.repository.js'
+import type { EventRow } from '../modules/events/event.repository.js'
+
+/** Shapes domain objects into the API's snake_case JSON. Dates become RFC 3339 strings. */
+const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null)
+
+/** Cursors are opaque to callers: the id of the last item, wrapped so its form can change. */
+export const encodeCursor = (id: string): string => Buffer.from(`v1:${id}`).toString('base64url')
+export const decodeCursor = (cursor: string): string | undefined => {
+  const text = Buffer.from(cursor, 'base64url').toString()
+  return text.startsWith('v1:') ? text.slice(3) : undefined
+}
+
+export const nextCursor = <T extends { id: string }>(items: T[], limit: number): string | null =>
+  items.length === limit && items.length > 0 ? encodeCursor((items[items.length - 1] as T).id) : null
+
+export function presentEvent(e: EventRow) {
+  return {
+    id: e.id,
+    type: e.type,
+    created_at: e.created_at.toISOString(),
+    email_id: e.email_id,
+    recipient: e.recipient,
+    tags: e.tags,
+    data: e.data,
+  }
+}
+
+export function presentEmail(email: EmailDetail, events: EventRow[]) {
+  const addressById = new Map(email.recipients.map((r) => [r.id, r.address]))
+  return {
+    id: email.id,
+    status: email.status,
+    source: email.source,
+    from: email.fromHeader,
+    to: email.toHeader as string[],
+    cc: email.ccHeader as string[],
+    reply_to: email.replyTo as string[],
+    subject: email.subject,
+    headers: email.headers as Record<string, string>,
+    tags: email.tags as Record<string, string>,
+    stream: email.stream,
+    message_id: email.messageId,
+    size_bytes: email.sizeBytes,
+    scheduled_at: iso(email.scheduledAt),
+    expires_at: email.expiresAt.toISOString(),
+    created_at: email.createdAt.toISOString(),
+    updated_at: email.updatedAt.toISOString(),
+    attachments: email.attachments.map((a) => ({
+      filename: a.filename,
+      content_type: a.contentType,
+      content_id: a.contentId,
+      size: a.size,
+    })),
+    recipients: email.recipients.map((r) => ({
+      address: r.address,
+      kind: r.kind,
+      status: r.status,
+      reason: r.reason,
+      attempts: r.attemptCount,
+      // While sending, next_attempt_at holds the lease expiry: an internal detail.
+      next_attempt_at: r.status === 'sending' ? null : iso(r.nextAttemptAt),
+      last_reply:
+        r.lastCode === null && r.lastReply === null ? null : { code: r.lastCode, enhanced_code: r.lastEnhancedCode, text: r.lastReply },
+      possible_duplicate: r.possibleDuplicate,
+      updated_at: r.updatedAt.toISOString(),
+    })),
+    attempts: email.recipients
+      .flatMap((r) => r.attempts)
+      .sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime() || a.id.localeCompare(b.id))
+      .map((a) => ({
+        recipient: addressById.get(a.recipientId) ?? '',
+        number: a.number,
+        started_at: a.startedAt.toISOString(),
+        finished_at: iso(a.finishedAt),
+        outcome: a.outcome,
+        phase: a.phase,
+        remote_host: a.remoteHost,
+        remote_ip: a.remoteIp,
+        smtp_code: a.smtpCode,
+        enhanced_code: a.enhancedCode,
+        reply: a.reply,
+        tls_version: a.tlsVersion,
+        tls_cipher: a.tlsCipher,
+        duration_ms: a.durationMs,
+      })),
+    events: events.map(presentEvent),
+  }
+}
+
+export function presentSummary(e: EmailSummaryRow) {
+  return {
+    id: e.id,
+    status: e.status,
+    source: e.source,
+    from: e.from_header,
+    to: e.to_header,
+    subject: e.subject,
+    tags: e.tags,
+    stream: e.stream,
+    scheduled_at: iso(e.scheduled_at),
+    created_at: e.created_at.toISOString(),
+    updated_at: e.updated_at.toISOString(),
+  }
+}
+
+export function presentApiKey(k: ApiKeyView) {
+  return {
+    id: k.id,
+    name: k.name,
+    scope: k.scope,
+    hint: k.hint,
+    created_at: k.createdAt.toISOString(),
+    last_used_at: iso(k.lastUsedAt),
+    revoked_at: iso(k.revokedAt),
+  }
+}

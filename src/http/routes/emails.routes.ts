@@ -1,0 +1,131 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { validationFailed } from '../../lib/errors.js'
+import type { EmailService } from '../../modules/emails/email.service.js'
+import type { EmailStatus, RecipientStatus } from '../../modules/emails/email.types.js'
+import { requestFingerprint } from '../../modules/emails/idempotency.js'
+import { decodeCursor, nextCursor, presentEmail, presentEvent, presentSummary } from '../presenters.js'
+import { errors, IdParamsSchema } from '../schemas/common.js'
+import {
+  AcceptedSchema,
+  CancelResponseSchema,
+  EmailDetailSchema,
+  EmailSummarySchema,
+  EventSchema,
+  IdempotencyHeadersSchema,
+  ListEmailsQuerySchema,
+  PageQuerySchema,
+  page,
+  SendEmailBodySchema,
+} from '../schemas/emails.js'
+
+export interface EmailRoutesOptions {
+  emails: EmailService
+  admission: () => Promise<void>
+}
+
+const cursorId = (cursor: string | undefined): string | undefined => {
+  if (cursor === undefined) return undefined
+  const id = decodeCursor(cursor)
+  if (!id) throw validationFailed([{ path: '/query/cursor', message: 'is not a cursor this API returned' }])
+  return id
+}
+
+export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async (app, { emails, admission }) => {
+  app.post(
+    '/emails',
+    {
+      config: { scope: 'send' },
+      onRequest: admission,
+      schema: {
+        tags: ['emails'],
+        summary: 'Send an email',
+        description: 'Answers 202 once the message and its recipients are committed; delivery happens in the background.',
+        headers: IdempotencyHeadersSchema,
+        body: SendEmailBodySchema,
+        response: { 202: AcceptedSchema, ...errors(401, 403, 409, 413, 422, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const key = request.headers['idempotency-key']
+      const idempotency = key ? { key, fingerprint: requestFingerprint('POST', '/v1/emails', request.body) } : undefined
+      const result = await emails.submit(request.principal, request.body, { idempotency })
+      if (result.replayed) reply.header('idempotent-replayed', 'true')
+      return reply.status(202).send(result.body)
+    },
+  )
+
+  app.get(
+    '/emails',
+    {
+      schema: {
+        tags: ['emails'],
+        summary: 'List emails, newest first',
+        querystring: ListEmailsQuerySchema,
+        response: { 200: page(EmailSummarySchema), ...errors(401, 403, 422, 429) },
+      },
+    },
+    async (request) => {
+      const q = request.query
+      const limit = q.limit ?? 20
+      const [tagKey, tagValue] = q.tag ? q.tag.split(':') : []
+      const rows = await emails.list(request.principal, {
+        status: q.status as EmailStatus | undefined,
+        recipientStatus: q.recipient_status as RecipientStatus | undefined,
+        recipient: q.recipient,
+        tag: tagKey && tagValue ? { key: tagKey, value: tagValue } : undefined,
+        createdAfter: q.created_after ? new Date(q.created_after) : undefined,
+        createdBefore: q.created_before ? new Date(q.created_before) : undefined,
+        before: cursorId(q.cursor),
+        limit,
+      })
+      return { data: rows.map(presentSummary), next_cursor: nextCursor(rows, limit) }
+    },
+  )
+
+  app.get(
+    '/emails/:id',
+    {
+      schema: {
+        tags: ['emails'],
+        summary: 'Get an email with per-recipient status, attempts and events',
+        params: IdParamsSchema,
+        response: { 200: EmailDetailSchema, ...errors(401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      const { email, events } = await emails.get(request.principal, request.params.id)
+      return presentEmail(email, events)
+    },
+  )
+
+  app.get(
+    '/emails/:id/events',
+    {
+      schema: {
+        tags: ['emails'],
+        summary: "An email's events, oldest first",
+        params: IdParamsSchema,
+        querystring: PageQuerySchema,
+        response: { 200: page(EventSchema), ...errors(401, 403, 404, 422, 429) },
+      },
+    },
+    async (request) => {
+      const limit = request.query.limit ?? 20
+      const rows = await emails.events(request.principal, request.params.id, cursorId(request.query.cursor), limit)
+      return { data: rows.map(presentEvent), next_cursor: nextCursor(rows, limit) }
+    },
+  )
+
+  app.post(
+    '/emails/:id/cancel',
+    {
+      schema: {
+        tags: ['emails'],
+        summary: 'Cancel the recipients not yet being sent',
+        params: IdParamsSchema,
+        response: { 200: CancelResponseSchema, ...errors(401, 403, 404, 409, 429) },
+      },
+    },
+    async (request) => emails.cancel(request.principal, request.params.id),
+  )
+}

@@ -1,0 +1,166 @@
+import { Type } from 'typebox'
+import { Cursor, LimitQuery, Nullable, Timestamp } from './common.js'
+
+const Address = Type.String({ minLength: 1, maxLength: 998, examples: ['Ada <ada@example.com>'] })
+const AddressList = Type.Union([Address, Type.Array(Address, { maxItems: 1000 })], {
+  description: 'One address or an array of addresses',
+})
+
+const EMAIL_STATUSES = [
+  'scheduled',
+  'queued',
+  'sending',
+  'sent',
+  'delivered',
+  'deferred',
+  'bounced',
+  'expired',
+  'failed',
+  'suppressed',
+  'cancelled',
+] as const
+export const RecipientStatusSchema = Type.Enum(EMAIL_STATUSES)
+export const EmailStatusSchema = Type.Enum([...EMAIL_STATUSES, 'partially_delivered'] as const)
+
+export const SendEmailBodySchema = Type.Object(
+  {
+    from: Type.String({ minLength: 1, maxLength: 998, description: '"Name <addr>" or addr' }),
+    to: Type.Optional(AddressList),
+    cc: Type.Optional(AddressList),
+    bcc: Type.Optional(AddressList),
+    reply_to: Type.Optional(AddressList),
+    subject: Type.String({ maxLength: 998 }),
+    text: Type.Optional(Type.String()),
+    html: Type.Optional(Type.String()),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Custom headers; protected ones are refused' })),
+    attachments: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            filename: Type.String({ minLength: 1, maxLength: 255 }),
+            content: Type.String({ description: 'Base64' }),
+            content_type: Type.Optional(Type.String({ maxLength: 255 })),
+            content_id: Type.Optional(Type.String({ maxLength: 255, description: 'For inline images: reference as cid:<content_id>' })),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 100 },
+      ),
+    ),
+    tags: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Up to 10; echoed in events' })),
+    stream: Type.Optional(Type.Enum(['transactional', 'broadcast'] as const)),
+    scheduled_at: Type.Optional(Type.String({ description: 'RFC 3339; at most 30 days ahead' })),
+  },
+  { additionalProperties: false },
+)
+
+export const AcceptedSchema = Type.Object({ id: Type.String({ format: 'uuid' }), status: EmailStatusSchema })
+
+export const IdempotencyHeadersSchema = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+})
+
+const Reply = Type.Object({ code: Nullable(Type.Integer()), enhanced_code: Nullable(Type.String()), text: Nullable(Type.String()) })
+
+export const EventSchema = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  created_at: Timestamp,
+  email_id: Type.String(),
+  recipient: Nullable(Type.String()),
+  tags: Type.Record(Type.String(), Type.String()),
+  data: Type.Record(Type.String(), Type.Unknown()),
+})
+
+export const EmailDetailSchema = Type.Object({
+  id: Type.String(),
+  status: EmailStatusSchema,
+  source: Type.String(),
+  from: Type.String(),
+  to: Type.Array(Type.String()),
+  cc: Type.Array(Type.String()),
+  reply_to: Type.Array(Type.String()),
+  subject: Type.String(),
+  headers: Type.Record(Type.String(), Type.String()),
+  tags: Type.Record(Type.String(), Type.String()),
+  stream: Type.String(),
+  message_id: Type.String(),
+  size_bytes: Type.Integer(),
+  scheduled_at: Nullable(Timestamp),
+  expires_at: Timestamp,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  attachments: Type.Array(
+    Type.Object({ filename: Type.String(), content_type: Type.String(), content_id: Nullable(Type.String()), size: Type.Integer() }),
+  ),
+  recipients: Type.Array(
+    Type.Object({
+      address: Type.String(),
+      kind: Type.String(),
+      status: RecipientStatusSchema,
+      reason: Nullable(Type.String()),
+      attempts: Type.Integer(),
+      next_attempt_at: Nullable(Timestamp),
+      last_reply: Nullable(Reply),
+      possible_duplicate: Type.Boolean(),
+      updated_at: Timestamp,
+    }),
+  ),
+  attempts: Type.Array(
+    Type.Object({
+      recipient: Type.String(),
+      number: Type.Integer(),
+      started_at: Timestamp,
+      finished_at: Nullable(Timestamp),
+      outcome: Nullable(Type.String()),
+      phase: Nullable(Type.String()),
+      remote_host: Nullable(Type.String()),
+      remote_ip: Nullable(Type.String()),
+      smtp_code: Nullable(Type.Integer()),
+      enhanced_code: Nullable(Type.String()),
+      reply: Nullable(Type.String()),
+      tls_version: Nullable(Type.String()),
+      tls_cipher: Nullable(Type.String()),
+      duration_ms: Nullable(Type.Integer()),
+    }),
+  ),
+  events: Type.Array(EventSchema),
+})
+
+export const EmailSummarySchema = Type.Object({
+  id: Type.String(),
+  status: EmailStatusSchema,
+  source: Type.String(),
+  from: Type.String(),
+  to: Type.Array(Type.String()),
+  subject: Type.String(),
+  tags: Type.Record(Type.String(), Type.String()),
+  stream: Type.String(),
+  scheduled_at: Nullable(Timestamp),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+})
+
+export const ListEmailsQuerySchema = Type.Object(
+  {
+    status: Type.Optional(EmailStatusSchema),
+    recipient_status: Type.Optional(RecipientStatusSchema),
+    recipient: Type.Optional(Type.String({ maxLength: 320, description: 'Envelope address of any recipient' })),
+    tag: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$', description: 'name:value' })),
+    created_after: Type.Optional(Type.String({ format: 'date-time' })),
+    created_before: Type.Optional(Type.String({ format: 'date-time' })),
+    limit: Type.Optional(LimitQuery),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+)
+
+export const PageQuerySchema = Type.Object(
+  { limit: Type.Optional(LimitQuery), cursor: Type.Optional(Cursor) },
+  { additionalProperties: false },
+)
+
+export const page = <T extends ReturnType<typeof Type.Object>>(item: T) =>
+  Type.Object({ data: Type.Array(item), next_cursor: Nullable(Type.String()) })
+
+export const CancelResponseSchema = Type.Object({ id: Type.String(), status: EmailStatusSchema, cancelled: Type.Integer() })

@@ -1,0 +1,68 @@
+import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
+import { PrismaClient } from '../generated/prisma/client.js'
+
+export type Pool = pg.Pool
+export type PoolClient = pg.PoolClient
+
+// Timestamps come back as Date objects (the default); bigint counts as numbers.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value))
+
+/**
+ * One pg pool per process, shared by Prisma (through the driver adapter) and by the hot paths
+ * that batch many rows per statement in hand-written SQL.
+ */
+export function createPool(connectionString: string, max: number): Pool {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 })
+  // An idle client that loses its connection must not crash the process; the next checkout reconnects.
+  pool.on('error', () => {})
+  return pool
+}
+
+export function createPrisma(pool: Pool): PrismaClient {
+  return new PrismaClient({ adapter: new PrismaPg(pool) })
+}
+
+export type { PrismaClient }
+
+/** Runs `fn` in a transaction on one pooled connection. */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    const result = await fn(client)
+    await client.query('COMMIT')
+    return result
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+/** Errors that mean "Postgres is unreachable or refusing work right now" rather than a bug. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined
+  if (!e) return false
+  if (
+    e.code &&
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+      'ENOTFOUND',
+      '57P01',
+      '57P02',
+      '57P03',
+      '53300',
+      '08006',
+      '08001',
+      '08003',
+      '08004',
+    ].includes(e.code)
+  )
+    return true
+  return /timeout exceeded when trying to connect|Connection terminated|connection.*(refused|closed)/i.test(e.message ?? '')
+}

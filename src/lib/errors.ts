@@ -1,0 +1,56 @@
+/**
+ * Transport-agnostic errors with a closed set of stable codes. The HTTP and SMTP adapters each
+ * own one mapper from these codes to their own replies; domain code never knows about either.
+ */
+export const ERROR_CODES = [
+  'validation_failed',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'idempotency_mismatch',
+  'idempotency_in_progress',
+  'rate_limited',
+  'payload_too_large',
+  'unavailable',
+  'internal',
+] as const
+
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+export interface ErrorDetail {
+  /** JSON Pointer into the request, e.g. `/to/0`. */
+  path: string
+  message: string
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly details: ErrorDetail[] | undefined
+  /** Seconds the caller should wait before retrying (rate limits, unavailability). */
+  readonly retryAfter: number | undefined
+
+  constructor(code: ErrorCode, message: string, options: { details?: ErrorDetail[]; retryAfter?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause })
+    this.name = 'AppError'
+    this.code = code
+    this.details = options.details
+    this.retryAfter = options.retryAfter
+  }
+}
+
+export const validationFailed = (details: ErrorDetail[]): AppError =>
+  new AppError(
+    'validation_failed',
+    details.length === 1 && details[0]
+      ? `${details[0].path || 'body'}: ${details[0].message}`
+      : `${details.length} fields are invalid; see details`,
+    { details },
+  )
+
+export const notFound = (what: string): AppError => new AppError('not_found', `${what} not found`)
+
+export const unavailable = (message: string, retryAfter = 5, cause?: unknown): AppError =>
+  new AppError('unavailable', message, { retryAfter, cause })
+
+export const isAppError = (err: unknown): err is AppError => err instanceof AppError

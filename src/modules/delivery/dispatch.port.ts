@@ -1,0 +1,18 @@
+/**
+ * How domain code asks for delivery attempts to run, without knowing the queue behind it.
+ * Dispatching is best effort: Postgres holds the truth and the sweeper re-dispatches whatever
+ * did not make it, so callers log failures and move on.
+ */
+export interface DeliveryJob {
+  deliveryId: string
+  /** The attempt this job performs (1 for the first). */
+  attempt: number
+  /** Not before this time; past or absent means now. */
+  runAt?: Date
+}
+
+export interface Dispatcher {
+  dispatch(jobs: DeliveryJob[]): Promise<void>
+  /** Deliveries waiting to start, for admission control. */
+  backlog(): Promise<number>
+}

@@ -1,0 +1,82 @@
+import type { RecipientOutcome, SmtpPhase, SmtpReply, TransactionResult } from './delivery.types.js'
+
+const ENHANCED_RE = /^([245])\.(\d{1,3})\.(\d{1,3})\b/
+const REPLY_RE = /^(\d{3})(?:[ -](.*))?$/s
+const THROTTLE_TEXT_RE = /\b(rate|too many|throttl|try again later|slow down)/i
+
+/** Parses `550 5.1.1 User unknown` (multi-line replies keep their text) into code and parts. */
+export function parseReply(raw: string): SmtpReply | undefined {
+  const lines = raw.trim().split(/\r?\n/)
+  const first = REPLY_RE.exec(lines[0] ?? '')
+  if (!first) return undefined
+  const code = Number(first[1])
+  const text = lines
+    .map((line) => line.replace(/^\d{3}[ -]?/, ''))
+    .join(' ')
+    .trim()
+  const enhanced = ENHANCED_RE.exec(text)
+  // An enhanced code counts only when its class agrees with the basic code (RFC 3463 §2).
+  if (enhanced && enhanced[1] === String(code)[0]) {
+    return { code, enhanced: `${enhanced[1]}.${enhanced[2]}.${enhanced[3]}`, text: text.slice(enhanced[0].length).trim() }
+  }
+  return { code, text }
+}
+
+export const isThrottling = (reply: SmtpReply | undefined): boolean =>
+  !!reply &&
+  reply.code >= 400 &&
+  reply.code < 500 &&
+  (reply.code === 421 || reply.enhanced?.startsWith('4.7.') === true || THROTTLE_TEXT_RE.test(reply.text))
+
+// 5.3.4 "message too big for system": the message itself cannot go this way — a local failure,
+// not a statement about the recipient.
+const isTooBig = (reply: SmtpReply): boolean =>
+  reply.enhanced === '5.3.4' || (reply.code === 552 && /size|too (big|large)/i.test(reply.text))
+
+function fromReply(reply: SmtpReply, phase: SmtpPhase | 'done'): RecipientOutcome {
+  const base = { phase, reply, possibleDuplicate: false, relayUnavailable: false, throttled: isThrottling(reply) }
+  if (reply.code >= 200 && reply.code < 300) return { ...base, status: 'sent' }
+  if (reply.code >= 500) return { ...base, status: isTooBig(reply) ? 'failed' : 'bounced' }
+  return { ...base, status: 'deferred' }
+}
+
+const deferred = (phase: SmtpPhase, extra: Partial<RecipientOutcome> = {}): RecipientOutcome => ({
+  status: 'deferred',
+  phase,
+  possibleDuplicate: false,
+  relayUnavailable: false,
+  throttled: false,
+  ...extra,
+})
+
+/**
+ * Maps one transaction to an outcome per recipient (DESIGN §3, C5): a 5xx to RCPT bounces that
+ * recipient; a 5xx to MAIL or DATA bounces all; any 4xx, timeout or broken connection defers; a
+ * connection lost after the final dot defers and flags a possible duplicate; our own relay
+ * refusing us (AUTH, TLS) defers as `relay_unavailable` and never bounces.
+ */
+export function classifyTransaction(result: TransactionResult, recipients: readonly string[]): Map<string, RecipientOutcome> {
+  const outcomes = new Map<string, RecipientOutcome>()
+  for (const address of recipients) {
+    const rejection = result.rejected.get(address)
+    outcomes.set(address, rejection ? fromReply(rejection, 'rcpt') : classifyAccepted(result))
+  }
+  return outcomes
+}
+
+function classifyAccepted(result: TransactionResult): RecipientOutcome {
+  if (result.ok) return fromReply(result.dataReply, 'done')
+  const { phase, reply } = result
+  if (phase === 'auth' || phase === 'tls') {
+    return deferred(phase, { reply, relayUnavailable: true, error: result.message })
+  }
+  if (phase === 'after_data') {
+    // RFC 5321 §3.8: treat as 451; the data may have been accepted (RFC 1047).
+    return deferred(phase, { possibleDuplicate: true, error: result.message })
+  }
+  if (reply && (phase === 'mail' || phase === 'data')) return fromReply(reply, phase)
+  if (reply && reply.code >= 400 && reply.code < 500) return fromReply(reply, phase)
+  // Connection-level failures and odd replies at connect or greeting: the server is unreachable
+  // or unwilling right now, which says nothing permanent about the recipient.
+  return deferred(phase, { reply, error: result.message, throttled: isThrottling(reply) })
+}

@@ -1,0 +1,95 @@
+import { uuidv7 } from '../../lib/uuid.js'
+import type { Principal } from '../api-keys/api-key.types.js'
+import { routeFor } from '../delivery/route.js'
+import type { NewEvent } from '../events/event.types.js'
+import type { NewEmailRows } from './email.repository.js'
+import type { EmailDraft } from './email.types.js'
+
+export interface RowOptions {
+  maxDeliveryAgeMs: number
+  now: Date
+  source?: 'api' | 'smtp'
+  /** The message exactly as submitted (SMTP ingress), relayed byte for byte. */
+  raw?: Buffer
+  messageId?: string
+}
+
+/**
+ * Turns a validated draft into the rows that accept it: the email, its attachments, one
+ * delivery per route, one recipient row per envelope recipient, and an accept event for each.
+ */
+export function buildEmailRows(principal: Principal, draft: EmailDraft, options: RowOptions): NewEmailRows {
+  const id = uuidv7(options.now.getTime())
+  const startAt = draft.scheduledAt ?? options.now
+  const status = draft.scheduledAt ? 'scheduled' : 'queued'
+
+  const deliveryByRoute = new Map<string, string>()
+  const recipients = draft.recipients.map((r) => {
+    const route = routeFor(r.address)
+    let deliveryId = deliveryByRoute.get(route)
+    if (!deliveryId) {
+      deliveryId = uuidv7(options.now.getTime())
+      deliveryByRoute.set(route, deliveryId)
+    }
+    return {
+      id: uuidv7(options.now.getTime()),
+      email_id: id,
+      delivery_id: deliveryId,
+      account_id: principal.accountId,
+      address: r.address,
+      kind: r.kind,
+      status,
+      reason: status,
+      next_attempt_at: startAt.toISOString(),
+    } as const
+  })
+
+  const events: NewEvent[] = recipients.map((r) => ({
+    id: uuidv7(options.now.getTime()),
+    accountId: principal.accountId,
+    emailId: id,
+    recipientId: r.id,
+    recipient: r.address,
+    type: draft.scheduledAt ? 'email.scheduled' : 'email.queued',
+    data: draft.scheduledAt ? { next_attempt_at: startAt.toISOString() } : {},
+  }))
+
+  return {
+    email: {
+      id,
+      account_id: principal.accountId,
+      api_key_id: principal.apiKeyId,
+      source: options.source ?? 'api',
+      status,
+      from_header: draft.fromHeader,
+      envelope_from: draft.from.address,
+      to_header: draft.toHeader,
+      cc_header: draft.ccHeader,
+      reply_to: draft.replyTo,
+      subject: draft.subject,
+      text: draft.text ?? null,
+      html: draft.html ?? null,
+      headers: draft.headers,
+      tags: draft.tags,
+      stream: draft.stream,
+      message_id: options.messageId ?? `<${id}@${draft.from.domain}>`,
+      raw: options.raw ? options.raw.toString('base64') : null,
+      size_bytes: options.raw?.length ?? draft.sizeBytes,
+      scheduled_at: draft.scheduledAt?.toISOString() ?? null,
+      expires_at: new Date(startAt.getTime() + options.maxDeliveryAgeMs).toISOString(),
+    },
+    attachments: draft.attachments.map((a, position) => ({
+      id: uuidv7(options.now.getTime()),
+      email_id: id,
+      position,
+      filename: a.filename,
+      content_type: a.contentType,
+      content_id: a.contentId ?? null,
+      content: a.content.toString('base64'),
+      size: a.content.length,
+    })),
+    deliveries: [...deliveryByRoute].map(([route, deliveryId]) => ({ id: deliveryId, email_id: id, route })),
+    recipients,
+    events,
+  }
+}

@@ -1,0 +1,59 @@
+import type { Mailbox } from '../../lib/address.js'
+
+export type RecipientKind = 'to' | 'cc' | 'bcc'
+export type EmailStream = 'transactional' | 'broadcast'
+
+export const PENDING_STATUSES = ['scheduled', 'queued', 'sending', 'deferred'] as const
+export const TERMINAL_STATUSES = ['sent', 'delivered', 'bounced', 'expired', 'failed', 'suppressed', 'cancelled'] as const
+export type PendingStatus = (typeof PENDING_STATUSES)[number]
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number]
+export type RecipientStatus = PendingStatus | TerminalStatus
+export type EmailStatus = RecipientStatus | 'partially_delivered'
+
+export const isTerminal = (status: RecipientStatus): status is TerminalStatus => (TERMINAL_STATUSES as readonly string[]).includes(status)
+
+/** Why a pending recipient is waiting (DESIGN §2.1): never silently "queued". */
+export type PendingReason = 'scheduled' | 'queued' | 'waiting_retry' | 'sending' | 'relay_unavailable'
+
+/** The send request as the API documents it (snake_case). SMTP ingress builds the same draft. */
+export interface SendEmailInput {
+  from: string
+  to?: string | string[]
+  cc?: string | string[]
+  bcc?: string | string[]
+  reply_to?: string | string[]
+  subject: string
+  text?: string
+  html?: string
+  headers?: Record<string, string>
+  attachments?: Array<{ filename: string; content: string; content_type?: string; content_id?: string }>
+  tags?: Record<string, string>
+  stream?: EmailStream
+  scheduled_at?: string
+}
+
+export interface AttachmentDraft {
+  filename: string
+  contentType: string
+  contentId: string | undefined
+  content: Buffer
+}
+
+/** A validated, normalised message ready to be stored. */
+export interface EmailDraft {
+  from: Mailbox
+  fromHeader: string
+  toHeader: string[]
+  ccHeader: string[]
+  replyTo: string[]
+  recipients: Array<{ address: string; kind: RecipientKind }>
+  subject: string
+  text: string | undefined
+  html: string | undefined
+  headers: Record<string, string>
+  attachments: AttachmentDraft[]
+  tags: Record<string, string>
+  stream: EmailStream
+  scheduledAt: Date | undefined
+  sizeBytes: number
+}

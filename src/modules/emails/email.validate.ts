@@ -1,0 +1,191 @@
+import { detectMimeType } from 'nodemailer/lib/mime-funcs'
+import { formatMailbox, type Mailbox, parseMailbox } from '../../lib/address.js'
+import { AppError, type ErrorDetail, validationFailed } from '../../lib/errors.js'
+import type { AttachmentDraft, EmailDraft, RecipientKind, SendEmailInput } from './email.types.js'
+
+export interface ValidationLimits {
+  maxRecipients: number
+  maxMessageBytes: number
+}
+
+/** Headers Hikyaku writes itself; letting callers set them would forge or break the message. */
+export const PROTECTED_HEADERS = new Set([
+  'from',
+  'to',
+  'cc',
+  'bcc',
+  'subject',
+  'reply-to',
+  'sender',
+  'message-id',
+  'date',
+  'dkim-signature',
+  'content-type',
+  'content-transfer-encoding',
+  'mime-version',
+  'return-path',
+  'received',
+])
+
+const MAX_TAGS = 10
+const MAX_SCHEDULE_AHEAD_MS = 30 * 86_400_000
+const HEADER_NAME_RE = /^[\x21-\x39\x3b-\x7e]{1,76}$/
+const TAG_RE = /^[A-Za-z0-9_-]{1,256}$/
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/
+const CONTENT_TYPE_RE = /^[\w.+-]+\/[\w.+-]+$/
+const CONTENT_ID_RE = /^<?[\x21-\x3b\x3d\x3f-\x7e]{1,250}>?$/
+const CRLF_RE = /[\r\n]/
+
+const list = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : [value])
+
+/**
+ * Checks everything JSON Schema cannot (addresses, header safety, base64, time ranges, size) and
+ * reports every problem at once, each with the JSON Pointer of the field to fix.
+ */
+export function validateSendInput(input: SendEmailInput, limits: ValidationLimits, now = new Date()): EmailDraft {
+  const details: ErrorDetail[] = []
+  const bad = (path: string, message: string) => details.push({ path, message })
+
+  const mailbox = (path: string, value: string): Mailbox | undefined => {
+    const parsed = parseMailbox(value)
+    if (!parsed.ok) bad(path, `invalid address: ${parsed.reason}`)
+    return parsed.ok ? parsed.mailbox : undefined
+  }
+  const mailboxes = (field: string, value: string | string[] | undefined): Mailbox[] => {
+    const many = Array.isArray(value)
+    return list(value).flatMap((item, i) => mailbox(many ? `/${field}/${i}` : `/${field}`, item) ?? [])
+  }
+
+  const from = mailbox('/from', input.from)
+  const to = mailboxes('to', input.to)
+  const cc = mailboxes('cc', input.cc)
+  const bcc = mailboxes('bcc', input.bcc)
+  const replyTo = mailboxes('reply_to', input.reply_to)
+
+  const recipients = dedupeRecipients([
+    ...to.map((m) => ({ address: m.address, kind: 'to' as RecipientKind })),
+    ...cc.map((m) => ({ address: m.address, kind: 'cc' as RecipientKind })),
+    ...bcc.map((m) => ({ address: m.address, kind: 'bcc' as RecipientKind })),
+  ])
+  const given = list(input.to).length + list(input.cc).length + list(input.bcc).length
+  if (given === 0) bad('/to', 'at least one recipient is required in to, cc or bcc')
+  if (given > limits.maxRecipients) bad('/to', `at most ${limits.maxRecipients} recipients in to, cc and bcc together (got ${given})`)
+
+  if (CRLF_RE.test(input.subject)) bad('/subject', 'must not contain line breaks (CR or LF)')
+  if (input.text === undefined && input.html === undefined) bad('/text', 'provide text, html or both')
+
+  const headers = validateHeaders(input.headers ?? {}, bad)
+  const tags = validateTags(input.tags ?? {}, bad)
+  const attachments = (input.attachments ?? []).flatMap((a, i) => validateAttachment(a, `/attachments/${i}`, bad) ?? [])
+  const scheduledAt = validateSchedule(input.scheduled_at, now, bad)
+
+  if (details.length > 0 || !from) throw validationFailed(details)
+
+  const draft: EmailDraft = {
+    from,
+    fromHeader: formatMailbox(from),
+    toHeader: to.map(formatMailbox),
+    ccHeader: cc.map(formatMailbox),
+    replyTo: replyTo.map(formatMailbox),
+    recipients,
+    subject: input.subject,
+    text: input.text,
+    html: input.html,
+    headers,
+    attachments,
+    tags,
+    stream: input.stream ?? 'transactional',
+    scheduledAt,
+    sizeBytes: 0,
+  }
+  draft.sizeBytes = estimateEncodedSize(draft)
+  if (draft.sizeBytes > limits.maxMessageBytes) {
+    throw new AppError(
+      'payload_too_large',
+      `The encoded message would be about ${draft.sizeBytes} bytes; the limit is ${limits.maxMessageBytes}. Send smaller attachments or link to them.`,
+    )
+  }
+  return draft
+}
+
+function dedupeRecipients(all: Array<{ address: string; kind: RecipientKind }>) {
+  const seen = new Set<string>()
+  return all.filter((r) => {
+    const key = r.address.toLowerCase()
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+type Bad = (path: string, message: string) => void
+
+function validateHeaders(headers: Record<string, string>, bad: Bad): Record<string, string> {
+  for (const [name, value] of Object.entries(headers)) {
+    const path = `/headers/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`
+    if (!HEADER_NAME_RE.test(name)) bad(path, 'header names are 1-76 printable ASCII characters without ":"')
+    else if (PROTECTED_HEADERS.has(name.toLowerCase()) || name.toLowerCase().startsWith('x-hikyaku-')) {
+      bad(path, `"${name}" is set by Hikyaku and cannot be overridden; use the matching field instead`)
+    }
+    if (CRLF_RE.test(value)) bad(path, 'header values must not contain line breaks (CR or LF)')
+    else if (value.length > 998) bad(path, 'header values are limited to 998 characters')
+  }
+  return headers
+}
+
+function validateTags(tags: Record<string, string>, bad: Bad): Record<string, string> {
+  const entries = Object.entries(tags)
+  if (entries.length > MAX_TAGS) bad('/tags', `at most ${MAX_TAGS} tags (got ${entries.length})`)
+  for (const [key, value] of entries) {
+    if (!TAG_RE.test(key)) bad(`/tags/${key}`, 'tag names use letters, digits, "_" and "-" (1-256 characters)')
+    if (!TAG_RE.test(value)) bad(`/tags/${key}`, 'tag values use letters, digits, "_" and "-" (1-256 characters)')
+  }
+  return tags
+}
+
+function validateAttachment(a: NonNullable<SendEmailInput['attachments']>[number], path: string, bad: Bad): AttachmentDraft | undefined {
+  const problems = [
+    CRLF_RE.test(a.filename) && [`${path}/filename`, 'must not contain line breaks (CR or LF)'],
+    !BASE64_RE.test(a.content.replace(/\s+/g, '')) || a.content.replace(/\s+/g, '').length % 4 !== 0
+      ? [`${path}/content`, 'must be base64-encoded (RFC 4648, with padding)']
+      : false,
+    a.content_type !== undefined &&
+      !CONTENT_TYPE_RE.test(a.content_type) && [`${path}/content_type`, 'must be a MIME type like "application/pdf"'],
+    a.content_id !== undefined &&
+      !CONTENT_ID_RE.test(a.content_id) && [`${path}/content_id`, 'must be printable ASCII without spaces, like "logo@example"'],
+  ].filter(Boolean) as Array<[string, string]>
+  for (const [p, m] of problems) bad(p, m)
+  if (problems.length > 0) return undefined
+  return {
+    filename: a.filename,
+    contentType: a.content_type ?? detectMimeType(a.filename),
+    contentId: a.content_id?.replace(/^<|>$/g, ''),
+    content: Buffer.from(a.content, 'base64'),
+  }
+}
+
+function validateSchedule(value: string | undefined, now: Date, bad: Bad): Date | undefined {
+  if (value === undefined) return undefined
+  const at = new Date(value)
+  if (Number.isNaN(at.getTime())) {
+    bad('/scheduled_at', 'must be an RFC 3339 date-time such as 2026-01-01T09:00:00Z')
+    return undefined
+  }
+  if (at.getTime() - now.getTime() > MAX_SCHEDULE_AHEAD_MS) {
+    bad('/scheduled_at', 'can be at most 30 days ahead')
+    return undefined
+  }
+  // A time already past simply means "now".
+  return at.getTime() > now.getTime() ? at : undefined
+}
+
+/** Bytes of the RFC 5322 message once encoded: base64 and quoted-printable overheads included. */
+export function estimateEncodedSize(draft: Pick<EmailDraft, 'subject' | 'text' | 'html' | 'headers' | 'attachments'>): number {
+  const headerBytes =
+    1024 +
+    Buffer.byteLength(draft.subject) * 2 +
+    Object.entries(draft.headers).reduce((n, [k, v]) => n + k.length + Buffer.byteLength(v) + 4, 0)
+  const bodyBytes = Math.ceil((Buffer.byteLength(draft.text ?? '') + Buffer.byteLength(draft.html ?? '')) * 1.1)
+  const attachmentBytes = draft.attachments.reduce((n, a) => n + Math.ceil((a.content.length * 4) / 3) * (78 / 76) + 300, 0)
+  return Math.ceil(headerBytes + bodyBytes + attachmentBytes)
+}

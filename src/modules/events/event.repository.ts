@@ -1,0 +1,47 @@
+import type { Pool, PoolClient } from '../../infra/db.js'
+import type { NewEvent } from './event.types.js'
+
+type Queryable = Pick<PoolClient, 'query'>
+
+/** Appends events in one statement; callers pass their transaction so events commit with the outcome. */
+export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return
+  await db.query(
+    `INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data)
+     SELECT id, account_id, email_id, recipient_id, recipient, type, data
+       FROM json_to_recordset($1::json) AS x(id uuid, account_id uuid, email_id uuid, recipient_id uuid, recipient text, type text, data jsonb)`,
+    [JSON.stringify(events.map(toRow))],
+  )
+}
+
+const toRow = (e: NewEvent) => ({
+  id: e.id,
+  account_id: e.accountId,
+  email_id: e.emailId,
+  recipient_id: e.recipientId,
+  recipient: e.recipient,
+  type: e.type,
+  data: e.data,
+})
+
+export interface EventRow {
+  id: string
+  type: string
+  created_at: Date
+  email_id: string
+  recipient: string | null
+  data: Record<string, unknown>
+  tags: Record<string, string>
+}
+
+/** Events of one email (already known to belong to the account), oldest first, after a cursor. */
+export async function listEmailEvents(pool: Pool, emailId: string, after: string | undefined, limit: number): Promise<EventRow[]> {
+  const { rows } = await pool.query<EventRow>(
+    `SELECT ev.id, ev.type, ev.created_at, ev.email_id, ev.recipient, ev.data, e.tags
+       FROM events ev JOIN emails e ON e.id = ev.email_id
+      WHERE ev.email_id = $1 AND ($2::uuid IS NULL OR ev.id > $2::uuid)
+      ORDER BY ev.id LIMIT $3`,
+    [emailId, after ?? null, limit],
+  )
+  return rows
+}

@@ -1,0 +1,39 @@
+export const EVENT_TYPES = [
+  'email.queued',
+  'email.scheduled',
+  'email.sent',
+  'email.delivered',
+  'email.deferred',
+  'email.bounced',
+  'email.expired',
+  'email.failed',
+  'email.suppressed',
+  'email.cancelled',
+] as const
+
+export type EventType = (typeof EVENT_TYPES)[number]
+
+/** What an event says about the attempt behind it (DESIGN §3). Absent keys mean "not applicable". */
+export interface EventData {
+  attempt?: number
+  smtp_code?: number
+  enhanced_code?: string
+  reply?: string
+  remote_host?: string
+  remote_ip?: string
+  tls_version?: string
+  duration_ms?: number
+  reason?: string
+  next_attempt_at?: string
+  possible_duplicate?: boolean
+}
+
+export interface NewEvent {
+  id: string
+  accountId: string
+  emailId: string
+  recipientId: string | null
+  recipient: string | null
+  type: EventType
+  data: EventData
+}

@@ -1,0 +1,67 @@
+import { Queue } from 'bullmq'
+import type { Logger } from '../infra/logger.js'
+import type { Redis } from '../infra/redis.js'
+import { createBatcher } from '../lib/batcher.js'
+import type { DeliveryJob, Dispatcher } from '../modules/delivery/dispatch.port.js'
+
+export const DELIVERY_QUEUE = 'delivery'
+
+/** Job data: ids only. Message bodies and credentials never enter Redis. */
+export interface DeliveryJobData {
+  deliveryId: string
+  attempt: number
+}
+
+/**
+ * `dlv-<delivery>-<attempt>`: enqueueing the same attempt twice is a no-op, and a later attempt
+ * is never mistaken for an earlier, finished one. (BullMQ ids must not be integer-like or hold ':'.)
+ */
+export const deliveryJobId = (deliveryId: string, attempt: number): string => `dlv-${deliveryId}-${attempt}`
+
+const BACKLOG_CACHE_MS = 250
+
+/** The producer side: adds delivery jobs in pipelined bulk adds, and reports the waiting backlog. */
+export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; logger: Logger }): Dispatcher & { close(): Promise<void> } {
+  const queue = new Queue<DeliveryJobData>(DELIVERY_QUEUE, { connection: deps.redis, prefix: deps.prefix })
+  queue.on('error', (err) => deps.logger.warn({ err: err.message }, 'delivery queue error'))
+
+  const adder = createBatcher<DeliveryJob, void>({
+    maxBatchSize: 500,
+    concurrency: 2,
+    run: async (jobs) => {
+      const now = Date.now()
+      await queue.addBulk(
+        jobs.map((job) => ({
+          name: 'attempt',
+          data: { deliveryId: job.deliveryId, attempt: job.attempt },
+          opts: {
+            jobId: deliveryJobId(job.deliveryId, job.attempt),
+            delay: job.runAt ? Math.max(0, job.runAt.getTime() - now) : undefined,
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
+        })),
+      )
+      return jobs.map(() => undefined)
+    },
+  })
+
+  let backlogCache = { at: 0, value: 0 }
+  return {
+    async dispatch(jobs) {
+      await Promise.all(jobs.map((job) => adder.push(job)))
+    },
+    async backlog() {
+      if (Date.now() - backlogCache.at > BACKLOG_CACHE_MS) {
+        // Refreshed at most a few times a second per process; an unreachable Redis counts as no backlog.
+        const value = await queue.getWaitingCount().catch(() => backlogCache.value)
+        backlogCache = { at: Date.now(), value }
+      }
+      return backlogCache.value
+    },
+    async close() {
+      await adder.drain()
+      await queue.close()
+    },
+  }
+}

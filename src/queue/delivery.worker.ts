@@ -1,0 +1,51 @@
+import { Worker } from 'bullmq'
+import type { Logger } from '../infra/logger.js'
+import { createWorkerRedis } from '../infra/redis.js'
+import type { DeliveryService } from '../modules/delivery/delivery.service.js'
+import { DELIVERY_QUEUE, type DeliveryJobData } from './delivery.queue.js'
+
+export interface DeliveryWorkerOptions {
+  redisUrl: string
+  prefix: string
+  concurrency: number
+  deliveries: Pick<DeliveryService, 'attempt'>
+  logger: Logger
+}
+
+/**
+ * Consumes delivery jobs. The job is only a trigger: claims in Postgres decide what is sent, so a
+ * duplicated or resurrected job does nothing. A job completes once its outcome is committed;
+ * retries are new delayed jobs, never BullMQ's own retry.
+ */
+export function startDeliveryWorker(options: DeliveryWorkerOptions): {
+  worker: Worker<DeliveryJobData>
+  close(force?: boolean): Promise<void>
+} {
+  const { logger } = options
+  // Waits out Redis outages; BullMQ duplicates it for its blocking reads.
+  const connection = createWorkerRedis(options.redisUrl, logger)
+  const worker = new Worker<DeliveryJobData>(
+    DELIVERY_QUEUE,
+    async (job) => {
+      const summary = await options.deliveries.attempt({ deliveryId: job.data.deliveryId, attempt: job.data.attempt })
+      if (summary.claimed > 0) logger.debug({ jobId: job.id, ...summary }, 'delivery attempt finished')
+      return summary.claimed
+    },
+    {
+      connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      removeOnComplete: { count: 0 },
+      removeOnFail: { count: 0 },
+    },
+  )
+  worker.on('error', (err) => logger.warn({ err: err.message }, 'delivery worker error'))
+  worker.on('failed', (job, err) => logger.error({ jobId: job?.id, err }, 'delivery job failed; the sweeper will retry it'))
+  return {
+    worker,
+    async close(force = false) {
+      await worker.close(force)
+      connection.disconnect()
+    },
+  }
+}

@@ -1,0 +1,104 @@
+import type { FastifyInstance } from 'fastify'
+import { type Container, createContainer } from '../../src/container.js'
+import { buildHttpApp } from '../../src/http/app.js'
+import { createLogger } from '../../src/infra/logger.js'
+import { startDeliveryWorker } from '../../src/queue/delivery.worker.js'
+import { startHousekeeping } from '../../src/queue/housekeeping.js'
+import { createTestDatabase, testConfig, waitFor } from './env.js'
+
+export interface HarnessOptions {
+  /** Environment overrides (SMTP_RELAY_URL, RETRY_SCHEDULE, …). */
+  env?: Record<string, string>
+  /** Start the delivery worker and the sweeper in this process (default true). */
+  worker?: boolean
+}
+
+/**
+ * The whole Hikyaku stack in-process, on a private database and Redis prefix: the real HTTP app
+ * (driven with inject), real BullMQ workers, the real sweeper, talking SMTP to a loopback sink.
+ */
+export async function startHarness(options: HarnessOptions = {}) {
+  const db = await createTestDatabase()
+  const config = testConfig({ DATABASE_URL: db.url, SMTP_RELAY_URL: 'smtp://127.0.0.1:9', ...options.env })
+  const logger = createLogger(config.logLevel)
+  const container: Container = createContainer(config, { logger })
+  const app: FastifyInstance = await buildHttpApp({
+    config,
+    logger,
+    redis: container.redis,
+    dispatcher: container.dispatcher,
+    apiKeys: container.services.apiKeys,
+    emails: container.services.emails,
+    checkReady: container.checkReady,
+  })
+  await app.ready()
+
+  let stopWorker: (() => Promise<void>) | undefined
+  if (options.worker !== false) {
+    const parts = container.deliveryParts()
+    const worker = startDeliveryWorker({
+      redisUrl: config.redisUrl,
+      prefix: config.bullmqPrefix,
+      concurrency: config.workerConcurrency,
+      deliveries: parts.service,
+      logger,
+    })
+    const housekeeping = startHousekeeping(parts.sweeper, config.sweepIntervalMs, logger)
+    stopWorker = async () => {
+      await housekeeping.stop()
+      await worker.close()
+    }
+  }
+
+  const { key, account } = await container.services.accounts.create('Test account')
+  const auth = { authorization: `Bearer ${key}` }
+
+  const harness = {
+    config,
+    container,
+    app,
+    key,
+    accountId: account.id,
+    auth,
+    /** POST /v1/emails with this harness's key; returns the parsed response. */
+    async send(body: Record<string, unknown>, headers: Record<string, string> = {}) {
+      const res = await app.inject({ method: 'POST', url: '/v1/emails', headers: { ...auth, ...headers }, payload: body })
+      return { status: res.statusCode, body: res.json(), headers: res.headers }
+    },
+    async getEmail(id: string) {
+      const res = await app.inject({ method: 'GET', url: `/v1/emails/${id}`, headers: auth })
+      return res.json()
+    },
+    /** Waits until the email's status satisfies `done`, and returns it. */
+    async waitForEmail(id: string, done: (email: { status: string; [k: string]: unknown }) => boolean, timeoutMs = 15_000) {
+      return waitFor(
+        `email ${id}`,
+        async () => {
+          const email = await harness.getEmail(id)
+          return done(email) ? email : undefined
+        },
+        timeoutMs,
+      )
+    },
+    async close() {
+      await stopWorker?.()
+      await app.close()
+      await container.close()
+      await db.drop()
+      config.cleanup()
+    },
+  }
+  return harness
+}
+
+export type Harness = Awaited<ReturnType<typeof startHarness>>
+
+export const TERMINAL = ['sent', 'delivered', 'bounced', 'expired', 'failed', 'suppressed', 'cancelled', 'partially_delivered']
+
+export const basicEmail = (overrides: Record<string, unknown> = {}) => ({
+  from: 'Sender <sender@example.com>',
+  to: 'rcpt@example.net',
+  subject: 'Hello',
+  text: 'Hello from the tests',
+  ...overrides,
+})

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
+import { type Sink, startSink } from '../helpers/smtp-sink.js'
+
+/**
+ * Outcomes per SMTP reply, end to end: HTTP accept → Postgres → BullMQ → worker → SMTP sink →
+ * recorded status, attempts and events. The sink decides its answer by recipient address.
+ */
+describe('delivery outcomes', () => {
+  let sink: Sink
+  let h: Harness
+  const dataCalls = new Map<string, number>()
+
+  before(async () => {
+    sink = await startSink({
+      rcpt: (address) => (address.startsWith('unknown') ? { code: 550, message: '5.1.1 No such user' } : undefined),
+      data: (message) => {
+        const to = message.to[0] ?? ''
+        const n = (dataCalls.get(to) ?? 0) + 1
+        dataCalls.set(to, n)
+        if (to.startsWith('grey') && n === 1) return { kind: 'reject', code: 451, message: '4.7.1 Greylisted, try again' }
+        if (to.startsWith('drop') && n === 1) return { kind: 'drop' }
+        if (to.startsWith('always-busy')) return { kind: 'reject', code: 452, message: '4.3.1 Insufficient system storage' }
+        return { kind: 'accept' }
+      },
+    })
+    h = await startHarness({ env: { SMTP_RELAY_URL: sink.url, RETRY_SCHEDULE: '200ms', MAX_DELIVERY_AGE: '3s' } })
+  })
+  after(async () => {
+    await h.close()
+    await sink.close()
+  })
+
+  const done = (email: { status: string }) => TERMINAL.includes(email.status)
+
+  it('250 → sent, with the attempt and the remote reply recorded', async () => {
+    const res = await h.send(basicEmail({ to: 'ok@example.net', tags: { campaign: 'spring' } }))
+    assert.equal(res.status, 202)
+    assert.equal(res.body.status, 'queued')
+    const email = await h.waitForEmail(res.body.id, done)
+    assert.equal(email.status, 'sent')
+    const [recipient] = email.recipients as Array<Record<string, unknown>>
+    assert.equal(recipient?.status, 'sent')
+    assert.equal(recipient?.attempts, 1)
+    const attempts = email.attempts as Array<Record<string, unknown>>
+    assert.equal(attempts.length, 1)
+    assert.equal(attempts[0]?.smtp_code, 250)
+    assert.equal(attempts[0]?.outcome, 'sent')
+    assert.match(String(attempts[0]?.reply), /queued as sink-/)
+    const types = (email.events as Array<{ type: string; tags: Record<string, string> }>).map((e) => e.type)
+    assert.deepEqual(types, ['email.queued', 'email.sent'])
+    assert.deepEqual((email.events as Array<{ tags: Record<string, string> }>)[1]?.tags, { campaign: 'spring' })
+    const delivered = sink.received.find((m) => m.to.includes('ok@example.net'))
+    assert.ok(delivered, 'the sink got the message')
+    assert.match(delivered.raw.toString(), /^Subject: Hello$/m)
+  })
+
+  it('550 → bounced after exactly one attempt', async () => {
+    const res = await h.send(basicEmail({ to: 'unknown@example.net' }))
+    const email = await h.waitForEmail(res.body.id, done)
+    assert.equal(email.status, 'bounced')
+    const [recipient] = email.recipients as Array<{ attempts: number; last_reply: { code: number; enhanced_code: string } }>
+    assert.equal(recipient?.attempts, 1)
+    assert.deepEqual([recipient?.last_reply.code, recipient?.last_reply.enhanced_code], [550, '5.1.1'])
+    // Give a wrong retry a chance to happen before checking it did not.
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    assert.equal(((await h.getEmail(res.body.id)).attempts as unknown[]).length, 1)
+  })
+
+  it('451 then 250 → sent after one retry', async () => {
+    const res = await h.send(basicEmail({ to: 'grey@example.net' }))
+    const email = await h.waitForEmail(res.body.id, done)
+    assert.equal(email.status, 'sent')
+    const attempts = email.attempts as Array<{ outcome: string; smtp_code: number }>
+    assert.deepEqual(
+      attempts.map((a) => [a.outcome, a.smtp_code]),
+      [
+        ['deferred', 451],
+        ['sent', 250],
+      ],
+    )
+    const types = (email.events as Array<{ type: string }>).map((e) => e.type)
+    assert.deepEqual(types, ['email.queued', 'email.deferred', 'email.sent'])
+  })
+
+  it('a connection dropped after the final dot → retried and flagged as a possible duplicate', async () => {
+    const res = await h.send(basicEmail({ to: 'drop@example.net' }))
+    const email = await h.waitForEmail(res.body.id, done)
+    assert.equal(email.status, 'sent')
+    const [recipient] = email.recipients as Array<{ possible_duplicate: boolean; attempts: number }>
+    assert.equal(recipient?.possible_duplicate, true)
+    assert.equal(recipient?.attempts, 2)
+    const attempts = email.attempts as Array<{ phase: string; outcome: string }>
+    assert.deepEqual(attempts[0], { ...attempts[0], phase: 'after_data', outcome: 'deferred' })
+    assert.equal(sink.received.filter((m) => m.to.includes('drop@example.net')).length, 2)
+  })
+
+  it('a 4xx that never clears → expired once MAX_DELIVERY_AGE has passed', async () => {
+    const res = await h.send(basicEmail({ to: 'always-busy@example.net' }))
+    const email = await h.waitForEmail(res.body.id, done, 20_000)
+    assert.equal(email.status, 'expired')
+    const attempts = email.attempts as Array<{ outcome: string }>
+    assert.ok(attempts.length >= 3, `several attempts before giving up (got ${attempts.length})`)
+    assert.equal(attempts.at(-1)?.outcome, 'expired')
+    const types = (email.events as Array<{ type: string }>).map((e) => e.type)
+    assert.equal(types.at(-1), 'email.expired')
+  })
+})
