@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ConfigError, loadConfig } from '../../src/config.js'
+import { CONFIG_SPEC, ConfigError, loadConfig } from '../../src/config.js'
 
 describe('loadConfig', () => {
   it('gives development defaults and a generated secret', () => {
@@ -42,5 +42,13 @@ describe('loadConfig', () => {
       () => loadConfig({ HIKYAKU_ENV: 'development', HIKYAKU_SECRET: 's', PORT: 'abc', RETRY_SCHEDULE: '1m,soon' }),
       (err: unknown) => err instanceof ConfigError && /PORT must be a port/.test(err.message) && /RETRY_SCHEDULE must be/.test(err.message),
     )
+  })
+})
+
+describe('README', () => {
+  it('documents every configuration variable', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    const missing = Object.keys(CONFIG_SPEC).filter((key) => !readme.includes(`\`${key}\``))
+    assert.deepEqual(missing, [])
   })
 })

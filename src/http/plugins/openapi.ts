@@ -26,6 +26,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     },
     // The documentation routes themselves are not part of the API.
     hideUntagged: true,
+    // Shared schemas appear under their own names ($id) instead of def-0, def-1, …
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   })
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
