@@ -22,6 +22,15 @@ const coercing = makeAjv(true)
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
   (httpPart === 'body' ? strict : coercing).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>
 
+// Body fields are addressed from the body's root (`/to/0`); other parts get a prefix.
+const PART_PREFIX: Record<string, string> = { body: '', querystring: '/query', params: '/params', headers: '/headers' }
+
+/** Details from the semantic checks that the schema check did not already report for that field. */
+export const mergeDetails = (schema: ErrorDetail[], semantic: ErrorDetail[]): ErrorDetail[] => [
+  ...schema,
+  ...semantic.filter((d) => !schema.some((s) => s.path === d.path || d.path.startsWith(`${s.path}/`))),
+]
+
 /** Turns Ajv errors into one detail per field, with messages that say what to send instead. */
 export function toDetails(errors: ErrorObject[], part: string): ErrorDetail[] {
   const byPath = new Map<string, ErrorObject[]>()
@@ -32,7 +41,7 @@ export function toDetails(errors: ErrorObject[], part: string): ErrorDetail[] {
         : err.keyword === 'additionalProperties'
           ? `${err.instancePath}/${(err.params as { additionalProperty: string }).additionalProperty}`
           : err.instancePath
-    const key = part === 'body' ? path : `/${part}${path}`
+    const key = `${PART_PREFIX[part] ?? ''}${path}`
     byPath.set(key, [...(byPath.get(key) ?? []), err])
   }
   return [...byPath].map(([path, errs]) => ({ path, message: describe(errs) }))

@@ -1,4 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { ErrorObject } from 'ajv'
+import { parseAddress } from '../../lib/address.js'
 import { validationFailed } from '../../lib/errors.js'
 import type { EmailService } from '../../modules/emails/email.service.js'
 import type { EmailStatus, RecipientStatus } from '../../modules/emails/email.types.js'
@@ -17,6 +19,7 @@ import {
   page,
   SendEmailBodySchema,
 } from '../schemas/emails.js'
+import { mergeDetails, toDetails } from '../validation.js'
 
 export interface EmailRoutesOptions {
   emails: EmailService
@@ -36,6 +39,8 @@ export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async 
     {
       config: { scope: 'send' },
       onRequest: admission,
+      // A schema failure is combined with the semantic checks, so one answer lists every bad field.
+      attachValidation: true,
       schema: {
         tags: ['emails'],
         summary: 'Send an email',
@@ -46,6 +51,12 @@ export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async 
       },
     },
     async (request, reply) => {
+      const failed = request.validationError as (Error & { validation?: ErrorObject[]; validationContext?: string }) | undefined
+      if (failed) {
+        const part = failed.validationContext ?? 'body'
+        const schemaDetails = toDetails(failed.validation ?? [], part)
+        throw validationFailed(part === 'body' ? mergeDetails(schemaDetails, emails.problems(request.body)) : schemaDetails)
+      }
       const key = request.headers['idempotency-key']
       const idempotency = key ? { key, fingerprint: requestFingerprint('POST', '/v1/emails', request.body) } : undefined
       const result = await emails.submit(request.principal, request.body, { idempotency })
@@ -68,10 +79,16 @@ export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async 
       const q = request.query
       const limit = q.limit ?? 20
       const [tagKey, tagValue] = q.tag ? q.tag.split(':') : []
+      let recipient: string | undefined
+      if (q.recipient !== undefined) {
+        const parsed = parseAddress(q.recipient)
+        if (!parsed.ok) throw validationFailed([{ path: '/query/recipient', message: parsed.reason }])
+        recipient = parsed.mailbox.address
+      }
       const rows = await emails.list(request.principal, {
         status: q.status as EmailStatus | undefined,
         recipientStatus: q.recipient_status as RecipientStatus | undefined,
-        recipient: q.recipient,
+        recipient,
         tag: tagKey && tagValue ? { key: tagKey, value: tagValue } : undefined,
         createdAfter: q.created_after ? new Date(q.created_after) : undefined,
         createdBefore: q.created_before ? new Date(q.created_before) : undefined,

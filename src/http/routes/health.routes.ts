@@ -9,9 +9,13 @@ export interface HealthOptions {
 const Health = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) })
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { checkReady }) => {
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is alive', security: [], response: { 200: Health } } }, async () => ({
-    status: 'ok',
-  }))
+  app.get(
+    '/healthz',
+    { schema: { tags: ['operations'], summary: 'The process is alive', security: [], response: { 200: Health } } },
+    async () => ({
+      status: 'ok',
+    }),
+  )
 
   app.get(
     '/readyz',

@@ -49,7 +49,7 @@ export const SendEmailBodySchema = Type.Object(
     ),
     tags: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Up to 10; echoed in events' })),
     stream: Type.Optional(Type.Enum(['transactional', 'broadcast'] as const)),
-    scheduled_at: Type.Optional(Type.String({ description: 'RFC 3339; at most 30 days ahead' })),
+    scheduled_at: Type.Optional(Type.String({ format: 'date-time', description: 'RFC 3339 with a time zone; at most 30 days ahead' })),
   },
   { additionalProperties: false },
 )

@@ -1,8 +1,7 @@
 import { isDatabaseUnavailable, type Pool, type PrismaClient, withTransaction } from '../../infra/db.js'
 import type { Logger } from '../../infra/logger.js'
-import { parseAddress } from '../../lib/address.js'
 import { createBatcher } from '../../lib/batcher.js'
-import { AppError, notFound, unavailable, validationFailed } from '../../lib/errors.js'
+import { AppError, type ErrorDetail, notFound, unavailable } from '../../lib/errors.js'
 import { uuidv7 } from '../../lib/uuid.js'
 import type { Principal } from '../api-keys/api-key.types.js'
 import type { DeliveryJob, Dispatcher } from '../delivery/dispatch.port.js'
@@ -18,7 +17,7 @@ import {
 } from './email.repository.js'
 import { buildEmailRows } from './email.rows.js'
 import type { EmailDraft, EmailStatus, RecipientStatus, SendEmailInput } from './email.types.js'
-import { type ValidationLimits, validateSendInput } from './email.validate.js'
+import { inspectSendInput, type ValidationLimits, validateSendInput } from './email.validate.js'
 import { IDEMPOTENCY_LOCK_SQL, IDEMPOTENCY_TTL_MS } from './idempotency.js'
 
 export interface Accepted {
@@ -112,6 +111,15 @@ export function createEmailService(deps: EmailServiceDeps) {
   return {
     validate: (input: SendEmailInput): EmailDraft => validateSendInput(input, limits),
 
+    /** Every problem the semantic checks find in a body of any shape (used beside a failed schema check). */
+    problems(input: unknown): ErrorDetail[] {
+      try {
+        return inspectSendInput(input, limits).details
+      } catch {
+        return []
+      }
+    },
+
     /** Validates, commits and dispatches one message; resolves only after the commit. */
     async submit(principal: Principal, input: SendEmailInput | EmailDraft, options: SubmitOptions = {}): Promise<SubmitResult> {
       const draft = 'fromHeader' in input ? input : validateSendInput(input, limits)
@@ -138,14 +146,8 @@ export function createEmailService(deps: EmailServiceDeps) {
       return { email, events }
     },
 
-    async list(principal: Principal, filter: Omit<ListFilter, 'accountId' | 'recipient'> & { recipient?: string }) {
-      let recipient: string | undefined
-      if (filter.recipient !== undefined) {
-        const parsed = parseAddress(filter.recipient)
-        if (!parsed.ok) throw validationFailed([{ path: '/recipient', message: parsed.reason }])
-        recipient = parsed.mailbox.address
-      }
-      return listEmails(pool, { ...filter, accountId: principal.accountId, recipient })
+    async list(principal: Principal, filter: Omit<ListFilter, 'accountId'>) {
+      return listEmails(pool, { ...filter, accountId: principal.accountId })
     },
 
     async events(principal: Principal, id: string, after: string | undefined, limit: number) {

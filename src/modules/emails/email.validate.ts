@@ -36,13 +36,31 @@ const CONTENT_TYPE_RE = /^[\w.+-]+\/[\w.+-]+$/
 const CONTENT_ID_RE = /^<?[\x21-\x3b\x3d\x3f-\x7e]{1,250}>?$/
 const CRLF_RE = /[\r\n]/
 
-const list = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : [value])
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+
+// The checks below look only at values of the right type: a field of the wrong type is reported
+// by the schema, and the remaining fields are still checked, so one answer lists every problem.
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+const list = (value: unknown): string[] =>
+  (Array.isArray(value) ? value : value === undefined ? [] : [value]).filter((v): v is string => typeof v === 'string')
+const stringEntries = (v: unknown): Record<string, string> =>
+  isRecord(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {}
+
+/** Validates a send request and returns the draft to store; throws 422/413 listing every problem. */
+export function validateSendInput(input: SendEmailInput, limits: ValidationLimits, now = new Date()): EmailDraft {
+  const { draft, details } = inspectSendInput(input, limits, now)
+  if (!draft) throw validationFailed(details)
+  return draft
+}
 
 /**
  * Checks everything JSON Schema cannot (addresses, header safety, base64, time ranges, size) and
- * reports every problem at once, each with the JSON Pointer of the field to fix.
+ * reports every problem at once, each with the JSON Pointer of the field to fix. Tolerates any
+ * input shape, so it can run beside a failed schema check.
  */
-export function validateSendInput(input: SendEmailInput, limits: ValidationLimits, now = new Date()): EmailDraft {
+export function inspectSendInput(raw: unknown, limits: ValidationLimits, now = new Date()): { draft?: EmailDraft; details: ErrorDetail[] } {
+  const input = (isRecord(raw) ? raw : {}) as Record<string, unknown>
   const details: ErrorDetail[] = []
   const bad = (path: string, message: string) => details.push({ path, message })
 
@@ -51,12 +69,13 @@ export function validateSendInput(input: SendEmailInput, limits: ValidationLimit
     if (!parsed.ok) bad(path, `invalid address: ${parsed.reason}`)
     return parsed.ok ? parsed.mailbox : undefined
   }
-  const mailboxes = (field: string, value: string | string[] | undefined): Mailbox[] => {
+  const mailboxes = (field: string, value: unknown): Mailbox[] => {
     const many = Array.isArray(value)
     return list(value).flatMap((item, i) => mailbox(many ? `/${field}/${i}` : `/${field}`, item) ?? [])
   }
 
-  const from = mailbox('/from', input.from)
+  const fromText = str(input.from)
+  const from = fromText === undefined ? undefined : mailbox('/from', fromText)
   const to = mailboxes('to', input.to)
   const cc = mailboxes('cc', input.cc)
   const bcc = mailboxes('bcc', input.bcc)
@@ -71,15 +90,24 @@ export function validateSendInput(input: SendEmailInput, limits: ValidationLimit
   if (given === 0) bad('/to', 'at least one recipient is required in to, cc or bcc')
   if (given > limits.maxRecipients) bad('/to', `at most ${limits.maxRecipients} recipients in to, cc and bcc together (got ${given})`)
 
-  if (CRLF_RE.test(input.subject)) bad('/subject', 'must not contain line breaks (CR or LF)')
+  const subject = str(input.subject)
+  if (subject !== undefined && CRLF_RE.test(subject)) bad('/subject', 'must not contain line breaks (CR or LF)')
   if (input.text === undefined && input.html === undefined) bad('/text', 'provide text, html or both')
 
-  const headers = validateHeaders(input.headers ?? {}, bad)
-  const tags = validateTags(input.tags ?? {}, bad)
-  const attachments = (input.attachments ?? []).flatMap((a, i) => validateAttachment(a, `/attachments/${i}`, bad) ?? [])
-  const scheduledAt = validateSchedule(input.scheduled_at, now, bad)
+  const headers = validateHeaders(stringEntries(input.headers), bad)
+  const tags = validateTags(
+    isRecord(input.tags) ? stringEntries(input.tags) : {},
+    isRecord(input.tags) ? Object.keys(input.tags).length : 0,
+    bad,
+  )
+  const attachments = (Array.isArray(input.attachments) ? input.attachments : []).flatMap((a, i) =>
+    isRecord(a) && typeof a.filename === 'string' && typeof a.content === 'string'
+      ? (validateAttachment(a as AttachmentInput, `/attachments/${i}`, bad) ?? [])
+      : [],
+  )
+  const scheduledAt = validateSchedule(str(input.scheduled_at), now, bad)
 
-  if (details.length > 0 || !from) throw validationFailed(details)
+  if (details.length > 0 || !from || subject === undefined) return { details }
 
   const draft: EmailDraft = {
     from,
@@ -88,13 +116,13 @@ export function validateSendInput(input: SendEmailInput, limits: ValidationLimit
     ccHeader: cc.map(formatMailbox),
     replyTo: replyTo.map(formatMailbox),
     recipients,
-    subject: input.subject,
-    text: input.text,
-    html: input.html,
+    subject,
+    text: str(input.text),
+    html: str(input.html),
     headers,
     attachments,
     tags,
-    stream: input.stream ?? 'transactional',
+    stream: input.stream === 'broadcast' ? 'broadcast' : 'transactional',
     scheduledAt,
     sizeBytes: 0,
   }
@@ -105,7 +133,7 @@ export function validateSendInput(input: SendEmailInput, limits: ValidationLimit
       `The encoded message would be about ${draft.sizeBytes} bytes; the limit is ${limits.maxMessageBytes}. Send smaller attachments or link to them.`,
     )
   }
-  return draft
+  return { draft, details }
 }
 
 function dedupeRecipients(all: Array<{ address: string; kind: RecipientKind }>) {
@@ -133,17 +161,18 @@ function validateHeaders(headers: Record<string, string>, bad: Bad): Record<stri
   return headers
 }
 
-function validateTags(tags: Record<string, string>, bad: Bad): Record<string, string> {
-  const entries = Object.entries(tags)
-  if (entries.length > MAX_TAGS) bad('/tags', `at most ${MAX_TAGS} tags (got ${entries.length})`)
-  for (const [key, value] of entries) {
+function validateTags(tags: Record<string, string>, given: number, bad: Bad): Record<string, string> {
+  if (given > MAX_TAGS) bad('/tags', `at most ${MAX_TAGS} tags (got ${given})`)
+  for (const [key, value] of Object.entries(tags)) {
     if (!TAG_RE.test(key)) bad(`/tags/${key}`, 'tag names use letters, digits, "_" and "-" (1-256 characters)')
     if (!TAG_RE.test(value)) bad(`/tags/${key}`, 'tag values use letters, digits, "_" and "-" (1-256 characters)')
   }
   return tags
 }
 
-function validateAttachment(a: NonNullable<SendEmailInput['attachments']>[number], path: string, bad: Bad): AttachmentDraft | undefined {
+type AttachmentInput = NonNullable<SendEmailInput['attachments']>[number]
+
+function validateAttachment(a: AttachmentInput, path: string, bad: Bad): AttachmentDraft | undefined {
   const problems = [
     CRLF_RE.test(a.filename) && [`${path}/filename`, 'must not contain line breaks (CR or LF)'],
     !BASE64_RE.test(a.content.replace(/\s+/g, '')) || a.content.replace(/\s+/g, '').length % 4 !== 0
@@ -167,7 +196,7 @@ function validateAttachment(a: NonNullable<SendEmailInput['attachments']>[number
 function validateSchedule(value: string | undefined, now: Date, bad: Bad): Date | undefined {
   if (value === undefined) return undefined
   const at = new Date(value)
-  if (Number.isNaN(at.getTime())) {
+  if (!RFC3339_RE.test(value) || Number.isNaN(at.getTime())) {
     bad('/scheduled_at', 'must be an RFC 3339 date-time such as 2026-01-01T09:00:00Z')
     return undefined
   }
