@@ -8,7 +8,12 @@ import { createLogger } from '../src/infra/logger.js'
  * objects, not live services: nothing here connects to Postgres or Redis.
  */
 export async function renderOpenApi(): Promise<string> {
-  const config = loadConfig({ HIKYAKU_ENV: 'development', HIKYAKU_SECRET: 'openapi', HIKYAKU_VAR_DIR: '/tmp/hikyaku-openapi', LOG_LEVEL: 'silent' })
+  const config = loadConfig({
+    HIKYAKU_ENV: 'development',
+    HIKYAKU_SECRET: 'openapi',
+    HIKYAKU_VAR_DIR: '/tmp/hikyaku-openapi',
+    LOG_LEVEL: 'silent',
+  })
   const logger = createLogger('silent')
   const container = createContainer(config, { logger })
   try {

@@ -47,3 +47,9 @@ export const isUuid = (value: string): boolean => UUID_RE.test(value)
 
 /** The creation time encoded in a UUIDv7. */
 export const uuidv7Time = (id: string): Date => new Date(Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16))
+
+/** The smallest UUIDv7 of a millisecond: ids at or after `time` compare >= this. */
+export function uuidv7LowerBound(time: Date): string {
+  const h = Math.max(0, time.getTime()).toString(16).padStart(12, '0')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-7000-8000-000000000000`
+}

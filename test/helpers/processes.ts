@@ -47,14 +47,21 @@ export async function freePort(): Promise<number> {
  */
 export async function startPrivateRedis() {
   const port = await freePort()
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  })
   const url = `redis://127.0.0.1:${port}`
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   client.on('error', () => {})
-  await waitFor('private redis', async () => {
-    await client.connect().catch(() => {})
-    return (await client.ping()) === 'PONG' ? true : undefined
-  }, 10_000, 100)
+  await waitFor(
+    'private redis',
+    async () => {
+      await client.connect().catch(() => {})
+      return (await client.ping()) === 'PONG' ? true : undefined
+    },
+    10_000,
+    100,
+  )
   return {
     url,
     client,

@@ -57,7 +57,14 @@ describe('Redis is only a dispatch cache (C2)', () => {
       },
     })
     h = await startHarness({
-      env: { SMTP_RELAY_URL: sink.url, REDIS_URL: redis.url, SMTP_POOL_SIZE: '2', WORKER_CONCURRENCY: '4', RETRY_SCHEDULE: '1s', SWEEP_INTERVAL: '500ms' },
+      env: {
+        SMTP_RELAY_URL: sink.url,
+        REDIS_URL: redis.url,
+        SMTP_POOL_SIZE: '2',
+        WORKER_CONCURRENCY: '4',
+        RETRY_SCHEDULE: '1s',
+        SWEEP_INTERVAL: '500ms',
+      },
     })
   })
   after(async () => {
@@ -128,7 +135,11 @@ describe('a worker killed with SIGKILL mid-delivery (C4)', () => {
     const second = spawnHikyaku(['worker'], env)
     try {
       const emails = await waitAllTerminal(h, ids, 40_000)
-      assert.deepEqual(emails.map((e) => e.status), ids.map(() => 'sent'), 'every message is sent')
+      assert.deepEqual(
+        emails.map((e) => e.status),
+        ids.map(() => 'sent'),
+        'every message is sent',
+      )
       const counts = countsByRecipient(sink)
       let flagged = 0
       for (const e of emails) {

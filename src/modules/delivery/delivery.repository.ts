@@ -1,16 +1,54 @@
-import type { Pool, PoolClient } from '../../infra/db.js'
+import { type Pool, withTransaction } from '../../infra/db.js'
 import { uuidv7 } from '../../lib/uuid.js'
 import { refreshEmailStatuses } from '../emails/email.repository.js'
-import type { RecipientStatus } from '../emails/email.types.js'
+import type { EmailStatus, RecipientStatus } from '../emails/email.types.js'
 import type { EventData, EventType } from '../events/event.types.js'
 import type { ComposableAttachment, ComposableEmail } from './mime.compose.js'
-
-type Queryable = Pick<PoolClient, 'query'>
 
 export interface ClaimRequest {
   deliveryId: string
   attempt: number
 }
+
+// A UUIDv7 made in SQL: millisecond time over a random v4, version and variant bits set.
+const SQL_UUIDV7 = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing
+  substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid`
+
+/**
+ * The claim (DESIGN §2.1), for many deliveries in one statement and one commit: due recipients
+ * become `sending` with a lease and get an attempt row, before any SMTP is spoken. A recipient
+ * whose previous lease ran out is taken over and flagged, since its last attempt may have
+ * reached the server. The same statement returns each email's content, once per email.
+ */
+const CLAIM_SQL = `
+WITH req AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS q(delivery_id, attempt)),
+claimed AS (
+  UPDATE recipients r
+     SET status = 'sending', reason = 'sending', attempt_count = r.attempt_count + 1,
+         lease_until = now() + $3 * interval '1 millisecond',
+         next_attempt_at = now() + $3 * interval '1 millisecond',
+         possible_duplicate = r.possible_duplicate OR r.status = 'sending',
+         updated_at = now()
+    FROM req
+   WHERE r.delivery_id = req.delivery_id
+     AND ((r.status IN ('queued', 'deferred') AND r.attempt_count = req.attempt - 1)
+       OR (r.status = 'scheduled' AND r.attempt_count = req.attempt - 1 AND r.next_attempt_at <= now() + interval '2 seconds')
+       OR (r.status = 'sending' AND r.lease_until < now()))
+  RETURNING r.id, r.delivery_id, r.email_id, r.account_id, r.address, r.attempt_count, r.possible_duplicate
+),
+att AS (
+  INSERT INTO delivery_attempts (id, recipient_id, email_id, number)
+  SELECT ${SQL_UUIDV7}, c.id, c.email_id, c.attempt_count FROM claimed c
+  RETURNING id, recipient_id
+)
+SELECT e.id, e.from_header, e.envelope_from, e.to_header, e.cc_header, e.reply_to, e.subject, e.text, e.html, e.headers,
+       e.message_id, e.raw, e.created_at, e.expires_at, e.tags,
+       (SELECT count(*) FROM recipients r2 WHERE r2.email_id = e.id) AS recipient_count,
+       EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments,
+       json_agg(json_build_object('id', c.id, 'delivery_id', c.delivery_id, 'account_id', c.account_id, 'address', c.address,
+         'attempt', c.attempt_count, 'attempt_id', att.id, 'possible_duplicate', c.possible_duplicate) ORDER BY c.id) AS claimed
+  FROM claimed c JOIN att ON att.recipient_id = c.id JOIN emails e ON e.id = c.email_id
+ GROUP BY e.id`
 
 export interface ClaimedRecipient {
   id: string
@@ -23,76 +61,42 @@ export interface ClaimedRecipient {
   possibleDuplicate: boolean
 }
 
-/**
- * The claim (DESIGN §2.1), for many deliveries in one statement: due recipients become
- * `sending` with a lease, committed before any SMTP is spoken. A recipient whose previous lease
- * ran out is taken over and flagged, since its last attempt may have reached the server.
- */
-const CLAIM_SQL = `
-WITH req AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS q(delivery_id, attempt))
-UPDATE recipients r
-   SET status = 'sending', reason = 'sending', attempt_count = r.attempt_count + 1,
-       lease_until = now() + $3 * interval '1 millisecond',
-       next_attempt_at = now() + $3 * interval '1 millisecond',
-       possible_duplicate = r.possible_duplicate OR r.status = 'sending',
-       updated_at = now()
-  FROM req
- WHERE r.delivery_id = req.delivery_id
-   AND ((r.status IN ('queued', 'deferred') AND r.attempt_count = req.attempt - 1)
-     OR (r.status = 'scheduled' AND r.attempt_count = req.attempt - 1 AND r.next_attempt_at <= now() + interval '2 seconds')
-     OR (r.status = 'sending' AND r.lease_until < now()))
-RETURNING r.id, r.delivery_id, r.email_id, r.account_id, r.address, r.attempt_count, r.possible_duplicate`
-
-const INSERT_ATTEMPTS = `
-INSERT INTO delivery_attempts (id, recipient_id, email_id, number)
-SELECT id, recipient_id, email_id, number FROM json_to_recordset($1::json) AS x(id uuid, recipient_id uuid, email_id uuid, number int)`
-
-export async function claimRecipients(db: Queryable, requests: ClaimRequest[], leaseMs: number): Promise<ClaimedRecipient[]> {
-  const { rows } = await db.query(CLAIM_SQL, [requests.map((r) => r.deliveryId), requests.map((r) => r.attempt), leaseMs])
-  const claimed: ClaimedRecipient[] = rows.map((row) => ({
-    id: row.id,
-    deliveryId: row.delivery_id,
-    emailId: row.email_id,
-    accountId: row.account_id,
-    address: row.address,
-    attempt: row.attempt_count,
-    attemptId: uuidv7(),
-    possibleDuplicate: row.possible_duplicate,
-  }))
-  if (claimed.length > 0) {
-    await db.query(INSERT_ATTEMPTS, [
-      JSON.stringify(claimed.map((c) => ({ id: c.attemptId, recipient_id: c.id, email_id: c.emailId, number: c.attempt }))),
-    ])
-  }
-  return claimed
-}
-
 export interface EmailContent extends ComposableEmail {
   id: string
   envelopeFrom: string
   expiresAt: Date
   tags: Record<string, string>
+  recipientCount: number
   attachments: ComposableAttachment[]
 }
 
-export async function loadEmails(pool: Pool, ids: string[]): Promise<Map<string, EmailContent>> {
-  const unique = [...new Set(ids)]
-  const [emails, attachments] = await Promise.all([
-    pool.query(
-      `SELECT id, from_header, envelope_from, to_header, cc_header, reply_to, subject, text, html, headers, message_id,
-              raw, created_at, expires_at, tags
-         FROM emails WHERE id = ANY($1::uuid[])`,
-      [unique],
-    ),
-    pool.query(
-      `SELECT email_id, filename, content_type, content_id, content FROM email_attachments
-        WHERE email_id = ANY($1::uuid[]) ORDER BY email_id, position`,
-      [unique],
-    ),
-  ])
-  const result = new Map<string, EmailContent>()
-  for (const row of emails.rows) {
-    result.set(row.id, {
+export interface ClaimResult {
+  recipients: ClaimedRecipient[]
+  emails: Map<string, EmailContent>
+}
+
+export async function claimRecipients(pool: Pool, requests: ClaimRequest[], leaseMs: number): Promise<ClaimResult> {
+  const { rows } = await pool.query({
+    name: 'claim-recipients',
+    text: CLAIM_SQL,
+    values: [requests.map((r) => r.deliveryId), requests.map((r) => r.attempt), leaseMs],
+  })
+  const recipients: ClaimedRecipient[] = []
+  const emails = new Map<string, EmailContent>()
+  for (const row of rows) {
+    for (const c of row.claimed) {
+      recipients.push({
+        id: c.id,
+        deliveryId: c.delivery_id,
+        emailId: row.id,
+        accountId: c.account_id,
+        address: c.address,
+        attempt: c.attempt,
+        attemptId: c.attempt_id,
+        possibleDuplicate: c.possible_duplicate,
+      })
+    }
+    emails.set(row.id, {
       id: row.id,
       fromHeader: row.from_header,
       envelopeFrom: row.envelope_from,
@@ -108,18 +112,24 @@ export async function loadEmails(pool: Pool, ids: string[]): Promise<Map<string,
       createdAt: row.created_at,
       expiresAt: row.expires_at,
       tags: row.tags,
+      recipientCount: row.recipient_count,
       attachments: [],
     })
   }
-  for (const row of attachments.rows) {
-    result.get(row.email_id)?.attachments.push({
-      filename: row.filename,
-      contentType: row.content_type,
-      contentId: row.content_id,
-      content: row.content,
-    })
+  const withAttachments = rows.filter((row) => row.has_attachments).map((row) => row.id as string)
+  if (withAttachments.length > 0) {
+    const { rows: files } = await pool.query(
+      `SELECT email_id, filename, content_type, content_id, content FROM email_attachments
+        WHERE email_id = ANY($1::uuid[]) ORDER BY email_id, position`,
+      [withAttachments],
+    )
+    for (const f of files) {
+      emails
+        .get(f.email_id)
+        ?.attachments.push({ filename: f.filename, contentType: f.content_type, contentId: f.content_id, content: f.content })
+    }
   }
-  return result
+  return { recipients, emails }
 }
 
 /** One recipient's result of one attempt, as it will be stored. */
@@ -145,24 +155,29 @@ export interface RecordedOutcome {
   possibleDuplicate: boolean
   eventType: EventType
   eventData: EventData
+  /** The email's new status when this batch holds all of its recipients; null to recompute it. */
+  emailStatus: EmailStatus | null
 }
 
-const FINISH_ATTEMPTS = `
-UPDATE delivery_attempts a
-   SET finished_at = now(), outcome = x.outcome, phase = x.phase, smtp_code = x.smtp_code, enhanced_code = x.enhanced_code,
-       reply = x.reply, remote_host = x.remote_host, remote_ip = x.remote_ip, tls_version = x.tls_version,
-       tls_cipher = x.tls_cipher, duration_ms = x.duration_ms
-  FROM json_to_recordset($1::json) AS x(id uuid, outcome text, phase text, smtp_code int, enhanced_code text, reply text,
-       remote_host text, remote_ip text, tls_version text, tls_cipher text, duration_ms int)
- WHERE a.id = x.id`
-
-// Guarded by attempt number and status: if our lease ran out and another worker took the
-// recipient over, its newer attempt owns the row and this stale result only finishes its attempt.
-const FINISH_RECIPIENTS = `
-WITH x AS (
-  SELECT * FROM json_to_recordset($1::json) AS x(recipient_id uuid, attempt int, status "RecipientStatus", reason text,
-    next_attempt_at timestamptz, smtp_code int, enhanced_code text, reply text, possible_duplicate boolean,
-    event_id uuid, account_id uuid, email_id uuid, address text, event_type text, event_data jsonb)
+/**
+ * Records a batch of outcomes in one statement and one commit: attempts finished, recipients
+ * updated (guarded by status and attempt number: if our lease ran out and another worker took
+ * the recipient over, its newer attempt owns the row), one event per updated recipient, and
+ * the email's status where this batch covers all of its recipients (`email_status` given).
+ */
+const RECORD_SQL = `
+WITH x AS MATERIALIZED (
+  SELECT * FROM json_to_recordset($1::json) AS x(attempt_id uuid, recipient_id uuid, attempt int, status "RecipientStatus",
+    reason text, next_attempt_at timestamptz, phase text, smtp_code int, enhanced_code text, reply text, remote_host text,
+    remote_ip text, tls_version text, tls_cipher text, duration_ms int, possible_duplicate boolean, event_id uuid,
+    account_id uuid, email_id uuid, address text, event_type text, event_data jsonb, email_status "EmailStatus")
+), att AS (
+  UPDATE delivery_attempts a
+     SET finished_at = now(), outcome = x.status::text, phase = x.phase, smtp_code = x.smtp_code, enhanced_code = x.enhanced_code,
+         reply = x.reply, remote_host = x.remote_host, remote_ip = x.remote_ip, tls_version = x.tls_version,
+         tls_cipher = x.tls_cipher, duration_ms = x.duration_ms
+    FROM x WHERE a.id = x.attempt_id
+  RETURNING 1
 ), upd AS (
   UPDATE recipients r
      SET status = x.status, reason = x.reason, next_attempt_at = x.next_attempt_at, lease_until = NULL,
@@ -171,55 +186,60 @@ WITH x AS (
     FROM x
    WHERE r.id = x.recipient_id AND r.status = 'sending' AND r.attempt_count = x.attempt
   RETURNING r.id
+), ev AS (
+  INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data)
+  SELECT x.event_id, x.account_id, x.email_id, x.recipient_id, x.address, x.event_type, x.event_data
+    FROM x JOIN upd ON upd.id = x.recipient_id
+  RETURNING recipient_id
+), em AS (
+  UPDATE emails e SET status = s.status, updated_at = now()
+    FROM (SELECT x.email_id, min(x.email_status) AS status FROM x LEFT JOIN upd ON upd.id = x.recipient_id
+           WHERE x.email_status IS NOT NULL GROUP BY x.email_id HAVING count(upd.id) = count(*)) s
+   WHERE e.id = s.email_id AND e.status IS DISTINCT FROM s.status
+  RETURNING 1
 )
-INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data)
-SELECT x.event_id, x.account_id, x.email_id, x.recipient_id, x.address, x.event_type, x.event_data
-  FROM x JOIN upd ON upd.id = x.recipient_id
-RETURNING recipient_id`
+SELECT recipient_id FROM ev`
 
-/** Stores a batch of outcomes in the caller's transaction; returns the recipients it updated. */
-export async function recordOutcomes(db: Queryable, outcomes: RecordedOutcome[]): Promise<Set<string>> {
-  await db.query(FINISH_ATTEMPTS, [
-    JSON.stringify(
-      outcomes.map((o) => ({
-        id: o.attemptId,
-        outcome: o.status,
-        phase: o.phase,
-        smtp_code: o.smtpCode,
-        enhanced_code: o.enhancedCode,
-        reply: o.reply,
-        remote_host: o.remoteHost,
-        remote_ip: o.remoteIp,
-        tls_version: o.tlsVersion,
-        tls_cipher: o.tlsCipher,
-        duration_ms: o.durationMs,
-      })),
-    ),
-  ])
-  const { rows } = await db.query<{ recipient_id: string }>(FINISH_RECIPIENTS, [
-    JSON.stringify(
-      outcomes.map((o) => ({
-        recipient_id: o.recipientId,
-        attempt: o.attempt,
-        status: o.status,
-        reason: o.reason,
-        next_attempt_at: o.nextAttemptAt?.toISOString() ?? null,
-        smtp_code: o.smtpCode,
-        enhanced_code: o.enhancedCode,
-        reply: o.reply,
-        possible_duplicate: o.possibleDuplicate,
-        event_id: uuidv7(),
-        account_id: o.accountId,
-        email_id: o.emailId,
-        address: o.address,
-        event_type: o.eventType,
-        event_data: o.eventData,
-      })),
-    ),
-  ])
-  await refreshEmailStatuses(
-    db,
-    outcomes.map((o) => o.emailId),
-  )
-  return new Set(rows.map((row) => row.recipient_id))
+/**
+ * Stores a batch of outcomes; returns the recipients it updated. Emails whose recipients were
+ * only partly in the batch get their status recomputed under a lock afterwards.
+ */
+export async function recordOutcomes(pool: Pool, outcomes: RecordedOutcome[]): Promise<Set<string>> {
+  const { rows } = await pool.query<{ recipient_id: string }>({
+    name: 'record-outcomes',
+    text: RECORD_SQL,
+    values: [
+      JSON.stringify(
+        outcomes.map((o) => ({
+          attempt_id: o.attemptId,
+          recipient_id: o.recipientId,
+          attempt: o.attempt,
+          status: o.status,
+          reason: o.reason,
+          next_attempt_at: o.nextAttemptAt?.toISOString() ?? null,
+          phase: o.phase,
+          smtp_code: o.smtpCode,
+          enhanced_code: o.enhancedCode,
+          reply: o.reply,
+          remote_host: o.remoteHost,
+          remote_ip: o.remoteIp,
+          tls_version: o.tlsVersion,
+          tls_cipher: o.tlsCipher,
+          duration_ms: o.durationMs,
+          possible_duplicate: o.possibleDuplicate,
+          event_id: uuidv7(),
+          account_id: o.accountId,
+          email_id: o.emailId,
+          address: o.address,
+          event_type: o.eventType,
+          event_data: o.eventData,
+          email_status: o.emailStatus,
+        })),
+      ),
+    ],
+  })
+  const updated = new Set(rows.map((row) => row.recipient_id))
+  const partial = [...new Set(outcomes.filter((o) => o.emailStatus === null && updated.has(o.recipientId)).map((o) => o.emailId))]
+  if (partial.length > 0) await withTransaction(pool, (client) => refreshEmailStatuses(client, partial))
+  return updated
 }

@@ -1,13 +1,13 @@
-import { type Pool, withTransaction } from '../../infra/db.js'
+import type { Pool } from '../../infra/db.js'
 import type { Logger } from '../../infra/logger.js'
 import { createBatcher } from '../../lib/batcher.js'
+import { aggregateStatus } from '../emails/email.status.js'
 import type { EventData, EventType } from '../events/event.types.js'
 import {
   type ClaimedRecipient,
   type ClaimRequest,
   claimRecipients,
   type EmailContent,
-  loadEmails,
   type RecordedOutcome,
   recordOutcomes,
 } from './delivery.repository.js'
@@ -49,14 +49,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     maxBatchSize: 200,
     concurrency: deps.batchConcurrency,
     run: async (requests) => {
-      const claimed = await withTransaction(pool, (client) => claimRecipients(client, requests, deps.leaseMs))
-      const emails =
-        claimed.length > 0
-          ? await loadEmails(
-              pool,
-              claimed.map((c) => c.emailId),
-            )
-          : new Map()
+      const { recipients: claimed, emails } = await claimRecipients(pool, requests, deps.leaseMs)
       return requests.map((req) => {
         const recipients = claimed.filter((c) => c.deliveryId === req.deliveryId)
         return { recipients, email: recipients[0] ? emails.get(recipients[0].emailId) : undefined }
@@ -69,7 +62,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     maxBatchSize: 100,
     concurrency: deps.batchConcurrency,
     run: async (groups) => {
-      const updated = await withTransaction(pool, (client) => recordOutcomes(client, groups.flat()))
+      const updated = await recordOutcomes(pool, groups.flat())
       return groups.map(() => updated)
     },
   })
@@ -104,6 +97,10 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       const retryAt = decision?.retry ? decision.at : undefined
 
       const records = claim.recipients.map((r) => toRecord(r, classified.get(r.address) as RecipientOutcome, result.session, retryAt))
+      // When this attempt holds every recipient of the email, its new status is known here; otherwise
+      // the repository recomputes it from all recipients under a lock.
+      const emailStatus = claim.recipients.length === email.recipientCount ? aggregateStatus(records.map((r) => r.status)) : null
+      for (const rec of records) rec.emailStatus = emailStatus
       for (const rec of records) {
         if (rec.reason === 'relay_unavailable')
           logger.error({ emailId: rec.emailId, reply: rec.reply }, 'the relay refused us (credentials or TLS); check SMTP_RELAY_URL')
@@ -178,6 +175,7 @@ function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: SessionInfo
     possibleDuplicate,
     eventType: EVENT_BY_STATUS[status],
     eventData: JSON.parse(JSON.stringify(data)),
+    emailStatus: null,
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient, PrismaClient } from '../../infra/db.js'
-import { insertEvents } from '../events/event.repository.js'
+import { uuidv7LowerBound } from '../../lib/uuid.js'
+import { eventRow } from '../events/event.repository.js'
 import type { NewEvent } from '../events/event.types.js'
 import { aggregateStatus } from './email.status.js'
 import type { EmailStatus, RecipientStatus } from './email.types.js'
@@ -30,6 +31,7 @@ export interface NewEmailRows {
     size_bytes: number
     scheduled_at: string | null
     expires_at: string
+    created_at: string
   }
   attachments: Array<{
     id: string
@@ -56,44 +58,57 @@ export interface NewEmailRows {
   events: NewEvent[]
 }
 
-// Rows travel as one JSON document per table: constant SQL text (a reusable plan) whatever the
-// batch size, and one round trip per table for a whole batch of accepted messages.
+// One statement per batch: data-modifying CTEs run as one atomic implicit transaction, so a
+// whole batch of accepted messages costs one round trip and one commit. Rows travel as one JSON
+// document per table, which keeps the SQL text constant (one prepared plan) whatever the size.
 const INSERT_EMAILS = `
-INSERT INTO emails (id, account_id, api_key_id, source, status, from_header, envelope_from, to_header, cc_header,
-  reply_to, subject, text, html, headers, tags, stream, message_id, raw, size_bytes, scheduled_at, expires_at)
-SELECT id, account_id, api_key_id, source, status, from_header, envelope_from, to_header, cc_header,
-  reply_to, subject, text, html, headers, tags, stream, message_id, decode(raw, 'base64'), size_bytes, scheduled_at, expires_at
-FROM json_to_recordset($1::json) AS x(id uuid, account_id uuid, api_key_id uuid, source "EmailSource", status "EmailStatus",
-  from_header text, envelope_from text, to_header jsonb, cc_header jsonb, reply_to jsonb, subject text, text text, html text,
-  headers jsonb, tags jsonb, stream "EmailStream", message_id text, raw text, size_bytes int, scheduled_at timestamptz,
-  expires_at timestamptz)`
-
-const INSERT_ATTACHMENTS = `
-INSERT INTO email_attachments (id, email_id, position, filename, content_type, content_id, content, size)
-SELECT id, email_id, position, filename, content_type, content_id, decode(content, 'base64'), size
-FROM json_to_recordset($1::json) AS x(id uuid, email_id uuid, position int, filename text, content_type text,
-  content_id text, content text, size int)`
-
-const INSERT_DELIVERIES = `
-INSERT INTO deliveries (id, email_id, route)
-SELECT id, email_id, route FROM json_to_recordset($1::json) AS x(id uuid, email_id uuid, route text)`
-
-const INSERT_RECIPIENTS = `
-INSERT INTO recipients (id, email_id, delivery_id, account_id, address, kind, status, reason, next_attempt_at)
-SELECT id, email_id, delivery_id, account_id, address, kind, status, reason, next_attempt_at
-FROM json_to_recordset($1::json) AS x(id uuid, email_id uuid, delivery_id uuid, account_id uuid, address text,
-  kind "RecipientKind", status "RecipientStatus", reason text, next_attempt_at timestamptz)`
+WITH e AS (
+  INSERT INTO emails (id, account_id, api_key_id, source, status, from_header, envelope_from, to_header, cc_header,
+    reply_to, subject, text, html, headers, tags, stream, message_id, raw, size_bytes, scheduled_at, expires_at, created_at, updated_at)
+  SELECT id, account_id, api_key_id, source, status, from_header, envelope_from, to_header, cc_header, reply_to, subject,
+    text, html, headers, tags, stream, message_id, decode(raw, 'base64'), size_bytes, scheduled_at, expires_at, created_at, created_at
+  FROM json_to_recordset($1::json) AS x(id uuid, account_id uuid, api_key_id uuid, source "EmailSource", status "EmailStatus",
+    from_header text, envelope_from text, to_header jsonb, cc_header jsonb, reply_to jsonb, subject text, text text, html text,
+    headers jsonb, tags jsonb, stream "EmailStream", message_id text, raw text, size_bytes int, scheduled_at timestamptz,
+    expires_at timestamptz, created_at timestamptz)
+  RETURNING 1
+), a AS (
+  INSERT INTO email_attachments (id, email_id, position, filename, content_type, content_id, content, size)
+  SELECT id, email_id, position, filename, content_type, content_id, decode(content, 'base64'), size
+  FROM json_to_recordset($2::json) AS x(id uuid, email_id uuid, position int, filename text, content_type text,
+    content_id text, content text, size int)
+  RETURNING 1
+), d AS (
+  INSERT INTO deliveries (id, email_id, route)
+  SELECT id, email_id, route FROM json_to_recordset($3::json) AS x(id uuid, email_id uuid, route text)
+  RETURNING 1
+), r AS (
+  INSERT INTO recipients (id, email_id, delivery_id, account_id, address, kind, status, reason, next_attempt_at)
+  SELECT id, email_id, delivery_id, account_id, address, kind, status, reason, next_attempt_at
+  FROM json_to_recordset($4::json) AS x(id uuid, email_id uuid, delivery_id uuid, account_id uuid, address text,
+    kind "RecipientKind", status "RecipientStatus", reason text, next_attempt_at timestamptz)
+  RETURNING 1
+), ev AS (
+  INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data, created_at)
+  SELECT id, account_id, email_id, recipient_id, recipient, type, data, created_at
+  FROM json_to_recordset($5::json) AS x(id uuid, account_id uuid, email_id uuid, recipient_id uuid, recipient text,
+    type text, data jsonb, created_at timestamptz)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM e) AS emails`
 
 export async function insertEmails(db: Queryable, batch: NewEmailRows[]): Promise<void> {
-  await db.query(INSERT_EMAILS, [JSON.stringify(batch.map((b) => b.email))])
-  const attachments = batch.flatMap((b) => b.attachments)
-  if (attachments.length > 0) await db.query(INSERT_ATTACHMENTS, [JSON.stringify(attachments)])
-  await db.query(INSERT_DELIVERIES, [JSON.stringify(batch.flatMap((b) => b.deliveries))])
-  await db.query(INSERT_RECIPIENTS, [JSON.stringify(batch.flatMap((b) => b.recipients))])
-  await insertEvents(
-    db,
-    batch.flatMap((b) => b.events),
-  )
+  await db.query({
+    name: 'insert-emails',
+    text: INSERT_EMAILS,
+    values: [
+      JSON.stringify(batch.map((b) => b.email)),
+      JSON.stringify(batch.flatMap((b) => b.attachments)),
+      JSON.stringify(batch.flatMap((b) => b.deliveries)),
+      JSON.stringify(batch.flatMap((b) => b.recipients)),
+      JSON.stringify(batch.flatMap((b) => b.events.map((e) => ({ ...eventRow(e), created_at: b.email.created_at })))),
+    ],
+  })
 }
 
 /**
@@ -154,8 +169,9 @@ export async function listEmails(pool: Pool, f: ListFilter): Promise<EmailSummar
   }
   if (f.status) add((p) => `e.status = ${p}::"EmailStatus"`, f.status)
   if (f.before) add((p) => `e.id < ${p}::uuid`, f.before)
-  if (f.createdAfter) add((p) => `e.created_at >= ${p}`, f.createdAfter)
-  if (f.createdBefore) add((p) => `e.created_at < ${p}`, f.createdBefore)
+  // Ids are UUIDv7 minted at acceptance (created_at is the same instant): a time range is an id range.
+  if (f.createdAfter) add((p) => `e.id >= ${p}::uuid`, uuidv7LowerBound(f.createdAfter))
+  if (f.createdBefore) add((p) => `e.id < ${p}::uuid`, uuidv7LowerBound(f.createdBefore))
   if (f.tag) add((p) => `e.tags @> ${p}::jsonb`, JSON.stringify({ [f.tag.key]: f.tag.value }))
   if (f.recipient) {
     add((p) => `e.id IN (SELECT r.email_id FROM recipients r WHERE r.account_id = $1 AND r.address = ${p})`, f.recipient)

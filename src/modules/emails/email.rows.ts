@@ -77,6 +77,7 @@ export function buildEmailRows(principal: Principal, draft: EmailDraft, options:
       size_bytes: options.raw?.length ?? draft.sizeBytes,
       scheduled_at: draft.scheduledAt?.toISOString() ?? null,
       expires_at: new Date(startAt.getTime() + options.maxDeliveryAgeMs).toISOString(),
+      created_at: options.now.toISOString(),
     },
     attachments: draft.attachments.map((a, position) => ({
       id: uuidv7(options.now.getTime()),

@@ -57,7 +57,7 @@ export function createEmailService(deps: EmailServiceDeps) {
     maxBatchSize: 200,
     concurrency: deps.acceptConcurrency,
     run: async (batch) => {
-      await withTransaction(pool, (client) => insertEmails(client, batch))
+      await insertEmails(pool, batch)
       return batch.map(() => undefined)
     },
   })

@@ -10,11 +10,12 @@ export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<v
     `INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data)
      SELECT id, account_id, email_id, recipient_id, recipient, type, data
        FROM json_to_recordset($1::json) AS x(id uuid, account_id uuid, email_id uuid, recipient_id uuid, recipient text, type text, data jsonb)`,
-    [JSON.stringify(events.map(toRow))],
+    [JSON.stringify(events.map(eventRow))],
   )
 }
 
-const toRow = (e: NewEvent) => ({
+/** An event as a row for the JSON record sets the batched inserts use. */
+export const eventRow = (e: NewEvent) => ({
   id: e.id,
   account_id: e.accountId,
   email_id: e.emailId,

@@ -1,0 +1,2 @@
+-- DropIndex
+DROP INDEX "emails_account_id_created_at_idx";

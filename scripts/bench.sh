@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# `npm run bench`: one benchmark run of the whole system on loopback.
+#
+# Makes sure Postgres and Redis run (starting them only if needed, and stopping what it started),
+# builds dist/ if src/ is newer, recreates the database $BENCH_DB, migrates it, creates an account
+# key through the CLI, and uses a BullMQ prefix unique to this run. Then, each in its own process:
+# an SMTP sink (scripts/bench/sink.mjs), `hikyaku api`, `hikyaku worker` (relay = the sink) and an
+# HTTP load generator (scripts/bench/loadgen.mjs). Phases:
+#   (a) accept rate: closed loop, BENCH_CONNECTIONS connections, warm-up + measured window, worker
+#       running; then waits (bounded) until the sink has everything (a) accepted.
+#   (b) sustained end-to-end: open loop at BENCH_E2E_RATE req/s, evenly spaced, measured at the sink
+#       (msgs/s inside the window, backlog, drain, accept→arrival latency). (b2) the same at
+#       BENCH_LAT_RATE for latency.
+#   (c) baseline: nodemailer's pooled transport straight to the same sink (API and worker stopped).
+# Prints a readable report (stdout; progress goes to stderr); the LAST line is one JSON object:
+#   accept_rps accept_p50_ms accept_p99_ms e2e_msgs_per_s e2e_p50_ms e2e_p99_ms
+#   baseline_msgs_per_s ratio (= e2e_msgs_per_s / baseline_msgs_per_s) + extra keys.
+# Everything it started (processes, the database, Redis keys under its prefix) is removed at the
+# end, also on failure or Ctrl-C. Default total run time is about 1.5–2.5 minutes.
+#
+# Knobs (environment; durations in seconds):
+#   BENCH_WARMUP_SECONDS=2          (a) warm-up before the measured window
+#   BENCH_ACCEPT_SECONDS=10         (a) measured window
+#   BENCH_CONNECTIONS=50            (a) concurrent keep-alive connections
+#   BENCH_BODY_BYTES=2048           text body size (ASCII, 72-char lines), all phases
+#   BENCH_DRAIN_SECONDS=40          longest wait for the sink to receive what (a) accepted
+#   BENCH_E2E_RATE=800              (b) offered rate, req/s
+#   BENCH_E2E_SECONDS=20            (b) offered window
+#   BENCH_E2E_DRAIN_SECONDS=20      (b) longest wait after the window for the rest to arrive
+#   BENCH_LAT_RATE=200              (b2) offered rate for the latency run
+#   BENCH_LAT_SECONDS=10            (b2) window
+#   BENCH_LAT_DRAIN_SECONDS=10      (b2) longest wait after the window
+#   BENCH_BASELINE_MESSAGES=10000   (c) messages (after 200 warm-up messages)
+#   BENCH_BASELINE_INFLIGHT=50      (c) sendMail calls in flight
+#   BENCH_BASELINE_MAX_SECONDS=30   (c) time bound
+#   BENCH_SKIP_ACCEPT=1 / BENCH_SKIP_LATENCY=1 / BENCH_SKIP_BASELINE=1   skip a phase
+#   BENCH_REQUEST_TIMEOUT_SECONDS=30  per HTTP request (counted as an error when hit)
+#   BENCH_MAX_INFLIGHT=4000         open loop: requests in flight before the generator skips (reported)
+#   BENCH_OPEN_MAX_SOCKETS=256      open loop: keep-alive sockets
+#   BENCH_MAX_TOTAL_SECONDS=300     watchdog for the whole run
+#   BENCH_DB=hikyaku_bench          database (dropped and recreated; dropped at the end)
+#   BENCH_PG_URL=postgresql://hikyaku:hikyaku@127.0.0.1:5432   server + role (needs CREATEDB)
+#   BENCH_REDIS_URL=redis://127.0.0.1:6379
+#   BENCH_LOG_LEVEL=warn            LOG_LEVEL of api and worker (their logs are summarised)
+#   BENCH_KEEP_LOGS=1               keep the run directory (api.log, worker.log) and print its path
+#   BENCH_NO_BUILD=1                do not rebuild dist/ even if src/ is newer
+#   WORKER_CONCURRENCY=50 SMTP_POOL_SIZE=10 DB_POOL_SIZE=10 ADMISSION_MAX_BACKLOG  passed to the app
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+export BENCH_ROOT=$ROOT
+export BENCH_DB=${BENCH_DB:-hikyaku_bench}
+BENCH_PG_URL=${BENCH_PG_URL:-postgresql://hikyaku:hikyaku@127.0.0.1:5432}
+BENCH_PG_URL=${BENCH_PG_URL%/}
+export BENCH_ADMIN_URL=$BENCH_PG_URL/postgres
+export BENCH_DATABASE_URL=$BENCH_PG_URL/$BENCH_DB
+export BENCH_REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
+export BENCH_PREFIX="hkbench-$(date +%s)-$$"
+export BENCH_CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+BENCH_STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hikyaku-bench.XXXXXX")
+export BENCH_STATE_DIR
+services=$BENCH_STATE_DIR/services-started
+
+driver=""
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  if [[ -n $driver ]] && kill -0 "$driver" 2>/dev/null; then
+    kill -TERM "$driver" 2>/dev/null || true
+    # The driver's own teardown is bounded (~30 s); wait for it, then make sure.
+    for _ in $(seq 1 600); do kill -0 "$driver" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$driver" 2>/dev/null || true
+  fi
+  # Backstop: leftover processes, the database, the Redis keys (quiet when nothing is left).
+  node scripts/bench/cleanup.mjs || true
+  bash scripts/stop-services.sh "$services" || true
+  if [[ ${BENCH_KEEP_LOGS:-} == 1 ]]; then
+    printf '[bench] logs kept in %s\n' "$BENCH_STATE_DIR" >&2
+  else
+    rm -rf "$BENCH_STATE_DIR"
+  fi
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+REDIS_URL=$BENCH_REDIS_URL DATABASE_URL='' bash scripts/ensure-services.sh --record "$services"
+
+if [[ ${BENCH_NO_BUILD:-} != 1 ]] && [[ ! -f dist/cli.js || -n $(find src -newer dist/cli.js -name '*.ts' -print -quit) ]]; then
+  printf '[bench] src/ is newer than dist/: npm run build\n' >&2
+  npm run --silent build
+fi
+
+# In the background so that a signal to this script interrupts `wait` at once and reaches the driver.
+node scripts/bench/driver.mjs &
+driver=$!
+set +e
+wait "$driver"
+rc=$?
+set -e
+driver=""
+exit "$rc"

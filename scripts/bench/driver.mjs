@@ -1,0 +1,783 @@
+// Benchmark driver for `npm run bench` (started by scripts/bench.sh, which documents the knobs).
+// Sets up a fresh database and a unique BullMQ prefix, starts the SMTP sink, the Hikyaku API and
+// worker, and the load generator as separate processes, runs the phases, prints a report whose
+// last line is one JSON object, and removes everything it created, also on failure or Ctrl-C.
+// Progress goes to stderr; the report goes to stdout.
+import { fork, spawn } from 'node:child_process'
+import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { cleanupAll } from './cleanup.mjs'
+import { envFlag, envInt, envSeconds, ipcClient, round, summarize } from './lib.mjs'
+
+const env = process.env
+const ROOT = env.BENCH_ROOT
+const STATE = env.BENCH_STATE_DIR
+if (!ROOT || !STATE || !env.BENCH_PREFIX) {
+  process.stderr.write('driver.mjs is started by scripts/bench.sh (npm run bench)\n')
+  process.exit(2)
+}
+const HERE = join(ROOT, 'scripts', 'bench')
+const CLK_TCK = Number(env.BENCH_CLK_TCK) || 100
+
+const C = {
+  db: env.BENCH_DB,
+  adminUrl: env.BENCH_ADMIN_URL,
+  dbUrl: env.BENCH_DATABASE_URL,
+  redisUrl: env.BENCH_REDIS_URL,
+  prefix: env.BENCH_PREFIX,
+  warmupMs: envSeconds('BENCH_WARMUP_SECONDS', 2),
+  acceptMs: envSeconds('BENCH_ACCEPT_SECONDS', 10),
+  conns: envInt('BENCH_CONNECTIONS', 50, 1),
+  bodyBytes: envInt('BENCH_BODY_BYTES', 2048, 1),
+  drainAcceptMs: envSeconds('BENCH_DRAIN_SECONDS', 40),
+  e2eRate: envInt('BENCH_E2E_RATE', 800, 1),
+  e2eMs: envSeconds('BENCH_E2E_SECONDS', 20),
+  e2eDrainMs: envSeconds('BENCH_E2E_DRAIN_SECONDS', 20),
+  latRate: envInt('BENCH_LAT_RATE', 200, 1),
+  latMs: envSeconds('BENCH_LAT_SECONDS', 10),
+  latDrainMs: envSeconds('BENCH_LAT_DRAIN_SECONDS', 10),
+  baselineN: envInt('BENCH_BASELINE_MESSAGES', 10_000, 1),
+  baselineInflight: envInt('BENCH_BASELINE_INFLIGHT', 50, 1),
+  baselineMaxMs: envSeconds('BENCH_BASELINE_MAX_SECONDS', 30),
+  reqTimeoutMs: envSeconds('BENCH_REQUEST_TIMEOUT_SECONDS', 30),
+  maxInflight: envInt('BENCH_MAX_INFLIGHT', 4000, 1),
+  openSockets: envInt('BENCH_OPEN_MAX_SOCKETS', 256, 1),
+  maxTotalMs: envSeconds('BENCH_MAX_TOTAL_SECONDS', 300),
+  skipAccept: envFlag('BENCH_SKIP_ACCEPT'),
+  skipLat: envFlag('BENCH_SKIP_LATENCY'),
+  skipBaseline: envFlag('BENCH_SKIP_BASELINE'),
+  workerConcurrency: env.WORKER_CONCURRENCY || '50',
+  smtpPoolSize: env.SMTP_POOL_SIZE || '10',
+  dbPoolSize: env.DB_POOL_SIZE || '10',
+  logLevel: env.BENCH_LOG_LEVEL || 'warn',
+}
+
+const progress = (msg) => process.stderr.write(`[bench] ${msg}\n`)
+const started = Date.now()
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`
+
+// ------------------------------------------------------------------ abort (Ctrl-C, watchdog, crash)
+const abort = new AbortController()
+let abortedBy = null
+const aborted = new Promise((_, reject) => {
+  abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true })
+})
+aborted.catch(() => {})
+function stop(reason, why) {
+  if (abort.signal.aborted) return
+  abortedBy = reason
+  progress(`stopping: ${why}`)
+  abort.abort(new Error(why))
+}
+process.on('SIGINT', () => stop('signal', 'interrupted (SIGINT)'))
+process.on('SIGTERM', () => stop('signal', 'terminated (SIGTERM)'))
+process.on('SIGHUP', () => stop('signal', 'hang-up (SIGHUP)'))
+const watchdog = setTimeout(() => stop('watchdog', `BENCH_MAX_TOTAL_SECONDS (${C.maxTotalMs / 1000}s) reached`), C.maxTotalMs)
+watchdog.unref()
+
+/** Awaits a promise unless the run is being stopped. */
+const guard = (p) => Promise.race([p, aborted])
+const pause = (ms) => sleep(ms, undefined, { signal: abort.signal })
+
+// ------------------------------------------------------------------ processes
+const procs = {} // role → { child, exit?, stopping }
+
+function recordPid(pid, role) {
+  appendFileSync(join(STATE, 'pids'), `${pid} ${role}\n`)
+}
+
+function watch(role, child) {
+  const p = { child, exit: null, stopping: false }
+  procs[role] = p
+  recordPid(child.pid, role)
+  child.on('exit', (code, signal) => {
+    p.exit = { code, signal }
+    if (!p.stopping && !abort.signal.aborted) stop('crash', `${role} exited unexpectedly (code ${code}, signal ${signal})${logHint(role)}`)
+  })
+  return p
+}
+
+function logHint(role) {
+  const tail = logTail(role, 5)
+  return tail ? `; last log lines:\n${tail}` : ''
+}
+
+function forkChild(role, file) {
+  const child = fork(join(HERE, file), [], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  watch(role, child)
+  return ipcClient(child, role)
+}
+
+function appEnv(extra = {}) {
+  return {
+    ...env,
+    DATABASE_URL: C.dbUrl,
+    REDIS_URL: C.redisUrl,
+    BULLMQ_PREFIX: C.prefix,
+    HOST: '127.0.0.1',
+    WORKER_CONCURRENCY: C.workerConcurrency,
+    SMTP_POOL_SIZE: C.smtpPoolSize,
+    DB_POOL_SIZE: C.dbPoolSize,
+    RATE_LIMIT_MAX: '1000000000',
+    LOG_LEVEL: C.logLevel,
+    HIKYAKU_ENV: 'development',
+    HIKYAKU_VAR_DIR: join(STATE, 'var'),
+    SHUTDOWN_TIMEOUT: '10s',
+    ...extra,
+  }
+}
+
+/** Runs a one-shot CLI command; resolves with stdout, rejects with its output on failure. */
+function runCli(args, timeoutMs, extraEnv) {
+  return guard(
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'hikyaku.js'), ...args], {
+        cwd: ROOT,
+        env: appEnv(extraEnv),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      recordPid(child.pid, `cli ${args[0]}`)
+      let out = ''
+      let err = ''
+      child.stdout.on('data', (d) => {
+        out += d
+      })
+      child.stderr.on('data', (d) => {
+        err += d
+      })
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+      const onAbort = () => child.kill('SIGTERM')
+      abort.signal.addEventListener('abort', onAbort, { once: true })
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer)
+        abort.signal.removeEventListener('abort', onAbort)
+        if (code === 0) resolve(out)
+        else reject(new Error(`hikyaku ${args.join(' ')} failed (code ${code}, signal ${signal}): ${(err || out).trim().slice(-1500)}`))
+      })
+    }),
+  )
+}
+
+function startApp(role, port, sinkPort) {
+  const fd = openSync(join(STATE, `${role}.log`), 'a')
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'hikyaku.js'), role], {
+    cwd: ROOT,
+    env: appEnv({ PORT: String(port), SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}` }),
+    stdio: ['ignore', fd, fd],
+  })
+  closeSync(fd)
+  return watch(role, child)
+}
+
+async function stopProcess(role, graceMs = 12_000) {
+  const p = procs[role]
+  if (!p || p.exit) return p?.exit ?? null
+  p.stopping = true
+  const t0 = Date.now()
+  const exited = new Promise((resolve) => p.child.once('exit', () => resolve()))
+  p.child.kill('SIGTERM')
+  await Promise.race([exited, sleep(graceMs)])
+  if (!p.exit) {
+    progress(`${role} did not stop within ${graceMs} ms; killing it`)
+    p.child.kill('SIGKILL')
+    await Promise.race([exited, sleep(2_000)])
+  }
+  return { ...p.exit, ms: Date.now() - t0 }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+function httpGet(url, timeoutMs = 2_000) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode))
+    })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(0))
+  })
+}
+
+function logTail(role, lines) {
+  try {
+    const text = readFileSync(join(STATE, `${role}.log`), 'utf8').trim()
+    return text ? text.split('\n').slice(-lines).join('\n') : ''
+  } catch {
+    return ''
+  }
+}
+
+/** Counts pino lines by level and keeps a few distinct warn/error messages. */
+function logSummary(role) {
+  let text = ''
+  try {
+    text = readFileSync(join(STATE, `${role}.log`), 'utf8')
+  } catch {
+    return { lines: 0, warn: 0, error: 0, other: 0, samples: [] }
+  }
+  const s = { lines: 0, warn: 0, error: 0, other: 0, samples: [] }
+  const seen = new Map()
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue
+    s.lines++
+    let level = 0
+    let msg = line
+    try {
+      const o = JSON.parse(line)
+      level = o.level
+      msg = `${o.msg ?? ''}${o.err ? ` — ${typeof o.err === 'string' ? o.err : (o.err.message ?? JSON.stringify(o.err))}` : ''}`
+    } catch {}
+    if (level >= 50) s.error++
+    else if (level === 40) s.warn++
+    else if (level === 0) s.other++
+    if (level >= 40 || level === 0) {
+      const key = msg.slice(0, 160)
+      seen.set(key, (seen.get(key) ?? 0) + 1)
+    }
+  }
+  s.samples = [...seen.entries()].slice(0, 6).map(([m, n]) => `${n}× ${m}`)
+  return s
+}
+
+// ------------------------------------------------------------------ /proc sampling
+function procStat(pid) {
+  try {
+    const raw = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const close = raw.lastIndexOf(')')
+    const comm = raw.slice(raw.indexOf('(') + 1, close)
+    const f = raw.slice(close + 2).split(' ')
+    // fields after ")": state(0) ... utime(11) stime(12)
+    return { comm, ticks: Number(f[11]) + Number(f[12]) }
+  } catch {
+    return null
+  }
+}
+
+function rssMb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) / 1024 : null
+  } catch {
+    return null
+  }
+}
+
+/** CPU ticks of every process (by pid, with its name) and of the machine. */
+function cpuSample() {
+  const pids = new Map()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    const s = procStat(name)
+    if (s) pids.set(Number(name), s)
+  }
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0)
+  const idle = cpu[3] + cpu[4]
+  return { at: Date.now(), pids, busy: total - idle, total, irq: cpu[5] + cpu[6] }
+}
+
+/**
+ * Cores used between two samples, per group: our processes by role, Postgres and Redis by name,
+ * anything else as "other <name>". A process that started in between counts whole; one that
+ * exited in between is lost and lands in "exited/untracked" with any other unexplained time.
+ */
+function cpuDelta(a, b) {
+  const secs = (b.at - a.at) / 1000
+  const roles = new Map(Object.entries(procs).map(([role, p]) => [p.child.pid, role]))
+  roles.set(process.pid, 'driver')
+  const ticks = {}
+  let tracked = 0
+  for (const [pid, s] of b.pids) {
+    const before = a.pids.get(pid)
+    const d = before && before.comm === s.comm ? s.ticks - before.ticks : s.ticks
+    if (d <= 0) continue
+    const g = roles.get(pid) ?? (s.comm === 'postgres' ? 'postgres' : s.comm.startsWith('redis-server') ? 'redis' : `other ${s.comm}`)
+    ticks[g] = (ticks[g] ?? 0) + d
+    tracked += d
+  }
+  const out = {}
+  for (const [g, t] of Object.entries(ticks)) out[g] = t / CLK_TCK / secs
+  const ncpu = (b.total - a.total) / CLK_TCK / secs
+  const machine = (b.busy - a.busy) / CLK_TCK / secs
+  // Interrupt and softirq time (loopback TCP is largely processed there) is not in any process.
+  out['kernel-irq'] = (b.irq - a.irq) / CLK_TCK / secs
+  out['exited/untracked'] = Math.max(0, machine - tracked / CLK_TCK / secs - out['kernel-irq'])
+  return { secs, machine, ncpu, byGroup: out }
+}
+
+// ------------------------------------------------------------------ helpers over sink and load generator
+async function waitFor(check, maxMs, everyMs = 200) {
+  const t0 = Date.now()
+  for (;;) {
+    const v = await guard(check())
+    if (v) return { ok: true, ms: Date.now() - t0 }
+    if (Date.now() - t0 >= maxMs) return { ok: false, ms: Date.now() - t0 }
+    await pause(everyMs)
+  }
+}
+
+/** Joins the sink's arrivals with the load generator's 202 times for one phase. */
+function joinPhase(dump, open) {
+  const e2e = []
+  const submit = []
+  let inWindow = 0
+  let lastArrival = 0
+  let firstArrival = Infinity
+  for (let k = 0; k < dump.seq.length; k++) {
+    const seq = dump.seq[k]
+    const at = dump.arrivedAt[k]
+    if (at > lastArrival) lastArrival = at
+    if (at < firstArrival) firstArrival = at
+    if (at >= open.startEpoch && at <= open.endEpoch) inWindow++
+    const acc = open.acceptedAt[seq]
+    if (acc > 0) e2e.push(at - acc)
+    if (dump.sentAt[k] > 0) submit.push(at - dump.sentAt[k])
+  }
+  const acceptedByEnd = open.acceptedAt.filter((t) => t > 0 && t <= open.endEpoch).length
+  const receivedByEnd = dump.arrivedAt.filter((t) => t <= open.endEpoch).length
+  return {
+    received: dump.seq.length,
+    inWindow,
+    acceptedByEnd,
+    receivedByEnd,
+    backlogAtEnd: acceptedByEnd - receivedByEnd,
+    firstArrival,
+    lastArrival,
+    e2e: summarize(e2e),
+    submit: summarize(submit),
+  }
+}
+
+/** Backlog (202s received − messages at the sink) at whole seconds of the window, from the timestamps. */
+function backlogSeries(open, dump, durationMs) {
+  const acc = Float64Array.from(open.acceptedAt.filter((t) => t > 0)).sort()
+  const arr = Float64Array.from(dump.arrivedAt).sort()
+  const out = []
+  let i = 0
+  let k = 0
+  const step = durationMs > 20_000 ? Math.ceil(durationMs / 20_000) * 1000 : 1000
+  for (let t = step; t <= durationMs; t += step) {
+    const at = open.startEpoch + t
+    while (i < acc.length && acc[i] <= at) i++
+    while (k < arr.length && arr[k] <= at) k++
+    out.push({ t: t / 1000, accepted: i, received: k, backlog: i - k })
+  }
+  return out
+}
+
+async function openPhase(phase, rate, durationMs, drainMs, sink, loadgen, label) {
+  progress(`${elapsed()} phase ${phase}: ${label}: ${rate} req/s evenly spaced for ${durationMs / 1000}s`)
+  const cpu0 = cpuSample()
+  const run = loadgen.call('open', { phase, rate, durationMs, maxSockets: C.openSockets }, durationMs + C.reqTimeoutMs + 30_000)
+  const res = await guard(run)
+  const cpu1 = cpuSample()
+  const accepted = res.total.ok202
+  const waitMs = Math.max(0, drainMs)
+  const drain = await waitFor(async () => ((await sink.call('counts')).byPhase[phase] ?? 0) >= accepted, waitMs, 100)
+  const dump = await guard(sink.call('dump', { phase }, 60_000))
+  const j = joinPhase(dump, res)
+  const series = backlogSeries(res, dump, durationMs)
+  const allArrived = j.received >= accepted
+  const drainAfterWindowMs = allArrived ? Math.max(0, j.lastArrival - res.endEpoch) : null
+  progress(
+    `${elapsed()} phase ${phase}: accepted ${accepted}/${res.scheduled}, received ${j.received} (${j.inWindow} inside the window), backlog at window end ${j.backlogAtEnd}` +
+      (allArrived
+        ? `, drained ${round(drainAfterWindowMs)} ms after the window`
+        : `, ${accepted - j.received} still missing after waiting ${drain.ms} ms`),
+  )
+  // Net growth over the second half of the window, and whether the system kept up: at the end no
+  // more than a quarter second of traffic (or 50 messages) in the pipeline, and nothing lost.
+  const mid = series[Math.floor((series.length - 1) / 2)]
+  const last = series[series.length - 1]
+  const growthPerS = last && mid && last.t > mid.t ? (last.backlog - mid.backlog) / (last.t - mid.t) : null
+  const keptUp = allArrived && j.backlogAtEnd <= Math.max(50, rate / 4)
+  return { res, j, series, cpu: cpuDelta(cpu0, cpu1), accepted, allArrived, drainAfterWindowMs, drainWaitMs: drain.ms, growthPerS, keptUp }
+}
+
+// ------------------------------------------------------------------ the run
+const R = { errors: [], notes: [] }
+
+async function main() {
+  writeFileSync(join(STATE, 'pids'), '')
+  mkdirSync(join(STATE, 'var'), { recursive: true })
+
+  // Database: drop and recreate, then migrate; an account and its key through the CLI.
+  progress(`${elapsed()} database ${C.db}: recreating`)
+  const admin = new pg.Client({ connectionString: C.adminUrl, connectionTimeoutMillis: 5_000 })
+  await guard(admin.connect())
+  try {
+    await guard(admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(C.db)} WITH (FORCE)`))
+    await guard(admin.query(`CREATE DATABASE ${pg.escapeIdentifier(C.db)}`))
+  } finally {
+    await admin.end().catch(() => {})
+  }
+  await runCli(['migrate'], 120_000)
+  const keyOut = await runCli(['accounts', 'create', 'bench'], 60_000)
+  const key = /^hk_\S+$/m.exec(keyOut)?.[0]
+  if (!key) throw new Error(`"accounts create" printed no key: ${keyOut.slice(0, 300)}`)
+
+  // The sink, then API and worker pointed at it.
+  const sink = forkChild('sink', 'sink.mjs')
+  const { port: sinkPort } = await guard(sink.call('listen', {}))
+  R.sinkPort = sinkPort
+  const apiPort = await freePort()
+  progress(`${elapsed()} sink on 127.0.0.1:${sinkPort}; starting api on :${apiPort} and worker (prefix ${C.prefix})`)
+  startApp('api', apiPort, sinkPort)
+  startApp('worker', apiPort, sinkPort)
+  const healthy = await waitFor(async () => (await httpGet(`http://127.0.0.1:${apiPort}/healthz`)) === 200, 30_000)
+  if (!healthy.ok) throw new Error(`API not healthy after 30 s${logHint('api')}`)
+  const ready = await httpGet(`http://127.0.0.1:${apiPort}/readyz`)
+  if (ready !== 200) R.notes.push(`/readyz answered ${ready} before the run`)
+
+  const loadgen = forkChild('loadgen', 'loadgen.mjs')
+  const init = await guard(
+    loadgen.call('init', {
+      cfg: { url: `http://127.0.0.1:${apiPort}`, key, bodyBytes: C.bodyBytes, timeoutMs: C.reqTimeoutMs, maxInflight: C.maxInflight },
+    }),
+  )
+  R.bodyBytes = init.bodyBytes
+
+  // Smoke test: one message all the way through, so a broken pipeline fails fast and clearly.
+  const smoke = await guard(loadgen.call('one', { phase: 's' }, C.reqTimeoutMs + 5_000))
+  if (smoke.status !== 202) throw new Error(`smoke test: POST /v1/emails answered ${smoke.status || smoke.code}: ${smoke.body ?? ''}`)
+  const smokeArrived = await waitFor(async () => ((await sink.call('counts')).byPhase.s ?? 0) >= 1, 30_000, 50)
+  if (!smokeArrived.ok) throw new Error(`smoke test: the message was accepted but did not reach the sink within 30 s${logHint('worker')}`)
+  R.smokeMs = smokeArrived.ms
+  progress(`${elapsed()} smoke test passed (accepted in ${round(smoke.ms)} ms, at the sink ${smokeArrived.ms} ms later)`)
+
+  R.rssBefore = { api: rssMb(procs.api.child.pid), worker: rssMb(procs.worker.child.pid) }
+
+  // (a) accept rate, closed loop; the worker keeps running (the realistic system).
+  if (!C.skipAccept) {
+    progress(
+      `${elapsed()} phase a: closed loop, ${C.conns} connections, ${C.warmupMs / 1000}s warm-up + ${C.acceptMs / 1000}s measured (worker running)`,
+    )
+    const cpu0 = cpuSample()
+    const a = await guard(
+      loadgen.call(
+        'closed',
+        { phase: 'a', conns: C.conns, warmupMs: C.warmupMs, durationMs: C.acceptMs },
+        C.warmupMs + C.acceptMs + C.reqTimeoutMs + 30_000,
+      ),
+    )
+    const cpu1 = cpuSample()
+    const countsEnd = await guard(sink.call('counts'))
+    const receivedDuring = countsEnd.byPhase.a ?? 0
+    R.a = { ...a, cpu: cpuDelta(cpu0, cpu1), receivedDuring, deliveredInWindow: null, drain: null }
+    progress(
+      `${elapsed()} phase a: ${round(a.acceptRps)} accepted/s; draining ${a.total.ok202 - receivedDuring} queued messages (at most ${C.drainAcceptMs / 1000}s)`,
+    )
+    const drain = await waitFor(async () => ((await sink.call('counts')).byPhase.a ?? 0) >= a.total.ok202, C.drainAcceptMs, 250)
+    const cpu2 = cpuSample()
+    const countsDrained = await guard(sink.call('counts'))
+    const receivedAfter = countsDrained.byPhase.a ?? 0
+    const dumpA = await guard(sink.call('dump', { phase: 'a' }, 60_000))
+    const deliveredInWindow = dumpA.arrivedAt.filter((t) => t >= a.windowStartEpoch && t <= a.windowEndEpoch).length
+    R.a.deliveredInWindow = deliveredInWindow
+    R.a.drain = {
+      ok: drain.ok,
+      ms: drain.ms,
+      received: receivedAfter,
+      missing: a.total.ok202 - receivedAfter,
+      // Delivery with no incoming load: the worker alone working through the queue.
+      deliverOnlyRate: drain.ms > 500 ? ((receivedAfter - receivedDuring) / drain.ms) * 1000 : null,
+      cpu: cpuDelta(cpu1, cpu2),
+    }
+    if (!drain.ok) {
+      R.errors.push(
+        `after (a), ${a.total.ok202 - receivedAfter} accepted messages had not reached the sink within ${C.drainAcceptMs / 1000}s; (b) starts with that backlog`,
+      )
+    }
+    progress(`${elapsed()} phase a: drain ${drain.ok ? 'complete' : 'INCOMPLETE'} after ${drain.ms} ms`)
+  }
+
+  // (b) sustained end-to-end at a fixed offered rate.
+  R.b = await openPhase('b', C.e2eRate, C.e2eMs, C.e2eDrainMs, sink, loadgen, 'sustained end-to-end')
+  if (!R.b.allArrived)
+    R.errors.push(
+      `(b): ${R.b.accepted - R.b.j.received} accepted messages never reached the sink within ${C.e2eDrainMs / 1000}s after the window`,
+    )
+
+  // (b2) latency at a lower rate.
+  if (!C.skipLat) {
+    R.l = await openPhase('l', C.latRate, C.latMs, C.latDrainMs, sink, loadgen, 'latency')
+    if (!R.l.allArrived)
+      R.errors.push(`(latency run): ${R.l.accepted - R.l.j.received} accepted messages missing ${C.latDrainMs / 1000}s after the window`)
+  }
+
+  R.rssAfter = { api: rssMb(procs.api.child.pid), worker: rssMb(procs.worker.child.pid) }
+  R.sinkCounts = await guard(sink.call('counts'))
+  R.dbStatus = await dbStatus()
+
+  // The app goes away before the baseline so it cannot take CPU from it.
+  progress(`${elapsed()} stopping api and worker`)
+  R.stopApi = await stopProcess('api')
+  R.stopWorker = await stopProcess('worker')
+
+  // (c) baseline: nodemailer pooled transport straight to the same sink.
+  if (!C.skipBaseline) {
+    progress(`${elapsed()} phase c: nodemailer pool (10 connections) → sink, ${C.baselineN} messages, ${C.baselineInflight} in flight`)
+    const baseline = forkChild('baseline', 'baseline.mjs')
+    const cpu0 = cpuSample()
+    const c = await guard(
+      baseline.call(
+        'run',
+        {
+          port: sinkPort,
+          messages: C.baselineN,
+          inflight: C.baselineInflight,
+          maxMs: C.baselineMaxMs,
+          bodyBytes: C.bodyBytes,
+          warmup: 200,
+          phase: 'c',
+        },
+        2 * C.baselineMaxMs + 30_000,
+      ),
+    )
+    const cpu1 = cpuSample()
+    const counts = await guard(sink.call('counts'))
+    R.c = { ...c, sinkReceived: counts.byPhase.c ?? 0, cpu: cpuDelta(cpu0, cpu1) }
+    if (c.timedOut) R.errors.push(`baseline stopped by BENCH_BASELINE_MAX_SECONDS after ${c.attempted} of ${c.requested} messages`)
+    if (R.c.sinkReceived !== c.ok) R.notes.push(`baseline: nodemailer reported ${c.ok} sent, the sink counted ${R.c.sinkReceived}`)
+    progress(`${elapsed()} phase c: ${round(c.msgsPerS)} msg/s`)
+  }
+  R.sinkCountsFinal = await guard(sink.call('counts'))
+}
+
+async function dbStatus() {
+  const client = new pg.Client({ connectionString: C.dbUrl, connectionTimeoutMillis: 5_000 })
+  try {
+    await client.connect()
+    const rec = await client.query('SELECT status::text AS status, count(*)::int AS n FROM recipients GROUP BY 1 ORDER BY 2 DESC')
+    const att = await client.query('SELECT count(*)::int AS n FROM delivery_attempts')
+    return { recipients: Object.fromEntries(rec.rows.map((r) => [r.status, r.n])), attempts: att.rows[0].n }
+  } catch (err) {
+    return { error: err.message }
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+async function teardown() {
+  clearTimeout(watchdog)
+  const order = ['loadgen', 'baseline', 'api', 'worker', 'sink']
+  await Promise.all(
+    order.filter((r) => procs[r] && !procs[r].exit).map((r) => stopProcess(r, r === 'api' || r === 'worker' ? 12_000 : 3_000)),
+  )
+  R.logs = { api: logSummary('api'), worker: logSummary('worker') }
+  const cleaned = await cleanupAll({ stateDir: STATE, root: ROOT, adminUrl: C.adminUrl, db: C.db, redisUrl: C.redisUrl, prefix: C.prefix })
+  R.cleanup = cleaned
+  progress(
+    `${elapsed()} cleaned up: database ${C.db} ${cleaned.dropped ? 'dropped' : 'not found'}, ${cleaned.deleted} Redis keys under ${C.prefix}: deleted` +
+      (cleaned.problems.length ? `; PROBLEMS: ${cleaned.problems.join('; ')}` : ''),
+  )
+}
+
+// ------------------------------------------------------------------ report
+const f = (v, unit = '') => (v === null || v === undefined ? '—' : `${round(v)}${unit}`)
+const fmtCounts = (o) =>
+  Object.entries(o ?? {})
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ') || 'none'
+function fmtCpu(cpu, perMsgRate) {
+  if (!cpu) return ''
+  const parts = Object.entries(cpu.byGroup)
+    .filter(([, v]) => v >= 0.01)
+    .sort((x, y) => y[1] - x[1])
+    .map(([g, v]) => `${g} ${v.toFixed(2)}`)
+  const perMsg = perMsgRate ? `, ${((cpu.machine * 1000) / perMsgRate).toFixed(2)} CPU-ms per message (whole box)` : ''
+  return `    CPU (cores of ${Math.round(cpu.ncpu)}): machine ${cpu.machine.toFixed(2)} = ${parts.join(', ')}${perMsg}`
+}
+
+function report() {
+  const out = []
+  const line = (s = '') => out.push(s)
+  const a = R.a
+  const b = R.b
+  const l = R.l
+  const c = R.c
+  const e2eRate = b ? b.j.inWindow / (C.e2eMs / 1000) : null
+  const ratio = e2eRate !== null && c?.msgsPerS ? e2eRate / c.msgsPerS : null
+
+  line('')
+  line('================ Hikyaku benchmark ================')
+  line(
+    `loopback only; ${R.bodyBytes ?? C.bodyBytes}-byte text body, 1 recipient; WORKER_CONCURRENCY=${C.workerConcurrency}, SMTP_POOL_SIZE=${C.smtpPoolSize}, DB_POOL_SIZE=${C.dbPoolSize}; prefix ${C.prefix}`,
+  )
+  if (a) {
+    line('')
+    line(
+      `(a) accept rate — closed loop, ${C.conns} connections, ${C.warmupMs / 1000}s warm-up + ${C.acceptMs / 1000}s measured; the worker was running (delivering concurrently)`,
+    )
+    line(`    accepted: ${f(a.acceptRps)} req/s (202s completed inside the window: ${a.window.ok202})`)
+    line(
+      `    latency of 202s: p50 ${f(a.latency.p50, ' ms')}, p90 ${f(a.latency.p90, ' ms')}, p99 ${f(a.latency.p99, ' ms')}, max ${f(a.latency.max, ' ms')}`,
+    )
+    line(`    non-202 in window: ${fmtCounts(a.window.byStatus)}; transport errors: ${fmtCounts(a.window.errors)}`)
+    line(
+      `    whole phase incl. warm-up: ${a.sent} sent, ${a.total.ok202} accepted, non-202 ${fmtCounts(a.total.byStatus)}, errors ${fmtCounts(a.total.errors)}`,
+    )
+    for (const s of a.total.samples) line(`      sample failure: ${s.status || s.code} ${s.body ?? ''}`)
+    line(
+      `    delivered to the sink meanwhile: ${a.deliveredInWindow ?? '—'} inside the measured window (${f(a.deliveredInWindow == null ? null : (a.deliveredInWindow / C.acceptMs) * 1000, ' msg/s')} while accepting); ${a.total.ok202 - a.receivedDuring} still queued when the load stopped`,
+    )
+    line(fmtCpu(a.cpu))
+    if (a.drain)
+      line(
+        `    drain of the backlog left by (a): ${a.drain.ok ? 'complete' : 'INCOMPLETE'} in ${f(a.drain.ms / 1000, ' s')} (${a.drain.missing} missing); delivery with no incoming load ≈ ${f(a.drain.deliverOnlyRate, ' msg/s')}`,
+      )
+    if (a.drain?.deliverOnlyRate) line(fmtCpu(a.drain.cpu, a.drain.deliverOnlyRate))
+  }
+  const openBlock = (title, p, rate, durMs) => {
+    line('')
+    line(title)
+    const r = p.res
+    line(
+      `    offered: ${r.scheduled} requests at ${rate} req/s${r.skipped ? ` (${r.skipped} not sent: generator in-flight cap)` : ''}; max in flight ${r.maxInflight}; generator lag p99 ${f(r.schedulerLag.p99, ' ms')}`,
+    )
+    line(`    accepted: ${r.total.ok202}; non-202 ${fmtCounts(r.total.byStatus)}; errors ${fmtCounts(r.total.errors)}`)
+    for (const s of r.total.samples) line(`      sample failure: ${s.status || s.code} ${s.body ?? ''}`)
+    line(
+      `    accept latency (from the scheduled send time): p50 ${f(r.latency.p50, ' ms')}, p99 ${f(r.latency.p99, ' ms')}, max ${f(r.latency.max, ' ms')}`,
+    )
+    line(`    received at the sink inside the ${durMs / 1000}s window: ${p.j.inWindow} → ${f(p.j.inWindow / (durMs / 1000), ' msg/s')}`)
+    line(
+      `    backlog (accepted − received) at window end: ${p.j.backlogAtEnd}; ${p.allArrived ? `everything arrived ${f(p.drainAfterWindowMs, ' ms')} after the window` : `${p.accepted - p.j.received} NEVER ARRIVED (waited ${f(p.drainWaitMs / 1000, ' s')})`}`,
+    )
+    if (p.series.length) line(`    backlog at second: ${p.series.map((x) => `${x.t}s ${x.backlog}`).join(', ')}`)
+    line(
+      p.keptUp
+        ? '    verdict: KEPT UP (backlog stayed flat)'
+        : `    verdict: DID NOT KEEP UP — backlog grew by ${f(p.growthPerS, ' msg/s')} over the second half of the window`,
+    )
+    line(
+      `    accept(202)→arrival: p50 ${f(p.j.e2e.p50, ' ms')}, p90 ${f(p.j.e2e.p90, ' ms')}, p99 ${f(p.j.e2e.p99, ' ms')}, max ${f(p.j.e2e.max, ' ms')} (n=${p.j.e2e.n})`,
+    )
+    line(`    submit(X-Bench-Sent-At)→arrival: p50 ${f(p.j.submit.p50, ' ms')}, p99 ${f(p.j.submit.p99, ' ms')}`)
+    line(fmtCpu(p.cpu, p.j.inWindow / (durMs / 1000)))
+  }
+  if (b)
+    openBlock(
+      `(b) sustained end-to-end — open loop at ${C.e2eRate} req/s for ${C.e2eMs / 1000}s, measured at the sink`,
+      b,
+      C.e2eRate,
+      C.e2eMs,
+    )
+  if (l) openBlock(`(b2) latency — open loop at ${C.latRate} req/s for ${C.latMs / 1000}s`, l, C.latRate, C.latMs)
+  if (c) {
+    line('')
+    line(
+      `(c) baseline — nodemailer pool (maxConnections 10) → same sink, ${c.requested} messages, ${C.baselineInflight} in flight (after 200 warm-up)`,
+    )
+    line(
+      `    ${f(c.msgsPerS, ' msg/s')} (${c.ok} sent in ${f(c.elapsedMs / 1000, ' s')}; sink counted ${c.sinkReceived}); errors ${fmtCounts(c.errors)}; sendMail p50 ${f(c.latency.p50, ' ms')}, p99 ${f(c.latency.p99, ' ms')}`,
+    )
+    line(fmtCpu(c.cpu, c.msgsPerS))
+  }
+  line('')
+  if (ratio !== null)
+    line(
+      `ratio e2e / baseline = ${f(e2eRate)} / ${f(c.msgsPerS)} = ${ratio.toFixed(3)}${b && e2eRate >= 0.97 * C.e2eRate ? ' (e2e kept up with the offered rate, so this is a floor: raise BENCH_E2E_RATE to find the ceiling)' : ''}`,
+    )
+  if (R.rssBefore)
+    line(`RSS MB: api ${f(R.rssBefore.api)} → ${f(R.rssAfter?.api)}, worker ${f(R.rssBefore.worker)} → ${f(R.rssAfter?.worker)}`)
+  if (R.stopApi || R.stopWorker)
+    line(
+      `shutdown on SIGTERM: api ${R.stopApi?.ms ?? '—'} ms (code ${R.stopApi?.code}), worker ${R.stopWorker?.ms ?? '—'} ms (code ${R.stopWorker?.code})`,
+    )
+  if (R.dbStatus)
+    line(
+      `recipients by status in Postgres after (b): ${R.dbStatus.error ? R.dbStatus.error : `${fmtCounts(R.dbStatus.recipients)}; ${R.dbStatus.attempts} attempt rows`}`,
+    )
+  const sc = R.sinkCountsFinal ?? R.sinkCounts
+  if (sc)
+    line(
+      `sink: ${sc.total} messages, ${sc.duplicates} duplicates, ${sc.untagged} without X-Bench-Id, ${sc.errors} errors, at most ${sc.maxConnections} connections at once`,
+    )
+  for (const role of ['api', 'worker']) {
+    const s = R.logs?.[role]
+    if (s && (s.warn || s.error || s.other)) {
+      line(`${role} log: ${s.error} error/fatal, ${s.warn} warn, ${s.other} non-JSON lines`)
+      for (const m of s.samples) line(`    ${m.slice(0, 240)}`)
+    }
+  }
+  for (const n of R.notes) line(`note: ${n}`)
+  for (const e of R.errors) line(`PROBLEM: ${e}`)
+  if (R.fatal) line(`RUN FAILED: ${R.fatal}`)
+  line(`total run time ${elapsed()}`)
+
+  const json = {
+    accept_rps: round(a?.acceptRps),
+    accept_p50_ms: round(a?.latency.p50),
+    accept_p99_ms: round(a?.latency.p99),
+    e2e_msgs_per_s: round(e2eRate),
+    e2e_p50_ms: round(b?.j.e2e.p50),
+    e2e_p99_ms: round(b?.j.e2e.p99),
+    baseline_msgs_per_s: round(c?.msgsPerS),
+    ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000,
+    accept_non202: a ? Object.values(a.total.byStatus).reduce((x, y) => x + y, 0) : null,
+    accept_errors: a ? Object.values(a.total.errors).reduce((x, y) => x + y, 0) : null,
+    accept_drain_ms: a?.drain?.ms ?? null,
+    accept_drain_complete: a?.drain?.ok ?? null,
+    deliver_only_msgs_per_s: round(a?.drain?.deliverOnlyRate),
+    delivered_during_accept_per_s: a?.deliveredInWindow != null ? round((a.deliveredInWindow / C.acceptMs) * 1000) : null,
+    e2e_offered_rps: C.e2eRate,
+    e2e_accepted: b?.accepted ?? null,
+    e2e_non202: b
+      ? Object.values(b.res.total.byStatus).reduce((x, y) => x + y, 0) + Object.values(b.res.total.errors).reduce((x, y) => x + y, 0)
+      : null,
+    e2e_backlog_at_end: b?.j.backlogAtEnd ?? null,
+    e2e_backlog_growth_per_s: round(b?.growthPerS),
+    e2e_kept_up: b ? b.keptUp : null,
+    e2e_missing: b ? b.accepted - b.j.received : null,
+    e2e_drain_ms: round(b?.drainAfterWindowMs),
+    e2e_accept_p50_ms: round(b?.res.latency.p50),
+    e2e_accept_p99_ms: round(b?.res.latency.p99),
+    e2e_cpu_ms_per_msg: b && e2eRate ? round((b.cpu.machine * 1000) / e2eRate) : null,
+    lat_rate: l ? C.latRate : null,
+    lat_accept_p50_ms: round(l?.res.latency.p50),
+    lat_accept_p99_ms: round(l?.res.latency.p99),
+    lat_e2e_p50_ms: round(l?.j.e2e.p50),
+    lat_e2e_p99_ms: round(l?.j.e2e.p99),
+    api_rss_mb_before: round(R.rssBefore?.api),
+    api_rss_mb_after: round(R.rssAfter?.api),
+    worker_rss_mb_before: round(R.rssBefore?.worker),
+    worker_rss_mb_after: round(R.rssAfter?.worker),
+    duplicates: sc?.duplicates ?? null,
+    worker_running_during_accept: true,
+    errors: [...R.errors, ...(R.fatal ? [R.fatal] : [])],
+  }
+  line(JSON.stringify(json))
+  process.stdout.write(`${out.join('\n')}\n`)
+}
+
+let exitCode = 0
+try {
+  await main()
+} catch (err) {
+  const reason = abort.signal.aborted ? abort.signal.reason?.message : err instanceof Error ? err.message : String(err)
+  R.fatal = reason
+  exitCode = abortedBy === 'signal' ? 130 : 1
+  progress(`run failed: ${reason}`)
+}
+try {
+  await teardown()
+} catch (err) {
+  progress(`cleanup failed: ${err.message}`)
+  exitCode = exitCode || 1
+}
+report()
+process.exit(exitCode)

@@ -1,0 +1,130 @@
+// A fast loopback SMTP sink, run in its own process by the benchmark driver (child_process.fork).
+// It accepts everything (no AUTH required, no STARTTLS), throws the body away, and records for each
+// message the time its DATA ended, keyed by the `X-Bench-Id: <phase>.<seq>` header the load
+// generator put in; `X-Bench-Sent-At` (epoch ms) gives a submit→arrival latency as well.
+// The driver queries it over IPC: `listen`, `counts`, `dump`.
+import { SMTPServer } from 'smtp-server'
+import { ipcServer } from './lib.mjs'
+
+const HEADER_LIMIT = 64 * 1024
+const ID_RE = /^x-bench-id:[ \t]*([A-Za-z0-9_-]+)\.(\d+)/im
+const SENT_RE = /^x-bench-sent-at:[ \t]*(\d+)/im
+
+/** phase → { arrivals: Map<seq, epoch ms>, sentAt: Map<seq, epoch ms> } */
+const phases = new Map()
+let total = 0
+let duplicates = 0
+let untagged = 0
+let connections = 0
+let maxConnections = 0
+let errors = 0
+
+function phaseOf(name) {
+  let p = phases.get(name)
+  if (!p) {
+    p = { arrivals: new Map(), sentAt: new Map() }
+    phases.set(name, p)
+  }
+  return p
+}
+
+function record(header, arrivedAt) {
+  total++
+  const id = ID_RE.exec(header)
+  if (!id) {
+    untagged++
+    return
+  }
+  const p = phaseOf(id[1])
+  const seq = Number(id[2])
+  if (p.arrivals.has(seq)) {
+    duplicates++
+    return
+  }
+  p.arrivals.set(seq, arrivedAt)
+  const sent = SENT_RE.exec(header)
+  if (sent) p.sentAt.set(seq, Number(sent[1]))
+}
+
+const server = new SMTPServer({
+  name: 'bench-sink',
+  banner: 'bench sink',
+  authOptional: true,
+  disabledCommands: ['AUTH', 'STARTTLS'],
+  hideSTARTTLS: true,
+  logger: false,
+  maxClients: 10_000,
+  socketTimeout: 120_000,
+  onConnect(_session, callback) {
+    connections++
+    if (connections > maxConnections) maxConnections = connections
+    callback()
+  },
+  onClose() {
+    connections--
+  },
+  onData(stream, _session, callback) {
+    // Only the header block is kept (the first chunk nearly always holds all of it).
+    let head = ''
+    let done = false
+    stream.on('data', (chunk) => {
+      if (done) return
+      head += chunk.toString('latin1')
+      const end = head.indexOf('\r\n\r\n')
+      if (end >= 0) {
+        head = head.slice(0, end + 2)
+        done = true
+      } else if (head.length > HEADER_LIMIT) {
+        done = true
+      }
+    })
+    stream.on('end', () => {
+      record(head, Date.now())
+      callback(null, 'OK queued')
+    })
+    stream.on('error', (err) => {
+      errors++
+      callback(err)
+    })
+  },
+})
+server.on('error', () => {
+  errors++
+})
+
+ipcServer({
+  listen: ({ port }) =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve({ port: server.server.address().port })
+      })
+    }),
+  /** How many distinct messages arrived per phase, plus totals. */
+  counts: () => {
+    const byPhase = {}
+    for (const [name, p] of phases) byPhase[name] = p.arrivals.size
+    return { byPhase, total, duplicates, untagged, errors, connections, maxConnections, now: Date.now() }
+  },
+  /** Every arrival of one phase as parallel arrays: seq, arrival epoch ms, sent-at epoch ms (or -1). */
+  dump: ({ phase }) => {
+    const p = phases.get(phase)
+    const seq = []
+    const arrivedAt = []
+    const sentAt = []
+    if (p) {
+      for (const [s, t] of p.arrivals) {
+        seq.push(s)
+        arrivedAt.push(t)
+        sentAt.push(p.sentAt.get(s) ?? -1)
+      }
+    }
+    return { seq, arrivedAt, sentAt }
+  },
+  close: () =>
+    new Promise((resolve) => {
+      server.close(() => resolve(true))
+      setTimeout(() => resolve(false), 2_000).unref()
+    }),
+})
