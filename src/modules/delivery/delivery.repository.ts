@@ -77,7 +77,6 @@ export interface ClaimResult {
 
 export async function claimRecipients(pool: Pool, requests: ClaimRequest[], leaseMs: number): Promise<ClaimResult> {
   const { rows } = await pool.query({
-    name: 'claim-recipients',
     text: CLAIM_SQL,
     values: [requests.map((r) => r.deliveryId), requests.map((r) => r.attempt), leaseMs],
   })
@@ -206,7 +205,6 @@ SELECT recipient_id FROM ev`
  */
 export async function recordOutcomes(pool: Pool, outcomes: RecordedOutcome[]): Promise<Set<string>> {
   const { rows } = await pool.query<{ recipient_id: string }>({
-    name: 'record-outcomes',
     text: RECORD_SQL,
     values: [
       JSON.stringify(

@@ -60,7 +60,11 @@ export interface NewEmailRows {
 
 // One statement per batch: data-modifying CTEs run as one atomic implicit transaction, so a
 // whole batch of accepted messages costs one round trip and one commit. Rows travel as one JSON
-// document per table, which keeps the SQL text constant (one prepared plan) whatever the size.
+// document per table, which keeps the SQL text constant whatever the batch size.
+//
+// The hot statements are deliberately not named prepared statements: a cached generic plan made
+// while a table was small (a seq scan) outlives the table's growth until the next ANALYZE, and
+// planning each batch afresh costs less than one such plan.
 const INSERT_EMAILS = `
 WITH e AS (
   INSERT INTO emails (id, account_id, api_key_id, source, status, from_header, envelope_from, to_header, cc_header,
@@ -99,7 +103,6 @@ SELECT (SELECT count(*) FROM e) AS emails`
 
 export async function insertEmails(db: Queryable, batch: NewEmailRows[]): Promise<void> {
   await db.query({
-    name: 'insert-emails',
     text: INSERT_EMAILS,
     values: [
       JSON.stringify(batch.map((b) => b.email)),
