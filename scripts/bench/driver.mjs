@@ -421,6 +421,11 @@ async function main() {
   try {
     await guard(admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(C.db)} WITH (FORCE)`))
     await guard(admin.query(`CREATE DATABASE ${pg.escapeIdentifier(C.db)}`))
+    // Without autovacuum, statistics never follow the tables' growth and plans go stale: the run
+    // then measures the server's configuration more than Hikyaku.
+    const { rows } = await guard(admin.query('SHOW autovacuum'))
+    R.autovacuum = rows[0]?.autovacuum
+    if (R.autovacuum !== 'on') R.notes.push('PostgreSQL runs with autovacuum=off: expect slower delivery than on a default server')
   } finally {
     await admin.end().catch(() => {})
   }
@@ -757,6 +762,7 @@ function report() {
     worker_rss_mb_before: round(R.rssBefore?.worker),
     worker_rss_mb_after: round(R.rssAfter?.worker),
     duplicates: sc?.duplicates ?? null,
+    pg_autovacuum: R.autovacuum ?? null,
     worker_running_during_accept: true,
     errors: [...R.errors, ...(R.fatal ? [R.fatal] : [])],
   }

@@ -10,7 +10,7 @@ import type { EmailService } from '../modules/emails/email.service.js'
 import { registerAuth } from './plugins/auth.js'
 import { registerErrorHandler } from './plugins/error-handler.js'
 import { registerOpenApi } from './plugins/openapi.js'
-import { admissionHook, registerRateLimit } from './plugins/rate-limit.js'
+import { registerAdmission, registerRateLimit } from './plugins/rate-limit.js'
 import { apiKeyRoutes } from './routes/api-keys.routes.js'
 import { emailRoutes } from './routes/emails.routes.js'
 import { type HealthOptions, healthRoutes } from './routes/health.routes.js'
@@ -54,6 +54,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (v1) => {
+      registerAdmission(v1, deps.dispatcher, deps.config.admissionMaxBacklog)
       registerAuth(v1, deps.apiKeys)
       await registerRateLimit(v1, {
         redis: deps.redis,
@@ -61,7 +62,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         max: deps.config.rateLimitMax,
         windowMs: deps.config.rateLimitWindowMs,
       })
-      await v1.register(emailRoutes, { emails: deps.emails, admission: admissionHook(deps.dispatcher, deps.config.admissionMaxBacklog) })
+      await v1.register(emailRoutes, { emails: deps.emails })
       await v1.register(apiKeyRoutes, { apiKeys: deps.apiKeys })
     },
     { prefix: '/v1' },

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { IDEMPOTENCY_LOCK_SQL } from '../../src/modules/emails/idempotency.js'
+import { waitFor } from '../helpers/env.js'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 
@@ -485,5 +486,43 @@ describe('operations endpoints', () => {
     assert.equal(page.statusCode, 200)
     assert.match(String(page.headers['content-type']), /text\/html/)
     assert.match(page.body, /swagger|openapi/i)
+  })
+})
+
+describe('admission control (ADMISSION_MAX_BACKLOG=2, no worker)', () => {
+  let h: Harness
+
+  before(async () => {
+    h = await startHarness({ worker: false, env: { ADMISSION_MAX_BACKLOG: '2' } })
+  })
+  after(async () => {
+    await h.close()
+  })
+
+  it('answers 503 unavailable with Retry-After once the waiting backlog passes the depth', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await h.send(basicEmail())).status, 202)
+    // The depth is read from the queue at most every 250 ms per process.
+    const refused = await waitFor('a 503', async () => {
+      const res = await h.send(basicEmail())
+      return res.status === 503 ? res : undefined
+    })
+    assert.equal(refused.body.error.code, 'unavailable')
+    assert.ok(Number(refused.headers['retry-after']) > 0)
+    assert.match(refused.body.error.message, /backlog/)
+  })
+
+  it('refuses before authenticating, so a refusal costs no key lookup', async () => {
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/emails',
+      headers: { authorization: 'Bearer nonsense' },
+      payload: basicEmail(),
+    })
+    assert.equal(res.statusCode, 503)
+  })
+
+  it('still serves reads while refusing sends', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/v1/emails', headers: h.auth })
+    assert.equal(res.statusCode, 200)
   })
 })

@@ -23,7 +23,6 @@ import { mergeDetails, toDetails } from '../validation.js'
 
 export interface EmailRoutesOptions {
   emails: EmailService
-  admission: () => Promise<void>
 }
 
 const cursorId = (cursor: string | undefined): string | undefined => {
@@ -33,12 +32,11 @@ const cursorId = (cursor: string | undefined): string | undefined => {
   return id
 }
 
-export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async (app, { emails, admission }) => {
+export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async (app, { emails }) => {
   app.post(
     '/emails',
     {
-      config: { scope: 'send' },
-      onRequest: admission,
+      config: { scope: 'send', admission: true },
       // A schema failure is combined with the semantic checks, so one answer lists every bad field.
       attachValidation: true,
       schema: {
