@@ -27,6 +27,11 @@ Configuration comes from the environment; see "hikyaku config".`
 
 const out = (line: string) => process.stdout.write(`${line}\n`)
 
+// `hikyaku config | head` closes the pipe early; that is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0)
+})
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   if (!command || command === 'help' || command === '--help' || command === '-h') {
