@@ -4,6 +4,7 @@ import { createContainer } from './container.js'
 import { createAccount, createKey, ensureDevKey } from './entrypoints/admin.js'
 import { startApi } from './entrypoints/api.js'
 import { type Stop, stopOnSignals } from './entrypoints/lifecycle.js'
+import { startSmtp } from './entrypoints/smtp.js'
 import { startWorker } from './entrypoints/worker.js'
 import { createLogger } from './infra/logger.js'
 import { migrate } from './infra/migrator.js'
@@ -14,7 +15,8 @@ const USAGE = `Usage: hikyaku <command>
 
   api                      HTTP API
   worker                   delivery workers and the sweeper
-  all                      api + worker in one process
+  smtp                     SMTP submission listeners (STARTTLS and implicit TLS)
+  all                      api + worker + smtp in one process
   migrate                  apply database migrations
   accounts create NAME     create an account; prints its full-access API key
   keys create --account ID [--scope full|send] [--name NAME]
@@ -92,10 +94,13 @@ async function main(argv: string[]): Promise<number> {
       return oneShot(() => ensureDevKey(container))
     case 'api':
     case 'worker':
+    case 'smtp':
     case 'all': {
       const stops: Stop[] = []
-      if (command !== 'api') stops.push(await startWorker(container))
-      if (command !== 'worker') stops.push(await startApi(container))
+      const runs = (role: string) => command === role || command === 'all'
+      if (runs('worker')) stops.push(await startWorker(container))
+      if (runs('api')) stops.push(await startApi(container))
+      if (runs('smtp')) stops.push(await startSmtp(container))
       // Stop in reverse: first stop taking requests, then finish deliveries, then close pools.
       stopOnSignals(logger, config.shutdownTimeoutMs, async () => {
         for (const stop of stops.reverse()) await stop()

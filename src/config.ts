@@ -39,6 +39,15 @@ export interface Config {
   devInboxPort: number
   devInboxDir: string
   shutdownTimeoutMs: number
+  smtpHost: string
+  smtpPort: number
+  smtpsPort: number
+  smtpTlsCert: string | undefined
+  smtpTlsKey: string | undefined
+  smtpMaxConnections: number
+  smtpIdleTimeoutMs: number
+  smtpAuthMaxFailures: number
+  smtpAuthBlockMs: number
 }
 
 type Env = Record<string, string | undefined>
@@ -174,6 +183,39 @@ export const CONFIG_SPEC = {
     expect: 'a duration like 30s',
     default: 30_000,
   },
+  SMTP_HOST: { description: 'SMTP submission listen address', parse: str, expect: 'an address', default: dev('127.0.0.1', '0.0.0.0') },
+  SMTP_PORT: { description: 'SMTP submission port with STARTTLS', parse: int(0, 65535), expect: 'a port', default: dev(2587, 587) },
+  SMTPS_PORT: { description: 'SMTP submission port with implicit TLS', parse: int(0, 65535), expect: 'a port', default: dev(2465, 465) },
+  SMTP_TLS_CERT: {
+    description: 'PEM certificate (chain) file for SMTP; generated under var/tls in development',
+    parse: str,
+    expect: 'a file path',
+  },
+  SMTP_TLS_KEY: { description: 'PEM private key file for SMTP_TLS_CERT', parse: str, expect: 'a file path' },
+  SMTP_MAX_CONNECTIONS: {
+    description: 'Open SMTP connections per listener',
+    parse: int(1, 100_000),
+    expect: 'a positive integer',
+    default: 500,
+  },
+  SMTP_IDLE_TIMEOUT: {
+    description: 'An SMTP client silent this long is disconnected',
+    parse: duration,
+    expect: 'a duration like 60s',
+    default: 60_000,
+  },
+  SMTP_AUTH_MAX_FAILURES: {
+    description: 'Failed SMTP logins from one address before it is refused for SMTP_AUTH_BLOCK',
+    parse: int(1),
+    expect: 'a positive integer',
+    default: 10,
+  },
+  SMTP_AUTH_BLOCK: {
+    description: 'How long an address that failed too many logins is refused',
+    parse: duration,
+    expect: 'a duration like 15m',
+    default: 15 * 60_000,
+  },
 } satisfies Record<string, Spec<unknown>>
 
 type SpecKey = keyof typeof CONFIG_SPEC
@@ -237,8 +279,20 @@ export function loadConfig(env: Env = process.env): Config {
     devInboxPort,
     devInboxDir: resolve((read('DEV_INBOX_DIR') as string | undefined) ?? join(varDir, 'inbox')),
     shutdownTimeoutMs: read('SHUTDOWN_TIMEOUT') as number,
+    smtpHost: read('SMTP_HOST') as string,
+    smtpPort: read('SMTP_PORT') as number,
+    smtpsPort: read('SMTPS_PORT') as number,
+    smtpTlsCert: read('SMTP_TLS_CERT') as string | undefined,
+    smtpTlsKey: read('SMTP_TLS_KEY') as string | undefined,
+    smtpMaxConnections: read('SMTP_MAX_CONNECTIONS') as number,
+    smtpIdleTimeoutMs: read('SMTP_IDLE_TIMEOUT') as number,
+    smtpAuthMaxFailures: read('SMTP_AUTH_MAX_FAILURES') as number,
+    smtpAuthBlockMs: read('SMTP_AUTH_BLOCK') as number,
   } satisfies Config
 
+  if ((config.smtpTlsCert === undefined) !== (config.smtpTlsKey === undefined)) {
+    problems.push('SMTP_TLS_CERT and SMTP_TLS_KEY go together: set both or neither')
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   if (config.env === 'development' && config.secret === '') config.secret = devSecret(varDir)
   return Object.freeze(config)

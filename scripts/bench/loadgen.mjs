@@ -3,14 +3,19 @@
 //   closed: N connections each sending back to back for warm-up + measured window
 //   open:   evenly spaced requests at a fixed rate (no bursts); latency counted from the moment a
 //           request was due, so a slow server cannot hide its queueing (no coordinated omission)
+//   overload: N connections sending back to back like `closed`, but behaving like an SDK: after a
+//           503 (or 429) a connection waits the Retry-After delay (capped) before its next request
 // Every message carries `X-Bench-Id: <phase>.<seq>` and `X-Bench-Sent-At: <epoch ms>`.
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ipcServer, summarize, textBody } from './lib.mjs'
 
 let cfg // { url, key, bodyBytes, timeoutMs, maxInflight }
 let text
 let base
+/** 202s per phase over the whole run, for the driver's memory sampler (`stats`). */
+const acceptedByPhase = {}
 
 function buildAgent(maxSockets) {
   return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'fifo' })
@@ -51,14 +56,16 @@ function post(agent, phase, seq, t0 = performance.now()) {
       res.on('data', (c) => {
         if (res.statusCode !== 202) chunks.push(c)
       })
-      res.on('end', () =>
+      res.on('end', () => {
+        if (res.statusCode === 202) acceptedByPhase[phase] = (acceptedByPhase[phase] ?? 0) + 1
         finish({
           status: res.statusCode,
           ms: performance.now() - t0,
           acceptedAt: Date.now(),
           body: res.statusCode === 202 ? undefined : Buffer.concat(chunks).toString('utf8').slice(0, 300),
-        }),
-      )
+          retryAfter: res.statusCode === 202 ? undefined : res.headers['retry-after'],
+        })
+      })
       res.on('error', (err) => finish({ status: 0, ms: performance.now() - t0, code: err.code ?? err.message }))
     })
     req.on('error', (err) => finish({ status: 0, ms: performance.now() - t0, code: err.code ?? err.message }))
@@ -118,6 +125,100 @@ async function closedLoop({ phase, conns, warmupMs, durationMs }) {
     windowStartEpoch: startEpoch + warmupMs,
     windowEndEpoch: startEpoch + warmupMs + durationMs,
     latency: summarize(latencies),
+    tailMs: finished - windowEnd,
+  }
+}
+
+/**
+ * How long an SDK-like client waits before its next request after `r`: the Retry-After delay
+ * (delta-seconds or an HTTP date) of a 503/429, 1 s when such an answer has none, 100 ms after a
+ * transport error (so a dead server is not hammered in a tight loop), else nothing. Capped.
+ */
+function backoffMs(r, capMs) {
+  let ms = 0
+  if (r.status === 503 || r.status === 429) {
+    ms = 1000
+    const h = r.retryAfter
+    if (h !== undefined && h !== '') {
+      const secs = Number(h)
+      if (Number.isFinite(secs) && secs >= 0) ms = secs * 1000
+      else if (Number.isFinite(Date.parse(h))) ms = Math.max(0, Date.parse(h) - Date.now())
+    }
+  } else if (r.status === 0) {
+    ms = 100
+  }
+  return Math.min(ms, capMs)
+}
+
+async function overloadLoop({ phase, conns, warmupMs, durationMs, retryCapMs }) {
+  const agent = buildAgent(conns)
+  const started = performance.now()
+  const startEpoch = Date.now()
+  const windowStart = started + warmupMs
+  const windowEnd = windowStart + durationMs
+  const all = tally()
+  const inWindow = tally()
+  const latencies = []
+  const rejectLatencies = []
+  const retryAfter = {} // header value → count
+  const perSecond = [] // whole seconds since the start: { ok, rejected, other }
+  let seq = 0
+  let waits = 0
+  let waitedMs = 0
+  let firstRejectMs = null
+  const loop = async () => {
+    while (performance.now() < windowEnd) {
+      const r = await post(agent, phase, seq++)
+      all.add(r)
+      const end = performance.now()
+      const sec = Math.floor((end - started) / 1000)
+      for (let k = perSecond.length; k <= sec; k++) perSecond.push({ ok: 0, rejected: 0, other: 0 })
+      const bucket = perSecond[sec]
+      if (r.status === 202) bucket.ok++
+      else if (r.status === 503) bucket.rejected++
+      else bucket.other++
+      if (r.status === 503) {
+        if (firstRejectMs === null) firstRejectMs = end - started
+        const key = String(r.retryAfter ?? 'none')
+        retryAfter[key] = (retryAfter[key] ?? 0) + 1
+      }
+      if (end >= windowStart && end <= windowEnd) {
+        inWindow.add(r)
+        if (r.status === 202) latencies.push(r.ms)
+        else if (r.status === 503) rejectLatencies.push(r.ms)
+      }
+      // Never sleeps past the end of the window, so the phase ends on time.
+      const delay = Math.min(backoffMs(r, retryCapMs), windowEnd - performance.now())
+      if (delay > 0) {
+        waits++
+        waitedMs += delay
+        await sleep(delay)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: conns }, loop))
+  const finished = performance.now()
+  agent.destroy()
+  return {
+    phase,
+    conns,
+    warmupMs,
+    durationMs,
+    retryCapMs,
+    sent: seq,
+    total: all.plain(),
+    window: inWindow.plain(),
+    acceptRps: (inWindow.ok202 / durationMs) * 1000,
+    rejectRps: ((inWindow.byStatus[503] ?? 0) / durationMs) * 1000,
+    windowStartEpoch: startEpoch + warmupMs,
+    windowEndEpoch: startEpoch + warmupMs + durationMs,
+    latency: summarize(latencies),
+    rejectLatency: summarize(rejectLatencies),
+    retryAfter,
+    waits,
+    waitedMs,
+    firstRejectMs,
+    perSecond,
     tailMs: finished - windowEnd,
   }
 }
@@ -209,4 +310,6 @@ ipcServer({
   },
   closed: (msg) => closedLoop(msg),
   open: (msg) => openLoop(msg),
+  overload: (msg) => overloadLoop(msg),
+  stats: () => ({ acceptedByPhase }),
 })

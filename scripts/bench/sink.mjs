@@ -107,6 +107,18 @@ ipcServer({
     for (const [name, p] of phases) byPhase[name] = p.arrivals.size
     return { byPhase, total, duplicates, untagged, errors, connections, maxConnections, now: Date.now() }
   },
+  /** Arrivals (all phases) with from ≤ arrival ≤ to, epoch ms: total and per phase. */
+  between: ({ from, to }) => {
+    const byPhase = {}
+    let n = 0
+    for (const [name, p] of phases) {
+      let k = 0
+      for (const t of p.arrivals.values()) if (t >= from && t <= to) k++
+      if (k) byPhase[name] = k
+      n += k
+    }
+    return { total: n, byPhase }
+  },
   /** Every arrival of one phase as parallel arrays: seq, arrival epoch ms, sent-at epoch ms (or -1). */
   dump: ({ phase }) => {
     const p = phases.get(phase)

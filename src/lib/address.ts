@@ -14,8 +14,8 @@ export interface Mailbox {
 
 export type ParseResult = { ok: true; mailbox: Mailbox } | { ok: false; reason: string }
 
-// RFC 5322 atext, the characters allowed in an unquoted local part.
-const ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+// RFC 5322 atext, plus UTF-8 (RFC 6531/6532: internationalised local parts, relayed with SMTPUTF8).
+const ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\u0080-\\uFFFF-]+"
 const DOT_ATOM_RE = new RegExp(`^${ATEXT}(?:\\.${ATEXT})*$`)
 const QUOTED_LOCAL_RE = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"$/
 const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/

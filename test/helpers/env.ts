@@ -60,6 +60,8 @@ export function testConfig(env: Record<string, string>): Config & { cleanup(): v
     SMTP_TIMEOUT: '5s',
     DB_POOL_SIZE: '6',
     HELO_NAME: 'hikyaku.test',
+    SMTP_PORT: '0',
+    SMTPS_PORT: '0',
     ...env,
   })
   return { ...config, cleanup: () => rmSync(varDir, { recursive: true, force: true }) }

@@ -4,6 +4,8 @@ import { buildHttpApp } from '../../src/http/app.js'
 import { createLogger } from '../../src/infra/logger.js'
 import { startDeliveryWorker } from '../../src/queue/delivery.worker.js'
 import { startHousekeeping } from '../../src/queue/housekeeping.js'
+import { type SubmissionServer, startSubmission } from '../../src/smtp/submission.server.js'
+import { loadSmtpTls } from '../../src/smtp/tls.js'
 import { createTestDatabase, testConfig, waitFor } from './env.js'
 
 export interface HarnessOptions {
@@ -11,6 +13,10 @@ export interface HarnessOptions {
   env?: Record<string, string>
   /** Start the delivery worker and the sweeper in this process (default true). */
   worker?: boolean
+  /** Start the SMTP submission listeners on free loopback ports (default false). */
+  smtp?: boolean
+  /** Use this (already migrated) database instead of a clone of the test template. */
+  databaseUrl?: string
 }
 
 /**
@@ -18,7 +24,7 @@ export interface HarnessOptions {
  * (driven with inject), real BullMQ workers, the real sweeper, talking SMTP to a loopback sink.
  */
 export async function startHarness(options: HarnessOptions = {}) {
-  const db = await createTestDatabase()
+  const db = options.databaseUrl ? { url: options.databaseUrl, drop: async () => {} } : await createTestDatabase()
   const config = testConfig({ DATABASE_URL: db.url, SMTP_RELAY_URL: 'smtp://127.0.0.1:9', ...options.env })
   const logger = createLogger(config.logLevel)
   const container: Container = createContainer(config, { logger })
@@ -50,6 +56,17 @@ export async function startHarness(options: HarnessOptions = {}) {
     }
   }
 
+  let smtp: SubmissionServer | undefined
+  if (options.smtp) {
+    smtp = await startSubmission({
+      config,
+      logger,
+      apiKeys: container.services.apiKeys,
+      emails: container.services.emails,
+      tls: await loadSmtpTls(config),
+    })
+  }
+
   const { key, account } = await container.services.accounts.create('Test account')
   const auth = { authorization: `Bearer ${key}` }
 
@@ -60,6 +77,7 @@ export async function startHarness(options: HarnessOptions = {}) {
     key,
     accountId: account.id,
     auth,
+    smtp,
     /** POST /v1/emails with this harness's key; returns the parsed response. */
     async send(body: Record<string, unknown>, headers: Record<string, string> = {}) {
       const res = await app.inject({ method: 'POST', url: '/v1/emails', headers: { ...auth, ...headers }, payload: body })
@@ -81,6 +99,7 @@ export async function startHarness(options: HarnessOptions = {}) {
       )
     },
     async close() {
+      await smtp?.close()
       await stopWorker?.()
       await app.close()
       await container.close()

@@ -1,7 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
+import { migrate } from '../../src/infra/migrator.js'
 import { waitFor } from './env.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -69,6 +73,42 @@ export async function startPrivateRedis() {
       client.disconnect()
       child.kill('SIGTERM')
       await new Promise((resolve) => child.once('exit', resolve))
+    },
+  }
+}
+
+/**
+ * A private PostgreSQL cluster (initdb + pg_ctl from the installed server) on its own port, for
+ * tests that stop the database: the shared server is never touched. Runs as `postgres` when
+ * this process is root, since the server refuses to run as root.
+ */
+export async function startPrivatePostgres(migrationsDir: string) {
+  const versions = readdirSync('/usr/lib/postgresql').filter((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`))
+  const bin = `/usr/lib/postgresql/${versions.sort().at(-1)}/bin`
+  const dir = mkdtempSync(join(tmpdir(), 'hikyaku-pg-'))
+  chmodSync(dir, 0o777)
+  const data = join(dir, 'data')
+  const port = await freePort()
+  const asServer = (cmd: string, args: string[]) =>
+    process.getuid?.() === 0
+      ? execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', [cmd, ...args].map((a) => `'${a}'`).join(' ')])
+      : execFileSync(cmd, args)
+  asServer(`${bin}/initdb`, ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
+  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c fsync=off`
+  const start = () => asServer(`${bin}/pg_ctl`, ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start'])
+  const stop = () => asServer(`${bin}/pg_ctl`, ['-D', data, '-m', 'fast', '-w', 'stop'])
+  start()
+  const url = `postgresql://postgres@127.0.0.1:${port}/postgres`
+  await migrate(url, migrationsDir)
+  return {
+    url,
+    stop: async () => void stop(),
+    start: async () => void start(),
+    async destroy() {
+      try {
+        stop()
+      } catch {}
+      rmSync(dir, { recursive: true, force: true })
     },
   }
 }

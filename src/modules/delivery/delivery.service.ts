@@ -1,6 +1,7 @@
 import type { Pool } from '../../infra/db.js'
 import type { Logger } from '../../infra/logger.js'
 import { createBatcher } from '../../lib/batcher.js'
+import { hasEightBit } from '../../lib/raw-message.js'
 import { aggregateStatus } from '../emails/email.status.js'
 import type { EventData, EventType } from '../events/event.types.js'
 import {
@@ -19,7 +20,7 @@ import { classifyTransaction } from './smtp-reply.classify.js'
 
 /** Sends one SMTP transaction; the relay pool in relay mode. */
 export interface Transport {
-  send(envelope: { from: string; to: string[] }, message: Buffer): Promise<TransactionResult>
+  send(envelope: { from: string; to: string[]; eightBit?: boolean }, message: Buffer): Promise<TransactionResult>
   close(): Promise<void>
 }
 
@@ -71,7 +72,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     const email = claim.email as EmailContent
     try {
       const message = await composeMessage(email, email.attachments)
-      return await transport.send({ from: email.envelopeFrom, to: claim.recipients.map((r) => r.address) }, message)
+      const to = claim.recipients.map((r) => r.address)
+      return await transport.send({ from: email.envelopeFrom, to, eightBit: hasEightBit(message) }, message)
     } catch (err) {
       // Not an SMTP outcome: a local fault. Defer rather than lose or bounce the message.
       logger.error({ err, emailId: email.id }, 'delivery attempt failed before SMTP completed')

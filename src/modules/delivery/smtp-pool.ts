@@ -21,6 +21,8 @@ export interface SmtpPoolOptions {
 export interface Envelope {
   from: string
   to: string[]
+  /** The message has 8-bit bytes: ask for BODY=8BITMIME (submitted messages are relayed as is). */
+  eightBit?: boolean
 }
 
 interface Pooled {
@@ -89,7 +91,8 @@ export class SmtpPool {
       body.on('end', () => {
         ended = true
       })
-      pooled.conn.send({ ...envelope, size: message.length } as never, body, (err, info) => {
+      const smtpEnvelope = { from: envelope.from, to: envelope.to, size: message.length, use8BitMime: envelope.eightBit === true }
+      pooled.conn.send(smtpEnvelope as never, body, (err, info) => {
         if (err) {
           this.destroy(pooled)
           resolve({ result: this.failure(err as NodemailerError, started, pooled, ended), bytesRead })

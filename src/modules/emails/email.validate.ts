@@ -136,7 +136,7 @@ export function inspectSendInput(raw: unknown, limits: ValidationLimits, now = n
   return { draft, details }
 }
 
-function dedupeRecipients(all: Array<{ address: string; kind: RecipientKind }>) {
+export function dedupeRecipients(all: Array<{ address: string; kind: RecipientKind }>) {
   const seen = new Set<string>()
   return all.filter((r) => {
     const key = r.address.toLowerCase()
@@ -146,7 +146,7 @@ function dedupeRecipients(all: Array<{ address: string; kind: RecipientKind }>) 
   })
 }
 
-type Bad = (path: string, message: string) => void
+export type Bad = (path: string, message: string) => void
 
 function validateHeaders(headers: Record<string, string>, bad: Bad): Record<string, string> {
   for (const [name, value] of Object.entries(headers)) {
@@ -161,7 +161,7 @@ function validateHeaders(headers: Record<string, string>, bad: Bad): Record<stri
   return headers
 }
 
-function validateTags(tags: Record<string, string>, given: number, bad: Bad): Record<string, string> {
+export function validateTags(tags: Record<string, string>, given: number, bad: Bad): Record<string, string> {
   if (given > MAX_TAGS) bad('/tags', `at most ${MAX_TAGS} tags (got ${given})`)
   for (const [key, value] of Object.entries(tags)) {
     if (!TAG_RE.test(key)) bad(`/tags/${key}`, 'tag names use letters, digits, "_" and "-" (1-256 characters)')
@@ -193,7 +193,7 @@ function validateAttachment(a: AttachmentInput, path: string, bad: Bad): Attachm
   }
 }
 
-function validateSchedule(value: string | undefined, now: Date, bad: Bad): Date | undefined {
+export function validateSchedule(value: string | undefined, now: Date, bad: Bad): Date | undefined {
   if (value === undefined) return undefined
   const at = new Date(value)
   if (!RFC3339_RE.test(value) || Number.isNaN(at.getTime())) {

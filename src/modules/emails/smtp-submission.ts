@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto'
+import { type AddressObject, simpleParser } from 'mailparser'
+import { formatMailbox, type Mailbox, parseAddress } from '../../lib/address.js'
+import { type ErrorDetail, validationFailed } from '../../lib/errors.js'
+import { type HeaderField, parseHeader, prependFields, removeFields } from '../../lib/raw-message.js'
+import { uuidv7 } from '../../lib/uuid.js'
+import type { EmailDraft, EmailStream, RecipientKind } from './email.types.js'
+import { dedupeRecipients, validateSchedule, validateTags } from './email.validate.js'
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js'
+
+/**
+ * A message submitted over SMTP becomes the same draft the HTTP API builds, but its bytes are
+ * kept: only Bcc and Hikyaku's option headers are removed (and Message-ID/Date added when the
+ * client left them out, as a submission server may), and everything else is relayed as is.
+ */
+export interface SmtpEnvelope {
+  from: string
+  to: string[]
+}
+
+export interface SmtpSubmission {
+  draft: EmailDraft
+  /** The bytes to store and relay. */
+  raw: Buffer
+  messageId: string
+  idempotency?: { key: string; fingerprint: string }
+}
+
+const OPTION_PREFIX = 'x-hikyaku-'
+/** Headers that vary between retries of the same message by a client; not part of its identity. */
+const VOLATILE = new Set(['date', 'message-id', 'received'])
+
+export async function draftFromSmtp(raw: Buffer, envelope: SmtpEnvelope, now = new Date()): Promise<SmtpSubmission> {
+  const header = parseHeader(raw)
+  const details: ErrorDetail[] = []
+  const bad = (path: string, message: string) => details.push({ path, message })
+  const option = (name: string) => header.fields.find((f) => f.key === `${OPTION_PREFIX}${name}`)?.value
+
+  const tags = parseTagsHeader(option('tags'), bad)
+  const streamValue = option('stream')?.toLowerCase()
+  if (streamValue !== undefined && streamValue !== 'transactional' && streamValue !== 'broadcast') {
+    bad('/headers/X-Hikyaku-Stream', 'must be transactional or broadcast')
+  }
+  const scheduledAt = validateSchedule(option('scheduled-at'), now, (_p, m) => bad('/headers/X-Hikyaku-Scheduled-At', m))
+  const idempotencyKey = option('idempotency-key')
+  if (idempotencyKey !== undefined && (idempotencyKey === '' || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+    bad('/headers/X-Hikyaku-Idempotency-Key', `must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters`)
+  }
+  const from = parseAddress(envelope.from)
+  if (!from.ok) bad('/envelope/from', from.reason)
+  if (details.length > 0 || !from.ok) throw validationFailed(details)
+
+  const kept = removeFields(raw, header, (f) => f.key === 'bcc' || f.key.startsWith(OPTION_PREFIX))
+  const added: Array<[string, string]> = []
+  let messageId = header.fields.find((f) => f.key === 'message-id')?.value
+  if (!messageId) {
+    messageId = `<${uuidv7(now.getTime())}@${from.mailbox.domain}>`
+    added.push(['Message-ID', messageId])
+  }
+  if (!header.fields.some((f) => f.key === 'date')) added.push(['Date', now.toUTCString().replace('GMT', '+0000')])
+  const stored = prependFields(kept, added, header.eol)
+
+  const shown = await parseShownHeaders(raw.subarray(0, header.headerEnd))
+  const draft: EmailDraft = {
+    from: from.mailbox,
+    fromHeader: shown.from ?? from.mailbox.address,
+    toHeader: shown.to.map((m) => m.text),
+    ccHeader: shown.cc.map((m) => m.text),
+    replyTo: [],
+    recipients: recipientsWithKinds(envelope.to, shown),
+    subject: shown.subject ?? '',
+    text: undefined,
+    html: undefined,
+    headers: {},
+    attachments: [],
+    tags,
+    stream: (streamValue as EmailStream | undefined) ?? 'transactional',
+    scheduledAt,
+    sizeBytes: stored.length,
+  }
+  return {
+    draft,
+    raw: stored,
+    messageId,
+    idempotency: idempotencyKey ? { key: idempotencyKey, fingerprint: smtpFingerprint(raw, header.fields, envelope) } : undefined,
+  }
+}
+
+/** `X-Hikyaku-Tags: campaign=spring, tier=gold`, checked with the API's tag rules. */
+function parseTagsHeader(value: string | undefined, bad: (path: string, message: string) => void): Record<string, string> {
+  if (value === undefined || value.trim() === '') return {}
+  const tags: Record<string, string> = {}
+  const pairs = value.split(',').map((p) => p.trim())
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) {
+      bad('/headers/X-Hikyaku-Tags', `"${pair}" is not name=value`)
+      continue
+    }
+    tags[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim()
+  }
+  return validateTags(tags, pairs.length, (_p, m) => bad('/headers/X-Hikyaku-Tags', m))
+}
+
+interface ShownHeaders {
+  from?: string
+  subject?: string
+  to: Array<{ text: string; address: string }>
+  cc: Array<{ text: string; address: string }>
+}
+
+/** Decodes From/To/Cc/Subject (RFC 2047 or raw UTF-8) for the API's view of the message. */
+async function parseShownHeaders(headerBytes: Buffer): Promise<ShownHeaders> {
+  const parsed = await simpleParser(Buffer.concat([headerBytes, Buffer.from('\r\n\r\n')]), {
+    skipHtmlToText: true,
+    skipTextToHtml: true,
+    skipImageLinks: true,
+    skipTextLinks: true,
+  })
+  const list = (value: AddressObject | AddressObject[] | undefined) =>
+    (Array.isArray(value) ? value : value ? [value] : [])
+      .flatMap((group) => group.value)
+      .filter((m) => m.address)
+      .map((m) => ({ text: formatMailbox({ name: m.name || undefined, address: m.address as string, domain: '' }), address: m.address as string }))
+  return { from: list(parsed.from)[0]?.text, subject: parsed.subject, to: list(parsed.to), cc: list(parsed.cc) }
+}
+
+/** Envelope recipients are the recipients; those in neither To nor Cc were Bcc. */
+function recipientsWithKinds(envelopeTo: string[], shown: ShownHeaders) {
+  const inHeader = (list: ShownHeaders['to'], address: string) => list.some((m) => m.address.toLowerCase() === address.toLowerCase())
+  const mailboxes = envelopeTo.map((to) => parseAddress(to)).filter((r): r is { ok: true; mailbox: Mailbox } => r.ok)
+  return dedupeRecipients(
+    mailboxes.map(({ mailbox }) => {
+      const kind: RecipientKind = inHeader(shown.to, mailbox.address) ? 'to' : inHeader(shown.cc, mailbox.address) ? 'cc' : 'bcc'
+      return { address: mailbox.address, kind }
+    }),
+  )
+}
+
+/** The identity of a submission for idempotency: envelope and bytes, minus what retries change. */
+export function smtpFingerprint(raw: Buffer, fields: HeaderField[], envelope: SmtpEnvelope): string {
+  const hash = createHash('sha256').update(`${envelope.from}\n${envelope.to.join(',')}\n`)
+  let at = 0
+  for (const f of fields) {
+    if (!VOLATILE.has(f.key)) continue
+    hash.update(raw.subarray(at, f.start))
+    at = f.end
+  }
+  return hash.update(raw.subarray(at)).digest('hex')
+}

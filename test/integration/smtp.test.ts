@@ -1,0 +1,355 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import nodemailer from 'nodemailer'
+import SMTPConnection from 'nodemailer/lib/smtp-connection'
+import { waitFor } from '../helpers/env.js'
+import { type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
+import { startPrivatePostgres } from '../helpers/processes.js'
+import { type Sink, startSink } from '../helpers/smtp-sink.js'
+
+type Err = Error & { responseCode?: number; response?: string }
+
+const MAX_BYTES = 100_000
+
+/** A nodemailer transport submitting to the harness (STARTTLS on 587-style, or implicit TLS). */
+function client(h: Harness, opts: { implicit?: boolean; pass?: string; method?: 'PLAIN' | 'LOGIN' } = {}) {
+  return nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: opts.implicit ? h.smtp!.smtpsPort : h.smtp!.smtpPort,
+    secure: opts.implicit === true,
+    requireTLS: !opts.implicit,
+    auth: { user: 'apikey', pass: opts.pass ?? h.key, method: opts.method ?? 'PLAIN' },
+    tls: { rejectUnauthorized: false },
+  })
+}
+
+/** The id out of `250 2.0.0 Ok: queued as <id>`. */
+const queuedId = (response: string): string => {
+  const match = /queued as ([0-9a-f-]{36})/.exec(response)
+  assert.ok(match, `a queued-as reply, got ${response}`)
+  return match[1] as string
+}
+
+/** A message exactly as a client would write it, CRLF line endings, with the given extra headers. */
+const rawMessage = (opts: { to?: string; headers?: string[]; subject?: string; body?: string; id?: string } = {}) =>
+  Buffer.from(
+    [
+      'From: Sender <sender@example.com>',
+      `To: ${opts.to ?? 'rcpt@example.net'}`,
+      `Subject: ${opts.subject ?? 'Over SMTP'}`,
+      `Message-ID: <${opts.id ?? `${Math.random().toString(36).slice(2)}`}@example.com>`,
+      'Date: Fri, 27 Nov 2026 10:00:00 +0000',
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      ...(opts.headers ?? []),
+      '',
+      opts.body ?? 'Hello over SMTP.',
+      '',
+    ].join('\r\n'),
+  )
+
+const sendRaw = (h: Harness, raw: Buffer, envelope: { from: string; to: string[] }) => client(h).sendMail({ envelope, raw })
+
+describe('SMTP submission', () => {
+  let sink: Sink
+  let h: Harness
+
+  before(async () => {
+    sink = await startSink()
+    h = await startHarness({ smtp: true, env: { SMTP_RELAY_URL: sink.url, MAX_MESSAGE_BYTES: String(MAX_BYTES), MAX_RECIPIENTS: '3' } })
+  })
+  after(async () => {
+    await h.close()
+    await sink.close()
+  })
+
+  const arrived = (id: string) => waitFor(`email ${id} at the sink`, () => sink.received.find((m) => m.raw.toString().includes(id)))
+
+  it('STARTTLS + AUTH PLAIN: accepted, then delivered and visible in the API like any email', async () => {
+    const info = await client(h).sendMail({ from: 'Sender <sender@example.com>', to: 'rcpt@example.net', subject: 'PLAIN', text: 'hi' })
+    const id = queuedId(info.response)
+    const email = await h.waitForEmail(id, (e) => TERMINAL.includes(e.status))
+    assert.equal(email.status, 'sent')
+    assert.equal(email.source, 'smtp')
+    assert.equal(email.subject, 'PLAIN')
+    assert.equal(email.from, 'Sender <sender@example.com>')
+    assert.deepEqual(
+      (email.recipients as Array<{ address: string; kind: string }>).map((r) => [r.address, r.kind]),
+      [['rcpt@example.net', 'to']],
+    )
+  })
+
+  it('STARTTLS + AUTH LOGIN is accepted', async () => {
+    const info = await client(h, { method: 'LOGIN' }).sendMail({
+      from: 'sender@example.com',
+      to: 'rcpt@example.net',
+      subject: 'LOGIN',
+      text: 'hi',
+    })
+    assert.match(info.response, /^250 2\.0\.0 Ok: queued as /)
+  })
+
+  it('implicit TLS (465-style) is accepted', async () => {
+    const info = await client(h, { implicit: true }).sendMail({
+      from: 'sender@example.com',
+      to: 'rcpt@example.net',
+      subject: 'TLS',
+      text: 'hi',
+    })
+    assert.match(info.response, /^250 2\.0\.0 Ok: queued as /)
+  })
+
+  it('advertises SIZE, PIPELINING, 8BITMIME and SMTPUTF8', async () => {
+    const conn = new SMTPConnection({ host: '127.0.0.1', port: h.smtp!.smtpPort, requireTLS: true, tls: { rejectUnauthorized: false } })
+    await new Promise<void>((resolve, reject) => {
+      conn.once('error', reject)
+      conn.connect(() => resolve())
+    })
+    const ehlo = ((conn as unknown as { _ehloLines: string[] })._ehloLines ?? []).join('\n')
+    conn.quit()
+    assert.match(ehlo, new RegExp(`SIZE ${MAX_BYTES}`))
+    for (const ext of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'AUTH PLAIN LOGIN']) assert.match(ehlo, new RegExp(ext))
+  })
+
+  it('a wrong key → 535', async () => {
+    await assert.rejects(
+      client(h, { pass: `hk_${'a'.repeat(12)}_${'b'.repeat(40)}` }).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
+      (err: Err) => err.responseCode === 535,
+    )
+  })
+
+  it('a revoked key → 535', async () => {
+    const created = await h.app.inject({ method: 'POST', url: '/v1/api-keys', headers: h.auth, payload: { scope: 'send' } })
+    const { key, api_key } = created.json()
+    assert.match((await client(h, { pass: key }).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' })).response, /^250/)
+    await h.app.inject({ method: 'DELETE', url: `/v1/api-keys/${api_key.id}`, headers: h.auth })
+    await assert.rejects(
+      client(h, { pass: key }).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
+      (err: Err) => err.responseCode === 535,
+    )
+  })
+
+  it('AUTH before STARTTLS → 538', async () => {
+    const plain = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: h.smtp!.smtpPort,
+      secure: false,
+      ignoreTLS: true,
+      auth: { user: 'apikey', pass: h.key },
+    })
+    await assert.rejects(plain.sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }), (err: Err) => err.responseCode === 538)
+  })
+
+  it('MAIL FROM without AUTH → 530', async () => {
+    const anonymous = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: h.smtp!.smtpPort,
+      secure: false,
+      requireTLS: true,
+      tls: { rejectUnauthorized: false },
+    })
+    await assert.rejects(
+      anonymous.sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
+      (err: Err) => err.responseCode === 530,
+    )
+  })
+
+  it('oversize → 552 and nothing stored', async () => {
+    const before = (await h.app.inject({ method: 'GET', url: '/v1/emails?limit=100', headers: h.auth })).json().data.length
+    const raw = rawMessage({
+      body: 'x'
+        .repeat(76)
+        .concat('\r\n')
+        .repeat(Math.ceil((MAX_BYTES * 1.5) / 78)),
+    })
+    await assert.rejects(sendRaw(h, raw, { from: 'sender@example.com', to: ['rcpt@example.net'] }), (err: Err) => err.responseCode === 552)
+    const afterCount = (await h.app.inject({ method: 'GET', url: '/v1/emails?limit=100', headers: h.auth })).json().data.length
+    assert.equal(afterCount, before)
+  })
+
+  it('past MAX_RECIPIENTS the extra RCPT gets 452 and the rest still go', async () => {
+    const info = await client(h).sendMail({
+      from: 'sender@example.com',
+      to: ['r1@example.net', 'r2@example.net', 'r3@example.net', 'r4@example.net'],
+      text: 'many',
+    })
+    assert.deepEqual(info.rejected, ['r4@example.net'])
+    assert.equal((info.rejectedErrors as Err[] | undefined)?.[0]?.responseCode, 452)
+    assert.equal(((await h.getEmail(queuedId(info.response))).recipients as unknown[]).length, 3)
+  })
+
+  it('Bcc recipients are delivered, but the Bcc header is not relayed', async () => {
+    const raw = rawMessage({ headers: ['Bcc: Hidden <hidden@example.net>'], id: 'bcc-test' })
+    const info = await sendRaw(h, raw, { from: 'sender@example.com', to: ['rcpt@example.net', 'hidden@example.net'] })
+    const id = queuedId(info.response)
+    const message = await arrived('bcc-test@example.com')
+    assert.deepEqual(message.to.sort(), ['hidden@example.net', 'rcpt@example.net'])
+    assert.doesNotMatch(message.raw.toString(), /^Bcc:/im)
+    assert.ok(
+      message.raw.equals(Buffer.from(raw.toString().replace('Bcc: Hidden <hidden@example.net>\r\n', ''))),
+      'every other byte is unchanged',
+    )
+    const kinds = ((await h.getEmail(id)).recipients as Array<{ address: string; kind: string }>).map((r) => [r.address, r.kind])
+    assert.deepEqual(kinds.sort(), [
+      ['hidden@example.net', 'bcc'],
+      ['rcpt@example.net', 'to'],
+    ])
+  })
+
+  it('an 8-bit UTF-8 subject and body survive byte for byte to the sink', async () => {
+    const raw = rawMessage({ id: 'utf8-test', subject: '日本語の件名 — ünïcødé', body: 'こんにちは、飛脚です。\r\nZürich → Ōsaka' })
+    const info = await sendRaw(h, raw, { from: 'sender@example.com', to: ['rcpt@example.net'] })
+    const id = queuedId(info.response)
+    const message = await arrived('utf8-test@example.com')
+    assert.ok(message.raw.equals(raw), 'the relayed bytes equal the submitted bytes')
+    assert.equal((await h.getEmail(id)).subject, '日本語の件名 — ünïcødé')
+  })
+
+  it('X-Hikyaku-* options are applied and stripped before relaying', async () => {
+    const raw = rawMessage({ id: 'options-test', headers: ['X-Hikyaku-Tags: campaign=spring, tier=gold', 'X-Hikyaku-Stream: broadcast'] })
+    const info = await sendRaw(h, raw, { from: 'sender@example.com', to: ['rcpt@example.net'] })
+    const email = await h.getEmail(queuedId(info.response))
+    assert.deepEqual(email.tags, { campaign: 'spring', tier: 'gold' })
+    assert.equal(email.stream, 'broadcast')
+    const message = await arrived('options-test@example.com')
+    assert.doesNotMatch(message.raw.toString(), /X-Hikyaku/i)
+  })
+
+  it('X-Hikyaku-Scheduled-At holds the message until its time', async () => {
+    const at = new Date(Date.now() + 60 * 60_000).toISOString()
+    const info = await sendRaw(h, rawMessage({ headers: [`X-Hikyaku-Scheduled-At: ${at}`] }), {
+      from: 'sender@example.com',
+      to: ['rcpt@example.net'],
+    })
+    const email = await h.getEmail(queuedId(info.response))
+    assert.equal(email.status, 'scheduled')
+    assert.equal(email.scheduled_at, at)
+  })
+
+  it('an invalid option header is refused with 554 and a message naming it', async () => {
+    await assert.rejects(
+      sendRaw(h, rawMessage({ headers: ['X-Hikyaku-Tags: not a tag'] }), { from: 'sender@example.com', to: ['rcpt@example.net'] }),
+      (err: Err) => err.responseCode === 554 && /X-Hikyaku-Tags/.test(err.response ?? ''),
+    )
+  })
+
+  it('X-Hikyaku-Idempotency-Key: a replay answers 250 with the original id and stores nothing new', async () => {
+    const headers = ['X-Hikyaku-Idempotency-Key: order-1234']
+    const first = queuedId(
+      (await sendRaw(h, rawMessage({ headers, id: 'idem-1' }), { from: 'sender@example.com', to: ['rcpt@example.net'] })).response,
+    )
+    // A client retrying resends the message; its Date and Message-ID may differ.
+    const again = queuedId(
+      (await sendRaw(h, rawMessage({ headers, id: 'idem-2' }), { from: 'sender@example.com', to: ['rcpt@example.net'] })).response,
+    )
+    assert.equal(again, first)
+    const list = (await h.app.inject({ method: 'GET', url: '/v1/emails?limit=100', headers: h.auth })).json().data as Array<{ id: string }>
+    assert.equal(list.filter((e) => e.id === first).length, 1)
+    await assert.rejects(
+      sendRaw(h, rawMessage({ headers, body: 'a different message' }), { from: 'sender@example.com', to: ['rcpt@example.net'] }),
+      (err: Err) => err.responseCode === 554 && /5\.7\.0/.test(err.response ?? ''),
+    )
+  })
+
+  it('swaks (an independent client) can submit with STARTTLS and AUTH PLAIN', async (t) => {
+    const swaks = await promisify(execFile)('sh', ['-c', 'command -v swaks']).catch(() => undefined)
+    if (!swaks) return t.skip('swaks is not installed')
+    const { stdout } = await promisify(execFile)('swaks', [
+      '--server',
+      '127.0.0.1',
+      '--port',
+      String(h.smtp!.smtpPort),
+      '--tls',
+      '--auth',
+      'PLAIN',
+      '--auth-user',
+      'apikey',
+      '--auth-password',
+      h.key,
+      '--from',
+      'sender@example.com',
+      '--to',
+      'rcpt@example.net',
+      '--h-Subject',
+      'From swaks',
+      '--body',
+      'swaks body',
+    ])
+    assert.match(stdout, /250 2\.0\.0 Ok: queued as [0-9a-f-]{36}/)
+  })
+})
+
+describe('SMTP submission while Postgres is down', () => {
+  let sink: Sink
+  let pg: Awaited<ReturnType<typeof startPrivatePostgres>>
+  let h: Harness
+
+  before(async () => {
+    sink = await startSink()
+    pg = await startPrivatePostgres(fileURLToPath(new URL('../../prisma/migrations', import.meta.url)))
+    h = await startHarness({ smtp: true, worker: false, databaseUrl: pg.url, env: { SMTP_RELAY_URL: sink.url } })
+  })
+  after(async () => {
+    await h.close()
+    await pg.destroy()
+    await sink.close()
+  })
+
+  it('answers 451 (never 250), and the client retry after recovery succeeds, stored once', async () => {
+    const conn = new SMTPConnection({ host: '127.0.0.1', port: h.smtp!.smtpPort, requireTLS: true, tls: { rejectUnauthorized: false } })
+    await new Promise<void>((resolve, reject) => {
+      conn.once('error', reject)
+      conn.connect(() => resolve())
+    })
+    await new Promise<void>((resolve, reject) => conn.login({ user: 'apikey', pass: h.key }, (err) => (err ? reject(err) : resolve())))
+    const envelope = { from: 'sender@example.com', to: ['rcpt@example.net'] }
+    const send = () =>
+      new Promise<string>((resolve, reject) =>
+        conn.send(envelope, rawMessage({ id: 'pg-down' }), (err, info) => (err ? reject(err) : resolve(String(info.response)))),
+      )
+
+    await pg.stop()
+    await assert.rejects(send(), (err: Err) => err.responseCode === 451)
+    await pg.start()
+    const response = await waitFor('a retry to be accepted', () => send().catch(() => undefined), 20_000, 500)
+    conn.quit()
+    const id = queuedId(response)
+    const list = (await h.app.inject({ method: 'GET', url: '/v1/emails', headers: h.auth })).json().data as Array<{ id: string }>
+    assert.deepEqual(
+      list.map((e) => e.id),
+      [id],
+    )
+  })
+})
+
+describe('SMTP login failures (SMTP_AUTH_MAX_FAILURES=3)', () => {
+  let h: Harness
+
+  before(async () => {
+    h = await startHarness({ smtp: true, worker: false, env: { SMTP_AUTH_MAX_FAILURES: '3', SMTP_AUTH_BLOCK: '1m' } })
+  })
+  after(async () => {
+    await h.close()
+  })
+
+  it('slows repeated failures, then refuses the address even with a valid key', async () => {
+    const wrong = `hk_${'a'.repeat(12)}_${'b'.repeat(40)}`
+    const timings: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now()
+      await assert.rejects(
+        client(h, { pass: wrong }).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
+        (err: Err) => err.responseCode === 535,
+      )
+      timings.push(Date.now() - started)
+    }
+    assert.ok((timings[2] as number) >= 450, `the third failure is answered late (${timings.join(', ')} ms)`)
+    await assert.rejects(
+      client(h).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
+      (err: Err) => err.responseCode === 421 || err.responseCode === 454,
+    )
+  })
+})
