@@ -49,6 +49,9 @@ cat <<BANNER
   Then read its status (use the id from the answer):
     curl -sS http://127.0.0.1:$PORT/v1/emails/ID -H 'Authorization: Bearer $KEY'
 
+  SMTP submission: 127.0.0.1:${SMTP_PORT:-2587} (STARTTLS) and :${SMTPS_PORT:-2465} (TLS),
+  user "apikey", password = the key above; certificate in var/tls/smtp-cert.pem
+
   Ctrl-C stops Hikyaku.
 
 BANNER
