@@ -50,10 +50,23 @@ const C = {
   skipAccept: envFlag('BENCH_SKIP_ACCEPT'),
   skipLat: envFlag('BENCH_SKIP_LATENCY'),
   skipBaseline: envFlag('BENCH_SKIP_BASELINE'),
+  skipOverload: envFlag('BENCH_SKIP_OVERLOAD'),
+  admission: envInt('BENCH_ADMISSION_MAX_BACKLOG', 2000, 1),
+  overloadConns: envInt('BENCH_OVERLOAD_CONNECTIONS', 50, 1),
+  overloadWarmupMs: envSeconds('BENCH_OVERLOAD_WARMUP_SECONDS', 3),
+  overloadMs: envSeconds('BENCH_OVERLOAD_SECONDS', 15),
+  overloadDrainMs: envSeconds('BENCH_OVERLOAD_DRAIN_SECONDS', 20),
+  retryCapMs: envSeconds('BENCH_RETRY_AFTER_CAP_SECONDS', 2),
+  memMessages: envInt('BENCH_MEMORY_MESSAGES', 50_000, 0),
+  memWarmMessages: envInt('BENCH_MEMORY_WARMUP_MESSAGES', 5_000, 0),
+  memRate: envInt('BENCH_MEMORY_RATE', envInt('BENCH_E2E_RATE', 800, 1), 1),
+  memMaxMs: envSeconds('BENCH_MEMORY_MAX_SECONDS', 60),
   workerConcurrency: env.WORKER_CONCURRENCY || '50',
   smtpPoolSize: env.SMTP_POOL_SIZE || '10',
   dbPoolSize: env.DB_POOL_SIZE || '10',
   logLevel: env.BENCH_LOG_LEVEL || 'warn',
+  // What the API of phases (a), (b), (b2), (m) runs with: the caller's setting or the app default.
+  mainAdmission: env.ADMISSION_MAX_BACKLOG ? `ADMISSION_MAX_BACKLOG=${env.ADMISSION_MAX_BACKLOG}` : 'the default ADMISSION_MAX_BACKLOG',
 }
 
 const progress = (msg) => process.stderr.write(`[bench] ${msg}\n`)
@@ -162,11 +175,12 @@ function runCli(args, timeoutMs, extraEnv) {
   )
 }
 
-function startApp(role, port, sinkPort) {
+/** `hikyaku <command>` as `role` (its log is <role>.log in the run directory). */
+function startApp(role, command, port, sinkPort, extraEnv = {}) {
   const fd = openSync(join(STATE, `${role}.log`), 'a')
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'hikyaku.js'), role], {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'hikyaku.js'), command], {
     cwd: ROOT,
-    env: appEnv({ PORT: String(port), SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}` }),
+    env: appEnv({ PORT: String(port), SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`, ...extraEnv }),
     stdio: ['ignore', fd, fd],
   })
   closeSync(fd)
@@ -440,8 +454,8 @@ async function main() {
   R.sinkPort = sinkPort
   const apiPort = await freePort()
   progress(`${elapsed()} sink on 127.0.0.1:${sinkPort}; starting api on :${apiPort} and worker (prefix ${C.prefix})`)
-  startApp('api', apiPort, sinkPort)
-  startApp('worker', apiPort, sinkPort)
+  startApp('api', 'api', apiPort, sinkPort)
+  startApp('worker', 'worker', apiPort, sinkPort)
   const healthy = await waitFor(async () => (await httpGet(`http://127.0.0.1:${apiPort}/healthz`)) === 200, 30_000)
   if (!healthy.ok) throw new Error(`API not healthy after 30 s${logHint('api')}`)
   const ready = await httpGet(`http://127.0.0.1:${apiPort}/readyz`)
