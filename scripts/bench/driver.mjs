@@ -421,6 +421,179 @@ async function openPhase(phase, rate, durationMs, drainMs, sink, loadgen, label)
   return { res, j, series, cpu: cpuDelta(cpu0, cpu1), accepted, allArrived, drainAfterWindowMs, drainWaitMs: drain.ms, growthPerS, keptUp }
 }
 
+// ------------------------------------------------------------------ memory (RSS) over the run
+// Every second from the smoke test until the worker stops: RSS of the api (the one of phases a, b,
+// b2, m), the worker and the api of (d), with the messages each has handled so far (202s counted
+// by the load generator; arrivals counted by the sink, i.e. what the worker delivered).
+const mem = { samples: [], timer: null, busy: false }
+
+async function memSample(sink, loadgen) {
+  const [counts, stats] = await Promise.all([sink.call('counts', {}, 5_000), loadgen.call('stats', {}, 5_000)])
+  let apiMsgs = 0
+  for (const [phase, n] of Object.entries(stats.acceptedByPhase)) if (phase !== 'd') apiMsgs += n
+  const rssOf = (role) => (procs[role] && !procs[role].exit ? rssMb(procs[role].child.pid) : null)
+  const s = {
+    at: Date.now(),
+    api: rssOf('api'),
+    worker: rssOf('worker'),
+    apiD: rssOf('api-d'),
+    apiMsgs,
+    apiDMsgs: stats.acceptedByPhase.d ?? 0,
+    delivered: counts.total - (counts.byPhase.c ?? 0),
+  }
+  mem.samples.push(s)
+  return s
+}
+
+function startMemSampler(sink, loadgen, everyMs = 1_000) {
+  mem.timer = setInterval(() => {
+    if (mem.busy || abort.signal.aborted) return
+    mem.busy = true
+    memSample(sink, loadgen)
+      .catch(() => {})
+      .finally(() => {
+        mem.busy = false
+      })
+  }, everyMs)
+}
+
+const stopMemSampler = () => clearInterval(mem.timer)
+
+/**
+ * RSS of one process from the first sample after `memWarmMessages` messages to its last sample:
+ * growth, maximum, and the RSS at every 10,000 messages (to tell steady growth from a plateau).
+ */
+function rssTrend(key, countKey) {
+  const xs = mem.samples.filter((s) => s[key] !== null)
+  if (xs.length === 0) return null
+  const end = xs[xs.length - 1]
+  const warm = xs.find((s) => s[countKey] >= C.memWarmMessages)
+  const at = (s) => ({ rss: s[key], messages: s[countKey], t: (s.at - started) / 1000 })
+  if (!warm) return { warm: null, end: at(end), total: end[countKey] }
+  const after = xs.filter((s) => s.at >= warm.at)
+  const messages = end[countKey] - warm[countKey]
+  const mid = after.find((s) => s[countKey] >= warm[countKey] + messages / 2) ?? end
+  const checkpoints = []
+  for (let k = 10_000; k <= end[countKey]; k += 10_000) {
+    const s = xs.find((x) => x[countKey] >= k)
+    if (s) checkpoints.push({ k, rss: s[key] })
+  }
+  return {
+    warm: at(warm),
+    mid: at(mid),
+    end: at(end),
+    max: Math.max(...after.map((s) => s[key])),
+    messages,
+    total: end[countKey],
+    growthPct: ((end[key] - warm[key]) / warm[key]) * 100,
+    secondHalfGrowthPct: ((end[key] - mid[key]) / mid[key]) * 100,
+    checkpoints,
+  }
+}
+
+// ------------------------------------------------------------------ (d) overload
+/** BullMQ's waiting/active counts for the delivery queue, sampled until stop() (the app's own figure). */
+async function startBacklogSampler(everyMs = 250) {
+  const { Queue } = await import('bullmq')
+  const { Redis } = await import('ioredis')
+  const conn = new Redis(C.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 })
+  conn.on('error', () => {})
+  // 'delivery' is DELIVERY_QUEUE in src/queue/delivery.queue.ts.
+  const queue = new Queue('delivery', { connection: conn, prefix: C.prefix })
+  queue.on('error', () => {})
+  const samples = []
+  let busy = false
+  const timer = setInterval(() => {
+    if (busy) return
+    busy = true
+    queue
+      .getJobCounts('waiting', 'active')
+      .then((c) => samples.push({ at: Date.now(), waiting: c.waiting ?? 0, active: c.active ?? 0 }))
+      .catch(() => {})
+      .finally(() => {
+        busy = false
+      })
+  }, everyMs)
+  return {
+    async stop() {
+      clearInterval(timer)
+      await Promise.race([queue.close(), sleep(2_000)]).catch(() => {})
+      conn.disconnect()
+      return samples
+    },
+  }
+}
+
+/**
+ * (d): a second API process started with ADMISSION_MAX_BACKLOG = BENCH_ADMISSION_MAX_BACKLOG (the
+ * first one has been stopped), offered far more than the system can deliver by SDK-like clients
+ * that honour Retry-After, while the worker keeps delivering. Delivery at the sink inside the
+ * window is compared with the deliver-only rate of the drain after (a).
+ */
+async function overloadPhase(sink, loadgen, sinkPort, key) {
+  const port = await freePort()
+  progress(`${elapsed()} phase d: starting a new api on :${port} with ADMISSION_MAX_BACKLOG=${C.admission}`)
+  startApp('api-d', 'api', port, sinkPort, { ADMISSION_MAX_BACKLOG: String(C.admission) })
+  const healthy = await waitFor(async () => (await httpGet(`http://127.0.0.1:${port}/healthz`)) === 200, 30_000)
+  if (!healthy.ok) throw new Error(`(d): API not healthy after 30 s${logHint('api-d')}`)
+  await guard(
+    loadgen.call('init', {
+      cfg: { url: `http://127.0.0.1:${port}`, key, bodyBytes: C.bodyBytes, timeoutMs: C.reqTimeoutMs, maxInflight: C.maxInflight },
+    }),
+  )
+  progress(
+    `${elapsed()} phase d: overload: closed loop, ${C.overloadConns} connections honouring Retry-After (≤ ${C.retryCapMs / 1000}s), ${C.overloadWarmupMs / 1000}s warm-up + ${C.overloadMs / 1000}s measured`,
+  )
+  const sampler = await guard(startBacklogSampler())
+  const cpu0 = cpuSample()
+  let res
+  let backlogSamples = []
+  try {
+    res = await guard(
+      loadgen.call(
+        'overload',
+        { phase: 'd', conns: C.overloadConns, warmupMs: C.overloadWarmupMs, durationMs: C.overloadMs, retryCapMs: C.retryCapMs },
+        C.overloadWarmupMs + C.overloadMs + C.reqTimeoutMs + 30_000,
+      ),
+    )
+  } finally {
+    backlogSamples = await sampler.stop()
+  }
+  const cpu1 = cpuSample()
+  const accepted = res.total.ok202
+  const drain = await waitFor(async () => ((await sink.call('counts')).byPhase.d ?? 0) >= accepted, C.overloadDrainMs, 100)
+  const inWindow = await guard(sink.call('between', { from: res.windowStartEpoch, to: res.windowEndEpoch }))
+  const dump = await guard(sink.call('dump', { phase: 'd' }, 60_000))
+  const received = dump.seq.length
+  // What was still queued when the load stopped, delivered with no incoming load: a second, late
+  // (and short: about BENCH_ADMISSION_MAX_BACKLOG messages) deliver-only figure, to show drift.
+  const late = dump.arrivedAt.filter((t) => t > res.windowEndEpoch + 100)
+  const lateSpan = late.length ? Math.max(...late) - (res.windowEndEpoch + 100) : 0
+  const inWin = backlogSamples.filter((b) => b.at >= res.windowStartEpoch && b.at <= res.windowEndEpoch)
+  const waiting = summarize(inWin.map((b) => b.waiting))
+  const idle = inWin.filter((b) => b.waiting === 0 && b.active === 0).length
+  const d = {
+    res,
+    accepted,
+    received,
+    missing: accepted - received,
+    drain,
+    delivered: inWindow.total,
+    deliveredByPhase: inWindow.byPhase,
+    deliveredRate: (inWindow.total / C.overloadMs) * 1000,
+    lateRate: lateSpan >= 500 ? (late.length / lateSpan) * 1000 : null,
+    lateN: late.length,
+    backlog: { n: inWin.length, waiting, idlePct: inWin.length ? (idle / inWin.length) * 100 : null },
+    backlogSeries: backlogSamples,
+    cpu: cpuDelta(cpu0, cpu1),
+  }
+  progress(
+    `${elapsed()} phase d: ${round(res.acceptRps)} accepted/s, ${round(res.rejectRps)} 503/s, ${round(d.deliveredRate)} delivered/s; ` +
+      (drain.ok ? `drained ${drain.ms} ms after the load stopped` : `${d.missing} still missing after ${drain.ms} ms`),
+  )
+  return d
+}
+
 // ------------------------------------------------------------------ the run
 const R = { errors: [], notes: [] }
 
@@ -478,6 +651,8 @@ async function main() {
   progress(`${elapsed()} smoke test passed (accepted in ${round(smoke.ms)} ms, at the sink ${smokeArrived.ms} ms later)`)
 
   R.rssBefore = { api: rssMb(procs.api.child.pid), worker: rssMb(procs.worker.child.pid) }
+  await guard(memSample(sink, loadgen))
+  startMemSampler(sink, loadgen)
 
   // (a) accept rate, closed loop; the worker keeps running (the realistic system).
   if (!C.skipAccept) {
@@ -537,13 +712,50 @@ async function main() {
       R.errors.push(`(latency run): ${R.l.accepted - R.l.j.received} accepted messages missing ${C.latDrainMs / 1000}s after the window`)
   }
 
+  // (m) memory top-up: enough more messages at a rate the system sustains that the api has handled
+  // BENCH_MEMORY_MESSAGES after its RSS reference point (first sample past the warm-up messages).
+  if (C.memMessages > 0) {
+    const now = await guard(memSample(sink, loadgen))
+    const ref = mem.samples.find((x) => x.apiMsgs >= C.memWarmMessages)?.apiMsgs ?? C.memWarmMessages
+    const need = ref + C.memMessages - now.apiMsgs
+    if (need > 0) {
+      const wantMs = (Math.ceil(need / C.memRate) + 1) * 1000
+      const ms = Math.min(wantMs, C.memMaxMs)
+      if (ms < wantMs) R.notes.push(`memory top-up capped by BENCH_MEMORY_MAX_SECONDS at ${ms / 1000}s (wanted ${wantMs / 1000}s)`)
+      R.m = await openPhase('m', C.memRate, ms, C.e2eDrainMs, sink, loadgen, `memory top-up (${need} more messages)`)
+      if (!R.m.allArrived)
+        R.errors.push(`(m): ${R.m.accepted - R.m.j.received} accepted messages never reached the sink within ${C.e2eDrainMs / 1000}s`)
+    }
+  }
+
+  // The last look at the first api, which goes away now ((d) runs on a fresh one).
+  await guard(memSample(sink, loadgen))
   R.rssAfter = { api: rssMb(procs.api.child.pid), worker: rssMb(procs.worker.child.pid) }
   R.sinkCounts = await guard(sink.call('counts'))
+  progress(`${elapsed()} stopping api`)
+  R.stopApi = await stopProcess('api')
+
+  // (d) overload with admission control.
+  if (!C.skipOverload) {
+    R.d = await overloadPhase(sink, loadgen, sinkPort, key)
+    if (!R.d.drain.ok)
+      R.errors.push(
+        `(d): ${R.d.missing} accepted messages never reached the sink within ${C.overloadDrainMs / 1000}s after the load stopped`,
+      )
+    if (R.d.res.firstRejectMs === null) R.notes.push('(d): no 503 at all: the offered load never pushed the backlog past the threshold')
+    else if (R.d.res.firstRejectMs > C.overloadWarmupMs)
+      R.notes.push(`(d): the first 503 came ${round(R.d.res.firstRejectMs / 1000)} s in, after the warm-up`)
+    if (R.d.res.total.ok202 > 0 && R.d.backlogSeries.every((b) => b.waiting === 0 && b.active === 0))
+      R.notes.push('(d): the BullMQ queue "delivery" looked empty throughout: queue renamed? (backlog figures are meaningless)')
+  }
+
+  await guard(memSample(sink, loadgen))
+  stopMemSampler()
   R.dbStatus = await dbStatus()
 
   // The app goes away before the baseline so it cannot take CPU from it.
-  progress(`${elapsed()} stopping api and worker`)
-  R.stopApi = await stopProcess('api')
+  progress(`${elapsed()} stopping ${procs['api-d'] ? 'api (d) and ' : ''}worker`)
+  if (procs['api-d']) R.stopApiD = await stopProcess('api-d')
   R.stopWorker = await stopProcess('worker')
 
   // (c) baseline: nodemailer pooled transport straight to the same sink.
@@ -592,11 +804,11 @@ async function dbStatus() {
 
 async function teardown() {
   clearTimeout(watchdog)
-  const order = ['loadgen', 'baseline', 'api', 'worker', 'sink']
-  await Promise.all(
-    order.filter((r) => procs[r] && !procs[r].exit).map((r) => stopProcess(r, r === 'api' || r === 'worker' ? 12_000 : 3_000)),
-  )
-  R.logs = { api: logSummary('api'), worker: logSummary('worker') }
+  stopMemSampler()
+  const order = ['loadgen', 'baseline', 'api', 'api-d', 'worker', 'sink']
+  const app = new Set(['api', 'api-d', 'worker'])
+  await Promise.all(order.filter((r) => procs[r] && !procs[r].exit).map((r) => stopProcess(r, app.has(r) ? 12_000 : 3_000)))
+  R.logs = { api: logSummary('api'), 'api-d': logSummary('api-d'), worker: logSummary('worker') }
   const cleaned = await cleanupAll({ stateDir: STATE, root: ROOT, adminUrl: C.adminUrl, db: C.db, redisUrl: C.redisUrl, prefix: C.prefix })
   R.cleanup = cleaned
   progress(
@@ -628,8 +840,22 @@ function report() {
   const b = R.b
   const l = R.l
   const c = R.c
+  const m = R.m
+  const d = R.d
   const e2eRate = b ? b.j.inWindow / (C.e2eMs / 1000) : null
   const ratio = e2eRate !== null && c?.msgsPerS ? e2eRate / c.msgsPerS : null
+  // Solo = deliver-only: the drain of the backlog (a) left, with no incoming load.
+  const solo = a?.drain?.deliverOnlyRate ?? null
+  const duringA = a?.deliveredInWindow != null ? (a.deliveredInWindow / C.acceptMs) * 1000 : null
+  const ratioNoAdmission = solo && duringA !== null ? duringA / solo : null
+  const ratioOverload = solo && d ? d.deliveredRate / solo : null
+  const memApi = rssTrend('api', 'apiMsgs')
+  const memWorker = rssTrend('worker', 'delivered')
+  const memApiD = rssTrend('apiD', 'apiDMsgs')
+  // The target's figure (50,000), whatever BENCH_MEMORY_MESSAGES asked for.
+  const memOk = (t) => !!t?.warm && t.messages >= 50_000
+  const messagesTotal = mem.samples.length ? mem.samples[mem.samples.length - 1].delivered : null
+  const ratio3 = (v) => (v === null || v === undefined ? null : Math.round(v * 1000) / 1000)
 
   line('')
   line('================ Hikyaku benchmark ================')
@@ -696,6 +922,54 @@ function report() {
       C.e2eMs,
     )
   if (l) openBlock(`(b2) latency — open loop at ${C.latRate} req/s for ${C.latMs / 1000}s`, l, C.latRate, C.latMs)
+  if (m) {
+    const r = m.res
+    line('')
+    line(
+      `(m) memory top-up — open loop at ${C.memRate} req/s for ${r.durationMs / 1000}s, so that the api handles ${C.memMessages} messages after its RSS reference point`,
+    )
+    line(
+      `    accepted ${r.total.ok202}/${r.scheduled}; non-202 ${fmtCounts(r.total.byStatus)}; errors ${fmtCounts(r.total.errors)}; received ${m.j.received}; backlog at window end ${m.j.backlogAtEnd}; ${m.keptUp ? 'kept up' : 'DID NOT KEEP UP'}; accept p99 ${f(r.latency.p99, ' ms')}, accept→arrival p99 ${f(m.j.e2e.p99, ' ms')}`,
+    )
+  }
+  if (d) {
+    const r = d.res
+    const nonOk = (t) => Object.entries(t.byStatus).filter(([k]) => k !== '503')
+    line('')
+    line(
+      `(d) overload with admission control — a new api with ADMISSION_MAX_BACKLOG=${C.admission} ((a)–(m) ran on one with ${C.mainAdmission}); closed loop, ${C.overloadConns} connections, each waiting the Retry-After delay (at most ${C.retryCapMs / 1000} s) after a 503; ${C.overloadWarmupMs / 1000}s warm-up + ${C.overloadMs / 1000}s measured; the worker kept running`,
+    )
+    line(
+      `    inside the window: ${f(r.acceptRps, ' accepted/s')} (202), ${f(r.rejectRps, ' refused/s')} (503), other non-202 ${fmtCounts(Object.fromEntries(nonOk(r.window)))}, errors ${fmtCounts(r.window.errors)}`,
+    )
+    line(
+      `    Retry-After values: ${fmtCounts(r.retryAfter)}; first 503 ${r.firstRejectMs === null ? 'never' : `after ${f(r.firstRejectMs / 1000, ' s')}`}; connections waited ${r.waits} times, ${f(r.waitedMs / 1000, ' s')} in all`,
+    )
+    for (const smp of r.total.samples.filter((x) => x.status !== 503).slice(0, 3))
+      line(`      sample failure: ${smp.status || smp.code} ${smp.body ?? ''}`)
+    line(
+      `    latency: 202 p50 ${f(r.latency.p50, ' ms')}, p99 ${f(r.latency.p99, ' ms')}; 503 p50 ${f(r.rejectLatency.p50, ' ms')}, p99 ${f(r.rejectLatency.p99, ' ms')}`,
+    )
+    line(
+      `    delivered to the sink inside the window: ${d.delivered} → ${f(d.deliveredRate, ' msg/s')}${Object.keys(d.deliveredByPhase).some((k) => k !== 'd') ? ` (by phase: ${fmtCounts(d.deliveredByPhase)})` : ''}`,
+    )
+    line(
+      `    solo (deliver-only: drain after (a)) ${f(solo, ' msg/s')} → overload delivery ratio ${ratioOverload === null ? '—' : ratioOverload.toFixed(3)} (target ≥ 0.8)`,
+    )
+    if (ratioNoAdmission !== null)
+      line(
+        `    for contrast, without admission control ((a): ${f(a.acceptRps)} accepted/s, no backoff): ${f(duringA, ' msg/s')} delivered → ratio ${ratioNoAdmission.toFixed(3)}`,
+      )
+    const w = d.backlog.waiting
+    line(
+      `    BullMQ waiting during the window: min ${f(w.n ? Math.min(...d.backlogSeries.filter((x) => x.at >= r.windowStartEpoch && x.at <= r.windowEndEpoch).map((x) => x.waiting)) : null)}, p50 ${f(w.p50)}, max ${f(w.max)}; worker with nothing waiting or active in ${f(d.backlog.idlePct, '%')} of ${d.backlog.n} samples (every 250 ms)`,
+    )
+    line(`    per second (202/503): ${r.perSecond.map((x, i) => `${i + 1}s ${x.ok}/${x.rejected}`).join(', ')}`)
+    line(
+      `    after the load stopped: ${d.drain.ok ? `all ${d.accepted} accepted arrived within ${f(d.drain.ms, ' ms')}` : `${d.missing} of ${d.accepted} MISSING after ${f(d.drain.ms, ' ms')}`}; the ${d.lateN} left in the queue went at ≈ ${f(d.lateRate, ' msg/s')} (deliver-only late in the run; short)`,
+    )
+    line(fmtCpu(d.cpu, d.deliveredRate))
+  }
   if (c) {
     line('')
     line(
@@ -713,20 +987,40 @@ function report() {
     )
   if (R.rssBefore)
     line(`RSS MB: api ${f(R.rssBefore.api)} → ${f(R.rssAfter?.api)}, worker ${f(R.rssBefore.worker)} → ${f(R.rssAfter?.worker)}`)
+  const memLine = (name, t, what) => {
+    if (!t) return
+    if (!t.warm) {
+      line(`    ${name}: only ${t.total} ${what}, never past ${C.memWarmMessages}; RSS ${f(t.end.rss, ' MB')} at the end`)
+      return
+    }
+    line(
+      `    ${name}: ${f(t.warm.rss, ' MB')} after ${t.warm.messages} ${what} (t=${f(t.warm.t, ' s')}) → ${f(t.end.rss, ' MB')} at the end (t=${f(t.end.t, ' s')}, ${t.total}): ${t.growthPct >= 0 ? '+' : ''}${t.growthPct.toFixed(1)}% over ${t.messages}; max ${f(t.max, ' MB')}; second half ${t.secondHalfGrowthPct >= 0 ? '+' : ''}${t.secondHalfGrowthPct.toFixed(1)}%`,
+    )
+    if (t.checkpoints.length) line(`        at every 10,000: ${t.checkpoints.map((x) => `${x.k / 1000}k ${f(x.rss)}`).join(', ')} MB`)
+  }
+  if (memApi || memWorker) {
+    line(
+      `memory — RSS sampled every second; reference point = first sample after ${C.memWarmMessages} messages; target < 10% growth over ≥ ${C.memMessages} messages:`,
+    )
+    memLine('api (a–m)', memApi, 'messages accepted')
+    memLine('worker', memWorker, 'messages delivered')
+    if (memApiD?.end)
+      line(`    api (d): ${f(memApiD.warm?.rss ?? null, ' MB')} → ${f(memApiD.end.rss, ' MB')} (${memApiD.total} accepted; informational)`)
+  }
   if (R.stopApi || R.stopWorker)
     line(
-      `shutdown on SIGTERM: api ${R.stopApi?.ms ?? '—'} ms (code ${R.stopApi?.code}), worker ${R.stopWorker?.ms ?? '—'} ms (code ${R.stopWorker?.code})`,
+      `shutdown on SIGTERM: api ${R.stopApi?.ms ?? '—'} ms (code ${R.stopApi?.code}), ${R.stopApiD ? `api (d) ${R.stopApiD.ms} ms (code ${R.stopApiD.code}), ` : ''}worker ${R.stopWorker?.ms ?? '—'} ms (code ${R.stopWorker?.code})`,
     )
   if (R.dbStatus)
     line(
-      `recipients by status in Postgres after (b): ${R.dbStatus.error ? R.dbStatus.error : `${fmtCounts(R.dbStatus.recipients)}; ${R.dbStatus.attempts} attempt rows`}`,
+      `recipients by status in Postgres before the baseline: ${R.dbStatus.error ? R.dbStatus.error : `${fmtCounts(R.dbStatus.recipients)}; ${R.dbStatus.attempts} attempt rows`}`,
     )
   const sc = R.sinkCountsFinal ?? R.sinkCounts
   if (sc)
     line(
       `sink: ${sc.total} messages, ${sc.duplicates} duplicates, ${sc.untagged} without X-Bench-Id, ${sc.errors} errors, at most ${sc.maxConnections} connections at once`,
     )
-  for (const role of ['api', 'worker']) {
+  for (const role of ['api', 'api-d', 'worker']) {
     const s = R.logs?.[role]
     if (s && (s.warn || s.error || s.other)) {
       line(`${role} log: ${s.error} error/fatal, ${s.warn} warn, ${s.other} non-JSON lines`)
@@ -778,6 +1072,39 @@ function report() {
     duplicates: sc?.duplicates ?? null,
     pg_autovacuum: R.autovacuum ?? null,
     worker_running_during_accept: true,
+    overload_delivered_msgs_per_s: round(d?.deliveredRate),
+    overload_accepted_rps: round(d?.res.acceptRps),
+    overload_503_rps: round(d?.res.rejectRps),
+    solo_msgs_per_s: round(solo),
+    solo_source: solo === null ? null : 'drain after (a)',
+    overload_delivery_ratio: ratio3(ratioOverload),
+    delivery_ratio_without_admission: ratio3(ratioNoAdmission),
+    overload_admission_max_backlog: d ? C.admission : null,
+    overload_connections: d ? C.overloadConns : null,
+    overload_retry_after_cap_s: d ? C.retryCapMs / 1000 : null,
+    overload_other_non202: d
+      ? Object.entries(d.res.window.byStatus)
+          .filter(([k]) => k !== '503')
+          .reduce((x, [, v]) => x + v, 0) + Object.values(d.res.window.errors).reduce((x, y) => x + y, 0)
+      : null,
+    overload_queue_waiting_p50: round(d?.backlog.waiting.p50),
+    overload_queue_waiting_max: round(d?.backlog.waiting.max),
+    overload_worker_idle_pct: round(d?.backlog.idlePct),
+    overload_missing: d ? d.missing : null,
+    overload_late_deliver_only_msgs_per_s: round(d?.lateRate),
+    messages_total: messagesTotal,
+    api_rss_mb_at_warm: round(memApi?.warm?.rss),
+    api_rss_mb_end: round(memApi?.end?.rss),
+    api_rss_mb_max: round(memApi?.max),
+    api_rss_messages: memApi?.warm ? memApi.messages : null,
+    api_rss_growth_pct: round(memApi?.growthPct),
+    worker_rss_mb_at_warm: round(memWorker?.warm?.rss),
+    worker_rss_mb_end: round(memWorker?.end?.rss),
+    worker_rss_mb_max: round(memWorker?.max),
+    worker_rss_messages: memWorker?.warm ? memWorker.messages : null,
+    worker_rss_growth_pct: round(memWorker?.growthPct),
+    rss_over_50k_messages: memApi || memWorker ? memOk(memApi) && memOk(memWorker) : null,
+    rss_flat: memApi || memWorker ? memOk(memApi) && memOk(memWorker) && memApi.growthPct < 10 && memWorker.growthPct < 10 : null,
     errors: [...R.errors, ...(R.fatal ? [R.fatal] : [])],
   }
   line(JSON.stringify(json))

@@ -121,7 +121,10 @@ async function parseShownHeaders(headerBytes: Buffer): Promise<ShownHeaders> {
     (Array.isArray(value) ? value : value ? [value] : [])
       .flatMap((group) => group.value)
       .filter((m) => m.address)
-      .map((m) => ({ text: formatMailbox({ name: m.name || undefined, address: m.address as string, domain: '' }), address: m.address as string }))
+      .map((m) => ({
+        text: formatMailbox({ name: m.name || undefined, address: m.address as string, domain: '' }),
+        address: m.address as string,
+      }))
   return { from: list(parsed.from)[0]?.text, subject: parsed.subject, to: list(parsed.to), cc: list(parsed.cc) }
 }
 
