@@ -282,7 +282,7 @@ describe('SMTP submission', () => {
   })
 })
 
-describe('SMTP submission while Postgres is down', () => {
+describe('while Postgres is down', () => {
   let sink: Sink
   let pg: Awaited<ReturnType<typeof startPrivatePostgres>>
   let h: Harness
@@ -298,7 +298,29 @@ describe('SMTP submission while Postgres is down', () => {
     await sink.close()
   })
 
-  it('answers 451 (never 250), and the client retry after recovery succeeds, stored once', async () => {
+  it('HTTP answers 503 with Retry-After (nothing accepted), then 202 once it is back', async () => {
+    await pg.stop()
+    try {
+      const down = await h.send({ from: 'a@example.com', to: 'b@example.net', subject: 's', text: 't' })
+      assert.equal(down.status, 503)
+      assert.equal(down.body.error.code, 'unavailable')
+      assert.ok(Number(down.headers['retry-after']) > 0)
+    } finally {
+      await pg.start()
+    }
+    const up = await waitFor(
+      'the API to accept again',
+      async () => {
+        const res = await h.send({ from: 'a@example.com', to: 'b@example.net', subject: 's', text: 't' })
+        return res.status === 202 ? res : undefined
+      },
+      20_000,
+      300,
+    )
+    assert.equal(up.body.status, 'queued')
+  })
+
+  it('SMTP answers 451 (never 250), and the client retry after recovery succeeds, stored once', async () => {
     const conn = new SMTPConnection({ host: '127.0.0.1', port: h.smtp!.smtpPort, requireTLS: true, tls: { rejectUnauthorized: false } })
     await new Promise<void>((resolve, reject) => {
       conn.once('error', reject)
@@ -317,9 +339,12 @@ describe('SMTP submission while Postgres is down', () => {
     const response = await waitFor('a retry to be accepted', () => send().catch(() => undefined), 20_000, 500)
     conn.quit()
     const id = queuedId(response)
-    const list = (await h.app.inject({ method: 'GET', url: '/v1/emails', headers: h.auth })).json().data as Array<{ id: string }>
+    const list = (await h.app.inject({ method: 'GET', url: '/v1/emails?limit=100', headers: h.auth })).json().data as Array<{
+      id: string
+      source: string
+    }>
     assert.deepEqual(
-      list.map((e) => e.id),
+      list.filter((e) => e.source === 'smtp').map((e) => e.id),
       [id],
     )
   })

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
-import { AppError, type ErrorCode, type ErrorDetail } from '../../lib/errors.js'
+import { isDatabaseUnavailable } from '../../infra/db.js'
+import { AppError, type ErrorCode, type ErrorDetail, unavailable } from '../../lib/errors.js'
 import { toDetails } from '../validation.js'
 
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -52,7 +53,12 @@ function fromFastify(err: FastifyError): AppError | undefined {
 /** One envelope for every error; 5xx never leak internals, but are logged in full. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const appError = err instanceof AppError ? err : fromFastify(err)
+    const appError =
+      err instanceof AppError
+        ? err
+        : isDatabaseUnavailable(err)
+          ? unavailable('The database is unavailable; retry shortly.', 5, err)
+          : fromFastify(err)
     if (appError) {
       if (appError.code === 'unavailable') request.log.warn({ err: appError.cause ?? appError }, appError.message)
       return sendError(reply, appError)
