@@ -7,16 +7,41 @@
 # an SMTP sink (scripts/bench/sink.mjs), `hikyaku api`, `hikyaku worker` (relay = the sink) and an
 # HTTP load generator (scripts/bench/loadgen.mjs). Phases:
 #   (a) accept rate: closed loop, BENCH_CONNECTIONS connections, warm-up + measured window, worker
-#       running; then waits (bounded) until the sink has everything (a) accepted.
+#       running; then waits (bounded) until the sink has everything (a) accepted. That drain (no
+#       incoming load) gives the deliver-only ("solo") rate; delivery during the window vs solo is
+#       the delivery ratio WITHOUT admission control (the api of (a)–(o) runs with the app's own
+#       ADMISSION_MAX_BACKLOG, default 100000, which (a) does not reach; any 503s show as non-202).
 #   (b) sustained end-to-end: open loop at BENCH_E2E_RATE req/s, evenly spaced, measured at the sink
 #       (msgs/s inside the window, backlog, drain, accept→arrival latency). (b2) the same at
 #       BENCH_LAT_RATE for latency.
+#   (m) memory top-up: only if the api has not yet handled BENCH_MEMORY_MESSAGES messages past its
+#       RSS reference point, open loop at BENCH_MEMORY_RATE for as long as that takes (bounded).
+#       With the defaults (a)+(b)+(b2) handle ~35–45k, so (m) runs ~15–25 s.
+#   (o) solo rate for (d): BENCH_SOLO_FILL_SECONDS of closed loop (as (a)) on the same api, then the
+#       drain of the backlog it leaves, timed from the sink's timestamps: the deliver-only rate on
+#       the database as it is just before (d) (it slows as tables grow, markedly without autovacuum).
+#       Delivery during the burst vs that solo is a second, late no-admission ratio.
+#   (d) overload: the api is stopped and a new one started with ADMISSION_MAX_BACKLOG =
+#       BENCH_ADMISSION_MAX_BACKLOG (so (a)/(b) are not affected by the low threshold); closed loop,
+#       BENCH_OVERLOAD_CONNECTIONS connections behaving like SDKs: after a 503 a connection waits the
+#       Retry-After delay (capped) before its next request. Measured for BENCH_OVERLOAD_SECONDS from
+#       the first 503; delivery at the sink inside the window / solo of (o) = overload_delivery_ratio
+#       (solo of (a) when (o) is skipped).
+#       BullMQ's waiting/active counts are sampled every 250 ms (does the queue run dry?).
 #   (c) baseline: nodemailer's pooled transport straight to the same sink (API and worker stopped).
+# Order: smoke test, (a), (b), (b2), (m), (o), (d), (c).
+# Memory: RSS of api and worker every second from the smoke test until they stop; reference point =
+# first sample after BENCH_MEMORY_WARMUP_MESSAGES messages (api: 202s; worker: arrivals at the
+# sink), compared with the last sample (api: after (o); worker: after (d)); also the median RSS
+# during (b) vs during (m), which offer the same rate (like for like, ~15–30k messages apart).
 # Prints a readable report (stdout; progress goes to stderr); the LAST line is one JSON object:
 #   accept_rps accept_p50_ms accept_p99_ms e2e_msgs_per_s e2e_p50_ms e2e_p99_ms
-#   baseline_msgs_per_s ratio (= e2e_msgs_per_s / baseline_msgs_per_s) + extra keys.
+#   baseline_msgs_per_s ratio (= e2e_msgs_per_s / baseline_msgs_per_s)
+#   overload_delivered_msgs_per_s overload_accepted_rps overload_503_rps solo_msgs_per_s
+#   overload_delivery_ratio delivery_ratio_without_admission
+#   messages_total api_rss_growth_pct worker_rss_growth_pct rss_over_50k_messages + extra keys.
 # Everything it started (processes, the database, Redis keys under its prefix) is removed at the
-# end, also on failure or Ctrl-C. Default total run time is about 1.5–2.5 minutes.
+# end, also on failure or Ctrl-C. Default total run time is about 2–2.5 minutes.
 #
 # Knobs (environment; durations in seconds):
 #   BENCH_WARMUP_SECONDS=2          (a) warm-up before the measured window
@@ -33,7 +58,20 @@
 #   BENCH_BASELINE_MESSAGES=10000   (c) messages (after 200 warm-up messages)
 #   BENCH_BASELINE_INFLIGHT=50      (c) sendMail calls in flight
 #   BENCH_BASELINE_MAX_SECONDS=30   (c) time bound
-#   BENCH_SKIP_ACCEPT=1 / BENCH_SKIP_LATENCY=1 / BENCH_SKIP_BASELINE=1   skip a phase
+#   BENCH_MEMORY_MESSAGES=50000     (m) messages the api must handle past its RSS reference point (0: no (m))
+#   BENCH_MEMORY_WARMUP_MESSAGES=5000  RSS reference point: first sample after this many messages
+#   BENCH_MEMORY_RATE=$BENCH_E2E_RATE  (m) offered rate, req/s
+#   BENCH_MEMORY_MAX_SECONDS=60     (m) longest window
+#   BENCH_SOLO_FILL_SECONDS=5       (o) closed-loop burst before the timed drain (0: no (o); (d) uses (a)'s drain)
+#   BENCH_ADMISSION_MAX_BACKLOG=2000   (d) ADMISSION_MAX_BACKLOG of the api started for (d)
+#   BENCH_OVERLOAD_CONNECTIONS=50   (d) concurrent keep-alive connections
+#   BENCH_OVERLOAD_SECONDS=15       (d) measured window (starts at the first 503)
+#   BENCH_OVERLOAD_WARMUP_SECONDS=10   (d) longest warm-up: the window starts after it even without a 503
+#   BENCH_OVERLOAD_DRAIN_SECONDS=20    (d) longest wait for the sink to receive what (d) accepted
+#   BENCH_RETRY_AFTER_CAP_SECONDS=2    (d) longest wait after a 503, whatever Retry-After says
+#   BENCH_RETRY_JITTER=0            (d) waits are stretched by a random 0..JITTER fraction (0.5 = up to +50%)
+#   BENCH_SKIP_ACCEPT=1 / BENCH_SKIP_LATENCY=1 / BENCH_SKIP_OVERLOAD=1 / BENCH_SKIP_BASELINE=1   skip a phase
+#                                   (BENCH_SKIP_OVERLOAD skips (o) as well)
 #   BENCH_REQUEST_TIMEOUT_SECONDS=30  per HTTP request (counted as an error when hit)
 #   BENCH_MAX_INFLIGHT=4000         open loop: requests in flight before the generator skips (reported)
 #   BENCH_OPEN_MAX_SOCKETS=256      open loop: keep-alive sockets
@@ -44,7 +82,8 @@
 #   BENCH_LOG_LEVEL=warn            LOG_LEVEL of api and worker (their logs are summarised)
 #   BENCH_KEEP_LOGS=1               keep the run directory (api.log, worker.log) and print its path
 #   BENCH_NO_BUILD=1                do not rebuild dist/ even if src/ is newer
-#   WORKER_CONCURRENCY=50 SMTP_POOL_SIZE=10 DB_POOL_SIZE=10 ADMISSION_MAX_BACKLOG  passed to the app
+#   WORKER_CONCURRENCY=50 SMTP_POOL_SIZE=10 DB_POOL_SIZE=10  passed to the app; ADMISSION_MAX_BACKLOG
+#                                   to the api of (a)–(o) only ((d) uses BENCH_ADMISSION_MAX_BACKLOG)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

@@ -1,6 +1,6 @@
 import { loadConfig } from '../src/config.js'
 import { createContainer } from '../src/container.js'
-import { buildHttpApp } from '../src/http/app.js'
+import { buildApp } from '../src/entrypoints/api.js'
 import { createLogger } from '../src/infra/logger.js'
 
 /**
@@ -17,15 +17,7 @@ export async function renderOpenApi(): Promise<string> {
   const logger = createLogger('silent')
   const container = createContainer(config, { logger })
   try {
-    const app = await buildHttpApp({
-      config,
-      logger,
-      redis: container.redis,
-      dispatcher: container.dispatcher,
-      apiKeys: container.services.apiKeys,
-      emails: container.services.emails,
-      checkReady: container.checkReady,
-    })
+    const app = await buildApp(container)
     await app.ready()
     const yaml = app.swagger({ yaml: true })
     await app.close()

@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
       const runs = (role: string) => command === role || command === 'all'
       if (runs('worker')) stops.push(await startWorker(container))
       if (runs('api')) stops.push(await startApi(container))
-      if (runs('smtp')) stops.push(await startSmtp(container))
+      if (runs('smtp')) stops.push((await startSmtp(container)).close)
       // Stop in reverse: first stop taking requests, then finish deliveries, then close pools.
       stopOnSignals(logger, config.shutdownTimeoutMs, async () => {
         for (const stop of stops.reverse()) await stop()

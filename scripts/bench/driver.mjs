@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { cleanupAll } from './cleanup.mjs'
-import { envFlag, envInt, envSeconds, ipcClient, round, summarize } from './lib.mjs'
+import { envFlag, envInt, envNumber, envSeconds, ipcClient, round, summarize } from './lib.mjs'
 
 const env = process.env
 const ROOT = env.BENCH_ROOT
@@ -53,19 +53,21 @@ const C = {
   skipOverload: envFlag('BENCH_SKIP_OVERLOAD'),
   admission: envInt('BENCH_ADMISSION_MAX_BACKLOG', 2000, 1),
   overloadConns: envInt('BENCH_OVERLOAD_CONNECTIONS', 50, 1),
-  overloadWarmupMs: envSeconds('BENCH_OVERLOAD_WARMUP_SECONDS', 3),
+  overloadWarmupMs: envSeconds('BENCH_OVERLOAD_WARMUP_SECONDS', 10),
   overloadMs: envSeconds('BENCH_OVERLOAD_SECONDS', 15),
   overloadDrainMs: envSeconds('BENCH_OVERLOAD_DRAIN_SECONDS', 20),
   retryCapMs: envSeconds('BENCH_RETRY_AFTER_CAP_SECONDS', 2),
+  retryJitter: envNumber('BENCH_RETRY_JITTER', 0, 0),
   memMessages: envInt('BENCH_MEMORY_MESSAGES', 50_000, 0),
   memWarmMessages: envInt('BENCH_MEMORY_WARMUP_MESSAGES', 5_000, 0),
   memRate: envInt('BENCH_MEMORY_RATE', envInt('BENCH_E2E_RATE', 800, 1), 1),
+  soloFillMs: envSeconds('BENCH_SOLO_FILL_SECONDS', 5),
   memMaxMs: envSeconds('BENCH_MEMORY_MAX_SECONDS', 60),
   workerConcurrency: env.WORKER_CONCURRENCY || '50',
   smtpPoolSize: env.SMTP_POOL_SIZE || '10',
   dbPoolSize: env.DB_POOL_SIZE || '10',
   logLevel: env.BENCH_LOG_LEVEL || 'warn',
-  // What the API of phases (a), (b), (b2), (m) runs with: the caller's setting or the app default.
+  // What the API of phases (a), (b), (b2), (m), (o) runs with: the caller's setting or the app default.
   mainAdmission: env.ADMISSION_MAX_BACKLOG ? `ADMISSION_MAX_BACKLOG=${env.ADMISSION_MAX_BACKLOG}` : 'the default ADMISSION_MAX_BACKLOG',
 }
 
@@ -343,6 +345,22 @@ async function waitFor(check, maxMs, everyMs = 200) {
   }
 }
 
+/**
+ * Deliver-only rate from the sink's own timestamps: the arrivals after the load stopped, over the
+ * time from that moment to the last of them (no polling granularity in it). Null when too few.
+ */
+function drainRate(arrivedAt, loadEndEpoch) {
+  let n = 0
+  let last = 0
+  for (const t of arrivedAt) {
+    if (t <= loadEndEpoch) continue
+    n++
+    if (t > last) last = t
+  }
+  const spanMs = n ? last - loadEndEpoch : 0
+  return { n, spanMs, rate: n >= 200 && spanMs >= 500 ? (n / spanMs) * 1000 : null }
+}
+
 /** Joins the sink's arrivals with the load generator's 202 times for one phase. */
 function joinPhase(dump, open) {
   const e2e = []
@@ -491,6 +509,63 @@ function rssTrend(key, countKey) {
   }
 }
 
+/** Median RSS of one process over the samples in [from, to] (epoch ms), with the messages by then. */
+function rssMedianIn(key, countKey, from, to) {
+  const xs = mem.samples.filter((s) => s[key] !== null && s.at >= from && s.at <= to)
+  if (xs.length < 3) return null
+  return { rss: summarize(xs.map((s) => s[key])).p50, messages: xs[xs.length - 1][countKey], n: xs.length }
+}
+
+/** (b) and (m) offer the same rate: the median RSS in each, tens of thousands of messages apart. */
+function rssLikeForLike(key, countKey) {
+  if (!R.b || !R.m) return null
+  const b = rssMedianIn(key, countKey, R.b.res.startEpoch, R.b.res.endEpoch)
+  const m = rssMedianIn(key, countKey, R.m.res.startEpoch, R.m.res.endEpoch)
+  if (!b || !m) return null
+  return { b, m, pct: ((m.rss - b.rss) / b.rss) * 100 }
+}
+
+// ------------------------------------------------------------------ (o) solo rate next to (d)
+/**
+ * (o): a short closed-loop burst on the first api (no admission control in the way) leaves a
+ * backlog; its drain with no incoming load is the deliver-only ("solo") rate (d) is compared with,
+ * measured on the same database a few seconds before (d) (tables grow during the run, and without
+ * autovacuum their statistics drift, so the drain after (a) may not be representative any more).
+ * Delivery during the burst (after its first second) / solo is a second no-admission ratio.
+ */
+async function soloPhase(sink, loadgen) {
+  progress(
+    `${elapsed()} phase o: solo rate: ${C.soloFillMs / 1000}s closed loop (${C.conns} connections) to leave a backlog, then its drain (at most ${C.drainAcceptMs / 1000}s)`,
+  )
+  const cpu0 = cpuSample()
+  const res = await guard(
+    loadgen.call('closed', { phase: 'o', conns: C.conns, warmupMs: 0, durationMs: C.soloFillMs }, C.soloFillMs + C.reqTimeoutMs + 30_000),
+  )
+  const cpu1 = cpuSample()
+  const drain = await waitFor(async () => ((await sink.call('counts')).byPhase.o ?? 0) >= res.total.ok202, C.drainAcceptMs, 100)
+  const cpu2 = cpuSample()
+  const dump = await guard(sink.call('dump', { phase: 'o' }, 60_000))
+  const dr = drainRate(dump.arrivedAt, res.windowEndEpoch + res.tailMs)
+  const from = res.windowStartEpoch + 1_000
+  const to = res.windowEndEpoch
+  const during = dump.arrivedAt.filter((t) => t >= from && t <= to).length
+  const o = {
+    res,
+    drain,
+    ...dr,
+    accepted: res.total.ok202,
+    received: dump.seq.length,
+    missing: res.total.ok202 - dump.seq.length,
+    duringRate: to - from >= 1_000 ? (during / (to - from)) * 1000 : null,
+    cpuFill: cpuDelta(cpu0, cpu1),
+    cpuDrain: cpuDelta(cpu1, cpu2),
+  }
+  progress(
+    `${elapsed()} phase o: ${res.total.ok202} accepted (${round(res.acceptRps)}/s); ${dr.n} delivered after the load stopped in ${Math.round(dr.spanMs)} ms → solo ≈ ${f(dr.rate, ' msg/s')}`,
+  )
+  return o
+}
+
 // ------------------------------------------------------------------ (d) overload
 /** BullMQ's waiting/active counts for the delivery queue, sampled until stop() (the app's own figure). */
 async function startBacklogSampler(everyMs = 250) {
@@ -542,7 +617,7 @@ async function overloadPhase(sink, loadgen, sinkPort, key) {
     }),
   )
   progress(
-    `${elapsed()} phase d: overload: closed loop, ${C.overloadConns} connections honouring Retry-After (≤ ${C.retryCapMs / 1000}s), ${C.overloadWarmupMs / 1000}s warm-up + ${C.overloadMs / 1000}s measured`,
+    `${elapsed()} phase d: overload: closed loop, ${C.overloadConns} connections honouring Retry-After (≤ ${C.retryCapMs / 1000}s${C.retryJitter ? `, +${C.retryJitter * 100}% jitter` : ''}); ${C.overloadMs / 1000}s measured from the first 503 (or after ${C.overloadWarmupMs / 1000}s)`,
   )
   const sampler = await guard(startBacklogSampler())
   const cpu0 = cpuSample()
@@ -552,7 +627,14 @@ async function overloadPhase(sink, loadgen, sinkPort, key) {
     res = await guard(
       loadgen.call(
         'overload',
-        { phase: 'd', conns: C.overloadConns, warmupMs: C.overloadWarmupMs, durationMs: C.overloadMs, retryCapMs: C.retryCapMs },
+        {
+          phase: 'd',
+          conns: C.overloadConns,
+          warmupMs: C.overloadWarmupMs,
+          durationMs: C.overloadMs,
+          retryCapMs: C.retryCapMs,
+          jitter: C.retryJitter,
+        },
         C.overloadWarmupMs + C.overloadMs + C.reqTimeoutMs + 30_000,
       ),
     )
@@ -565,10 +647,6 @@ async function overloadPhase(sink, loadgen, sinkPort, key) {
   const inWindow = await guard(sink.call('between', { from: res.windowStartEpoch, to: res.windowEndEpoch }))
   const dump = await guard(sink.call('dump', { phase: 'd' }, 60_000))
   const received = dump.seq.length
-  // What was still queued when the load stopped, delivered with no incoming load: a second, late
-  // (and short: about BENCH_ADMISSION_MAX_BACKLOG messages) deliver-only figure, to show drift.
-  const late = dump.arrivedAt.filter((t) => t > res.windowEndEpoch + 100)
-  const lateSpan = late.length ? Math.max(...late) - (res.windowEndEpoch + 100) : 0
   const inWin = backlogSamples.filter((b) => b.at >= res.windowStartEpoch && b.at <= res.windowEndEpoch)
   const waiting = summarize(inWin.map((b) => b.waiting))
   const idle = inWin.filter((b) => b.waiting === 0 && b.active === 0).length
@@ -581,8 +659,6 @@ async function overloadPhase(sink, loadgen, sinkPort, key) {
     delivered: inWindow.total,
     deliveredByPhase: inWindow.byPhase,
     deliveredRate: (inWindow.total / C.overloadMs) * 1000,
-    lateRate: lateSpan >= 500 ? (late.length / lateSpan) * 1000 : null,
-    lateN: late.length,
     backlog: { n: inWin.length, waiting, idlePct: inWin.length ? (idle / inWin.length) * 100 : null },
     backlogSeries: backlogSamples,
     cpu: cpuDelta(cpu0, cpu1),
@@ -687,7 +763,7 @@ async function main() {
       received: receivedAfter,
       missing: a.total.ok202 - receivedAfter,
       // Delivery with no incoming load: the worker alone working through the queue.
-      deliverOnlyRate: drain.ms > 500 ? ((receivedAfter - receivedDuring) / drain.ms) * 1000 : null,
+      deliverOnlyRate: drainRate(dumpA.arrivedAt, a.windowEndEpoch + a.tailMs).rate,
       cpu: cpuDelta(cpu1, cpu2),
     }
     if (!drain.ok) {
@@ -728,6 +804,15 @@ async function main() {
     }
   }
 
+  // (o) the solo rate (d) is compared with, just before it.
+  if (!C.skipOverload && C.soloFillMs > 0) {
+    R.o = await soloPhase(sink, loadgen)
+    if (!R.o.drain.ok)
+      R.errors.push(
+        `(o): ${R.o.missing} accepted messages had not reached the sink within ${C.drainAcceptMs / 1000}s; (d) starts with that backlog`,
+      )
+  }
+
   // The last look at the first api, which goes away now ((d) runs on a fresh one).
   await guard(memSample(sink, loadgen))
   R.rssAfter = { api: rssMb(procs.api.child.pid), worker: rssMb(procs.worker.child.pid) }
@@ -744,7 +829,9 @@ async function main() {
       )
     if (R.d.res.firstRejectMs === null) R.notes.push('(d): no 503 at all: the offered load never pushed the backlog past the threshold')
     else if (R.d.res.firstRejectMs > C.overloadWarmupMs)
-      R.notes.push(`(d): the first 503 came ${round(R.d.res.firstRejectMs / 1000)} s in, after the warm-up`)
+      R.notes.push(
+        `(d): the first 503 came ${round(R.d.res.firstRejectMs / 1000)} s in, after the longest warm-up (BENCH_OVERLOAD_WARMUP_SECONDS)`,
+      )
     if (R.d.res.total.ok202 > 0 && R.d.backlogSeries.every((b) => b.waiting === 0 && b.active === 0))
       R.notes.push('(d): the BullMQ queue "delivery" looked empty throughout: queue renamed? (backlog figures are meaningless)')
   }
@@ -844,14 +931,21 @@ function report() {
   const d = R.d
   const e2eRate = b ? b.j.inWindow / (C.e2eMs / 1000) : null
   const ratio = e2eRate !== null && c?.msgsPerS ? e2eRate / c.msgsPerS : null
-  // Solo = deliver-only: the drain of the backlog (a) left, with no incoming load.
-  const solo = a?.drain?.deliverOnlyRate ?? null
+  // Solo = deliver-only: a drain with no incoming load. (d) is compared with the one of (o), just
+  // before it, else with the drain after (a); (a)'s own delivery with the drain after (a).
+  const soloA = a?.drain?.deliverOnlyRate ?? null
+  const o = R.o
+  const solo = o?.rate ?? soloA
+  const soloSource = o?.rate ? 'drain after (o), just before (d)' : soloA ? 'drain after (a)' : null
   const duringA = a?.deliveredInWindow != null ? (a.deliveredInWindow / C.acceptMs) * 1000 : null
-  const ratioNoAdmission = solo && duringA !== null ? duringA / solo : null
+  const ratioNoAdmission = soloA && duringA !== null ? duringA / soloA : null
+  const ratioNoAdmissionLate = o?.rate && o.duringRate !== null ? o.duringRate / o.rate : null
   const ratioOverload = solo && d ? d.deliveredRate / solo : null
   const memApi = rssTrend('api', 'apiMsgs')
   const memWorker = rssTrend('worker', 'delivered')
   const memApiD = rssTrend('apiD', 'apiDMsgs')
+  const likeApi = rssLikeForLike('api', 'apiMsgs')
+  const likeWorker = rssLikeForLike('worker', 'delivered')
   // The target's figure (50,000), whatever BENCH_MEMORY_MESSAGES asked for.
   const memOk = (t) => !!t?.warm && t.messages >= 50_000
   const messagesTotal = mem.samples.length ? mem.samples[mem.samples.length - 1].delivered : null
@@ -932,12 +1026,25 @@ function report() {
       `    accepted ${r.total.ok202}/${r.scheduled}; non-202 ${fmtCounts(r.total.byStatus)}; errors ${fmtCounts(r.total.errors)}; received ${m.j.received}; backlog at window end ${m.j.backlogAtEnd}; ${m.keptUp ? 'kept up' : 'DID NOT KEEP UP'}; accept p99 ${f(r.latency.p99, ' ms')}, accept→arrival p99 ${f(m.j.e2e.p99, ' ms')}`,
     )
   }
+  if (o) {
+    line('')
+    line(
+      `(o) solo rate for (d) — ${C.soloFillMs / 1000}s closed loop, ${C.conns} connections, on the first api, then the drain of what it left with no incoming load`,
+    )
+    line(
+      `    accepted ${o.accepted} (${f(o.res.acceptRps)}/s; non-202 ${fmtCounts(o.res.total.byStatus)}, errors ${fmtCounts(o.res.total.errors)}); delivered meanwhile (after the first second) ${f(o.duringRate, ' msg/s')}`,
+    )
+    line(
+      `    drain: ${o.drain.ok ? 'complete' : `INCOMPLETE (${o.missing} missing)`}; ${o.n} messages in ${f(o.spanMs, ' ms')} → solo ≈ ${f(o.rate, ' msg/s')}${soloA ? ` (after (a): ${f(soloA, ' msg/s')})` : ''}`,
+    )
+    if (o.rate) line(fmtCpu(o.cpuDrain, o.rate))
+  }
   if (d) {
     const r = d.res
     const nonOk = (t) => Object.entries(t.byStatus).filter(([k]) => k !== '503')
     line('')
     line(
-      `(d) overload with admission control — a new api with ADMISSION_MAX_BACKLOG=${C.admission} ((a)–(m) ran on one with ${C.mainAdmission}); closed loop, ${C.overloadConns} connections, each waiting the Retry-After delay (at most ${C.retryCapMs / 1000} s) after a 503; ${C.overloadWarmupMs / 1000}s warm-up + ${C.overloadMs / 1000}s measured; the worker kept running`,
+      `(d) overload with admission control — a new api with ADMISSION_MAX_BACKLOG=${C.admission} ((a)–(o) ran on one with ${C.mainAdmission}); closed loop, ${C.overloadConns} connections, each waiting the Retry-After delay (at most ${C.retryCapMs / 1000} s${C.retryJitter ? `, then +0–${C.retryJitter * 100}% jitter` : ', no jitter'}) after a 503; ${f(r.warmupUsedMs / 1000, ' s')} warm-up (until the first 503) + ${C.overloadMs / 1000}s measured; the worker kept running`,
     )
     line(
       `    inside the window: ${f(r.acceptRps, ' accepted/s')} (202), ${f(r.rejectRps, ' refused/s')} (503), other non-202 ${fmtCounts(Object.fromEntries(nonOk(r.window)))}, errors ${fmtCounts(r.window.errors)}`,
@@ -954,19 +1061,23 @@ function report() {
       `    delivered to the sink inside the window: ${d.delivered} → ${f(d.deliveredRate, ' msg/s')}${Object.keys(d.deliveredByPhase).some((k) => k !== 'd') ? ` (by phase: ${fmtCounts(d.deliveredByPhase)})` : ''}`,
     )
     line(
-      `    solo (deliver-only: drain after (a)) ${f(solo, ' msg/s')} → overload delivery ratio ${ratioOverload === null ? '—' : ratioOverload.toFixed(3)} (target ≥ 0.8)`,
+      `    solo (deliver-only, ${soloSource ?? 'none measured'}) ${f(solo, ' msg/s')} → overload delivery ratio ${ratioOverload === null ? '—' : ratioOverload.toFixed(3)} (target ≥ 0.8)`,
     )
     if (ratioNoAdmission !== null)
       line(
-        `    for contrast, without admission control ((a): ${f(a.acceptRps)} accepted/s, no backoff): ${f(duringA, ' msg/s')} delivered → ratio ${ratioNoAdmission.toFixed(3)}`,
+        `    for contrast, without admission control: (a) ${f(a.acceptRps)} accepted/s, ${f(duringA, ' msg/s')} delivered / ${f(soloA, ' msg/s')} after (a) → ratio ${ratioNoAdmission.toFixed(3)}`,
+      )
+    if (ratioNoAdmissionLate !== null)
+      line(
+        `        and (o) ${f(o.res.acceptRps)} accepted/s, ${f(o.duringRate, ' msg/s')} delivered / ${f(o.rate, ' msg/s')} after (o) → ratio ${ratioNoAdmissionLate.toFixed(3)}`,
       )
     const w = d.backlog.waiting
     line(
       `    BullMQ waiting during the window: min ${f(w.n ? Math.min(...d.backlogSeries.filter((x) => x.at >= r.windowStartEpoch && x.at <= r.windowEndEpoch).map((x) => x.waiting)) : null)}, p50 ${f(w.p50)}, max ${f(w.max)}; worker with nothing waiting or active in ${f(d.backlog.idlePct, '%')} of ${d.backlog.n} samples (every 250 ms)`,
     )
-    line(`    per second (202/503): ${r.perSecond.map((x, i) => `${i + 1}s ${x.ok}/${x.rejected}`).join(', ')}`)
+    line(`    202s/503s per second since the load started: ${r.perSecond.map((x, i) => `${i + 1}s ${x.ok}/${x.rejected}`).join(', ')}`)
     line(
-      `    after the load stopped: ${d.drain.ok ? `all ${d.accepted} accepted arrived within ${f(d.drain.ms, ' ms')}` : `${d.missing} of ${d.accepted} MISSING after ${f(d.drain.ms, ' ms')}`}; the ${d.lateN} left in the queue went at ≈ ${f(d.lateRate, ' msg/s')} (deliver-only late in the run; short)`,
+      `    after the load stopped: ${d.drain.ok ? `all ${d.accepted} accepted arrived within ${f(d.drain.ms, ' ms')}` : `${d.missing} of ${d.accepted} MISSING after ${f(d.drain.ms, ' ms')}`}`,
     )
     line(fmtCpu(d.cpu, d.deliveredRate))
   }
@@ -1002,8 +1113,15 @@ function report() {
     line(
       `memory — RSS sampled every second; reference point = first sample after ${C.memWarmMessages} messages; target < 10% growth over ≥ ${C.memMessages} messages:`,
     )
-    memLine('api (a–m)', memApi, 'messages accepted')
+    memLine('api (a–o)', memApi, 'messages accepted')
     memLine('worker', memWorker, 'messages delivered')
+    const like = (name, x) =>
+      x &&
+      line(
+        `    ${name} like for like: median ${f(x.b.rss, ' MB')} during (b) (by ${x.b.messages} messages) → ${f(x.m.rss, ' MB')} during (m) (by ${x.m.messages}): ${x.pct >= 0 ? '+' : ''}${x.pct.toFixed(1)}%${C.memRate === C.e2eRate ? ` (both at ${C.e2eRate} req/s)` : ` ((b) at ${C.e2eRate}, (m) at ${C.memRate} req/s)`}`,
+      )
+    like('api', likeApi)
+    like('worker', likeWorker)
     if (memApiD?.end)
       line(`    api (d): ${f(memApiD.warm?.rss ?? null, ' MB')} → ${f(memApiD.end.rss, ' MB')} (${memApiD.total} accepted; informational)`)
   }
@@ -1076,12 +1194,15 @@ function report() {
     overload_accepted_rps: round(d?.res.acceptRps),
     overload_503_rps: round(d?.res.rejectRps),
     solo_msgs_per_s: round(solo),
-    solo_source: solo === null ? null : 'drain after (a)',
+    solo_source: soloSource,
     overload_delivery_ratio: ratio3(ratioOverload),
     delivery_ratio_without_admission: ratio3(ratioNoAdmission),
+    delivery_ratio_without_admission_late: ratio3(ratioNoAdmissionLate),
     overload_admission_max_backlog: d ? C.admission : null,
     overload_connections: d ? C.overloadConns : null,
     overload_retry_after_cap_s: d ? C.retryCapMs / 1000 : null,
+    overload_retry_jitter: d ? C.retryJitter : null,
+    overload_warmup_s: d ? round(d.res.warmupUsedMs / 1000) : null,
     overload_other_non202: d
       ? Object.entries(d.res.window.byStatus)
           .filter(([k]) => k !== '503')
@@ -1091,7 +1212,6 @@ function report() {
     overload_queue_waiting_max: round(d?.backlog.waiting.max),
     overload_worker_idle_pct: round(d?.backlog.idlePct),
     overload_missing: d ? d.missing : null,
-    overload_late_deliver_only_msgs_per_s: round(d?.lateRate),
     messages_total: messagesTotal,
     api_rss_mb_at_warm: round(memApi?.warm?.rss),
     api_rss_mb_end: round(memApi?.end?.rss),
@@ -1103,6 +1223,8 @@ function report() {
     worker_rss_mb_max: round(memWorker?.max),
     worker_rss_messages: memWorker?.warm ? memWorker.messages : null,
     worker_rss_growth_pct: round(memWorker?.growthPct),
+    api_rss_b_to_m_pct: round(likeApi?.pct),
+    worker_rss_b_to_m_pct: round(likeWorker?.pct),
     rss_over_50k_messages: memApi || memWorker ? memOk(memApi) && memOk(memWorker) : null,
     rss_flat: memApi || memWorker ? memOk(memApi) && memOk(memWorker) && memApi.growthPct < 10 && memWorker.growthPct < 10 : null,
     errors: [...R.errors, ...(R.fatal ? [R.fatal] : [])],

@@ -18,6 +18,14 @@ export function envInt(name, fallback, min = 0) {
   return n
 }
 
+export function envNumber(name, fallback, min = 0) {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number >= ${min} (got "${raw}")`)
+  return n
+}
+
 export function envFlag(name) {
   const raw = (process.env[name] ?? '').toLowerCase()
   return raw === '1' || raw === 'true' || raw === 'yes'

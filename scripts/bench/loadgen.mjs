@@ -4,7 +4,9 @@
 //   open:   evenly spaced requests at a fixed rate (no bursts); latency counted from the moment a
 //           request was due, so a slow server cannot hide its queueing (no coordinated omission)
 //   overload: N connections sending back to back like `closed`, but behaving like an SDK: after a
-//           503 (or 429) a connection waits the Retry-After delay (capped) before its next request
+//           503 (or 429) a connection waits the Retry-After delay (capped, optionally with jitter)
+//           before its next request. The measured window starts at the first 503 (admission
+//           control engaged) or after the longest warm-up, whichever comes first.
 // Every message carries `X-Bench-Id: <phase>.<seq>` and `X-Bench-Sent-At: <epoch ms>`.
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
@@ -132,9 +134,14 @@ async function closedLoop({ phase, conns, warmupMs, durationMs }) {
 /**
  * How long an SDK-like client waits before its next request after `r`: the Retry-After delay
  * (delta-seconds or an HTTP date) of a 503/429, 1 s when such an answer has none, 100 ms after a
- * transport error (so a dead server is not hammered in a tight loop), else nothing. Capped.
+ * transport error (so a dead server is not hammered in a tight loop), else nothing. Capped; then
+ * stretched by a random factor in [1, 1 + jitter) (never shorter than asked).
  */
-function backoffMs(r, capMs) {
+function backoffMs(r, capMs, jitter) {
+  return baseBackoffMs(r, capMs) * (1 + Math.random() * jitter)
+}
+
+function baseBackoffMs(r, capMs) {
   let ms = 0
   if (r.status === 503 || r.status === 429) {
     ms = 1000
@@ -150,12 +157,13 @@ function backoffMs(r, capMs) {
   return Math.min(ms, capMs)
 }
 
-async function overloadLoop({ phase, conns, warmupMs, durationMs, retryCapMs }) {
+async function overloadLoop({ phase, conns, warmupMs, durationMs, retryCapMs, jitter = 0 }) {
   const agent = buildAgent(conns)
   const started = performance.now()
   const startEpoch = Date.now()
-  const windowStart = started + warmupMs
-  const windowEnd = windowStart + durationMs
+  // Moves earlier (never later) to the first 503; requests that ended before it stay warm-up.
+  let windowStart = started + warmupMs
+  let windowEnd = windowStart + durationMs
   const all = tally()
   const inWindow = tally()
   const latencies = []
@@ -178,7 +186,13 @@ async function overloadLoop({ phase, conns, warmupMs, durationMs, retryCapMs }) 
       else if (r.status === 503) bucket.rejected++
       else bucket.other++
       if (r.status === 503) {
-        if (firstRejectMs === null) firstRejectMs = end - started
+        if (firstRejectMs === null) {
+          firstRejectMs = end - started
+          if (end < windowStart) {
+            windowStart = end
+            windowEnd = windowStart + durationMs
+          }
+        }
         const key = String(r.retryAfter ?? 'none')
         retryAfter[key] = (retryAfter[key] ?? 0) + 1
       }
@@ -188,7 +202,7 @@ async function overloadLoop({ phase, conns, warmupMs, durationMs, retryCapMs }) 
         else if (r.status === 503) rejectLatencies.push(r.ms)
       }
       // Never sleeps past the end of the window, so the phase ends on time.
-      const delay = Math.min(backoffMs(r, retryCapMs), windowEnd - performance.now())
+      const delay = Math.min(backoffMs(r, retryCapMs, jitter), windowEnd - performance.now())
       if (delay > 0) {
         waits++
         waitedMs += delay
@@ -205,13 +219,15 @@ async function overloadLoop({ phase, conns, warmupMs, durationMs, retryCapMs }) 
     warmupMs,
     durationMs,
     retryCapMs,
+    jitter,
     sent: seq,
     total: all.plain(),
     window: inWindow.plain(),
     acceptRps: (inWindow.ok202 / durationMs) * 1000,
     rejectRps: ((inWindow.byStatus[503] ?? 0) / durationMs) * 1000,
-    windowStartEpoch: startEpoch + warmupMs,
-    windowEndEpoch: startEpoch + warmupMs + durationMs,
+    warmupUsedMs: windowStart - started,
+    windowStartEpoch: startEpoch + (windowStart - started),
+    windowEndEpoch: startEpoch + (windowEnd - started),
     latency: summarize(latencies),
     rejectLatency: summarize(rejectLatencies),
     retryAfter,

@@ -1,11 +1,12 @@
+import type { FastifyInstance } from 'fastify'
 import type { Container } from '../container.js'
 import { buildHttpApp } from '../http/app.js'
 import type { Stop } from './lifecycle.js'
 
-/** Starts the HTTP API; the returned function stops taking requests and waits for those in flight. */
-export async function startApi(container: Container): Promise<Stop> {
+/** The HTTP application wired to the container's services; not listening yet. */
+export function buildApp(container: Container): Promise<FastifyInstance> {
   const { config, services } = container
-  const app = await buildHttpApp({
+  return buildHttpApp({
     config,
     logger: container.logger.child({ component: 'http' }),
     redis: container.redis,
@@ -14,7 +15,12 @@ export async function startApi(container: Container): Promise<Stop> {
     emails: services.emails,
     checkReady: container.checkReady,
   })
-  const address = await app.listen({ host: config.host, port: config.port })
+}
+
+/** Starts the HTTP API; the returned function stops taking requests and waits for those in flight. */
+export async function startApi(container: Container): Promise<Stop> {
+  const app = await buildApp(container)
+  const address = await app.listen({ host: container.config.host, port: container.config.port })
   container.logger.info({ address }, 'HTTP API listening')
   return () => app.close()
 }

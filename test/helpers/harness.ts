@@ -1,11 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { type Container, createContainer } from '../../src/container.js'
-import { buildHttpApp } from '../../src/http/app.js'
+import { buildApp } from '../../src/entrypoints/api.js'
+import { startSmtp } from '../../src/entrypoints/smtp.js'
+import { startWorker } from '../../src/entrypoints/worker.js'
 import { createLogger } from '../../src/infra/logger.js'
-import { startDeliveryWorker } from '../../src/queue/delivery.worker.js'
-import { startHousekeeping } from '../../src/queue/housekeeping.js'
-import { type SubmissionServer, startSubmission } from '../../src/smtp/submission.server.js'
-import { loadSmtpTls } from '../../src/smtp/tls.js'
 import { createTestDatabase, testConfig, waitFor } from './env.js'
 
 export interface HarnessOptions {
@@ -28,44 +26,10 @@ export async function startHarness(options: HarnessOptions = {}) {
   const config = testConfig({ DATABASE_URL: db.url, SMTP_RELAY_URL: 'smtp://127.0.0.1:9', ...options.env })
   const logger = createLogger(config.logLevel)
   const container: Container = createContainer(config, { logger })
-  const app: FastifyInstance = await buildHttpApp({
-    config,
-    logger,
-    redis: container.redis,
-    dispatcher: container.dispatcher,
-    apiKeys: container.services.apiKeys,
-    emails: container.services.emails,
-    checkReady: container.checkReady,
-  })
+  const app: FastifyInstance = await buildApp(container)
   await app.ready()
-
-  let stopWorker: (() => Promise<void>) | undefined
-  if (options.worker !== false) {
-    const parts = container.deliveryParts()
-    const worker = startDeliveryWorker({
-      redisUrl: config.redisUrl,
-      prefix: config.bullmqPrefix,
-      concurrency: config.workerConcurrency,
-      deliveries: parts.service,
-      logger,
-    })
-    const housekeeping = startHousekeeping(parts.sweeper, config.sweepIntervalMs, logger)
-    stopWorker = async () => {
-      await housekeeping.stop()
-      await worker.close()
-    }
-  }
-
-  let smtp: SubmissionServer | undefined
-  if (options.smtp) {
-    smtp = await startSubmission({
-      config,
-      logger,
-      apiKeys: container.services.apiKeys,
-      emails: container.services.emails,
-      tls: await loadSmtpTls(config),
-    })
-  }
+  const stopWorker = options.worker !== false ? await startWorker(container) : undefined
+  const smtp = options.smtp ? await startSmtp(container) : undefined
 
   const { key, account } = await container.services.accounts.create('Test account')
   const auth = { authorization: `Bearer ${key}` }
