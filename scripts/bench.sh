@@ -41,7 +41,7 @@
 #   overload_delivery_ratio delivery_ratio_without_admission
 #   messages_total api_rss_growth_pct worker_rss_growth_pct rss_over_50k_messages + extra keys.
 # Everything it started (processes, the database, Redis keys under its prefix) is removed at the
-# end, also on failure or Ctrl-C. Default total run time is about 2–2.5 minutes.
+# end, also on failure or Ctrl-C. Default total run time is about 2 minutes (1m50s on 2 cores).
 #
 # Knobs (environment; durations in seconds):
 #   BENCH_WARMUP_SECONDS=2          (a) warm-up before the measured window

@@ -832,6 +832,15 @@ async function main() {
       R.notes.push(
         `(d): the first 503 came ${round(R.d.res.firstRejectMs / 1000)} s in, after the longest warm-up (BENCH_OVERLOAD_WARMUP_SECONDS)`,
       )
+    // The queue runs dry when every client waits out the same Retry-After while the worker needs
+    // less than that to clear the threshold's worth of messages: then delivery loses to idling.
+    const commonRetryAfter = Number(Object.entries(R.d.res.retryAfter).sort((x, y) => y[1] - x[1])[0]?.[0])
+    const waitS = Math.min(C.retryCapMs / 1000, Number.isFinite(commonRetryAfter) ? commonRetryAfter : Number.POSITIVE_INFINITY)
+    const soloNow = R.o?.rate ?? R.a?.drain?.deliverOnlyRate
+    if (R.d.backlog.idlePct >= 5 && soloNow && Number.isFinite(waitS))
+      R.notes.push(
+        `(d): the worker had nothing to do in ${round(R.d.backlog.idlePct)}% of the samples: ADMISSION_MAX_BACKLOG ${C.admission} is less than solo × Retry-After ≈ ${Math.round(soloNow * waitS)} messages, so the queue empties while the refused clients wait`,
+      )
     if (R.d.res.total.ok202 > 0 && R.d.backlogSeries.every((b) => b.waiting === 0 && b.active === 0))
       R.notes.push('(d): the BullMQ queue "delivery" looked empty throughout: queue renamed? (backlog figures are meaningless)')
   }
