@@ -21,6 +21,8 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const pool = createPool(config.databaseUrl, config.dbPoolSize)
   const prisma = createPrisma(pool)
   const redis = createProducerRedis(config.redisUrl, logger)
+  // Per-request commands (rate limits) on their own auto-pipelined connection; BullMQ keeps its own.
+  const requestRedis = createProducerRedis(config.redisUrl, logger, { autoPipeline: true })
   const dispatcher = createDeliveryDispatcher({ redis, prefix: config.bullmqPrefix, logger })
 
   const apiKeys = createApiKeyService({ repository: createApiKeyRepository(prisma, pool), logger })
@@ -87,6 +89,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     pool,
     prisma: prisma as PrismaClient,
     redis: redis as Redis,
+    requestRedis: requestRedis as Redis,
     dispatcher,
     services: { apiKeys, accounts, emails },
     deliveryParts,
@@ -100,6 +103,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
       }
       await dispatcher.close()
       redis.disconnect()
+      requestRedis.disconnect()
       await prisma.$disconnect()
       await (pool as Pool).end()
     },

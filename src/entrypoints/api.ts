@@ -9,7 +9,7 @@ export function buildApp(container: Container): Promise<FastifyInstance> {
   return buildHttpApp({
     config,
     logger: container.logger.child({ component: 'http' }),
-    redis: container.redis,
+    redis: container.requestRedis,
     dispatcher: container.dispatcher,
     apiKeys: services.apiKeys,
     emails: services.emails,
