@@ -4,13 +4,22 @@
 # Makes sure Postgres and Redis run (starting them only if needed, and stopping what it started),
 # builds dist/ if src/ is newer, recreates the database $BENCH_DB, migrates it, creates an account
 # key through the CLI, and uses a BullMQ prefix unique to this run. Then, each in its own process:
-# an SMTP sink (scripts/bench/sink.mjs), `hikyaku api`, `hikyaku worker` (relay = the sink) and an
-# HTTP load generator (scripts/bench/loadgen.mjs). Phases:
+# an SMTP sink (scripts/bench/sink.mjs), `hikyaku api`, `hikyaku worker` (relay = the sink),
+# `hikyaku smtp` (submission on two free ports, self-signed certificate under the run's var dir;
+# started with the others, idle until (s), stopped right after (s) has drained) and an HTTP load
+# generator (scripts/bench/loadgen.mjs). Phases:
 #   (a) accept rate: closed loop, BENCH_CONNECTIONS connections, warm-up + measured window, worker
 #       running; then waits (bounded) until the sink has everything (a) accepted. That drain (no
 #       incoming load) gives the deliver-only ("solo") rate; delivery during the window vs solo is
 #       the delivery ratio WITHOUT admission control (the api of (a)–(o) runs with the app's own
 #       ADMISSION_MAX_BACKLOG, default 100000, which (a) does not reach; any 503s show as non-202).
+#   (s) SMTP ingress: nodemailer's pooled transport (scripts/bench/smtpgen.mjs, own process) over
+#       STARTTLS + AUTH PLAIN (user apikey, password = the key), BENCH_SMTP_CONNECTIONS connections,
+#       BENCH_SMTP_INFLIGHT sendMail calls in flight, closed loop, same message as the HTTP phases,
+#       BENCH_WARMUP_SECONDS + BENCH_SMTP_SECONDS; the worker running as in (a), so messages/s
+#       answered 250 is printed next to (a)'s 202s/s. Then waits (bounded) until the sink has all
+#       of them, so (b) starts with an empty queue. A failure of (s) (smtp does not start, crashes)
+#       is reported as a problem and the rest of the run goes on.
 #   (b) sustained end-to-end: open loop at BENCH_E2E_RATE req/s, evenly spaced, measured at the sink
 #       (msgs/s inside the window, backlog, drain, accept→arrival latency). (b2) the same at
 #       BENCH_LAT_RATE for latency.
@@ -29,19 +38,24 @@
 #       (solo of (a) when (o) is skipped).
 #       BullMQ's waiting/active counts are sampled every 250 ms (does the queue run dry?).
 #   (c) baseline: nodemailer's pooled transport straight to the same sink (API and worker stopped).
-# Order: smoke test, (a), (b), (b2), (m), (o), (d), (c).
+# Order: smoke test, (a), (s), (b), (b2), (m), (o), (d), (c). Messages are tagged
+# `X-Bench-Id: <phase letter>.<seq>` (smoke test: smoke.0; warm-ups count with their phase, except
+# (c)'s, tagged cw), which is how the sink counts arrivals per phase.
 # Memory: RSS of api and worker every second from the smoke test until they stop; reference point =
 # first sample after BENCH_MEMORY_WARMUP_MESSAGES messages (api: 202s; worker: arrivals at the
 # sink), compared with the last sample (api: after (o); worker: after (d)); also the median RSS
 # during (b) vs during (m), which offer the same rate (like for like, ~15–30k messages apart).
 # Prints a readable report (stdout; progress goes to stderr); the LAST line is one JSON object:
-#   accept_rps accept_p50_ms accept_p99_ms e2e_msgs_per_s e2e_p50_ms e2e_p99_ms
+#   accept_rps accept_p50_ms accept_p99_ms
+#   smtp_accept_msgs_per_s smtp_accept_p50_ms smtp_accept_p99_ms smtp_errors (+ smtp_error_sample)
+#   smtp_connections smtp_vs_http_accept (= smtp_accept_msgs_per_s / accept_rps)
+#   e2e_msgs_per_s e2e_p50_ms e2e_p99_ms
 #   baseline_msgs_per_s ratio (= e2e_msgs_per_s / baseline_msgs_per_s)
 #   overload_delivered_msgs_per_s overload_accepted_rps overload_503_rps solo_msgs_per_s
 #   overload_delivery_ratio delivery_ratio_without_admission
 #   messages_total api_rss_growth_pct worker_rss_growth_pct rss_over_50k_messages + extra keys.
 # Everything it started (processes, the database, Redis keys under its prefix) is removed at the
-# end, also on failure or Ctrl-C. Default total run time is about 2 minutes (1m50s on 2 cores).
+# end, also on failure or Ctrl-C. Default total run time is about 2 1/4 minutes (2m10s-2m20s on 2 cores).
 #
 # Knobs (environment; durations in seconds):
 #   BENCH_WARMUP_SECONDS=2          (a) warm-up before the measured window
@@ -49,6 +63,11 @@
 #   BENCH_CONNECTIONS=50            (a) concurrent keep-alive connections
 #   BENCH_BODY_BYTES=2048           text body size (ASCII, 72-char lines), all phases
 #   BENCH_DRAIN_SECONDS=40          longest wait for the sink to receive what (a) accepted
+#   BENCH_SMTP_SECONDS=10           (s) measured window (after BENCH_WARMUP_SECONDS); drain bounded by BENCH_DRAIN_SECONDS
+#   BENCH_SMTP_CONNECTIONS=10       (s) pooled SMTP connections (nodemailer maxConnections)
+#   BENCH_SMTP_INFLIGHT=50          (s) sendMail calls in flight
+#   BENCH_SMTP_CPU_PROF=1           (s) run `hikyaku smtp` with --cpu-prof; the report lists its self time
+#                                   by package and function (profiling slows it: not for the figures)
 #   BENCH_E2E_RATE=800              (b) offered rate, req/s
 #   BENCH_E2E_SECONDS=20            (b) offered window
 #   BENCH_E2E_DRAIN_SECONDS=20      (b) longest wait after the window for the rest to arrive
@@ -70,17 +89,19 @@
 #   BENCH_OVERLOAD_DRAIN_SECONDS=20    (d) longest wait for the sink to receive what (d) accepted
 #   BENCH_RETRY_AFTER_CAP_SECONDS=2    (d) longest wait after a 503, whatever Retry-After says
 #   BENCH_RETRY_JITTER=0            (d) waits are stretched by a random 0..JITTER fraction (0.5 = up to +50%)
-#   BENCH_SKIP_ACCEPT=1 / BENCH_SKIP_LATENCY=1 / BENCH_SKIP_OVERLOAD=1 / BENCH_SKIP_BASELINE=1   skip a phase
-#                                   (BENCH_SKIP_OVERLOAD skips (o) as well)
-#   BENCH_REQUEST_TIMEOUT_SECONDS=30  per HTTP request (counted as an error when hit)
+#   BENCH_SKIP_ACCEPT=1 / BENCH_SKIP_SMTP=1 / BENCH_SKIP_LATENCY=1 / BENCH_SKIP_OVERLOAD=1 /
+#   BENCH_SKIP_BASELINE=1           skip a phase (BENCH_SKIP_OVERLOAD skips (o) as well; BENCH_SKIP_SMTP
+#                                   does not start `hikyaku smtp` at all)
+#   BENCH_REQUEST_TIMEOUT_SECONDS=30  per HTTP request (counted as an error when hit); (s): SMTP
+#                                   connection, greeting and socket inactivity timeouts
 #   BENCH_MAX_INFLIGHT=4000         open loop: requests in flight before the generator skips (reported)
 #   BENCH_OPEN_MAX_SOCKETS=256      open loop: keep-alive sockets
 #   BENCH_MAX_TOTAL_SECONDS=300     watchdog for the whole run
 #   BENCH_DB=hikyaku_bench          database (dropped and recreated; dropped at the end)
 #   BENCH_PG_URL=postgresql://hikyaku:hikyaku@127.0.0.1:5432   server + role (needs CREATEDB)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379
-#   BENCH_LOG_LEVEL=warn            LOG_LEVEL of api and worker (their logs are summarised)
-#   BENCH_KEEP_LOGS=1               keep the run directory (api.log, worker.log) and print its path
+#   BENCH_LOG_LEVEL=warn            LOG_LEVEL of api, worker and smtp (their logs are summarised)
+#   BENCH_KEEP_LOGS=1               keep the run directory (api.log, worker.log, smtp.log, prof/) and print its path
 #   BENCH_NO_BUILD=1                do not rebuild dist/ even if src/ is newer
 #   WORKER_CONCURRENCY=50 SMTP_POOL_SIZE=10 DB_POOL_SIZE=10  passed to the app; ADMISSION_MAX_BACKLOG
 #                                   to the api of (a)–(o) only ((d) uses BENCH_ADMISSION_MAX_BACKLOG)

@@ -98,9 +98,16 @@ async function main(argv: string[]): Promise<number> {
     case 'all': {
       const stops: Stop[] = []
       const runs = (role: string) => command === role || command === 'all'
-      if (runs('worker')) stops.push(await startWorker(container))
-      if (runs('api')) stops.push(await startApi(container))
-      if (runs('smtp')) stops.push((await startSmtp(container)).close)
+      try {
+        if (runs('worker')) stops.push(await startWorker(container))
+        if (runs('api')) stops.push(await startApi(container))
+        if (runs('smtp')) stops.push((await startSmtp(container)).close)
+      } catch (err) {
+        // A part that cannot start stops the whole process: half a Hikyaku must not look healthy.
+        for (const stop of stops.reverse()) await stop().catch(() => {})
+        await container.close().catch(() => {})
+        throw err
+      }
       // Stop in reverse: first stop taking requests, then finish deliveries, then close pools.
       stopOnSignals(logger, config.shutdownTimeoutMs, async () => {
         for (const stop of stops.reverse()) await stop()

@@ -95,7 +95,7 @@ export const CONFIG_SPEC = {
     expect: 'postgresql://user:pass@host:5432/db',
     default: dev('postgresql://hikyaku:hikyaku@127.0.0.1:5432/hikyaku'),
   },
-  DB_POOL_SIZE: { description: 'PostgreSQL connections per process', parse: int(1, 200), expect: 'an integer 1-200', default: 10 },
+  DB_POOL_SIZE: { description: 'PostgreSQL connections per process', parse: int(1, 200), expect: 'an integer 1-200', default: 20 },
   REDIS_URL: {
     description: 'Redis URL (may carry a db index)',
     parse: url('redis:', 'rediss:'),
@@ -240,7 +240,7 @@ export function loadConfig(env: Env = process.env): Config {
     const raw = env[key]
     if (raw !== undefined && raw !== '') {
       const value = spec.parse(raw)
-      if (value === undefined) problems.push(`${key} must be ${spec.expect} (got "${raw}")`)
+      if (value === undefined) problems.push(`${key} must be ${spec.expect} (got "${withoutPassword(raw)}")`)
       return value
     }
     const fallback = typeof spec.default === 'function' ? spec.default(hikyakuEnv) : spec.default
@@ -307,6 +307,9 @@ function devSecret(varDir: string): string {
   writeFileSync(file, `${secret}\n`, { mode: 0o600 })
   return secret
 }
+
+/** A value as it may appear in an error: the password of a URL is masked. */
+const withoutPassword = (raw: string): string => raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@')
 
 /** Every key with its description, for `hikyaku help` and the README. */
 export const describeConfig = (): Array<{ key: string; description: string; expect: string }> =>

@@ -33,7 +33,8 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     dispatcher,
     logger,
     limits: { maxRecipients: config.maxRecipients, maxMessageBytes: config.maxMessageBytes, maxDeliveryAgeMs: config.maxDeliveryAgeMs },
-    acceptConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 2)),
+    // A quarter of the pool each for accept, claim and record batches leaves a quarter for reads.
+    acceptConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)),
   })
 
   let delivery: { service: DeliveryService; sweeper: Sweeper; transport: SmtpPool; relay: string } | undefined
@@ -56,7 +57,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
         logger: logger.child({ component: 'delivery' }),
         retry: { scheduleMs: config.retryScheduleMs, jitter: 0.1 },
         leaseMs: config.deliveryLeaseMs,
-        batchConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 3)),
+        batchConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)),
       })
       const sweeper = createSweeper({
         pool,

@@ -1,7 +1,8 @@
 // Benchmark driver for `npm run bench` (started by scripts/bench.sh, which documents the knobs).
-// Sets up a fresh database and a unique BullMQ prefix, starts the SMTP sink, the Hikyaku API and
-// worker, and the load generator as separate processes, runs the phases, prints a report whose
-// last line is one JSON object, and removes everything it created, also on failure or Ctrl-C.
+// Sets up a fresh database and a unique BullMQ prefix, starts the SMTP sink, the Hikyaku API,
+// worker and SMTP submission server, and the HTTP and SMTP load generators (loadgen.mjs,
+// smtpgen.mjs) as separate processes, runs the phases, prints a report whose last line is one JSON
+// object, and removes everything it created, also on failure or Ctrl-C.
 // Progress goes to stderr; the report goes to stdout.
 import { fork, spawn } from 'node:child_process'
 import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -51,6 +52,11 @@ const C = {
   skipLat: envFlag('BENCH_SKIP_LATENCY'),
   skipBaseline: envFlag('BENCH_SKIP_BASELINE'),
   skipOverload: envFlag('BENCH_SKIP_OVERLOAD'),
+  skipSmtp: envFlag('BENCH_SKIP_SMTP'),
+  smtpMs: envSeconds('BENCH_SMTP_SECONDS', 10),
+  smtpConns: envInt('BENCH_SMTP_CONNECTIONS', 10, 1),
+  smtpInflight: envInt('BENCH_SMTP_INFLIGHT', 50, 1),
+  smtpCpuProf: envFlag('BENCH_SMTP_CPU_PROF'),
   admission: envInt('BENCH_ADMISSION_MAX_BACKLOG', 2000, 1),
   overloadConns: envInt('BENCH_OVERLOAD_CONNECTIONS', 50, 1),
   overloadWarmupMs: envSeconds('BENCH_OVERLOAD_WARMUP_SECONDS', 10),
@@ -105,13 +111,23 @@ function recordPid(pid, role) {
   appendFileSync(join(STATE, 'pids'), `${pid} ${role}\n`)
 }
 
-function watch(role, child) {
+/**
+ * Tracks a child process. An unexpected exit of a critical one stops the run; of any other (the
+ * SMTP phase's processes) it is recorded as a problem and the phase that needs it fails alone.
+ */
+function watch(role, child, { critical = true } = {}) {
   const p = { child, exit: null, stopping: false }
   procs[role] = p
   recordPid(child.pid, role)
   child.on('exit', (code, signal) => {
     p.exit = { code, signal }
-    if (!p.stopping && !abort.signal.aborted) stop('crash', `${role} exited unexpectedly (code ${code}, signal ${signal})${logHint(role)}`)
+    if (p.stopping || abort.signal.aborted) return
+    const why = `${role} exited unexpectedly (code ${code}, signal ${signal})${logHint(role)}`
+    if (critical) stop('crash', why)
+    else {
+      R.errors.push(why)
+      progress(why)
+    }
   })
   return p
 }
@@ -121,9 +137,9 @@ function logHint(role) {
   return tail ? `; last log lines:\n${tail}` : ''
 }
 
-function forkChild(role, file) {
+function forkChild(role, file, opts) {
   const child = fork(join(HERE, file), [], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  watch(role, child)
+  watch(role, child, opts)
   return ipcClient(child, role)
 }
 
@@ -178,15 +194,15 @@ function runCli(args, timeoutMs, extraEnv) {
 }
 
 /** `hikyaku <command>` as `role` (its log is <role>.log in the run directory). */
-function startApp(role, command, port, sinkPort, extraEnv = {}) {
+function startApp(role, command, port, sinkPort, extraEnv = {}, { critical = true, nodeArgs = [] } = {}) {
   const fd = openSync(join(STATE, `${role}.log`), 'a')
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'hikyaku.js'), command], {
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'hikyaku.js'), command], {
     cwd: ROOT,
     env: appEnv({ PORT: String(port), SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`, ...extraEnv }),
     stdio: ['ignore', fd, fd],
   })
   closeSync(fd)
-  return watch(role, child)
+  return watch(role, child, { critical })
 }
 
 async function stopProcess(role, graceMs = 12_000) {
@@ -670,6 +686,189 @@ async function overloadPhase(sink, loadgen, sinkPort, key) {
   return d
 }
 
+// ------------------------------------------------------------------ (s) SMTP ingress
+/** Resolves true once something on `port` greets with 220 (then says QUIT), false on anything else. */
+function smtpGreets(port, timeoutMs = 2_000) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port })
+    let buf = ''
+    const done = (ok) => {
+      sock.removeAllListeners('data')
+      if (ok) sock.end('QUIT\r\n')
+      else sock.destroy()
+      resolve(ok)
+    }
+    sock.setTimeout(timeoutMs, () => done(false))
+    sock.on('error', () => done(false))
+    sock.on('data', (d) => {
+      buf += d
+      if (buf.includes('\n')) done(buf.startsWith('220'))
+    })
+  })
+}
+
+/** Established TCP connections whose local port is `port` (the server's side of each client). */
+function establishedOn(port) {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
+  let n = 0
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = ''
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      continue
+    }
+    for (const row of text.split('\n').slice(1)) {
+      const f = row.trim().split(/\s+/)
+      if (f.length > 3 && f[1].endsWith(hex) && f[3] === '01') n++
+    }
+  }
+  return n
+}
+
+/**
+ * Self time by function and by package from the V8 CPU profile(s) in `dir` (BENCH_SMTP_CPU_PROF:
+ * the smtp process writes one when it exits). Null when there is none.
+ */
+function summarizeCpuProfiles(dir) {
+  let files = []
+  try {
+    files = readdirSync(dir).filter((n) => n.endsWith('.cpuprofile'))
+  } catch {
+    return null
+  }
+  if (files.length === 0) return null
+  const byFn = new Map()
+  const byPkg = new Map()
+  let totalUs = 0
+  const add = (m, k, us) => m.set(k, (m.get(k) ?? 0) + us)
+  for (const file of files) {
+    const prof = JSON.parse(readFileSync(join(dir, file), 'utf8'))
+    const nodes = new Map(prof.nodes.map((n) => [n.id, n]))
+    const selfUs = new Map()
+    for (let i = 0; i < prof.samples.length; i++) add(selfUs, prof.samples[i], prof.timeDeltas[i] ?? 0)
+    for (const [id, us] of selfUs) {
+      const cf = nodes.get(id)?.callFrame
+      if (!cf) continue
+      totalUs += us
+      const url = cf.url ?? ''
+      const name = cf.functionName || '(anonymous)'
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1]
+      const group = pkg
+        ? pkg
+        : url.startsWith('node:')
+          ? 'node internals'
+          : url.includes('/dist/')
+            ? 'hikyaku (dist/)'
+            : url
+              ? url.split('/').slice(-2).join('/')
+              : name === '(idle)' || name === '(program)' || name === '(garbage collector)'
+                ? name
+                : 'native/builtin'
+      add(byPkg, group, us)
+      const where = url ? `${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/')}:${cf.lineNumber + 1}` : ''
+      add(byFn, `${name}${where ? ` (${where})` : ''}`, us)
+    }
+  }
+  const busyUs = totalUs - (byPkg.get('(idle)') ?? 0)
+  const top = (m, n) =>
+    [...m.entries()]
+      .filter(([k]) => k !== '(idle)' && !k.startsWith('(idle)'))
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, n)
+      .map(([k, us]) => ({ name: k, ms: us / 1000, pct: busyUs ? (us / busyUs) * 100 : 0 }))
+  return { files: files.length, busyMs: busyUs / 1000, byPackage: top(byPkg, 12), byFunction: top(byFn, 15) }
+}
+
+/**
+ * Starts `hikyaku smtp` (STARTTLS and implicit TLS listeners on free ports; in development it makes
+ * a self-signed certificate under the run's var dir). Not critical: if it does not come up, (s)
+ * fails alone and the rest of the run goes on.
+ */
+async function startSmtp(sinkPort, apiPort) {
+  const [smtpPort, smtpsPort] = [await freePort(), await freePort()]
+  const nodeArgs = C.smtpCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(STATE, 'prof')}`] : []
+  startApp(
+    'smtp',
+    'smtp',
+    apiPort,
+    sinkPort,
+    { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtpPort), SMTPS_PORT: String(smtpsPort) },
+    { critical: false, nodeArgs },
+  )
+  return { smtpPort, smtpsPort }
+}
+
+/**
+ * (s): messages/s accepted over SMTP submission (STARTTLS + AUTH PLAIN), closed loop, pooled
+ * connections, the worker delivering meanwhile as in (a); then waits (bounded) until the sink has
+ * everything it accepted, so that the next phase starts with an empty queue. Failures of (s) are
+ * recorded as problems and the run goes on.
+ */
+async function smtpPhase(sink, key, smtpPort) {
+  const warmupMs = C.warmupMs
+  progress(
+    `${elapsed()} phase s: SMTP ingress on :${smtpPort}: STARTTLS + AUTH PLAIN, ${C.smtpConns} pooled connections, ${C.smtpInflight} sendMail in flight, ${warmupMs / 1000}s warm-up + ${C.smtpMs / 1000}s measured (worker running)`,
+  )
+  const gen = forkChild('smtpgen', 'smtpgen.mjs', { critical: false })
+  const rssBefore = rssMb(procs.smtp.child.pid)
+  const conns = []
+  const connTimer = setInterval(() => conns.push({ at: Date.now(), n: establishedOn(smtpPort) }), 500)
+  const cpu0 = cpuSample()
+  let res
+  try {
+    res = await guard(
+      gen.call(
+        'closed',
+        {
+          port: smtpPort,
+          user: 'apikey',
+          pass: key,
+          conns: C.smtpConns,
+          inflight: C.smtpInflight,
+          warmupMs,
+          durationMs: C.smtpMs,
+          bodyBytes: C.bodyBytes,
+          timeoutMs: C.reqTimeoutMs,
+          phase: 's',
+        },
+        warmupMs + C.smtpMs + 2 * C.reqTimeoutMs + 30_000,
+      ),
+    )
+  } finally {
+    clearInterval(connTimer)
+  }
+  const cpu1 = cpuSample()
+  const rssAfter = rssMb(procs.smtp.child.pid)
+  await stopProcess('smtpgen', 3_000)
+  const accepted = res.total.ok
+  const receivedDuring = (await guard(sink.call('counts'))).byPhase.s ?? 0
+  progress(
+    `${elapsed()} phase s: ${round(res.acceptRps)} accepted/s over SMTP (${res.total.errorCount} errors); draining ${accepted - receivedDuring} queued messages (at most ${C.drainAcceptMs / 1000}s)`,
+  )
+  const drain = await waitFor(async () => ((await sink.call('counts')).byPhase.s ?? 0) >= accepted, C.drainAcceptMs, 250)
+  const cpu2 = cpuSample()
+  const dump = await guard(sink.call('dump', { phase: 's' }, 60_000))
+  const inWin = conns.filter((c) => c.at >= res.windowStartEpoch && c.at <= res.windowEndEpoch).map((c) => c.n)
+  const s = {
+    res,
+    accepted,
+    received: dump.seq.length,
+    missing: accepted - dump.seq.length,
+    receivedDuring,
+    deliveredInWindow: dump.arrivedAt.filter((t) => t >= res.windowStartEpoch && t <= res.windowEndEpoch).length,
+    drain,
+    deliverOnlyRate: drainRate(dump.arrivedAt, res.windowEndEpoch + res.tailMs).rate,
+    connections: { max: inWin.length ? Math.max(...inWin) : null, p50: summarize(inWin).p50, samples: inWin.length },
+    rssBefore,
+    rssAfter,
+    cpu: cpuDelta(cpu0, cpu1),
+    cpuDrain: cpuDelta(cpu1, cpu2),
+  }
+  progress(`${elapsed()} phase s: drain ${drain.ok ? 'complete' : 'INCOMPLETE'} after ${drain.ms} ms`)
+  return s
+}
+
 // ------------------------------------------------------------------ the run
 const R = { errors: [], notes: [] }
 
@@ -705,6 +904,14 @@ async function main() {
   progress(`${elapsed()} sink on 127.0.0.1:${sinkPort}; starting api on :${apiPort} and worker (prefix ${C.prefix})`)
   startApp('api', 'api', apiPort, sinkPort)
   startApp('worker', 'worker', apiPort, sinkPort)
+  // `hikyaku smtp` for (s) only: started now so that it comes up alongside the others, idle until
+  // (s) (no connections, no CPU), stopped right after (s) has drained.
+  const smtp = C.skipSmtp ? null : await startSmtp(sinkPort, apiPort)
+  // A start-up error does not always end the process (open pools keep it alive): its CLI prints
+  // "hikyaku: <error>"; that ends the wait as well.
+  const smtpFailed = () => !!procs.smtp.exit || /^hikyaku: /m.test(logTail('smtp', 200))
+  const smtpUp = smtp ? waitFor(async () => smtpFailed() || (await smtpGreets(smtp.smtpPort)), 30_000, 200) : null
+  smtpUp?.catch(() => {}) // awaited after (a); only an abort rejects it
   const healthy = await waitFor(async () => (await httpGet(`http://127.0.0.1:${apiPort}/healthz`)) === 200, 30_000)
   if (!healthy.ok) throw new Error(`API not healthy after 30 s${logHint('api')}`)
   const ready = await httpGet(`http://127.0.0.1:${apiPort}/readyz`)
@@ -719,9 +926,9 @@ async function main() {
   R.bodyBytes = init.bodyBytes
 
   // Smoke test: one message all the way through, so a broken pipeline fails fast and clearly.
-  const smoke = await guard(loadgen.call('one', { phase: 's' }, C.reqTimeoutMs + 5_000))
+  const smoke = await guard(loadgen.call('one', { phase: 'smoke' }, C.reqTimeoutMs + 5_000))
   if (smoke.status !== 202) throw new Error(`smoke test: POST /v1/emails answered ${smoke.status || smoke.code}: ${smoke.body ?? ''}`)
-  const smokeArrived = await waitFor(async () => ((await sink.call('counts')).byPhase.s ?? 0) >= 1, 30_000, 50)
+  const smokeArrived = await waitFor(async () => ((await sink.call('counts')).byPhase.smoke ?? 0) >= 1, 30_000, 50)
   if (!smokeArrived.ok) throw new Error(`smoke test: the message was accepted but did not reach the sink within 30 s${logHint('worker')}`)
   R.smokeMs = smokeArrived.ms
   progress(`${elapsed()} smoke test passed (accepted in ${round(smoke.ms)} ms, at the sink ${smokeArrived.ms} ms later)`)
@@ -772,6 +979,32 @@ async function main() {
       )
     }
     progress(`${elapsed()} phase a: drain ${drain.ok ? 'complete' : 'INCOMPLETE'} after ${drain.ms} ms`)
+  }
+
+  // (s) SMTP ingress, next to (a) and like it (worker running), drained before (b).
+  if (smtp) {
+    try {
+      const up = await guard(smtpUp)
+      if (smtpFailed() || !up.ok)
+        throw new Error(
+          `hikyaku smtp ${smtpFailed() ? 'failed to start' : `did not greet on :${smtp.smtpPort} within 30 s`}${logHint('smtp')}`,
+        )
+      R.s = await smtpPhase(sink, key, smtp.smtpPort)
+      if (!R.s.drain.ok)
+        R.errors.push(
+          `after (s), ${R.s.missing} accepted messages had not reached the sink within ${C.drainAcceptMs / 1000}s; (b) starts with that backlog`,
+        )
+      if (R.s.res.total.errorCount > 0)
+        R.errors.push(`(s): ${R.s.res.total.errorCount} SMTP submissions were not answered 250 (${fmtCounts(R.s.res.total.errors)})`)
+    } catch (err) {
+      if (abort.signal.aborted) throw err
+      R.errors.push(`(s) failed: ${err instanceof Error ? err.message : String(err)}`)
+      progress(`(s) failed: ${err instanceof Error ? err.message : String(err)}`)
+      await stopProcess('smtpgen', 3_000)
+    }
+    progress(`${elapsed()} stopping smtp`)
+    R.stopSmtp = await stopProcess('smtp')
+    if (C.smtpCpuProf) R.smtpProfile = summarizeCpuProfiles(join(STATE, 'prof'))
   }
 
   // (b) sustained end-to-end at a fixed offered rate.
@@ -901,10 +1134,10 @@ async function dbStatus() {
 async function teardown() {
   clearTimeout(watchdog)
   stopMemSampler()
-  const order = ['loadgen', 'baseline', 'api', 'api-d', 'worker', 'sink']
-  const app = new Set(['api', 'api-d', 'worker'])
+  const order = ['loadgen', 'smtpgen', 'baseline', 'api', 'api-d', 'smtp', 'worker', 'sink']
+  const app = new Set(['api', 'api-d', 'smtp', 'worker'])
   await Promise.all(order.filter((r) => procs[r] && !procs[r].exit).map((r) => stopProcess(r, app.has(r) ? 12_000 : 3_000)))
-  R.logs = { api: logSummary('api'), 'api-d': logSummary('api-d'), worker: logSummary('worker') }
+  R.logs = { api: logSummary('api'), 'api-d': logSummary('api-d'), smtp: logSummary('smtp'), worker: logSummary('worker') }
   const cleaned = await cleanupAll({ stateDir: STATE, root: ROOT, adminUrl: C.adminUrl, db: C.db, redisUrl: C.redisUrl, prefix: C.prefix })
   R.cleanup = cleaned
   progress(
@@ -959,6 +1192,8 @@ function report() {
   const memOk = (t) => !!t?.warm && t.messages >= 50_000
   const messagesTotal = mem.samples.length ? mem.samples[mem.samples.length - 1].delivered : null
   const ratio3 = (v) => (v === null || v === undefined ? null : Math.round(v * 1000) / 1000)
+  const sm = R.s
+  const smtpVsHttp = sm && a?.acceptRps ? sm.res.acceptRps / a.acceptRps : null
 
   line('')
   line('================ Hikyaku benchmark ================')
@@ -970,7 +1205,9 @@ function report() {
     line(
       `(a) accept rate — closed loop, ${C.conns} connections, ${C.warmupMs / 1000}s warm-up + ${C.acceptMs / 1000}s measured; the worker was running (delivering concurrently)`,
     )
-    line(`    accepted: ${f(a.acceptRps)} req/s (202s completed inside the window: ${a.window.ok202})`)
+    line(
+      `    accepted: ${f(a.acceptRps)} req/s (202s completed inside the window: ${a.window.ok202})${sm ? `   | over SMTP (s): ${f(sm.res.acceptRps)} msg/s = ${smtpVsHttp === null ? '—' : smtpVsHttp.toFixed(2)}× HTTP` : ''}`,
+    )
     line(
       `    latency of 202s: p50 ${f(a.latency.p50, ' ms')}, p90 ${f(a.latency.p90, ' ms')}, p99 ${f(a.latency.p99, ' ms')}, max ${f(a.latency.max, ' ms')}`,
     )
@@ -988,6 +1225,46 @@ function report() {
         `    drain of the backlog left by (a): ${a.drain.ok ? 'complete' : 'INCOMPLETE'} in ${f(a.drain.ms / 1000, ' s')} (${a.drain.missing} missing); delivery with no incoming load ≈ ${f(a.drain.deliverOnlyRate, ' msg/s')}`,
       )
     if (a.drain?.deliverOnlyRate) line(fmtCpu(a.drain.cpu, a.drain.deliverOnlyRate))
+  }
+  if (sm) {
+    const r = sm.res
+    // CPU per accepted message over the whole phase (warm-up included) from the same samples.
+    const perMsg = (cpu, n, group) => (cpu && n ? ((group ? (cpu.byGroup[group] ?? 0) : cpu.machine) * cpu.secs * 1000) / n : null)
+    line('')
+    line(
+      `(s) SMTP ingress — nodemailer pool, STARTTLS + AUTH PLAIN, ${r.conns} connections, ${r.inflight} sendMail in flight, closed loop, ${r.warmupMs / 1000}s warm-up + ${r.durationMs / 1000}s measured; the worker was running (as in (a))`,
+    )
+    line(
+      `    accepted: ${f(r.acceptRps)} msg/s (250s completed inside the window: ${r.window.ok})${a ? ` vs HTTP (a) ${f(a.acceptRps)} req/s → ${smtpVsHttp === null ? '—' : smtpVsHttp.toFixed(2)}×` : ''}`,
+    )
+    line(
+      `    latency of 250s (sendMail call → reply, incl. waiting for a pooled connection): p50 ${f(r.latency.p50, ' ms')}, p90 ${f(r.latency.p90, ' ms')}, p99 ${f(r.latency.p99, ' ms')}, max ${f(r.latency.max, ' ms')}`,
+    )
+    line(
+      `    errors (non-250 or transport): ${r.total.errorCount} (${fmtCounts(r.total.errors)}) in the whole phase, ${r.window.errorCount} inside the window; ${r.sent} sendMail calls, ${r.total.ok} accepted`,
+    )
+    for (const x of r.total.samples) line(`      sample error: ${x.key} ${x.message}`)
+    line(
+      `    connections at the server during the window: max ${f(sm.connections.max)}, median ${f(sm.connections.p50)} (${sm.connections.samples} samples)`,
+    )
+    line(
+      `    delivered to the sink meanwhile: ${sm.deliveredInWindow} inside the window (${f((sm.deliveredInWindow / r.durationMs) * 1000, ' msg/s')} while accepting); ${sm.accepted - sm.receivedDuring} still queued when the load stopped`,
+    )
+    line(fmtCpu(sm.cpu))
+    line(
+      `    CPU-ms per accepted message: whole box ${f(perMsg(sm.cpu, r.total.ok))} (HTTP (a): ${f(a ? perMsg(a.cpu, a.total.ok202) : null)}); ingress process smtp ${f(perMsg(sm.cpu, r.total.ok, 'smtp'))} (api in (a): ${f(a ? perMsg(a.cpu, a.total.ok202, 'api') : null)}); client smtpgen ${f(perMsg(sm.cpu, r.total.ok, 'smtpgen'))} (loadgen in (a): ${f(a ? perMsg(a.cpu, a.total.ok202, 'loadgen') : null)})`,
+    )
+    line(
+      `    drain: ${sm.drain.ok ? 'complete' : `INCOMPLETE (${sm.missing} missing)`} in ${f(sm.drain.ms / 1000, ' s')}; delivery with no incoming load ≈ ${f(sm.deliverOnlyRate, ' msg/s')}; smtp RSS ${f(sm.rssBefore, ' MB')} → ${f(sm.rssAfter, ' MB')}`,
+    )
+    const prof = R.smtpProfile
+    if (prof) {
+      line(
+        `    CPU profile of the smtp process (BENCH_SMTP_CPU_PROF; its whole life, ${f(prof.busyMs / 1000, ' s')} busy): self time by package: ${prof.byPackage.map((x) => `${x.name} ${x.pct.toFixed(1)}%`).join(', ')}`,
+      )
+      line('      by function:')
+      for (const x of prof.byFunction) line(`        ${x.pct.toFixed(1).padStart(5)}%  ${x.name}`)
+    } else if (C.smtpCpuProf) line('    CPU profile: none written (did smtp exit cleanly?)')
   }
   const openBlock = (title, p, rate, durMs) => {
     line('')
@@ -1136,7 +1413,7 @@ function report() {
   }
   if (R.stopApi || R.stopWorker)
     line(
-      `shutdown on SIGTERM: api ${R.stopApi?.ms ?? '—'} ms (code ${R.stopApi?.code}), ${R.stopApiD ? `api (d) ${R.stopApiD.ms} ms (code ${R.stopApiD.code}), ` : ''}worker ${R.stopWorker?.ms ?? '—'} ms (code ${R.stopWorker?.code})`,
+      `shutdown on SIGTERM: api ${R.stopApi?.ms ?? '—'} ms (code ${R.stopApi?.code}), ${R.stopSmtp ? `smtp ${R.stopSmtp.ms} ms (code ${R.stopSmtp.code}), ` : ''}${R.stopApiD ? `api (d) ${R.stopApiD.ms} ms (code ${R.stopApiD.code}), ` : ''}worker ${R.stopWorker?.ms ?? '—'} ms (code ${R.stopWorker?.code})`,
     )
   if (R.dbStatus)
     line(
@@ -1147,7 +1424,7 @@ function report() {
     line(
       `sink: ${sc.total} messages, ${sc.duplicates} duplicates, ${sc.untagged} without X-Bench-Id, ${sc.errors} errors, at most ${sc.maxConnections} connections at once`,
     )
-  for (const role of ['api', 'api-d', 'worker']) {
+  for (const role of ['api', 'api-d', 'smtp', 'worker']) {
     const s = R.logs?.[role]
     if (s && (s.warn || s.error || s.other)) {
       line(`${role} log: ${s.error} error/fatal, ${s.warn} warn, ${s.other} non-JSON lines`)
@@ -1163,6 +1440,16 @@ function report() {
     accept_rps: round(a?.acceptRps),
     accept_p50_ms: round(a?.latency.p50),
     accept_p99_ms: round(a?.latency.p99),
+    smtp_accept_msgs_per_s: round(sm?.res.acceptRps),
+    smtp_accept_p50_ms: round(sm?.res.latency.p50),
+    smtp_accept_p99_ms: round(sm?.res.latency.p99),
+    smtp_errors: sm ? sm.res.total.errorCount : null,
+    smtp_error_sample: sm?.res.total.samples[0] ? `${sm.res.total.samples[0].key} ${sm.res.total.samples[0].message}` : null,
+    smtp_connections: sm ? sm.res.conns : null,
+    smtp_connections_seen: sm?.connections.max ?? null,
+    smtp_vs_http_accept: smtpVsHttp === null ? null : Math.round(smtpVsHttp * 1000) / 1000,
+    smtp_drain_complete: sm?.drain.ok ?? null,
+    smtp_missing: sm ? sm.missing : null,
     e2e_msgs_per_s: round(e2eRate),
     e2e_p50_ms: round(b?.j.e2e.p50),
     e2e_p99_ms: round(b?.j.e2e.p99),

@@ -1,4 +1,5 @@
 import type { Container } from '../container.js'
+import { createKeyRateLimit } from '../infra/key-rate-limit.js'
 import { type SubmissionServer, startSubmission } from '../smtp/submission.server.js'
 import { loadSmtpTls } from '../smtp/tls.js'
 
@@ -10,5 +11,12 @@ export async function startSmtp(container: Container): Promise<SubmissionServer>
     apiKeys: container.services.apiKeys,
     emails: container.services.emails,
     tls: await loadSmtpTls(container.config),
+    backlog: () => container.dispatcher.backlog(),
+    rateLimit: createKeyRateLimit({
+      redis: container.requestRedis,
+      prefix: container.config.bullmqPrefix,
+      max: container.config.rateLimitMax,
+      windowMs: container.config.rateLimitWindowMs,
+    }),
   })
 }

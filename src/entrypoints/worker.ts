@@ -24,7 +24,7 @@ export async function startWorker(container: Container): Promise<Stop> {
   logger.info({ concurrency: config.workerConcurrency, relay: parts.relay }, 'delivery worker started')
   return async () => {
     await housekeeping.stop()
-    const forced = setTimeout(() => void worker.worker.close(true), config.shutdownTimeoutMs)
+    const forced = setTimeout(() => void worker.worker.close(true).catch(() => {}), config.shutdownTimeoutMs)
     await worker.close()
     clearTimeout(forced)
   }

@@ -1,3 +1,4 @@
+import { isUuid } from '../lib/uuid.js'
 import type { ApiKeyView } from '../modules/api-keys/api-key.types.js'
 import type { EmailDetail, EmailSummaryRow } from '../modules/emails/email.repository.js'
 import type { EventRow } from '../modules/events/event.repository.js'
@@ -9,7 +10,8 @@ const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() 
 export const encodeCursor = (id: string): string => Buffer.from(`v1:${id}`).toString('base64url')
 export const decodeCursor = (cursor: string): string | undefined => {
   const text = Buffer.from(cursor, 'base64url').toString()
-  return text.startsWith('v1:') ? text.slice(3) : undefined
+  const id = text.startsWith('v1:') ? text.slice(3) : undefined
+  return id && isUuid(id) ? id : undefined
 }
 
 export const nextCursor = <T extends { id: string }>(items: T[], limit: number): string | null =>

@@ -25,19 +25,24 @@ export function createPrisma(pool: Pool): PrismaClient {
 
 export type { PrismaClient }
 
-/** Runs `fn` in a transaction on one pooled connection. */
+// Deadlock and serialization failures: the transaction was rolled back and can simply run again.
+const RETRYABLE = new Set(['40P01', '40001'])
+
+/** Runs `fn` in a transaction on one pooled connection, again (up to 3 times) after a deadlock. */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
-    const result = await fn(client)
-    await client.query('COMMIT')
-    return result
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
+  for (let attempt = 1; ; attempt++) {
+    const client = await pool.connect()
+    try {
+      await client.query('BEGIN')
+      const result = await fn(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      if (attempt >= 3 || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err
+    } finally {
+      client.release()
+    }
   }
 }
 

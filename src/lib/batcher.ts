@@ -9,6 +9,14 @@ export interface BatcherOptions<In, Out> {
   maxBatchSize: number
   /** Batches allowed in flight at once (for example, database connections to use). */
   concurrency: number
+  /** Size of an item (bytes, say); a batch holds at most `maxBatchWeight`, or a single heavier item. */
+  weight?: (item: In) => number
+  maxBatchWeight?: number
+  /**
+   * When a batch of several items fails, run each item alone, so that one bad item fails only
+   * its own caller instead of everyone who shared its batch.
+   */
+  isolateFailures?: boolean
 }
 
 interface Pending<In, Out> {
@@ -37,13 +45,23 @@ export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batche
     }
   }
 
-  const runBatch = async (batch: Pending<In, Out>[]): Promise<void> => {
-    running++
+  const settle = async (batch: Pending<In, Out>[]): Promise<void> => {
     try {
       const results = await options.run(batch.map((p) => p.item))
       for (const [i, p] of batch.entries()) p.resolve(results[i] as Out)
     } catch (err) {
-      for (const p of batch) p.reject(err)
+      if (options.isolateFailures && batch.length > 1) {
+        for (const p of batch) await settle([p])
+      } else {
+        for (const p of batch) p.reject(err)
+      }
+    }
+  }
+
+  const runBatch = async (batch: Pending<In, Out>[]): Promise<void> => {
+    running++
+    try {
+      await settle(batch)
     } finally {
       running--
       pump()
@@ -51,9 +69,23 @@ export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batche
     }
   }
 
+  /** Takes the next batch off the queue: by count, and by weight when weights are given. */
+  const take = (): Pending<In, Out>[] => {
+    if (!options.weight || options.maxBatchWeight === undefined) return queue.splice(0, options.maxBatchSize)
+    let total = 0
+    let n = 0
+    while (n < queue.length && n < options.maxBatchSize) {
+      const w = options.weight((queue[n] as Pending<In, Out>).item)
+      if (n > 0 && total + w > options.maxBatchWeight) break
+      total += w
+      n++
+    }
+    return queue.splice(0, n)
+  }
+
   const pump = (): void => {
     while (running < options.concurrency && queue.length > 0) {
-      void runBatch(queue.splice(0, options.maxBatchSize))
+      void runBatch(take())
     }
   }
 

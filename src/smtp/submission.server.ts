@@ -2,8 +2,10 @@ import type { AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server'
 import type { Config } from '../config.js'
+import type { KeyRateLimit } from '../infra/key-rate-limit.js'
 import type { Logger } from '../infra/logger.js'
 import { parseAddress } from '../lib/address.js'
+import { admissionDelay } from '../lib/admission.js'
 import { AppError } from '../lib/errors.js'
 import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
 import type { Principal } from '../modules/api-keys/api-key.types.js'
@@ -26,11 +28,15 @@ export interface SubmissionDeps {
     | 'smtpIdleTimeoutMs'
     | 'smtpAuthMaxFailures'
     | 'smtpAuthBlockMs'
+    | 'admissionMaxBacklog'
   >
   logger: Logger
   apiKeys: Pick<ApiKeyService, 'authenticate'>
   emails: Pick<EmailService, 'submit'>
   tls: TlsPair
+  /** Deliveries waiting, for admission control. */
+  backlog: () => Promise<number>
+  rateLimit: KeyRateLimit
 }
 
 export interface SubmissionServer {
@@ -49,6 +55,9 @@ const principalOf = (session: SMTPServerSession): Principal => session.user as u
 export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionServer> {
   const { config, logger } = deps
   const throttle = createAuthThrottle({ maxFailures: config.smtpAuthMaxFailures, blockMs: config.smtpAuthBlockMs })
+  // Messages being received and committed, in bytes: bounded for the whole process, so many
+  // large messages at once get a temporary refusal instead of exhausting memory.
+  const buffers = byteBudget(Math.max(8 * config.maxMessageBytes, 64 * 1024 * 1024))
 
   const handlers: SMTPServerOptions = {
     name: config.heloName,
@@ -95,10 +104,21 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
       )
     },
 
-    onMailFrom(address, _session, callback) {
+    onMailFrom(address, session, callback) {
       const parsed = parseAddress(address.address)
       if (!parsed.ok) return callback(smtpError(553, '5.1.7', `Sender ${parsed.reason}`))
-      callback()
+      // The same admission control and per-key rate limit as HTTP, counted once per message.
+      Promise.all([deps.backlog(), deps.rateLimit.hit(principalOf(session).keyId)]).then(
+        ([backlog, limit]) => {
+          const wait = admissionDelay(backlog, config.admissionMaxBacklog)
+          if (wait !== undefined)
+            return callback(smtpError(451, '4.3.0', `Working through a backlog of ${backlog} deliveries; try again in ${wait} s`))
+          if (limit.retryAfter)
+            return callback(smtpError(451, '4.7.1', `Rate limit exceeded for this API key; try again in ${limit.retryAfter} s`))
+          callback()
+        },
+        (err) => callback(toSmtpError(err)),
+      )
     },
 
     onRcptTo(address, session, callback) {
@@ -111,11 +131,13 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
     },
 
     onData(stream, session, callback) {
-      readCapped(stream, config.maxMessageBytes).then(
-        async (raw) => {
-          if (!raw) {
+      readCapped(stream, config.maxMessageBytes, buffers).then(
+        async (read) => {
+          if (read === 'too_big') {
             return callback(smtpError(552, '5.3.4', `Message exceeds the maximum size of ${config.maxMessageBytes} bytes`))
           }
+          if (read === 'no_room') return callback(smtpError(451, '4.3.1', 'Insufficient system storage right now; try again later'))
+          const raw = read
           try {
             const envelope = {
               from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
@@ -132,6 +154,8 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
           } catch (err) {
             if (!(err instanceof AppError)) logger.error({ err }, 'SMTP submission failed')
             callback(toSmtpError(err))
+          } finally {
+            buffers.release(raw.length)
           }
         },
         (err) => callback(toSmtpError(err)),
@@ -155,23 +179,59 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
   }
 }
 
+function byteBudget(limit: number) {
+  let used = 0
+  return {
+    take(n: number): boolean {
+      if (used + n > limit) return false
+      used += n
+      return true
+    },
+    release(n: number): void {
+      used -= n
+    },
+  }
+}
+
+type ByteBudget = ReturnType<typeof byteBudget>
+
 /**
  * Reads the message while it streams in, keeping at most `max` bytes: an oversize message is
- * consumed to its end (the protocol requires it) but never buffered whole. Undefined when too big.
+ * consumed to its end (the protocol requires it) but never buffered whole. Bytes kept are taken
+ * from the process's budget; the caller releases them once the message is committed.
  */
-function readCapped(stream: Readable & { sizeExceeded?: boolean }, max: number): Promise<Buffer | undefined> {
+function readCapped(
+  stream: Readable & { sizeExceeded?: boolean },
+  max: number,
+  budget: ByteBudget,
+): Promise<Buffer | 'too_big' | 'no_room'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
-    let tooBig = false
+    let refused: 'too_big' | 'no_room' | undefined
+    const drop = () => {
+      budget.release(chunks.reduce((n, c) => n + c.length, 0))
+      chunks.length = 0
+    }
     stream.on('data', (chunk: Buffer) => {
       size += chunk.length
-      if (size > max) tooBig = true
-      if (!tooBig) chunks.push(chunk)
-      else chunks.length = 0
+      if (refused) return
+      if (size > max) refused = 'too_big'
+      else if (!budget.take(chunk.length)) refused = 'no_room'
+      if (refused) drop()
+      else chunks.push(chunk)
     })
-    stream.once('error', reject)
-    stream.once('end', () => resolve(tooBig || stream.sizeExceeded ? undefined : Buffer.concat(chunks, size)))
+    stream.once('error', (err) => {
+      drop()
+      reject(err)
+    })
+    stream.once('end', () => {
+      if (!refused && stream.sizeExceeded) refused = 'too_big'
+      if (refused) {
+        drop()
+        resolve(refused)
+      } else resolve(Buffer.concat(chunks, size))
+    })
   })
 }
 

@@ -14,7 +14,7 @@ export interface TlsPair {
  */
 export async function loadSmtpTls(config: Pick<Config, 'env' | 'varDir' | 'smtpTlsCert' | 'smtpTlsKey' | 'heloName'>): Promise<TlsPair> {
   if (config.smtpTlsCert && config.smtpTlsKey) {
-    return { cert: readFileSync(config.smtpTlsCert), key: readFileSync(config.smtpTlsKey) }
+    return { cert: readPem('SMTP_TLS_CERT', config.smtpTlsCert), key: readPem('SMTP_TLS_KEY', config.smtpTlsKey) }
   }
   if (config.env !== 'development') {
     throw new Error('SMTP needs a certificate in production: set SMTP_TLS_CERT and SMTP_TLS_KEY to PEM files')
@@ -44,4 +44,12 @@ export async function loadSmtpTls(config: Pick<Config, 'env' | 'varDir' | 'smtpT
   writeFileSync(certFile, pems.cert)
   writeFileSync(keyFile, pems.private, { mode: 0o600 })
   return { cert: Buffer.from(pems.cert), key: Buffer.from(pems.private) }
+}
+
+function readPem(variable: string, path: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    throw new Error(`${variable}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+  }
 }

@@ -526,3 +526,26 @@ describe('admission control (ADMISSION_MAX_BACKLOG=2, no worker)', () => {
     assert.equal(res.statusCode, 200)
   })
 })
+
+describe('cursors', () => {
+  let h: Harness
+
+  before(async () => {
+    h = await startHarness({ worker: false })
+  })
+  after(async () => {
+    await h.close()
+  })
+
+  it('a cursor this API did not issue → 422 naming the cursor, not 500', async () => {
+    const forged = Buffer.from('v1:not-a-uuid').toString('base64url')
+    for (const url of [
+      `/v1/emails?cursor=${forged}`,
+      `/v1/emails/${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}/events?cursor=${forged}`,
+    ]) {
+      const res = await h.app.inject({ method: 'GET', url, headers: h.auth })
+      assert.equal(res.statusCode, 422, url)
+      assert.equal(res.json().error.details[0].path, '/query/cursor')
+    }
+  })
+})

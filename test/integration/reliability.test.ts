@@ -183,11 +183,37 @@ describe('graceful shutdown', () => {
     })
     const [id] = await sendMany(h, 1, 'graceful')
     await waitFor('the delivery to be in flight', () => (sink.received.length >= 1 ? true : undefined), 30_000)
+    assert.equal(((await h.getEmail(id as string)) as Email).status, 'sending', 'the email shows sending while its recipient is')
     const started = Date.now()
     worker.child.kill('SIGTERM')
     assert.equal(await worker.exited, 0, worker.output())
     assert.ok(Date.now() - started < 10_000, 'exits within the shutdown timeout')
     const email = (await h.getEmail(id as string)) as Email
     assert.equal(email.status, 'sent', 'the attempt in flight was completed and recorded')
+  })
+})
+
+describe('duplicate jobs for one delivery', () => {
+  let sink: Sink
+  let h: Harness
+
+  before(async () => {
+    sink = await startSink({ data: () => ({ kind: 'stall', ms: 100 }) })
+    h = await startHarness({ worker: false, env: { SMTP_RELAY_URL: sink.url } })
+  })
+  after(async () => {
+    await h.close()
+    await sink.close()
+  })
+
+  it('claim the recipients once: one SMTP transaction, however many jobs arrive together', async () => {
+    const [id] = await sendMany(h, 1, 'dup')
+    const { rows } = await h.container.pool.query('SELECT delivery_id FROM recipients WHERE email_id = $1', [id])
+    const deliveryId = rows[0].delivery_id as string
+    const service = h.container.deliveryParts().service
+    const results = await Promise.all([1, 1, 2].map((attempt) => service.attempt({ deliveryId, attempt })))
+    assert.deepEqual(results.map((r) => r.claimed).sort(), [0, 0, 1])
+    assert.equal(sink.received.filter((m) => m.to.includes('dup-0@example.net')).length, 1)
+    assert.equal(((await h.getEmail(id as string)) as Email).status, 'sent')
   })
 })

@@ -378,3 +378,23 @@ describe('SMTP login failures (SMTP_AUTH_MAX_FAILURES=3)', () => {
     )
   })
 })
+
+describe('SMTP and HTTP share the per-key rate limit (RATE_LIMIT_MAX=2)', () => {
+  let h: Harness
+
+  before(async () => {
+    h = await startHarness({ smtp: true, worker: false, env: { RATE_LIMIT_MAX: '2', RATE_LIMIT_WINDOW: '1m' } })
+  })
+  after(async () => {
+    await h.close()
+  })
+
+  it('answers 451 4.7.1 over SMTP once the key has used its budget over HTTP', async () => {
+    for (let i = 0; i < 2; i++)
+      assert.equal((await h.send({ from: 'a@example.com', to: 'b@example.net', subject: 's', text: 't' })).status, 202)
+    await assert.rejects(
+      client(h).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
+      (err: Err) => err.responseCode === 451 && /4\.7\.1/.test(err.response ?? ''),
+    )
+  })
+})

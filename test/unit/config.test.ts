@@ -52,3 +52,12 @@ describe('README', () => {
     assert.deepEqual(missing, [])
   })
 })
+
+describe('configuration errors', () => {
+  it('never print the password of a URL', () => {
+    assert.throws(
+      () => loadConfig({ HIKYAKU_ENV: 'development', HIKYAKU_SECRET: 's', DATABASE_URL: 'mysql://admin:hunter2@db/x' }),
+      (err: unknown) => err instanceof ConfigError && err.message.includes('admin:***@db') && !err.message.includes('hunter2'),
+    )
+  })
+})

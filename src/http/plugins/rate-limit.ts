@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from '../../infra/redis.js'
+import { admissionDelay } from '../../lib/admission.js'
 import { AppError, unavailable } from '../../lib/errors.js'
 import type { Dispatcher } from '../../modules/delivery/dispatch.port.js'
 
@@ -44,29 +45,16 @@ declare module 'fastify' {
 }
 
 /**
- * Admission control: when deliveries already waiting pass the configured depth, new sends are
- * turned away with 503 + Retry-After rather than starving the workers of CPU. It runs before
- * authentication so that a refusal costs no database or Redis work (the depth is cached).
- *
- * Past the depth, the share refused grows with the backlog (all of it at twice the depth), and
- * Retry-After is spread over 1-3 s: clients refused together do not come back together, so intake
- * follows delivery smoothly instead of in on/off waves that leave the workers idle.
+ * Admission control (see lib/admission): runs before authentication so that a refusal costs no
+ * database or Redis work (the depth is cached).
  */
-export function registerAdmission(
-  app: FastifyInstance,
-  dispatcher: Pick<Dispatcher, 'backlog'>,
-  maxBacklog: number,
-  random: () => number = Math.random,
-): void {
+export function registerAdmission(app: FastifyInstance, dispatcher: Pick<Dispatcher, 'backlog'>, maxBacklog: number): void {
   app.addHook('onRequest', async (request) => {
     if (!request.routeOptions.config.admission) return
     const backlog = await dispatcher.backlog()
-    if (backlog > maxBacklog && random() < refusedShare(backlog, maxBacklog)) {
-      const retryAfter = 1 + Math.floor(random() * 3)
+    const retryAfter = admissionDelay(backlog, maxBacklog)
+    if (retryAfter !== undefined) {
       throw unavailable(`Hikyaku is working through a backlog of ${backlog} deliveries; retry shortly.`, retryAfter)
     }
   })
 }
-
-/** The share of sends refused at a given backlog: 0 up to the depth, rising to 1 at twice it. */
-export const refusedShare = (backlog: number, maxBacklog: number): number => Math.min(1, Math.max(0, (backlog - maxBacklog) / maxBacklog))

@@ -18,10 +18,13 @@ const SQL_UUIDV7 = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) 
  * The claim (DESIGN §2.1), for many deliveries in one statement and one commit: due recipients
  * become `sending` with a lease and get an attempt row, before any SMTP is spoken. A recipient
  * whose previous lease ran out is taken over and flagged, since its last attempt may have
- * reached the server. The same statement returns each email's content, once per email.
+ * reached the server; that attempt is closed as abandoned. The email's status becomes `sending`.
+ * Each claimed row names the request (`ord`) it was claimed for: when two requests in one batch
+ * name the same delivery, only one of them gets its recipients. The same statement returns each
+ * email's content, once per email.
  */
 const CLAIM_SQL = `
-WITH req AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS q(delivery_id, attempt)),
+WITH req AS (SELECT * FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS q(delivery_id, attempt, ord)),
 claimed AS (
   UPDATE recipients r
      SET status = 'sending', reason = 'sending', attempt_count = r.attempt_count + 1,
@@ -34,24 +37,37 @@ claimed AS (
      AND ((r.status IN ('queued', 'deferred') AND r.attempt_count = req.attempt - 1)
        OR (r.status = 'scheduled' AND r.attempt_count = req.attempt - 1 AND r.next_attempt_at <= now() + interval '2 seconds')
        OR (r.status = 'sending' AND r.lease_until < now()))
-  RETURNING r.id, r.delivery_id, r.email_id, r.account_id, r.address, r.attempt_count, r.possible_duplicate
+  RETURNING r.id, r.delivery_id, r.email_id, r.account_id, r.address, r.attempt_count, r.possible_duplicate, req.ord
 ),
 att AS (
   INSERT INTO delivery_attempts (id, recipient_id, email_id, number)
   SELECT ${SQL_UUIDV7}, c.id, c.email_id, c.attempt_count FROM claimed c
   RETURNING id, recipient_id
+),
+abandoned AS (
+  UPDATE delivery_attempts a SET finished_at = now(), outcome = 'abandoned'
+    FROM claimed c
+   WHERE c.possible_duplicate AND a.recipient_id = c.id AND a.finished_at IS NULL AND a.number < c.attempt_count
+  RETURNING 1
+),
+sending AS (
+  UPDATE emails e SET status = 'sending', updated_at = now()
+   WHERE e.id IN (SELECT email_id FROM claimed) AND e.status <> 'sending'
+  RETURNING 1
 )
 SELECT e.id, e.from_header, e.envelope_from, e.to_header, e.cc_header, e.reply_to, e.subject, e.text, e.html, e.headers,
        e.message_id, e.raw, e.created_at, e.expires_at, e.tags,
        (SELECT count(*) FROM recipients r2 WHERE r2.email_id = e.id) AS recipient_count,
        EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments,
        json_agg(json_build_object('id', c.id, 'delivery_id', c.delivery_id, 'account_id', c.account_id, 'address', c.address,
-         'attempt', c.attempt_count, 'attempt_id', att.id, 'possible_duplicate', c.possible_duplicate) ORDER BY c.id) AS claimed
+         'attempt', c.attempt_count, 'attempt_id', att.id, 'possible_duplicate', c.possible_duplicate, 'ord', c.ord) ORDER BY c.id) AS claimed
   FROM claimed c JOIN att ON att.recipient_id = c.id JOIN emails e ON e.id = c.email_id
  GROUP BY e.id`
 
 export interface ClaimedRecipient {
   id: string
+  /** Index of the request (in the batch) this recipient was claimed for. */
+  request: number
   deliveryId: string
   emailId: string
   accountId: string
@@ -86,6 +102,7 @@ export async function claimRecipients(pool: Pool, requests: ClaimRequest[], leas
     for (const c of row.claimed) {
       recipients.push({
         id: c.id,
+        request: Number(c.ord) - 1,
         deliveryId: c.delivery_id,
         emailId: row.id,
         accountId: c.account_id,
@@ -199,12 +216,22 @@ WITH x AS MATERIALIZED (
 )
 SELECT recipient_id FROM ev`
 
-/**
- * Stores a batch of outcomes; returns the recipients it updated. Emails whose recipients were
- * only partly in the batch get their status recomputed under a lock afterwards.
- */
+/** Stores a batch of outcomes; returns the recipients it updated. */
 export async function recordOutcomes(pool: Pool, outcomes: RecordedOutcome[]): Promise<Set<string>> {
-  const { rows } = await pool.query<{ recipient_id: string }>({
+  // Emails only partly in this batch get their status recomputed, in the same transaction.
+  if (outcomes.some((o) => o.emailStatus === null)) {
+    return withTransaction(pool, async (client) => {
+      const updated = await writeOutcomes(client, outcomes)
+      const partial = outcomes.filter((o) => o.emailStatus === null && updated.has(o.recipientId)).map((o) => o.emailId)
+      await refreshEmailStatuses(client, partial)
+      return updated
+    })
+  }
+  return writeOutcomes(pool, outcomes)
+}
+
+async function writeOutcomes(db: Pick<Pool, 'query'>, outcomes: RecordedOutcome[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ recipient_id: string }>({
     text: RECORD_SQL,
     values: [
       JSON.stringify(
@@ -236,8 +263,5 @@ export async function recordOutcomes(pool: Pool, outcomes: RecordedOutcome[]): P
       ),
     ],
   })
-  const updated = new Set(rows.map((row) => row.recipient_id))
-  const partial = [...new Set(outcomes.filter((o) => o.emailStatus === null && updated.has(o.recipientId)).map((o) => o.emailId))]
-  if (partial.length > 0) await withTransaction(pool, (client) => refreshEmailStatuses(client, partial))
-  return updated
+  return new Set(rows.map((row) => row.recipient_id))
 }

@@ -51,8 +51,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     concurrency: deps.batchConcurrency,
     run: async (requests) => {
       const { recipients: claimed, emails } = await claimRecipients(pool, requests, deps.leaseMs)
-      return requests.map((req) => {
-        const recipients = claimed.filter((c) => c.deliveryId === req.deliveryId)
+      return requests.map((_req, i) => {
+        const recipients = claimed.filter((c) => c.request === i)
         return { recipients, email: recipients[0] ? emails.get(recipients[0].emailId) : undefined }
       })
     },
@@ -67,6 +67,22 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       return groups.map(() => updated)
     },
   })
+
+  /**
+   * The SMTP outcome is known: losing it to a passing database error would send the message
+   * again once the lease runs out. So the write is retried, with backoff, while the lease holds.
+   */
+  async function recordDurably(records: RecordedOutcome[], leaseEnds: number): Promise<Set<string>> {
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await recorder.push(records)
+      } catch (err) {
+        if (Date.now() + delay >= leaseEnds) throw err
+        logger.warn({ err: String(err), retryInMs: delay }, 'could not record a delivery outcome; retrying')
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
+    }
+  }
 
   async function send(claim: Claim): Promise<TransactionResult> {
     const email = claim.email as EmailContent
@@ -84,6 +100,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
   return {
     /** Runs attempt `attempt` of a delivery: claim, send, classify, record, schedule a retry. */
     async attempt(request: ClaimRequest): Promise<AttemptSummary> {
+      const claimedAt = Date.now()
       const claim = await claimer.push(request)
       if (claim.recipients.length === 0 || !claim.email) return { claimed: 0 }
       const email = claim.email
@@ -107,7 +124,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         if (rec.reason === 'relay_unavailable')
           logger.error({ emailId: rec.emailId, reply: rec.reply }, 'the relay refused us (credentials or TLS); check SMTP_RELAY_URL')
       }
-      const updated = await recorder.push(records)
+      const updated = await recordDurably(records, claimedAt + deps.leaseMs)
       const stillOurs = records.filter((r) => updated.has(r.recipientId))
       if (retryAt && stillOurs.some((r) => r.status === 'deferred')) {
         await dispatcher

@@ -114,7 +114,7 @@ export class SmtpPool {
     return { ok: false, session, phase, reply, errorCode: err.code, message: err.message, rejected: rejections(err.rejectedErrors) }
   }
 
-  private async acquire(): Promise<Pooled> {
+  private async acquire(deadline = Date.now() + this.options.timeoutMs): Promise<Pooled> {
     if (this.closed) throw Object.assign(new Error('pool closed'), { code: 'ECONNECTION', command: 'CONN' })
     const idle = this.idle.pop()
     if (idle) {
@@ -131,8 +131,23 @@ export class SmtpPool {
         throw err
       }
     }
-    const next = await new Promise<Pooled | undefined>((resolve) => this.waiters.push(resolve))
-    return next ?? this.acquire()
+    // Waiting for a free connection is bounded too: time spent here counts against the lease.
+    const next = await new Promise<Pooled | undefined>((resolve, reject) => {
+      const waiter = (p: Pooled | undefined) => {
+        clearTimeout(timer)
+        resolve(p)
+      }
+      const timer = setTimeout(
+        () => {
+          const i = this.waiters.indexOf(waiter)
+          if (i >= 0) this.waiters.splice(i, 1)
+          reject(Object.assign(new Error('no SMTP connection became free in time'), { code: 'ETIMEDOUT', command: 'CONN' }))
+        },
+        Math.max(0, deadline - Date.now()),
+      )
+      this.waiters.push(waiter)
+    })
+    return next ?? this.acquire(deadline)
   }
 
   private release(pooled: Pooled): void {

@@ -42,6 +42,12 @@ export function createSweeper(deps: { pool: Pool; dispatcher: Dispatcher; logger
            RETURNING r.id, r.email_id, r.account_id, r.address, r.attempt_count`,
           [PAGE],
         )
+        // An attempt cut off with its worker never finishes by itself.
+        await client.query(
+          `UPDATE delivery_attempts SET finished_at = now(), outcome = 'abandoned'
+            WHERE recipient_id = ANY($1::uuid[]) AND finished_at IS NULL`,
+          [rows.map((r) => r.id)],
+        )
         await insertEvents(
           client,
           rows.map((r) => ({
@@ -67,11 +73,18 @@ export function createSweeper(deps: { pool: Pool; dispatcher: Dispatcher; logger
   }
 
   async function promoteScheduled(): Promise<number> {
-    const { rowCount } = await pool.query(
-      `UPDATE recipients SET status = 'queued', reason = 'queued', updated_at = now()
-        WHERE status = 'scheduled' AND next_attempt_at <= now()`,
-    )
-    return rowCount ?? 0
+    return withTransaction(pool, async (client) => {
+      const { rows } = await client.query(
+        `UPDATE recipients SET status = 'queued', reason = 'queued', updated_at = now()
+          WHERE status = 'scheduled' AND next_attempt_at <= now()
+          RETURNING email_id`,
+      )
+      await refreshEmailStatuses(
+        client,
+        rows.map((r) => r.email_id),
+      )
+      return rows.length
+    })
   }
 
   async function redispatch(): Promise<number> {

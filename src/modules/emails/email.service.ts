@@ -20,6 +20,9 @@ import type { EmailDraft, EmailStatus, RecipientStatus, SendEmailInput } from '.
 import { inspectSendInput, type ValidationLimits, validateSendInput } from './email.validate.js'
 import { IDEMPOTENCY_LOCK_SQL, IDEMPOTENCY_TTL_MS } from './idempotency.js'
 
+/** Bytes of messages one accept statement carries at most (a larger message goes alone). */
+const MAX_BATCH_BYTES = 16 * 1024 * 1024
+
 export interface Accepted {
   id: string
   status: EmailStatus
@@ -56,6 +59,10 @@ export function createEmailService(deps: EmailServiceDeps) {
   const accept = createBatcher<NewEmailRows, void>({
     maxBatchSize: 200,
     concurrency: deps.acceptConcurrency,
+    // Large messages commit alone instead of sharing (and bloating) a batch's statement.
+    weight: (rows) => rows.email.size_bytes,
+    maxBatchWeight: MAX_BATCH_BYTES,
+    isolateFailures: true,
     run: async (batch) => {
       await insertEmails(pool, batch)
       return batch.map(() => undefined)
@@ -159,7 +166,9 @@ export function createEmailService(deps: EmailServiceDeps) {
     /** Cancels every recipient not yet being sent; 409 when nothing is left to cancel. */
     async cancel(principal: Principal, id: string): Promise<{ id: string; status: EmailStatus; cancelled: number }> {
       const outcome = await withTransaction(pool, async (client) => {
-        const { rows } = await client.query('SELECT id FROM emails WHERE id = $1 AND account_id = $2 FOR UPDATE', [id, principal.accountId])
+        // No row lock here: recipients are locked first and the email last, in the order every
+        // writer (claim, outcome, sweeper) uses, so cancel cannot deadlock with them.
+        const { rows } = await client.query('SELECT id FROM emails WHERE id = $1 AND account_id = $2', [id, principal.accountId])
         if (rows.length === 0) throw notFound('Email')
         const cancelled = await cancelRecipients(client, id)
         await insertEvents(

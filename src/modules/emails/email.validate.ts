@@ -63,6 +63,7 @@ export function inspectSendInput(raw: unknown, limits: ValidationLimits, now = n
   const input = (isRecord(raw) ? raw : {}) as Record<string, unknown>
   const details: ErrorDetail[] = []
   const bad = (path: string, message: string) => details.push({ path, message })
+  findUnstorableText(input, '', bad)
 
   const mailbox = (path: string, value: string): Mailbox | undefined => {
     const parsed = parseMailbox(value)
@@ -134,6 +135,22 @@ export function inspectSendInput(raw: unknown, limits: ValidationLimits, now = n
     )
   }
   return { draft, details }
+}
+
+/**
+ * NUL characters and unpaired UTF-16 surrogates cannot be stored or sent as text; they are
+ * refused where they occur, with their path, instead of failing deep in the database.
+ */
+function findUnstorableText(value: unknown, path: string, bad: Bad, depth = 0): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) bad(path, 'must not contain NUL (\\u0000) characters')
+    else if (!value.isWellFormed()) bad(path, 'must be valid Unicode (it has an unpaired surrogate)')
+  } else if (value !== null && typeof value === 'object' && depth < 4) {
+    for (const [key, v] of Object.entries(value)) {
+      if (!key.isWellFormed() || key.includes('\u0000')) bad(path, 'has a key that is not valid Unicode')
+      findUnstorableText(v, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, bad, depth + 1)
+    }
+  }
 }
 
 export function dedupeRecipients(all: Array<{ address: string; kind: RecipientKind }>) {

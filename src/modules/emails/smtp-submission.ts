@@ -128,6 +128,12 @@ async function parseShownHeaders(headerBytes: Buffer): Promise<ShownHeaders> {
   return { from: list(parsed.from)[0]?.text, subject: parsed.subject, to: list(parsed.to), cc: list(parsed.cc) }
 }
 
+/**
+ * Decoded header text is only for the API's view (the bytes relayed are untouched), so what the
+ * database cannot store as text (NUL, unpaired surrogates from broken encoded-words) is dropped.
+ */
+const displayText = (text: string): string => text.replaceAll('\u0000', '').toWellFormed()
+
 /** Envelope recipients are the recipients; those in neither To nor Cc were Bcc. */
 function recipientsWithKinds(envelopeTo: string[], shown: ShownHeaders) {
   const inHeader = (list: ShownHeaders['to'], address: string) => list.some((m) => m.address.toLowerCase() === address.toLowerCase())

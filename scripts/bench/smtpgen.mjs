@@ -1,0 +1,110 @@
+// SMTP submission load generator for phase (s), run in its own process (child_process.fork) so it
+// never shares an event loop with the driver or the sink. nodemailer's pooled transport over
+// STARTTLS with AUTH PLAIN (user "apikey", password = the API key), `conns` connections and
+// `inflight` sendMail calls in flight, closed loop for warm-up + measured window. Every message is
+// the same one the HTTP load generator posts (from, one recipient, subject, ~2 KB text body) and
+// carries `X-Bench-Id: <phase>.<seq>` and `X-Bench-Sent-At: <epoch ms>`. A message counts as
+// accepted when the server answered 250; anything else (a rejection, a non-250 reply, a transport
+// error) is an error, tallied by SMTP reply code or error code, with a few samples.
+import { performance } from 'node:perf_hooks'
+import nodemailer from 'nodemailer'
+import { ipcServer, summarize, textBody } from './lib.mjs'
+
+function tally() {
+  const t = { ok: 0, errors: {}, samples: [] }
+  t.add = (r) => {
+    if (r.ok) {
+      t.ok++
+      return
+    }
+    t.errors[r.key] = (t.errors[r.key] ?? 0) + 1
+    if (t.samples.length < 5) t.samples.push({ key: r.key, message: r.message })
+  }
+  t.count = () => Object.values(t.errors).reduce((x, y) => x + y, 0)
+  t.plain = () => ({ ok: t.ok, errors: t.errors, errorCount: t.count(), samples: t.samples })
+  return t
+}
+
+async function closed({ port, user, pass, conns, inflight, warmupMs, durationMs, bodyBytes, timeoutMs, phase }) {
+  const text = textBody(bodyBytes)
+  const transport = nodemailer.createTransport({
+    pool: true,
+    maxConnections: conns,
+    maxMessages: Number.POSITIVE_INFINITY,
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    requireTLS: true,
+    auth: { user, pass },
+    tls: { rejectUnauthorized: false },
+    // Bounds, so that a stuck server cannot hold the phase forever.
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+  })
+  transport.on('error', () => {})
+  const send = async (seq) => {
+    const t0 = performance.now()
+    try {
+      const info = await transport.sendMail({
+        from: 'Bench <bench@example.com>',
+        to: `rcpt${seq % 1000}@example.net`,
+        subject: `bench ${phase} ${seq}`,
+        text,
+        headers: { 'X-Bench-Id': `${phase}.${seq}`, 'X-Bench-Sent-At': String(Date.now()) },
+      })
+      const response = String(info?.response ?? '')
+      if (/^250[ -]/.test(response)) return { ok: true, ms: performance.now() - t0 }
+      return { ok: false, ms: performance.now() - t0, key: response.slice(0, 3) || 'no reply', message: response.slice(0, 300) }
+    } catch (err) {
+      return {
+        ok: false,
+        ms: performance.now() - t0,
+        key: err?.responseCode ? String(err.responseCode) : (err?.code ?? 'error'),
+        message: String(err?.response ?? err?.message ?? err).slice(0, 300),
+      }
+    }
+  }
+  const started = performance.now()
+  const startEpoch = Date.now()
+  const windowStart = started + warmupMs
+  const windowEnd = windowStart + durationMs
+  const all = tally()
+  const inWindow = tally()
+  const latencies = []
+  let seq = 0
+  const loop = async () => {
+    while (performance.now() < windowEnd) {
+      const r = await send(seq++)
+      all.add(r)
+      const end = performance.now()
+      if (end >= windowStart && end <= windowEnd) {
+        inWindow.add(r)
+        if (r.ok) latencies.push(r.ms)
+      }
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: inflight }, loop))
+  } finally {
+    transport.close()
+  }
+  const finished = performance.now()
+  return {
+    phase,
+    conns,
+    inflight,
+    warmupMs,
+    durationMs,
+    sent: seq,
+    total: all.plain(),
+    window: inWindow.plain(),
+    acceptRps: (inWindow.ok / durationMs) * 1000,
+    windowStartEpoch: startEpoch + warmupMs,
+    windowEndEpoch: startEpoch + warmupMs + durationMs,
+    latency: summarize(latencies),
+    tailMs: finished - windowEnd,
+  }
+}
+
+ipcServer({ closed: (msg) => closed(msg) })
