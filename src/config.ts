@@ -20,7 +20,7 @@ export interface Config {
   host: string
   port: number
   logLevel: string
-  deliveryMode: 'relay'
+  deliveryMode: 'relay' | 'mx'
   smtpRelayUrl: string
   workerConcurrency: number
   smtpPoolSize: number
@@ -48,6 +48,19 @@ export interface Config {
   smtpIdleTimeoutMs: number
   smtpAuthMaxFailures: number
   smtpAuthBlockMs: number
+  dnsServers: string[] | undefined
+  dnsTimeoutMs: number
+  mxPort: number
+  mxAllowPrivate: boolean
+  mxSourceAddress: string | undefined
+  requireVerifiedDomain: boolean
+  dkimSelector: string
+  dkimEd25519: boolean
+  spfInclude: string | undefined
+  spfIps: string[]
+  bounceSubdomain: string
+  bounceMxHost: string | undefined
+  shapingFile: string | undefined
 }
 
 type Env = Record<string, string | undefined>
@@ -68,6 +81,13 @@ const int =
   }
 const str = (raw: string) => (raw.trim() === '' ? undefined : raw.trim())
 const duration = (raw: string) => parseDuration(raw)
+const bool = (raw: string) =>
+  ['true', '1', 'yes'].includes(raw.toLowerCase()) ? true : ['false', '0', 'no'].includes(raw.toLowerCase()) ? false : undefined
+const list = (raw: string) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
 const oneOf =
   <T extends string>(...values: T[]) =>
   (raw: string) =>
@@ -111,7 +131,12 @@ export const CONFIG_SPEC = {
     expect: 'info, debug, …',
     default: 'info',
   },
-  DELIVERY_MODE: { description: 'How mail leaves: through an upstream relay', parse: oneOf('relay'), expect: 'relay', default: 'relay' },
+  DELIVERY_MODE: {
+    description: "How mail leaves: through an upstream relay, or straight to each recipient domain's MX",
+    parse: oneOf('relay', 'mx'),
+    expect: 'relay or mx',
+    default: 'relay',
+  },
   SMTP_RELAY_URL: {
     description: 'Upstream relay: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465; ?tls=opportunistic|require|verify',
     parse: url('smtp:', 'smtps:'),
@@ -216,6 +241,60 @@ export const CONFIG_SPEC = {
     expect: 'a duration like 15m',
     default: 15 * 60_000,
   },
+  DNS_SERVERS: {
+    description: 'Resolvers for MX and domain checks (ip or ip:port, comma-separated); the system resolver when unset',
+    parse: list,
+    expect: 'addresses like 127.0.0.1:53',
+  },
+  DNS_TIMEOUT: { description: 'Timeout of one DNS query', parse: duration, expect: 'a duration like 5s', default: 5_000 },
+  MX_PORT: { description: 'Port of recipient MX servers (tests use a high port)', parse: int(1, 65535), expect: 'a port', default: 25 },
+  MX_ALLOW_PRIVATE: {
+    description: 'Allow MX hosts on loopback, private or link-local addresses',
+    parse: bool,
+    expect: 'true or false',
+    default: false,
+  },
+  MX_SOURCE_ADDRESS: { description: 'Local address to send MX traffic from', parse: str, expect: 'an IP address' },
+  REQUIRE_VERIFIED_DOMAIN: {
+    description: 'Refuse mail whose From domain is not a verified sending domain',
+    parse: bool,
+    expect: 'true or false',
+    default: dev(false, true),
+  },
+  DKIM_SELECTOR: { description: 'DKIM selector for new sending domains', parse: str, expect: 'a DNS label', default: 'hk1' },
+  DKIM_ED25519: {
+    description: 'Also sign with an Ed25519 key (RFC 8463), as a second signature',
+    parse: bool,
+    expect: 'true or false',
+    default: false,
+  },
+  SPF_INCLUDE: {
+    description: 'Domain to include in the SPF record suggested for sending domains',
+    parse: str,
+    expect: 'a domain like _spf.example.com',
+  },
+  SPF_IPS: {
+    description: 'Addresses to list in the suggested SPF record',
+    parse: list,
+    expect: 'IPs like 192.0.2.10,2001:db8::10',
+    default: [],
+  },
+  BOUNCE_SUBDOMAIN: {
+    description: 'Subdomain of a sending domain that receives bounces (the return path)',
+    parse: str,
+    expect: 'a DNS label',
+    default: 'bounces',
+  },
+  BOUNCE_MX_HOST: {
+    description: 'Host that receives bounces for the return-path domains (their MX record)',
+    parse: str,
+    expect: 'a host name',
+  },
+  SHAPING_CONFIG: {
+    description: 'JSON file with per-destination routing, TLS policy and traffic limits',
+    parse: str,
+    expect: 'a file path',
+  },
 } satisfies Record<string, Spec<unknown>>
 
 type SpecKey = keyof typeof CONFIG_SPEC
@@ -260,8 +339,10 @@ export function loadConfig(env: Env = process.env): Config {
     host: read('HOST') as string,
     port: read('PORT') as number,
     logLevel: read('LOG_LEVEL') as string,
-    deliveryMode: read('DELIVERY_MODE') as 'relay',
-    smtpRelayUrl: (read('SMTP_RELAY_URL', hikyakuEnv === 'production') as string | undefined) ?? `smtp://127.0.0.1:${devInboxPort}`,
+    deliveryMode: read('DELIVERY_MODE') as 'relay' | 'mx',
+    smtpRelayUrl:
+      (read('SMTP_RELAY_URL', hikyakuEnv === 'production' && env.DELIVERY_MODE !== 'mx') as string | undefined) ??
+      `smtp://127.0.0.1:${devInboxPort}`,
     workerConcurrency: read('WORKER_CONCURRENCY') as number,
     smtpPoolSize: read('SMTP_POOL_SIZE') as number,
     smtpTimeoutMs: read('SMTP_TIMEOUT') as number,
@@ -288,6 +369,19 @@ export function loadConfig(env: Env = process.env): Config {
     smtpIdleTimeoutMs: read('SMTP_IDLE_TIMEOUT') as number,
     smtpAuthMaxFailures: read('SMTP_AUTH_MAX_FAILURES') as number,
     smtpAuthBlockMs: read('SMTP_AUTH_BLOCK') as number,
+    dnsServers: read('DNS_SERVERS') as string[] | undefined,
+    dnsTimeoutMs: read('DNS_TIMEOUT') as number,
+    mxPort: read('MX_PORT') as number,
+    mxAllowPrivate: read('MX_ALLOW_PRIVATE') as boolean,
+    mxSourceAddress: read('MX_SOURCE_ADDRESS') as string | undefined,
+    requireVerifiedDomain: read('REQUIRE_VERIFIED_DOMAIN') as boolean,
+    dkimSelector: read('DKIM_SELECTOR') as string,
+    dkimEd25519: read('DKIM_ED25519') as boolean,
+    spfInclude: read('SPF_INCLUDE') as string | undefined,
+    spfIps: read('SPF_IPS') as string[],
+    bounceSubdomain: read('BOUNCE_SUBDOMAIN') as string,
+    bounceMxHost: read('BOUNCE_MX_HOST') as string | undefined,
+    shapingFile: read('SHAPING_CONFIG') as string | undefined,
   } satisfies Config
 
   if ((config.smtpTlsCert === undefined) !== (config.smtpTlsKey === undefined)) {
