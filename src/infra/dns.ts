@@ -9,10 +9,10 @@ export type DnsFailure = 'nxdomain' | 'nodata' | 'servfail' | 'timeout'
 export class DnsError extends Error {
   constructor(
     readonly kind: DnsFailure,
-    readonly name: string,
+    readonly query: string,
     readonly code: string | undefined,
   ) {
-    super(`DNS ${kind} for ${name}${code ? ` (${code})` : ''}`)
+    super(`DNS ${kind} for ${query}${code ? ` (${code})` : ''}`)
     this.name = 'DnsError'
   }
 }
