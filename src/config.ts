@@ -61,6 +61,8 @@ export interface Config {
   bounceSubdomain: string
   bounceMxHost: string | undefined
   shapingFile: string | undefined
+  /** SHAPING_CONFIG's content, parsed as JSON (checked by the delivery module). */
+  shaping: unknown
 }
 
 type Env = Record<string, string | undefined>
@@ -382,10 +384,18 @@ export function loadConfig(env: Env = process.env): Config {
     bounceSubdomain: read('BOUNCE_SUBDOMAIN') as string,
     bounceMxHost: read('BOUNCE_MX_HOST') as string | undefined,
     shapingFile: read('SHAPING_CONFIG') as string | undefined,
+    shaping: undefined as unknown,
   } satisfies Config
 
   if ((config.smtpTlsCert === undefined) !== (config.smtpTlsKey === undefined)) {
     problems.push('SMTP_TLS_CERT and SMTP_TLS_KEY go together: set both or neither')
+  }
+  if (config.shapingFile) {
+    try {
+      config.shaping = JSON.parse(readFileSync(config.shapingFile, 'utf8'))
+    } catch (err) {
+      problems.push(`SHAPING_CONFIG: cannot read ${config.shapingFile} as JSON (${(err as Error).message})`)
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems)
   if (config.env === 'development' && config.secret === '') config.secret = devSecret(varDir)

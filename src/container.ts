@@ -1,14 +1,18 @@
-import type { Config } from './config.js'
+import { type Config, ConfigError } from './config.js'
+import { createDeliveryParts, type DeliveryParts } from './container.delivery.js'
 import { createPool, createPrisma, type Pool, type PrismaClient } from './infra/db.js'
+import { createDns } from './infra/dns.js'
 import { createLogger, type Logger } from './infra/logger.js'
 import { createProducerRedis, type Redis } from './infra/redis.js'
+import { createSecretBox } from './lib/secret-box.js'
 import { createAccountService } from './modules/accounts/account.service.js'
 import { createApiKeyRepository } from './modules/api-keys/api-key.repository.js'
 import { createApiKeyService } from './modules/api-keys/api-key.service.js'
-import { createDeliveryService, type DeliveryService } from './modules/delivery/delivery.service.js'
-import { describeTarget, parseRelayUrl } from './modules/delivery/relay-target.js'
-import { SmtpPool } from './modules/delivery/smtp-pool.js'
-import { createSweeper, type Sweeper } from './modules/delivery/sweeper.js'
+import { checkShapingFile, createShaping, type ShapingFile } from './modules/delivery/shaping.js'
+import { signMessage } from './modules/domains/dkim.sign.js'
+import { createDomainRepository } from './modules/domains/domain.repository.js'
+import { createDomainService } from './modules/domains/domain.service.js'
+import type { SigningKey } from './modules/domains/domain.types.js'
 import { createEmailService } from './modules/emails/email.service.js'
 import { createDeliveryDispatcher } from './queue/delivery.queue.js'
 
@@ -17,6 +21,10 @@ import { createDeliveryDispatcher } from './queue/delivery.queue.js'
  * them in reverse. Entry points and tests take what they need from it.
  */
 export function createContainer(config: Config, options: { logger?: Logger } = {}) {
+  // Checked before anything connects, so a bad file leaves nothing open.
+  const shapingProblems = config.shaping === undefined ? [] : checkShapingFile(config.shaping)
+  if (shapingProblems.length > 0) throw new ConfigError(shapingProblems.map((p) => `SHAPING_CONFIG: ${p}`))
+  const shaping = createShaping(config.deliveryMode, config.shaping as ShapingFile | undefined)
   const logger = options.logger ?? createLogger(config.logLevel)
   const pool = createPool(config.databaseUrl, config.dbPoolSize)
   const prisma = createPrisma(pool)
@@ -27,7 +35,14 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
 
   const apiKeys = createApiKeyService({ repository: createApiKeyRepository(prisma, pool), logger })
   const accounts = createAccountService({ prisma, apiKeys })
+  const domains = createDomainService({
+    repository: createDomainRepository(prisma, pool),
+    dns: createDns({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs }),
+    box: createSecretBox(config.secret, 'dkim'),
+    config,
+  })
   const emails = createEmailService({
+    routeFor: shaping.routeFor,
     pool,
     prisma,
     dispatcher,
@@ -35,38 +50,20 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     limits: { maxRecipients: config.maxRecipients, maxMessageBytes: config.maxMessageBytes, maxDeliveryAgeMs: config.maxDeliveryAgeMs },
     // A quarter of the pool each for accept, claim and record batches leaves a quarter for reads.
     acceptConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)),
+    domains,
+    requireVerifiedDomain: config.requireVerifiedDomain,
   })
 
-  let delivery: { service: DeliveryService; sweeper: Sweeper; transport: SmtpPool; relay: string } | undefined
+  let delivery: DeliveryParts | undefined
 
   /** Delivery parts exist only in processes that deliver (worker, all). */
+  // Mail from a sending domain is DKIM-signed with its keys (Feedback-ID joins the signed headers).
+  const signer = {
+    identity: domains.signingIdentity,
+    sign: (raw: Buffer, keys: SigningKey[]) => signMessage(raw, keys, { extraHeaders: ['Feedback-ID'] }),
+  }
   const deliveryParts = () => {
-    if (!delivery) {
-      const target = parseRelayUrl(config.smtpRelayUrl)
-      const transport = new SmtpPool({
-        target,
-        size: config.smtpPoolSize,
-        heloName: config.heloName,
-        timeoutMs: config.smtpTimeoutMs,
-        logger: logger.child({ component: 'smtp-pool' }),
-      })
-      const service = createDeliveryService({
-        pool,
-        transport,
-        dispatcher,
-        logger: logger.child({ component: 'delivery' }),
-        retry: { scheduleMs: config.retryScheduleMs, jitter: 0.1 },
-        leaseMs: config.deliveryLeaseMs,
-        batchConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)),
-      })
-      const sweeper = createSweeper({
-        pool,
-        dispatcher,
-        logger: logger.child({ component: 'sweeper' }),
-        graceMs: Math.max(1_000, config.sweepIntervalMs),
-      })
-      delivery = { service, sweeper, transport, relay: describeTarget(target) }
-    }
+    delivery ??= createDeliveryParts(config, { pool, redis: requestRedis, dispatcher, logger, shaping, signer })
     return delivery
   }
 
@@ -92,16 +89,13 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     redis: redis as Redis,
     requestRedis: requestRedis as Redis,
     dispatcher,
-    services: { apiKeys, accounts, emails },
+    services: { apiKeys, accounts, emails, domains },
     deliveryParts,
     checkReady,
     /** Closes in reverse order of creation; safe to call once everything above has stopped. */
     async close(): Promise<void> {
       await emails.drain()
-      if (delivery) {
-        await delivery.service.drain()
-        await delivery.transport.close()
-      }
+      await delivery?.close()
       await dispatcher.close()
       redis.disconnect()
       requestRedis.disconnect()

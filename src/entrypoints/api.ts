@@ -13,6 +13,7 @@ export function buildApp(container: Container): Promise<FastifyInstance> {
     dispatcher: container.dispatcher,
     apiKeys: services.apiKeys,
     emails: services.emails,
+    domains: services.domains,
     checkReady: container.checkReady,
   })
 }

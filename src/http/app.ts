@@ -6,12 +6,14 @@ import type { Redis } from '../infra/redis.js'
 import { uuidv7 } from '../lib/uuid.js'
 import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
 import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
+import type { DomainService } from '../modules/domains/domain.service.js'
 import type { EmailService } from '../modules/emails/email.service.js'
 import { registerAuth } from './plugins/auth.js'
 import { registerErrorHandler } from './plugins/error-handler.js'
 import { registerOpenApi } from './plugins/openapi.js'
 import { registerAdmission, registerRateLimit } from './plugins/rate-limit.js'
 import { apiKeyRoutes } from './routes/api-keys.routes.js'
+import { domainRoutes } from './routes/domains.routes.js'
 import { emailRoutes } from './routes/emails.routes.js'
 import { type HealthOptions, healthRoutes } from './routes/health.routes.js'
 import { ErrorResponseSchema } from './schemas/common.js'
@@ -24,6 +26,7 @@ export interface HttpDeps {
   dispatcher: Dispatcher
   apiKeys: ApiKeyService
   emails: EmailService
+  domains: DomainService
   checkReady: HealthOptions['checkReady']
 }
 
@@ -64,6 +67,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       })
       await v1.register(emailRoutes, { emails: deps.emails })
       await v1.register(apiKeyRoutes, { apiKeys: deps.apiKeys })
+      await v1.register(domainRoutes, { domains: deps.domains })
     },
     { prefix: '/v1' },
   )

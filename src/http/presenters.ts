@@ -1,5 +1,6 @@
 import { isUuid } from '../lib/uuid.js'
 import type { ApiKeyView } from '../modules/api-keys/api-key.types.js'
+import type { DomainView } from '../modules/domains/domain.types.js'
 import type { EmailDetail, EmailSummaryRow } from '../modules/emails/email.repository.js'
 import type { EventRow } from '../modules/events/event.repository.js'
 
@@ -116,5 +117,28 @@ export function presentApiKey(k: ApiKeyView) {
     created_at: k.createdAt.toISOString(),
     last_used_at: iso(k.lastUsedAt),
     revoked_at: iso(k.revokedAt),
+  }
+}
+
+/** A sending domain and the records to publish; its private keys are never part of it. */
+export function presentDomain(d: DomainView) {
+  return {
+    id: d.id,
+    name: d.name,
+    status: d.status,
+    dkim_selector: d.dkimSelector,
+    return_path_domain: d.returnPathDomain,
+    records: d.records.map((r) => ({
+      type: r.type,
+      name: r.name,
+      value: r.value,
+      purpose: r.purpose,
+      status: r.status,
+      ...(r.seen ? { seen: r.seen } : {}),
+      ...(r.error ? { error: r.error } : {}),
+    })),
+    verified_at: iso(d.verifiedAt),
+    checked_at: iso(d.checkedAt),
+    created_at: d.createdAt.toISOString(),
   }
 }

@@ -10,6 +10,8 @@ export const DELIVERY_QUEUE = 'delivery'
 export interface DeliveryJobData {
   deliveryId: string
   attempt: number
+  /** `relay` or the recipient domain (not message content): pacing needs it before the claim. */
+  route?: string
 }
 
 /**
@@ -33,7 +35,7 @@ export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; l
       await queue.addBulk(
         jobs.map((job) => ({
           name: 'attempt',
-          data: { deliveryId: job.deliveryId, attempt: job.attempt },
+          data: { deliveryId: job.deliveryId, attempt: job.attempt, route: job.route },
           opts: {
             jobId: deliveryJobId(job.deliveryId, job.attempt),
             delay: job.runAt ? Math.max(0, job.runAt.getTime() - now) : undefined,

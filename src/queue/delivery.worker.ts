@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq'
+import { DelayedError, Worker } from 'bullmq'
 import type { Logger } from '../infra/logger.js'
 import { createWorkerRedis } from '../infra/redis.js'
 import type { DeliveryService } from '../modules/delivery/delivery.service.js'
@@ -26,8 +26,17 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): {
   const connection = createWorkerRedis(options.redisUrl, logger)
   const worker = new Worker<DeliveryJobData>(
     DELIVERY_QUEUE,
-    async (job) => {
-      const summary = await options.deliveries.attempt({ deliveryId: job.data.deliveryId, attempt: job.data.attempt })
+    async (job, token) => {
+      const summary = await options.deliveries.attempt({
+        deliveryId: job.data.deliveryId,
+        attempt: job.data.attempt,
+        route: job.data.route,
+      })
+      if (summary.delayUntil) {
+        // The destination cannot take it now: the job waits in Redis, not in a worker slot.
+        await job.moveToDelayed(summary.delayUntil, token)
+        throw new DelayedError()
+      }
       if (summary.claimed > 0) logger.debug({ jobId: job.id, ...summary }, 'delivery attempt finished')
       return summary.claimed
     },

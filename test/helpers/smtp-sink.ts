@@ -18,6 +18,17 @@ export interface ReceivedMessage {
   from: string
   to: string[]
   raw: Buffer
+  /** The session had upgraded to TLS (STARTTLS) when the message came. */
+  secure: boolean
+}
+
+export interface SinkOptions {
+  /** Loopback address to listen on (127.0.0.x), default 127.0.0.1. */
+  host?: string
+  /** Port, default a free one. */
+  port?: number
+  /** Offer STARTTLS with this certificate. */
+  tls?: { key: Buffer | string; cert: Buffer | string }
 }
 
 /**
@@ -25,16 +36,19 @@ export interface ReceivedMessage {
  * 250, 4xx, 5xx, drop the connection after the final dot, or stall. It also counts sessions
  * open at once, so tests can check concurrency limits.
  */
-export async function startSink(script: SinkScript = {}) {
+export async function startSink(script: SinkScript = {}, options: SinkOptions = {}) {
   const received: ReceivedMessage[] = []
   let dataIndex = 0
   let open = 0
   let maxOpen = 0
+  let connections = 0
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    disabledCommands: options.tls ? ['AUTH'] : ['STARTTLS', 'AUTH'],
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
     logger: false,
     onConnect(_session, callback) {
+      connections++
       open++
       maxOpen = Math.max(maxOpen, open)
       callback()
@@ -55,6 +69,7 @@ export async function startSink(script: SinkScript = {}) {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks),
+          secure: session.secure === true,
         }
         const action = script.data?.(message, dataIndex++) ?? { kind: 'accept' }
         if (action.kind === 'drop') {
@@ -77,14 +92,21 @@ export async function startSink(script: SinkScript = {}) {
     },
   })
   server.on('error', () => {})
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject)
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve())
+  })
   const port = (server.server.address() as AddressInfo).port
   return {
     port,
-    url: `smtp://127.0.0.1:${port}`,
+    url: `smtp://${options.host ?? '127.0.0.1'}:${port}`,
     received,
     get maxConcurrent() {
       return maxOpen
+    },
+    /** Connections ever accepted. */
+    get connections() {
+      return connections
     },
     /** Replaces the script from now on. */
     setScript(next: SinkScript) {

@@ -110,14 +110,29 @@ describe('classifyTransaction by phase', () => {
     assert.equal(outcome.possibleDuplicate, true)
   })
   it('never bounces when our relay refuses our credentials', () => {
-    const outcome = classifyTransaction(fail('auth', '535 5.7.8 Authentication credentials invalid', 'EAUTH'), ['a@x.com']).get('a@x.com')!
+    const outcome = classifyTransaction(
+      { ...fail('auth', '535 5.7.8 Authentication credentials invalid', 'EAUTH'), ourSide: true } as TransactionResult,
+      ['a@x.com'],
+    ).get('a@x.com')!
     assert.equal(outcome.status, 'deferred')
     assert.equal(outcome.relayUnavailable, true)
   })
   it('never bounces when TLS is required and the relay has none', () => {
-    const outcome = classifyTransaction(fail('tls', undefined, 'ETLS'), ['a@x.com']).get('a@x.com')!
+    const outcome = classifyTransaction({ ...fail('tls', undefined, 'ETLS'), ourSide: true } as TransactionResult, ['a@x.com']).get(
+      'a@x.com',
+    )!
     assert.equal(outcome.status, 'deferred')
     assert.equal(outcome.relayUnavailable, true)
+  })
+  it('defers, without blaming our relay, when a recipient MX lacks the TLS its policy requires', () => {
+    const outcome = classifyTransaction(fail('tls', undefined, 'ETLS'), ['a@x.com']).get('a@x.com')!
+    assert.equal(outcome.status, 'deferred')
+    assert.equal(outcome.relayUnavailable, false)
+  })
+  it('bounces on a null MX and a nonexistent domain; fails on an MX at a private address', () => {
+    assert.equal(classifyTransaction(fail('dns', '550 5.1.10 null MX'), ['a@x.com']).get('a@x.com')?.status, 'bounced')
+    assert.equal(classifyTransaction(fail('dns', undefined, 'EPRIVATE'), ['a@x.com']).get('a@x.com')?.status, 'failed')
+    assert.equal(classifyTransaction(fail('dns', undefined, 'EDNS'), ['a@x.com']).get('a@x.com')?.status, 'deferred')
   })
   it('defers on a 554 greeting (the server refuses service right now)', () => {
     assert.equal(classifyTransaction(fail('greeting', '554 5.3.2 not accepting mail'), ['a@x.com']).get('a@x.com')?.status, 'deferred')

@@ -8,6 +8,8 @@ import type { ComposableAttachment, ComposableEmail } from './mime.compose.js'
 export interface ClaimRequest {
   deliveryId: string
   attempt: number
+  /** `relay`, or the recipient domain of an MX delivery. */
+  route?: string
 }
 
 // A UUIDv7 made in SQL: millisecond time over a random v4, version and variant bits set.
@@ -55,7 +57,7 @@ sending AS (
    WHERE e.id IN (SELECT email_id FROM claimed) AND e.status <> 'sending'
   RETURNING 1
 )
-SELECT e.id, e.from_header, e.envelope_from, e.to_header, e.cc_header, e.reply_to, e.subject, e.text, e.html, e.headers,
+SELECT e.id, e.account_id, e.from_header, e.envelope_from, e.to_header, e.cc_header, e.reply_to, e.subject, e.text, e.html, e.headers,
        e.message_id, e.raw, e.created_at, e.expires_at, e.tags,
        (SELECT count(*) FROM recipients r2 WHERE r2.email_id = e.id) AS recipient_count,
        EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments,
@@ -79,6 +81,7 @@ export interface ClaimedRecipient {
 
 export interface EmailContent extends ComposableEmail {
   id: string
+  accountId: string
   envelopeFrom: string
   expiresAt: Date
   tags: Record<string, string>
@@ -114,6 +117,7 @@ export async function claimRecipients(pool: Pool, requests: ClaimRequest[], leas
     }
     emails.set(row.id, {
       id: row.id,
+      accountId: row.account_id,
       fromHeader: row.from_header,
       envelopeFrom: row.envelope_from,
       toHeader: row.to_header,
@@ -264,4 +268,16 @@ async function writeOutcomes(db: Pick<Pool, 'query'>, outcomes: RecordedOutcome[
     ],
   })
   return new Set(rows.map((row) => row.recipient_id))
+}
+
+/**
+ * Shows why a delivery's recipients wait (a paused or busy destination) and until when, without
+ * claiming them: no attempt is made or counted.
+ */
+export async function markWaiting(pool: Pool, deliveryId: string, until: Date, reason: string): Promise<void> {
+  await pool.query(
+    `UPDATE recipients SET reason = $3, next_attempt_at = $2, updated_at = now()
+      WHERE delivery_id = $1 AND status IN ('scheduled', 'queued', 'deferred')`,
+    [deliveryId, until, reason],
+  )
 }

@@ -3,30 +3,45 @@ import type { Logger } from '../../infra/logger.js'
 import { createBatcher } from '../../lib/batcher.js'
 import { hasEightBit } from '../../lib/raw-message.js'
 import { aggregateStatus } from '../emails/email.status.js'
-import type { EventData, EventType } from '../events/event.types.js'
 import {
   type ClaimedRecipient,
   type ClaimRequest,
   claimRecipients,
   type EmailContent,
+  markWaiting,
   type RecordedOutcome,
   recordOutcomes,
 } from './delivery.repository.js'
-import type { RecipientOutcome, SessionInfo, TransactionResult } from './delivery.types.js'
+import type { RecipientOutcome, TransactionResult } from './delivery.types.js'
 import type { Dispatcher } from './dispatch.port.js'
-import { composeMessage } from './mime.compose.js'
+import { prepareMessage, type Signer } from './message.prepare.js'
+import type { MxTicket, Reservation } from './mx.transport.js'
+import { toRecord } from './outcome.records.js'
 import { nextAttempt, type RetryPolicy } from './retry.schedule.js'
+import { RELAY_ROUTE } from './route.js'
 import { classifyTransaction } from './smtp-reply.classify.js'
 
-/** Sends one SMTP transaction; the relay pool in relay mode. */
+/** Sends one SMTP transaction to the relay. */
 export interface Transport {
   send(envelope: { from: string; to: string[]; eightBit?: boolean }, message: Buffer): Promise<TransactionResult>
   close(): Promise<void>
 }
 
+/** Delivery straight to MX hosts, paced per destination (see mx.transport.ts). */
+export interface DirectTransport {
+  reserve(domain: string): Promise<Reservation>
+  release(ticket: MxTicket): void
+  send(ticket: MxTicket, envelope: { from: string; to: string[]; eightBit?: boolean }, message: Buffer): Promise<TransactionResult>
+  /** A throttling reply from the ticket's destination; returns when its pause ends. */
+  throttled(ticket: MxTicket): Promise<number>
+  succeeded(ticket: MxTicket): Promise<void>
+}
+
 export interface DeliveryServiceDeps {
   pool: Pool
-  transport: Transport
+  relay: Transport
+  mx?: DirectTransport
+  signer?: Signer
   dispatcher: Dispatcher
   logger: Logger
   retry: RetryPolicy
@@ -35,7 +50,9 @@ export interface DeliveryServiceDeps {
   batchConcurrency: number
 }
 
-export type AttemptSummary = { claimed: 0 } | { claimed: number; outcomes: Record<string, number>; retryAt?: Date }
+export type AttemptSummary =
+  | { claimed: 0; delayUntil?: number }
+  | { claimed: number; outcomes: Record<string, number>; retryAt?: Date; delayUntil?: undefined }
 
 interface Claim {
   recipients: ClaimedRecipient[]
@@ -43,7 +60,7 @@ interface Claim {
 }
 
 export function createDeliveryService(deps: DeliveryServiceDeps) {
-  const { pool, transport, dispatcher, logger } = deps
+  const { pool, dispatcher, logger } = deps
 
   // Claims of many concurrent jobs share one statement and one commit.
   const claimer = createBatcher<ClaimRequest, Claim>({
@@ -84,12 +101,15 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     }
   }
 
-  async function send(claim: Claim): Promise<TransactionResult> {
+  async function send(claim: Claim, request: ClaimRequest, ticket: MxTicket | undefined): Promise<TransactionResult> {
     const email = claim.email as EmailContent
     try {
-      const message = await composeMessage(email, email.attachments)
-      const to = claim.recipients.map((r) => r.address)
-      return await transport.send({ from: email.envelopeFrom, to, eightBit: hasEightBit(message) }, message)
+      const { message, envelopeFrom } = await prepareMessage(email, {
+        signer: deps.signer,
+        verpDeliveryId: ticket ? request.deliveryId : undefined,
+      })
+      const envelope = { from: envelopeFrom, to: claim.recipients.map((r) => r.address), eightBit: hasEightBit(message) }
+      return ticket && deps.mx ? await deps.mx.send(ticket, envelope, message) : await deps.relay.send(envelope, message)
     } catch (err) {
       // Not an SMTP outcome: a local fault. Defer rather than lose or bounce the message.
       logger.error({ err, emailId: email.id }, 'delivery attempt failed before SMTP completed')
@@ -97,25 +117,57 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     }
   }
 
+  /**
+   * For an MX route: may this delivery go now? A paused destination, an exhausted rate or no free
+   * connection means "later" — the job is put aside without holding a worker, and a long wait is
+   * shown on the recipients (`waiting_rate_limit` with `next_attempt_at`).
+   */
+  async function admit(request: ClaimRequest): Promise<{ ticket?: MxTicket; delayUntil?: number }> {
+    if (!request.route || request.route === RELAY_ROUTE || !deps.mx) return {}
+    const reservation = await deps.mx.reserve(request.route)
+    if (reservation.kind === 'go') return { ticket: reservation.ticket }
+    if (reservation.reason) await markWaiting(pool, request.deliveryId, new Date(reservation.until), reservation.reason)
+    return { delayUntil: reservation.until }
+  }
+
   return {
     /** Runs attempt `attempt` of a delivery: claim, send, classify, record, schedule a retry. */
     async attempt(request: ClaimRequest): Promise<AttemptSummary> {
+      const { ticket, delayUntil } = await admit(request)
+      if (delayUntil) return { claimed: 0, delayUntil }
       const claimedAt = Date.now()
       const claim = await claimer.push(request)
-      if (claim.recipients.length === 0 || !claim.email) return { claimed: 0 }
+      if (claim.recipients.length === 0 || !claim.email) {
+        if (ticket) deps.mx?.release(ticket)
+        return { claimed: 0 }
+      }
       const email = claim.email
-      const result = await send(claim)
+      const result = await send(claim, request, ticket)
       const classified = classifyTransaction(
         result,
         claim.recipients.map((r) => r.address),
       )
+      const outcomes = [...classified.values()]
       const attemptNo = Math.max(...claim.recipients.map((r) => r.attempt))
       const now = new Date()
-      const needsRetry = [...classified.values()].some((o) => o.status === 'deferred')
-      const decision = needsRetry ? nextAttempt(deps.retry, attemptNo, now, email.expiresAt) : undefined
-      const retryAt = decision?.retry ? decision.at : undefined
+      const throttled = outcomes.some((o) => o.throttled)
+      let retryAt: Date | undefined
+      if (outcomes.some((o) => o.status === 'deferred')) {
+        const decision = nextAttempt(deps.retry, attemptNo, now, email.expiresAt)
+        retryAt = decision.retry ? decision.at : undefined
+      }
+      if (ticket && deps.mx) {
+        // C6: a throttling reply slows the whole destination; the wait is its pause.
+        if (throttled) {
+          const pausedUntil = await deps.mx.throttled(ticket)
+          if (retryAt && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
+        } else if (result.ok) await deps.mx.succeeded(ticket)
+      }
 
-      const records = claim.recipients.map((r) => toRecord(r, classified.get(r.address) as RecipientOutcome, result.session, retryAt))
+      const direct = ticket !== undefined
+      const records = claim.recipients.map((r) =>
+        toRecord(r, classified.get(r.address) as RecipientOutcome, result.session, { retryAt, direct, throttled }),
+      )
       // When this attempt holds every recipient of the email, its new status is known here; otherwise
       // the repository recomputes it from all recipients under a lock.
       const emailStatus = claim.recipients.length === email.recipientCount ? aggregateStatus(records.map((r) => r.status)) : null
@@ -128,14 +180,14 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       const stillOurs = records.filter((r) => updated.has(r.recipientId))
       if (retryAt && stillOurs.some((r) => r.status === 'deferred')) {
         await dispatcher
-          .dispatch([{ deliveryId: request.deliveryId, attempt: attemptNo + 1, runAt: retryAt }])
+          .dispatch([{ deliveryId: request.deliveryId, attempt: attemptNo + 1, runAt: retryAt, route: request.route }])
           .catch((err) =>
             logger.warn({ err: String(err), deliveryId: request.deliveryId }, 'retry dispatch failed; the sweeper will retry'),
           )
       }
-      const outcomes: Record<string, number> = {}
-      for (const r of stillOurs) outcomes[r.status] = (outcomes[r.status] ?? 0) + 1
-      return { claimed: claim.recipients.length, outcomes, retryAt }
+      const counts: Record<string, number> = {}
+      for (const r of stillOurs) counts[r.status] = (counts[r.status] ?? 0) + 1
+      return { claimed: claim.recipients.length, outcomes: counts, retryAt }
     },
 
     /** Waits for claims and records in flight (graceful shutdown). */
@@ -143,58 +195,6 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       await claimer.drain()
       await recorder.drain()
     },
-  }
-}
-
-const EVENT_BY_STATUS: Record<RecordedOutcome['status'], EventType> = {
-  sent: 'email.sent',
-  delivered: 'email.delivered',
-  deferred: 'email.deferred',
-  bounced: 'email.bounced',
-  expired: 'email.expired',
-  failed: 'email.failed',
-}
-
-function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: SessionInfo, retryAt: Date | undefined): RecordedOutcome {
-  const status: RecordedOutcome['status'] = o.status === 'deferred' && !retryAt ? 'expired' : o.status
-  const reason = status === 'deferred' ? (o.relayUnavailable ? 'relay_unavailable' : 'waiting_retry') : null
-  const possibleDuplicate = o.possibleDuplicate || r.possibleDuplicate
-  const data: EventData = {
-    attempt: r.attempt,
-    smtp_code: o.reply?.code,
-    enhanced_code: o.reply?.enhanced,
-    reply: o.reply?.text ?? o.error,
-    remote_host: session.remoteHost,
-    remote_ip: session.remoteIp,
-    tls_version: session.tlsVersion,
-    duration_ms: session.durationMs,
-    reason: reason ?? undefined,
-    next_attempt_at: status === 'deferred' ? retryAt?.toISOString() : undefined,
-    possible_duplicate: possibleDuplicate || undefined,
-  }
-  return {
-    recipientId: r.id,
-    attemptId: r.attemptId,
-    attempt: r.attempt,
-    emailId: r.emailId,
-    accountId: r.accountId,
-    address: r.address,
-    status,
-    reason,
-    nextAttemptAt: status === 'deferred' ? (retryAt ?? null) : null,
-    phase: o.phase,
-    smtpCode: o.reply?.code ?? null,
-    enhancedCode: o.reply?.enhanced ?? null,
-    reply: o.reply?.text ?? o.error ?? null,
-    remoteHost: session.remoteHost,
-    remoteIp: session.remoteIp ?? null,
-    tlsVersion: session.tlsVersion ?? null,
-    tlsCipher: session.tlsCipher ?? null,
-    durationMs: session.durationMs,
-    possibleDuplicate,
-    eventType: EVENT_BY_STATUS[status],
-    eventData: JSON.parse(JSON.stringify(data)),
-    emailStatus: null,
   }
 }
 

@@ -9,7 +9,7 @@ export interface SmtpReply {
  * Where in the SMTP conversation a transaction ended. `after_data` means the whole message
  * was handed to the server and the connection died before its reply: it may have been accepted.
  */
-export type SmtpPhase = 'connect' | 'greeting' | 'tls' | 'auth' | 'mail' | 'rcpt' | 'data' | 'after_data'
+export type SmtpPhase = 'dns' | 'connect' | 'greeting' | 'tls' | 'auth' | 'mail' | 'rcpt' | 'data' | 'after_data'
 
 export interface SessionInfo {
   remoteHost: string
@@ -30,8 +30,10 @@ export type TransactionResult =
       session: SessionInfo
       phase: SmtpPhase
       reply?: SmtpReply
-      /** Transport error code such as ECONNREFUSED, ETIMEDOUT, EAUTH, ETLS. */
+      /** Transport error code such as ECONNREFUSED, ETIMEDOUT, EAUTH, ETLS; EPRIVATE for a refused MX address. */
       errorCode?: string
+      /** The failure is our own configuration (the relay refusing our credentials or TLS). */
+      ourSide?: boolean
       message: string
       rejected: RcptRejections
     }

@@ -9,6 +9,8 @@ export interface DeliveryJob {
   attempt: number
   /** Not before this time; past or absent means now. */
   runAt?: Date
+  /** `relay` or the recipient domain: lets a worker pace an MX destination before claiming. */
+  route?: string
 }
 
 export interface Dispatcher {

@@ -1,7 +1,6 @@
 /**
- * A delivery is one (email, route) pair. In relay mode every recipient shares the one route to
- * the upstream relay, so a message is one SMTP transaction with all of its recipients.
+ * A delivery is one (email, route) pair: `relay` for the upstream relay, or a recipient domain
+ * for direct MX delivery (see shaping.ts for which one a domain takes). All of a delivery's
+ * recipients go in one SMTP transaction.
  */
 export const RELAY_ROUTE = 'relay'
-
-export const routeFor = (_address: string): string => RELAY_ROUTE

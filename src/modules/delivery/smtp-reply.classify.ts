@@ -67,14 +67,16 @@ export function classifyTransaction(result: TransactionResult, recipients: reado
 function classifyAccepted(result: TransactionResult): RecipientOutcome {
   if (result.ok) return fromReply(result.dataReply, 'done')
   const { phase, reply } = result
-  if (phase === 'auth' || phase === 'tls') {
+  if ((phase === 'auth' || phase === 'tls') && result.ourSide) {
     return deferred(phase, { reply, relayUnavailable: true, error: result.message })
   }
+  // An MX that resolves only to addresses we refuse to connect to: no retry will change that.
+  if (result.errorCode === 'EPRIVATE') return { ...deferred(phase, { reply, error: result.message }), status: 'failed' }
   if (phase === 'after_data') {
     // RFC 5321 §3.8: treat as 451; the data may have been accepted (RFC 1047).
     return deferred(phase, { possibleDuplicate: true, error: result.message })
   }
-  if (reply && (phase === 'mail' || phase === 'data')) return fromReply(reply, phase)
+  if (reply && (phase === 'mail' || phase === 'data' || phase === 'dns')) return fromReply(reply, phase)
   if (reply && reply.code >= 400 && reply.code < 500) return fromReply(reply, phase)
   // Connection-level failures and odd replies at connect or greeting: the server is unreachable
   // or unwilling right now, which says nothing permanent about the recipient.

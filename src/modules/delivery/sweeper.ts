@@ -91,15 +91,16 @@ export function createSweeper(deps: { pool: Pool; dispatcher: Dispatcher; logger
     let total = 0
     let after = '00000000-0000-0000-0000-000000000000'
     for (let page = 0; page < maxPages; page++) {
-      const { rows } = await pool.query<{ delivery_id: string; attempt: number }>(
-        `SELECT delivery_id, max(attempt_count) + 1 AS attempt FROM recipients
-          WHERE status IN ('queued', 'deferred', 'sending') AND next_attempt_at <= now() - $1 * interval '1 millisecond'
-            AND delivery_id > $2
-          GROUP BY delivery_id ORDER BY delivery_id LIMIT $3`,
+      const { rows } = await pool.query<{ delivery_id: string; attempt: number; route: string }>(
+        `SELECT r.delivery_id, max(r.attempt_count) + 1 AS attempt, min(d.route) AS route
+           FROM recipients r JOIN deliveries d ON d.id = r.delivery_id
+          WHERE r.status IN ('queued', 'deferred', 'sending') AND r.next_attempt_at <= now() - $1 * interval '1 millisecond'
+            AND r.delivery_id > $2
+          GROUP BY r.delivery_id ORDER BY r.delivery_id LIMIT $3`,
         [deps.graceMs, after, PAGE],
       )
       if (rows.length === 0) break
-      await dispatcher.dispatch(rows.map((r) => ({ deliveryId: r.delivery_id, attempt: r.attempt })))
+      await dispatcher.dispatch(rows.map((r) => ({ deliveryId: r.delivery_id, attempt: r.attempt, route: r.route })))
       total += rows.length
       after = (rows[rows.length - 1] as { delivery_id: string }).delivery_id
       if (rows.length < PAGE) break

@@ -1,11 +1,13 @@
 import { uuidv7 } from '../../lib/uuid.js'
 import type { Principal } from '../api-keys/api-key.types.js'
-import { routeFor } from '../delivery/route.js'
+import { RELAY_ROUTE } from '../delivery/route.js'
 import type { NewEvent } from '../events/event.types.js'
 import type { NewEmailRows } from './email.repository.js'
 import type { EmailDraft } from './email.types.js'
 
 export interface RowOptions {
+  /** The route of each recipient (`relay` or its domain); all relay when absent. */
+  routeFor?: (address: string) => string
   maxDeliveryAgeMs: number
   now: Date
   source?: 'api' | 'smtp'
@@ -25,7 +27,7 @@ export function buildEmailRows(principal: Principal, draft: EmailDraft, options:
 
   const deliveryByRoute = new Map<string, string>()
   const recipients = draft.recipients.map((r) => {
-    const route = routeFor(r.address)
+    const route = options.routeFor?.(r.address) ?? RELAY_ROUTE
     let deliveryId = deliveryByRoute.get(route)
     if (!deliveryId) {
       deliveryId = uuidv7(options.now.getTime())

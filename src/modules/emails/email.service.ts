@@ -1,7 +1,7 @@
 import { isDatabaseUnavailable, type Pool, type PrismaClient, withTransaction } from '../../infra/db.js'
 import type { Logger } from '../../infra/logger.js'
 import { createBatcher } from '../../lib/batcher.js'
-import { AppError, type ErrorDetail, notFound, unavailable } from '../../lib/errors.js'
+import { AppError, type ErrorDetail, notFound, unavailable, validationFailed } from '../../lib/errors.js'
 import { uuidv7 } from '../../lib/uuid.js'
 import type { Principal } from '../api-keys/api-key.types.js'
 import type { DeliveryJob, Dispatcher } from '../delivery/dispatch.port.js'
@@ -42,6 +42,8 @@ export interface SubmitResult {
 }
 
 export interface EmailServiceDeps {
+  /** Which route each recipient takes: one delivery (one SMTP transaction) per route. */
+  routeFor?: (address: string) => string
   pool: Pool
   prisma: PrismaClient
   dispatcher: Dispatcher
@@ -49,6 +51,10 @@ export interface EmailServiceDeps {
   limits: ValidationLimits & { maxDeliveryAgeMs: number }
   /** Batches of accepted messages committing at once. */
   acceptConcurrency: number
+  /** Sending domains, asked when `requireVerifiedDomain` is set. */
+  domains?: { isVerified(accountId: string, domain: string): Promise<boolean> }
+  /** Refuse mail whose From domain is not a verified sending domain of the account (fails closed without `domains`). */
+  requireVerifiedDomain?: boolean
 }
 
 export function createEmailService(deps: EmailServiceDeps) {
@@ -71,10 +77,20 @@ export function createEmailService(deps: EmailServiceDeps) {
 
   const dispatchAccepted = (rows: NewEmailRows): void => {
     const runAt = rows.email.scheduled_at ? new Date(rows.email.scheduled_at) : undefined
-    const jobs: DeliveryJob[] = rows.deliveries.map((d) => ({ deliveryId: d.id, attempt: 1, runAt }))
+    const jobs: DeliveryJob[] = rows.deliveries.map((d) => ({ deliveryId: d.id, attempt: 1, runAt, route: d.route }))
     dispatcher
       .dispatch(jobs)
       .catch((err) => logger.warn({ err: String(err), emailId: rows.email.id }, 'dispatch failed; the sweeper will retry'))
+  }
+
+  const checkSendingDomain = async (accountId: string, domain: string): Promise<void> => {
+    if (!deps.requireVerifiedDomain || (await deps.domains?.isVerified(accountId, domain))) return
+    throw validationFailed([
+      {
+        path: '/from',
+        message: `${domain} is not a verified sending domain of this account: add it with POST /v1/domains, publish its DNS records and verify it with POST /v1/domains/{id}/verify`,
+      },
+    ])
   }
 
   const translateDbError = (err: unknown): never => {
@@ -130,7 +146,13 @@ export function createEmailService(deps: EmailServiceDeps) {
     /** Validates, commits and dispatches one message; resolves only after the commit. */
     async submit(principal: Principal, input: SendEmailInput | EmailDraft, options: SubmitOptions = {}): Promise<SubmitResult> {
       const draft = 'fromHeader' in input ? input : validateSendInput(input, limits)
-      const rows = buildEmailRows(principal, draft, { ...options, maxDeliveryAgeMs: limits.maxDeliveryAgeMs, now: new Date() })
+      await checkSendingDomain(principal.accountId, draft.from.domain).catch(translateDbError)
+      const rows = buildEmailRows(principal, draft, {
+        ...options,
+        routeFor: deps.routeFor,
+        maxDeliveryAgeMs: limits.maxDeliveryAgeMs,
+        now: new Date(),
+      })
       let result: SubmitResult
       try {
         if (options.idempotency) {

@@ -122,10 +122,15 @@ async function parseShownHeaders(headerBytes: Buffer): Promise<ShownHeaders> {
       .flatMap((group) => group.value)
       .filter((m) => m.address)
       .map((m) => ({
-        text: formatMailbox({ name: m.name || undefined, address: m.address as string, domain: '' }),
+        text: displayText(formatMailbox({ name: m.name || undefined, address: m.address as string, domain: '' })),
         address: m.address as string,
       }))
-  return { from: list(parsed.from)[0]?.text, subject: parsed.subject, to: list(parsed.to), cc: list(parsed.cc) }
+  return {
+    from: list(parsed.from)[0]?.text,
+    subject: parsed.subject === undefined ? undefined : displayText(parsed.subject),
+    to: list(parsed.to),
+    cc: list(parsed.cc),
+  }
 }
 
 /**

@@ -1,0 +1,73 @@
+import type { Config } from './config.js'
+import type { Pool } from './infra/db.js'
+import { createDestinationLimiter } from './infra/destination-limiter.js'
+import { createDns } from './infra/dns.js'
+import type { Logger } from './infra/logger.js'
+import type { Redis } from './infra/redis.js'
+import { createDeliveryService } from './modules/delivery/delivery.service.js'
+import type { Dispatcher } from './modules/delivery/dispatch.port.js'
+import type { Signer } from './modules/delivery/message.prepare.js'
+import { createMxPlanner } from './modules/delivery/mx.plan.js'
+import { MxTransport } from './modules/delivery/mx.transport.js'
+import { describeTarget, parseRelayUrl } from './modules/delivery/relay-target.js'
+import type { Shaping } from './modules/delivery/shaping.js'
+import { SmtpPool } from './modules/delivery/smtp-pool.js'
+import { createSweeper } from './modules/delivery/sweeper.js'
+
+/** The parts only delivering processes (worker, all) build: transports, delivery service, sweeper. */
+export function createDeliveryParts(
+  config: Config,
+  deps: { pool: Pool; redis: Redis; dispatcher: Dispatcher; logger: Logger; shaping: Shaping; signer?: Signer },
+) {
+  const { pool, dispatcher, logger } = deps
+  const target = parseRelayUrl(config.smtpRelayUrl)
+  const relay = new SmtpPool({
+    target,
+    size: config.smtpPoolSize,
+    heloName: config.heloName,
+    timeoutMs: config.smtpTimeoutMs,
+    logger: logger.child({ component: 'smtp-pool' }),
+  })
+  const mx = new MxTransport({
+    planner: createMxPlanner({
+      dns: createDns({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs }),
+      allowPrivate: config.mxAllowPrivate,
+    }),
+    shaping: deps.shaping,
+    limiter: createDestinationLimiter(deps.redis, config.bullmqPrefix),
+    port: config.mxPort,
+    heloName: config.heloName,
+    timeoutMs: config.smtpTimeoutMs,
+    localAddress: config.mxSourceAddress,
+    logger: logger.child({ component: 'mx' }),
+  })
+  const service = createDeliveryService({
+    pool,
+    relay,
+    mx,
+    signer: deps.signer,
+    dispatcher,
+    logger: logger.child({ component: 'delivery' }),
+    retry: { scheduleMs: config.retryScheduleMs, jitter: 0.1 },
+    leaseMs: config.deliveryLeaseMs,
+    batchConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)),
+  })
+  const sweeper = createSweeper({
+    pool,
+    dispatcher,
+    logger: logger.child({ component: 'sweeper' }),
+    graceMs: Math.max(1_000, config.sweepIntervalMs),
+  })
+  return {
+    service,
+    sweeper,
+    relay: describeTarget(target),
+    async close() {
+      await service.drain()
+      await relay.close()
+      await mx.close()
+    },
+  }
+}
+
+export type DeliveryParts = ReturnType<typeof createDeliveryParts>

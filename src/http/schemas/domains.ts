@@ -1,0 +1,42 @@
+import { Type } from 'typebox'
+import { Cursor, LimitQuery, Nullable, Timestamp } from './common.js'
+
+export const DnsRecordSchema = Type.Object({
+  type: Type.Enum(['TXT', 'MX', 'CNAME'] as const),
+  name: Type.String({ description: 'Where to publish the record (fully qualified)' }),
+  value: Type.String({ description: 'What to publish; MX values are "<preference> <host>"' }),
+  purpose: Type.Enum(['spf', 'dkim', 'dkim-ed25519', 'dmarc', 'return-path'] as const),
+  status: Type.Enum(['pending', 'found', 'missing', 'mismatched'] as const, {
+    description: 'Verdict of the last verification; pending before the first one, or when DNS gave no answer',
+  }),
+  seen: Type.Optional(Type.Array(Type.String(), { description: 'What DNS answered instead, when mismatched' })),
+  error: Type.Optional(Type.String({ description: 'Why the last check could not decide' })),
+})
+
+export const DomainSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  status: Type.Enum(['pending', 'verified', 'failed'] as const, {
+    description: 'verified once SPF and DKIM are found; failed when the last check found either missing or different',
+  }),
+  dkim_selector: Type.String(),
+  return_path_domain: Type.String({ description: 'Envelope sender (bounce) domain' }),
+  records: Type.Array(DnsRecordSchema),
+  verified_at: Nullable(Timestamp),
+  checked_at: Nullable(Timestamp),
+  created_at: Timestamp,
+})
+
+export const CreateDomainBodySchema = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 253, description: 'The domain mail is sent from, e.g. example.com' }) },
+  { additionalProperties: false },
+)
+
+export const ListDomainsQuerySchema = Type.Object(
+  { limit: Type.Optional(LimitQuery), cursor: Type.Optional(Cursor) },
+  { additionalProperties: false },
+)
+
+export const DomainPageSchema = Type.Object({ data: Type.Array(DomainSchema), next_cursor: Nullable(Type.String()) })
+
+export const DeletedDomainSchema = Type.Object({ id: Type.String(), deleted: Type.Literal(true) })

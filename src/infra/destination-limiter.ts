@@ -1,0 +1,77 @@
+import type { DestinationLimiter } from '../modules/delivery/limiter.port.js'
+import type { Redis } from './redis.js'
+
+// Each script reads Redis's own clock, so every worker process agrees on time.
+const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
+
+/** KEYS: slots, state. ARGV: slot, max, leaseMs. Expired slots are dropped first. */
+const ACQUIRE = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local factor = tonumber(redis.call('HGET', KEYS[2], 'factor') or '1')
+local limit = math.max(1, math.floor(tonumber(ARGV[2]) * factor))
+if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
+return 1`
+
+const RENEW = `${NOW}
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+end
+return 1`
+
+/** GCRA: KEYS: rate. ARGV: interval ms, burst. Returns ms to wait (0 = counted). */
+const RATE = `${NOW}
+local interval = tonumber(ARGV[1])
+local tolerance = interval * (tonumber(ARGV[2]) - 1)
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+if tat - now > tolerance then return tat - now - tolerance end
+redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + 1000))
+return 0`
+
+/** KEYS: state. ARGV: pauseMs, maxPauseMs. A pause in force is not extended by its own stragglers. */
+const THROTTLED = `${NOW}
+local paused = tonumber(redis.call('HGET', KEYS[1], 'pausedUntil') or '0')
+if paused > now then return paused end
+local factor = math.max(1 / 64, tonumber(redis.call('HGET', KEYS[1], 'factor') or '1') / 2)
+local last = tonumber(redis.call('HGET', KEYS[1], 'pauseMs') or '0')
+local pause = math.min(last > 0 and last * 2 or tonumber(ARGV[1]), tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'factor', factor, 'pauseMs', pause, 'pausedUntil', now + pause)
+redis.call('PEXPIRE', KEYS[1], math.max(pause * 4, 3600000))
+return now + pause`
+
+const SUCCEEDED = `
+local factor = tonumber(redis.call('HGET', KEYS[1], 'factor') or '1')
+if factor >= 1 then return 0 end
+redis.call('HSET', KEYS[1], 'factor', math.min(1, factor * 2), 'pauseMs', math.floor(tonumber(redis.call('HGET', KEYS[1], 'pauseMs') or '0') / 2))
+return 1`
+
+export function createDestinationLimiter(redis: Redis, prefix: string): DestinationLimiter {
+  const key = (destination: string, part: string) => `${prefix}:dest:{${destination}}:${part}`
+  return {
+    async state(destination) {
+      const [pausedUntil, factor] = await redis.hmget(key(destination, 'state'), 'pausedUntil', 'factor')
+      return { pausedUntil: Number(pausedUntil ?? 0), factor: Number(factor ?? 1) }
+    },
+    async acquireSlot(destination, slot, max, leaseMs) {
+      return (await redis.eval(ACQUIRE, 2, key(destination, 'slots'), key(destination, 'state'), slot, max, leaseMs)) === 1
+    },
+    async renewSlot(destination, slot, leaseMs) {
+      await redis.eval(RENEW, 1, key(destination, 'slots'), slot, leaseMs)
+    },
+    async releaseSlot(destination, slot) {
+      await redis.zrem(key(destination, 'slots'), slot)
+    },
+    async reserveRate(destination, perSecond) {
+      if (perSecond <= 0) return 0
+      return Number(await redis.eval(RATE, 1, key(destination, 'rate'), 1000 / perSecond, Math.max(1, Math.ceil(perSecond))))
+    },
+    async throttled(destination, pauseMs, maxPauseMs) {
+      return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs))
+    },
+    async succeeded(destination) {
+      await redis.eval(SUCCEEDED, 1, key(destination, 'state'))
+    },
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * Per-destination traffic state shared by every worker process (C6): connection slots, a send
+ * rate, and the throttling backoff. Implemented on Redis (src/infra/destination-limiter.ts).
+ */
+export interface DestinationLimiter {
+  /** When the destination is paused (epoch ms, 0 when not) and its concurrency factor (0-1]. */
+  state(destination: string): Promise<{ pausedUntil: number; factor: number }>
+  /** Takes a connection slot if fewer than `max × factor` are held; the slot expires unless renewed. */
+  acquireSlot(destination: string, slot: string, max: number, leaseMs: number): Promise<boolean>
+  renewSlot(destination: string, slot: string, leaseMs: number): Promise<void>
+  releaseSlot(destination: string, slot: string): Promise<void>
+  /** Counts one message at `perSecond` and returns 0, or returns the ms to wait without counting. */
+  reserveRate(destination: string, perSecond: number): Promise<number>
+  /** A throttling reply: halves the factor and pauses the destination for a growing interval. Returns the pause end. */
+  throttled(destination: string, pauseMs: number, maxPauseMs: number): Promise<number>
+  /** A success: the factor recovers one step and the next pause starts short again. */
+  succeeded(destination: string): Promise<void>
+}

@@ -1,0 +1,69 @@
+import type { EventData, EventType } from '../events/event.types.js'
+import type { ClaimedRecipient, RecordedOutcome } from './delivery.repository.js'
+import type { RecipientOutcome, SessionInfo } from './delivery.types.js'
+
+const EVENT_BY_STATUS: Record<RecordedOutcome['status'], EventType> = {
+  sent: 'email.sent',
+  delivered: 'email.delivered',
+  deferred: 'email.deferred',
+  bounced: 'email.bounced',
+  expired: 'email.expired',
+  failed: 'email.failed',
+}
+
+export interface RecordOptions {
+  /** When to try again; none means the message has run out of time (expired). */
+  retryAt: Date | undefined
+  /** The remote was the recipient's own MX: a 2xx is `delivered`, not `sent` (to a relay). */
+  direct: boolean
+  /** The destination asked us to slow down: the wait is a pause, not an ordinary retry. */
+  throttled: boolean
+}
+
+/** One recipient's outcome of an attempt, as stored: status, reason, attempt row and event. */
+export function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: SessionInfo, opts: RecordOptions): RecordedOutcome {
+  const { retryAt } = opts
+  let status: RecordedOutcome['status'] = o.status === 'deferred' && !retryAt ? 'expired' : o.status
+  if (status === 'sent' && opts.direct) status = 'delivered'
+  const reason =
+    status === 'deferred' ? (o.relayUnavailable ? 'relay_unavailable' : opts.throttled ? 'waiting_rate_limit' : 'waiting_retry') : null
+  const possibleDuplicate = o.possibleDuplicate || r.possibleDuplicate
+  const data: EventData = {
+    attempt: r.attempt,
+    smtp_code: o.reply?.code,
+    enhanced_code: o.reply?.enhanced,
+    reply: o.reply?.text ?? o.error,
+    remote_host: session.remoteHost,
+    remote_ip: session.remoteIp,
+    tls_version: session.tlsVersion,
+    duration_ms: session.durationMs,
+    reason: reason ?? undefined,
+    next_attempt_at: status === 'deferred' ? retryAt?.toISOString() : undefined,
+    possible_duplicate: possibleDuplicate || undefined,
+  }
+  return {
+    recipientId: r.id,
+    attemptId: r.attemptId,
+    attempt: r.attempt,
+    emailId: r.emailId,
+    accountId: r.accountId,
+    address: r.address,
+    status,
+    reason,
+    nextAttemptAt: status === 'deferred' ? (retryAt ?? null) : null,
+    phase: o.phase,
+    smtpCode: o.reply?.code ?? null,
+    enhancedCode: o.reply?.enhanced ?? null,
+    reply: o.reply?.text ?? o.error ?? null,
+    remoteHost: session.remoteHost,
+    remoteIp: session.remoteIp ?? null,
+    tlsVersion: session.tlsVersion ?? null,
+    tlsCipher: session.tlsCipher ?? null,
+    durationMs: session.durationMs,
+    possibleDuplicate,
+    eventType: EVENT_BY_STATUS[status],
+    // Drops the keys left undefined: events store only what applies.
+    eventData: JSON.parse(JSON.stringify(data)),
+    emailStatus: null,
+  }
+}

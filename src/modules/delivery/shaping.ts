@@ -1,0 +1,133 @@
+import type { TlsPolicy } from './relay-target.js'
+
+/**
+ * Per-destination policy in MX mode: which route a domain takes, the TLS it demands, and how
+ * hard Hikyaku may push it. A destination is a mailbox provider (a profile, matched by domain or
+ * by the provider's MX host names) or else the recipient domain itself; limits are shared by every
+ * domain of a destination, since that is what the provider counts.
+ */
+export interface Limits {
+  maxConnections: number
+  messagesPerConnection: number
+  /** Messages per second over all connections; 0 means no limit. */
+  ratePerSecond: number
+  /** First pause after a throttling reply; each further one doubles, up to maxPauseMs. */
+  pauseMs: number
+  maxPauseMs: number
+}
+
+export interface DomainSettings extends Partial<Limits> {
+  route?: 'relay' | 'mx'
+  tls?: Exclude<TlsPolicy, 'none'>
+}
+
+interface Profile extends Partial<Limits> {
+  domains: string[]
+  mxSuffixes?: string[]
+}
+
+export interface ShapingFile {
+  defaults?: Partial<Limits> & { tls?: Exclude<TlsPolicy, 'none'> }
+  profiles?: Record<string, Partial<Profile>>
+  domains?: Record<string, DomainSettings>
+}
+
+export interface DestinationPolicy extends Limits {
+  destination: string
+  tls: Exclude<TlsPolicy, 'none'>
+}
+
+const DEFAULTS: Limits = { maxConnections: 10, messagesPerConnection: 100, ratePerSecond: 0, pauseMs: 60_000, maxPauseMs: 3_600_000 }
+
+// Starting points for the providers that throttle hardest; Japanese carriers accept few
+// connections and want mail spread out. Override any of them in SHAPING_CONFIG.
+const BUILT_IN: Record<string, Profile> = {
+  google: { domains: ['gmail.com', 'googlemail.com'], mxSuffixes: ['google.com', 'googlemail.com'], maxConnections: 20, ratePerSecond: 50 },
+  microsoft: {
+    domains: ['outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'outlook.jp', 'hotmail.co.jp'],
+    mxSuffixes: ['outlook.com'],
+    maxConnections: 10,
+    ratePerSecond: 20,
+  },
+  yahoo: {
+    domains: ['yahoo.com', 'ymail.com', 'rocketmail.com', 'aol.com'],
+    mxSuffixes: ['yahoodns.net'],
+    maxConnections: 10,
+    messagesPerConnection: 20,
+    ratePerSecond: 10,
+  },
+  docomo: { domains: ['docomo.ne.jp'], maxConnections: 5, messagesPerConnection: 10, ratePerSecond: 5 },
+  kddi: { domains: ['ezweb.ne.jp', 'au.com'], maxConnections: 5, messagesPerConnection: 10, ratePerSecond: 5 },
+  softbank: { domains: ['softbank.ne.jp', 'i.softbank.jp'], maxConnections: 5, messagesPerConnection: 10, ratePerSecond: 5 },
+}
+
+export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
+  const defaults = { ...DEFAULTS, ...pick(file.defaults) }
+  const defaultTls = file.defaults?.tls ?? 'opportunistic'
+  const profiles: Record<string, Profile> = { ...BUILT_IN }
+  for (const [name, p] of Object.entries(file.profiles ?? {})) {
+    profiles[name] = { ...(profiles[name] ?? { domains: [] }), ...p } as Profile
+  }
+  const domains = Object.fromEntries(Object.entries(file.domains ?? {}).map(([d, s]) => [d.toLowerCase(), s]))
+
+  const profileOf = (domain: string, mxHosts: string[]): string | undefined =>
+    Object.entries(profiles).find(
+      ([, p]) => p.domains.includes(domain) || mxHosts.some((h) => p.mxSuffixes?.some((s) => h === s || h.endsWith(`.${s}`))),
+    )?.[0]
+
+  return {
+    /** `relay` or the recipient's domain (an MX route), per DELIVERY_MODE and per-domain overrides. */
+    routeFor(address: string): string {
+      const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase()
+      const route = domains[domain]?.route ?? mode
+      return route === 'relay' ? 'relay' : domain
+    },
+
+    /** The policy for a recipient domain, given the MX host names it resolved to (for provider groups). */
+    policyFor(domain: string, mxHosts: string[] = []): DestinationPolicy {
+      const profile = profileOf(domain, mxHosts)
+      const own = domains[domain]
+      return {
+        ...defaults,
+        ...pick(profile ? profiles[profile] : undefined),
+        ...pick(own),
+        destination: profile ? `profile:${profile}` : domain,
+        tls: own?.tls ?? defaultTls,
+      }
+    },
+  }
+}
+
+export type Shaping = ReturnType<typeof createShaping>
+
+/** Only the limit fields, so a profile's domain lists never leak into a policy. */
+function pick(source: Partial<Limits> | undefined): Partial<Limits> {
+  const out: Partial<Limits> = {}
+  for (const key of Object.keys(DEFAULTS) as Array<keyof Limits>) {
+    const value = source?.[key]
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) out[key] = value
+  }
+  return out
+}
+
+/** Checks the parsed SHAPING_CONFIG file; returns the problems found (empty when fine). */
+export function checkShapingFile(value: unknown): string[] {
+  const problems: string[] = []
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return ['must be a JSON object']
+  const file = value as Record<string, unknown>
+  for (const key of Object.keys(file)) if (!['defaults', 'profiles', 'domains'].includes(key)) problems.push(`unknown key "${key}"`)
+  const checkSettings = (where: string, s: unknown) => {
+    if (typeof s !== 'object' || s === null) return problems.push(`${where} must be an object`)
+    for (const [k, v] of Object.entries(s)) {
+      if (k in DEFAULTS && (typeof v !== 'number' || v < 0)) problems.push(`${where}.${k} must be a number ≥ 0`)
+      else if (k === 'route' && v !== 'relay' && v !== 'mx') problems.push(`${where}.route must be relay or mx`)
+      else if (k === 'tls' && !['opportunistic', 'require', 'verify'].includes(String(v)))
+        problems.push(`${where}.tls must be opportunistic, require or verify`)
+      else if (!(k in DEFAULTS) && !['route', 'tls', 'domains', 'mxSuffixes'].includes(k)) problems.push(`${where}: unknown key "${k}"`)
+    }
+  }
+  if (file.defaults !== undefined) checkSettings('defaults', file.defaults)
+  for (const [name, p] of Object.entries((file.profiles as Record<string, unknown>) ?? {})) checkSettings(`profiles.${name}`, p)
+  for (const [name, d] of Object.entries((file.domains as Record<string, unknown>) ?? {})) checkSettings(`domains.${name}`, d)
+  return problems
+}

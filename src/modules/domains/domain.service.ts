@@ -1,0 +1,216 @@
+import type { Config } from '../../config.js'
+import { normaliseDomain } from '../../lib/address.js'
+import { AppError, notFound, validationFailed } from '../../lib/errors.js'
+import type { SecretBox } from '../../lib/secret-box.js'
+import { createTtlCache } from '../../lib/ttl-cache.js'
+import { uuidv7 } from '../../lib/uuid.js'
+import { generateDkimKey } from './dkim.keys.js'
+import { ed25519Selector, expectedRecords, type RecordSettings } from './domain.records.js'
+import type { DomainRepository, StoredDomain } from './domain.repository.js'
+import type { DnsRecord, DomainStatus, DomainView, SigningKey } from './domain.types.js'
+import { checkRecords, type DnsLookups } from './domain.verify.js'
+
+/**
+ * Sending domains: each gets a DKIM key (sealed at rest) and the DNS records to publish;
+ * verification checks them. The delivery path asks for signing keys and verification per
+ * message, so those answers are cached in memory for a short while.
+ */
+export interface DomainServiceDeps {
+  repository: DomainRepository
+  dns: DnsLookups
+  /** Seals the DKIM private keys (purpose `dkim`). */
+  box: SecretBox
+  config: Pick<Config, 'dkimSelector' | 'dkimEd25519' | 'spfInclude' | 'spfIps' | 'bounceSubdomain' | 'bounceMxHost' | 'heloName'>
+  now?: () => Date
+}
+
+interface SendingDomain {
+  verified: boolean
+  keys: SigningKey[]
+  /** Where bounces for this domain go: the envelope sender's domain in MX delivery. */
+  returnPathDomain?: string
+}
+
+// A verified domain stays usable for up to a minute in other processes after it is deleted or
+// fails a re-check; an unknown or unverified one is looked up again soon, so a domain verified
+// through one API process is accepted by the others within seconds.
+const VERIFIED_TTL_MS = 60_000
+const UNVERIFIED_TTL_MS = 5_000
+const CACHE_MAX_ENTRIES = 10_000
+
+export function createDomainService(deps: DomainServiceDeps) {
+  const { repository, dns, box, config } = deps
+  const now = deps.now ?? (() => new Date())
+  const settings: RecordSettings = {
+    spfInclude: config.spfInclude,
+    spfIps: config.spfIps,
+    bounceMxHost: config.bounceMxHost ?? config.heloName,
+  }
+  const cache = createTtlCache<Promise<SendingDomain>>({ maxEntries: CACHE_MAX_ENTRIES })
+  const cacheKey = (accountId: string, name: string) => `${accountId}/${name.toLowerCase()}`
+
+  const owned = async (accountId: string, id: string): Promise<StoredDomain> => {
+    const domain = await repository.find(accountId, id)
+    if (!domain) throw notFound('Domain')
+    return domain
+  }
+
+  const open = (domain: StoredDomain, sealed: string): string => {
+    try {
+      return box.open(sealed)
+    } catch (err) {
+      throw new AppError('internal', `Cannot decrypt the DKIM key of ${domain.name}: was HIKYAKU_SECRET changed?`, { cause: err })
+    }
+  }
+
+  async function load(accountId: string, name: string): Promise<SendingDomain> {
+    const domain = await repository.findByName(accountId, name.toLowerCase())
+    if (!domain) return { verified: false, keys: [] }
+    const keys: SigningKey[] = [
+      { domain: domain.name, selector: domain.dkimSelector, algorithm: 'rsa-sha256', privateKey: open(domain, domain.dkimPrivateKey) },
+    ]
+    if (domain.ed25519PrivateKey) {
+      keys.push({
+        domain: domain.name,
+        selector: ed25519Selector(domain.dkimSelector),
+        algorithm: 'ed25519-sha256',
+        privateKey: open(domain, domain.ed25519PrivateKey),
+      })
+    }
+    return { verified: domain.verifiedAt !== null, keys, returnPathDomain: domain.returnPathDomain }
+  }
+
+  async function sendingDomain(accountId: string, name: string): Promise<SendingDomain> {
+    const key = cacheKey(accountId, name)
+    const cached = cache.get(key)
+    if (cached) return cached
+    const loading = load(accountId, name)
+    cache.set(key, loading, UNVERIFIED_TTL_MS)
+    try {
+      const found = await loading
+      if (found.verified && cache.get(key) === loading) cache.set(key, loading, VERIFIED_TTL_MS)
+      return found
+    } catch (err) {
+      if (cache.get(key) === loading) cache.delete(key)
+      throw err
+    }
+  }
+
+  return {
+    /** Creates the domain with fresh DKIM keys; its records are `pending` until verified. */
+    async create(accountId: string, rawName: string): Promise<DomainView> {
+      const name = normaliseDomain(rawName.trim().replace(/\.$/, ''))
+      if (!name) throw validationFailed([{ path: '/name', message: `"${rawName}" is not a domain name (expected e.g. example.com)` }])
+      const returnPathDomain = normaliseDomain(`${config.bounceSubdomain}.${name}`)
+      if (!returnPathDomain) throw validationFailed([{ path: '/name', message: 'is too long to have a return-path subdomain' }])
+      const conflict = () => new AppError('conflict', `${name} is already a sending domain of this account`)
+      // Checked before generating keys as well as by the insert (two requests may race).
+      if (await repository.findByName(accountId, name)) throw conflict()
+
+      const [rsa, ed25519] = await Promise.all([
+        generateDkimKey('rsa-sha256'),
+        config.dkimEd25519 ? generateDkimKey('ed25519-sha256') : undefined,
+      ])
+      const selector = config.dkimSelector
+      const records = expectedRecords(
+        { name, returnPathDomain, selector, rsaPublicKey: rsa.publicKey, ed25519PublicKey: ed25519?.publicKey ?? null },
+        settings,
+      )
+      const stored = await repository.insert({
+        id: uuidv7(),
+        accountId,
+        name,
+        dkimSelector: selector,
+        dkimPrivateKey: box.seal(rsa.privateKey),
+        dkimPublicKey: rsa.publicKey,
+        ed25519PrivateKey: ed25519 ? box.seal(ed25519.privateKey) : null,
+        ed25519PublicKey: ed25519?.publicKey ?? null,
+        returnPathDomain,
+        records,
+      })
+      if (!stored) throw conflict()
+      cache.delete(cacheKey(accountId, name))
+      return view(stored)
+    },
+
+    async list(accountId: string, page: { limit: number; before?: string }): Promise<DomainView[]> {
+      return (await repository.list(accountId, page)).map(view)
+    },
+
+    async get(accountId: string, id: string): Promise<DomainView> {
+      return view(await owned(accountId, id))
+    },
+
+    async remove(accountId: string, id: string): Promise<void> {
+      const domain = await owned(accountId, id)
+      if (!(await repository.remove(accountId, id))) throw notFound('Domain')
+      cache.delete(cacheKey(accountId, domain.name))
+    },
+
+    /**
+     * Looks every record up (from the current configuration) and stores the verdicts. SPF and
+     * DKIM decide: both found verifies the domain; either missing or mismatched un-verifies it;
+     * a lookup that got no answer (SERVFAIL, timeout) leaves the previous state alone.
+     */
+    async verify(accountId: string, id: string): Promise<DomainView> {
+      const domain = await owned(accountId, id)
+      const records = await checkRecords(expectedRecords(keysOf(domain), settings), dns)
+      const decisive = records.filter(isDecisive).map((r) => r.status)
+      let verifiedAt = domain.verifiedAt
+      if (decisive.every((s) => s === 'found')) verifiedAt ??= now()
+      else if (decisive.some((s) => s === 'missing' || s === 'mismatched')) verifiedAt = null
+      const saved = await repository.saveCheck(domain.id, { records, verifiedAt, checkedAt: now() })
+      cache.delete(cacheKey(accountId, domain.name))
+      return view(saved)
+    },
+
+    /** Decrypted DKIM keys for mail from `domainName`; [] when the account has no such domain. */
+    async signingKeys(accountId: string, domainName: string): Promise<SigningKey[]> {
+      return (await sendingDomain(accountId, domainName)).keys
+    },
+
+    /** Keys and return-path domain for mail from `domainName` (no keys: not a sending domain of the account). */
+    async signingIdentity(accountId: string, domainName: string): Promise<{ keys: SigningKey[]; returnPathDomain?: string }> {
+      const { keys, returnPathDomain } = await sendingDomain(accountId, domainName)
+      return { keys, returnPathDomain }
+    },
+
+    async isVerified(accountId: string, domainName: string): Promise<boolean> {
+      return (await sendingDomain(accountId, domainName)).verified
+    },
+  }
+}
+
+export type DomainService = ReturnType<typeof createDomainService>
+
+/** SPF and DKIM decide verification; DMARC, the return path and Ed25519 are advice. */
+const isDecisive = (record: DnsRecord): boolean => record.purpose === 'spf' || record.purpose === 'dkim'
+
+const keysOf = (domain: StoredDomain) => ({
+  name: domain.name,
+  returnPathDomain: domain.returnPathDomain,
+  selector: domain.dkimSelector,
+  rsaPublicKey: domain.dkimPublicKey,
+  ed25519PublicKey: domain.ed25519PublicKey,
+})
+
+/** Verified, or failed when the last check found SPF or DKIM missing or wrong; else pending. */
+function statusOf(domain: StoredDomain): DomainStatus {
+  if (domain.verifiedAt) return 'verified'
+  const failed = (r: DnsRecord) => isDecisive(r) && (r.status === 'missing' || r.status === 'mismatched')
+  return domain.records.some(failed) ? 'failed' : 'pending'
+}
+
+function view(domain: StoredDomain): DomainView {
+  return {
+    id: domain.id,
+    name: domain.name,
+    status: statusOf(domain),
+    dkimSelector: domain.dkimSelector,
+    returnPathDomain: domain.returnPathDomain,
+    records: domain.records,
+    verifiedAt: domain.verifiedAt,
+    checkedAt: domain.checkedAt,
+    createdAt: domain.createdAt,
+  }
+}
