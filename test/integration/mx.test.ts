@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
+import { Resolver } from 'node:dns/promises'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js'
 import { generate } from 'selfsigned'
 import { startDnsServer, type ZoneEntry } from '../helpers/dns-server.js'
 import { waitFor } from '../helpers/env.js'
@@ -169,6 +171,28 @@ describe('MX delivery', () => {
     for (const id of ids) assert.equal((await settled(id, 30_000)).status, 'delivered')
     assert.equal(sinks['127.0.0.10']?.received.length, 8)
     assert.ok((sinks['127.0.0.10']?.maxConcurrent ?? 0) <= 2, `at most 2 sessions at once (saw ${sinks['127.0.0.10']?.maxConcurrent})`)
+  })
+
+  it("signs with the sending domain's DKIM keys (verified independently against the published TXT) and uses a VERP return path", async () => {
+    const created = await h.app.inject({ method: 'POST', url: '/v1/domains', headers: h.auth, payload: { name: 'signed.test' } })
+    assert.equal(created.statusCode, 201, created.body)
+    const dkim = (created.json().records as Array<{ purpose: string; name: string; value: string }>).find((r) => r.purpose === 'dkim')
+    assert.ok(dkim)
+    dns.set({ [dkim.name]: { TXT: [dkim.value] } })
+    const res = await h.send(basicEmail({ from: 'News <news@signed.test>', to: 'reader@fine.test', subject: 'Signed' }))
+    const email = await settled(res.body.id)
+    assert.equal(email.status, 'delivered')
+    const message = sinks['127.0.0.12']?.received.find((m) => m.to.includes('reader@fine.test'))
+    assert.ok(message)
+    const resolver = new Resolver()
+    resolver.setServers([dns.server])
+    const { results } = await dkimVerify(message.raw, { resolver: (name: string, type: string) => resolver.resolve(name, type as 'TXT') })
+    assert.deepEqual(
+      results.map((r: { status: { result: string } }) => r.status.result),
+      ['pass'],
+    )
+    const { rows } = await h.container.pool.query('SELECT delivery_id FROM recipients WHERE email_id = $1', [res.body.id])
+    assert.equal(message.from, `bounces+${rows[0].delivery_id}@bounces.signed.test`)
   })
 
   it('pauses a domain that answers 421 without holding workers: other domains flow, and its recipients say why and until when', async () => {
