@@ -16,7 +16,9 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; wait 2>/d
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-if [[ -z ${SMTP_RELAY_URL:-} ]]; then
+if [[ ${DELIVERY_MODE:-relay} == mx ]]; then
+  relay="each recipient domain's MX hosts (DELIVERY_MODE=mx)"
+elif [[ -z ${SMTP_RELAY_URL:-} ]]; then
   node bin/hikyaku.js dev-inbox &
   pids+=($!)
   relay="the dev inbox: every message lands as an .eml file under var/inbox/"

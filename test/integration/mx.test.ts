@@ -71,6 +71,8 @@ describe('MX delivery', () => {
       'broken.test': { servfail: true },
       'tls.test': mx([10, 'mx.tls.test']),
       'mx.tls.test': { A: ['127.0.0.7'] },
+      'verifytls.test': mx([10, 'mx.verifytls.test']),
+      'mx.verifytls.test': { A: ['127.0.0.7'] },
       'requiretls.test': mx([10, 'mx.requiretls.test']),
       'mx.requiretls.test': { A: ['127.0.0.8'] },
       'slow.test': mx([10, 'mx.slow.test']),
@@ -87,6 +89,7 @@ describe('MX delivery', () => {
       JSON.stringify({
         domains: {
           'requiretls.test': { tls: 'require' },
+          'verifytls.test': { tls: 'verify' },
           'slow.test': { maxConnections: 2 },
           'throttled.test': { pauseMs: 60_000 },
         },
@@ -164,6 +167,14 @@ describe('MX delivery', () => {
     const email = (await h.waitForEmail(id, (e) => e.status === 'deferred')) as unknown as Email
     assert.equal(email.attempts[0]?.phase, 'tls')
     assert.equal(sinks['127.0.0.8']?.received.length, 0)
+  })
+
+  it('with tls=verify, a certificate that does not validate gets nothing: deferred', async () => {
+    const before = sinks['127.0.0.7']?.received.length
+    const id = await send('user@verifytls.test')
+    const email = (await h.waitForEmail(id, (e) => e.status === 'deferred')) as unknown as Email
+    assert.equal(email.attempts[0]?.phase, 'tls')
+    assert.equal(sinks['127.0.0.7']?.received.length, before)
   })
 
   it('never exceeds the per-domain connection limit (maxConnections 2)', async () => {

@@ -70,6 +70,9 @@ export function openSession(o: ConnectOptions): Promise<Session> {
     const fail = (err: unknown) => {
       if (settled) return
       settled = true
+      // A failed STARTTLS handshake (a certificate that does not validate, say) surfaces as a
+      // socket error; it is a TLS failure, and the policy that asked for TLS is why.
+      if ((conn as unknown as { upgrading?: boolean }).upgrading) Object.assign(err as object, { code: 'ETLS', command: 'STARTTLS' })
       conn.close()
       reject(err)
     }
