@@ -7,13 +7,14 @@
 //           503 (or 429) a connection waits the Retry-After delay (capped, optionally with jitter)
 //           before its next request. The measured window starts at the first 503 (admission
 //           control engaged) or after the longest warm-up, whichever comes first.
+// Recipients are rcpt<n>@example.net, or spread round-robin over the domains `init` was given.
 // Every message carries `X-Bench-Id: <phase>.<seq>` and `X-Bench-Sent-At: <epoch ms>`.
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ipcServer, summarize, textBody } from './lib.mjs'
 
-let cfg // { url, key, bodyBytes, timeoutMs, maxInflight }
+let cfg // { url, key, bodyBytes, timeoutMs, maxInflight, toDomains? }
 let text
 let base
 /** 202s per phase over the whole run, for the driver's memory sampler (`stats`). */
@@ -23,13 +24,16 @@ function buildAgent(maxSockets) {
   return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'fifo' })
 }
 
+/** example.net, or round-robin over cfg.toDomains (phase (x): one per MX host). */
+const recipientDomain = (seq) => (cfg.toDomains?.length ? cfg.toDomains[seq % cfg.toDomains.length] : 'example.net')
+
 /** One POST; resolves (never rejects) with {status, ms, acceptedAt, code?, body?}. `t0` is when it counts from. */
 function post(agent, phase, seq, t0 = performance.now()) {
   return new Promise((resolve) => {
     const sentAt = Date.now()
     const payload = JSON.stringify({
       from: 'Bench <bench@example.com>',
-      to: `rcpt${seq % 1000}@example.net`,
+      to: `rcpt${seq % 1000}@${recipientDomain(seq)}`,
       subject: `bench ${phase} ${seq}`,
       text,
       headers: { 'X-Bench-Id': `${phase}.${seq}`, 'X-Bench-Sent-At': String(sentAt) },

@@ -2,7 +2,9 @@
 // It accepts everything (no AUTH required, no STARTTLS), throws the body away, and records for each
 // message the time its DATA ended, keyed by the `X-Bench-Id: <phase>.<seq>` header the load
 // generator put in; `X-Bench-Sent-At` (epoch ms) gives a submit→arrival latency as well.
-// The driver queries it over IPC: `listen`, `counts`, `dump`.
+// It can also listen on several loopback addresses at once, one port (`listenMx`): the MX hosts
+// of phase (x), with per-address connection and message counts (`mxStats`).
+// The driver queries it over IPC: `listen`, `listenMx`, `counts`, `mxStats`, `between`, `dump`.
 import { SMTPServer } from 'smtp-server'
 import { ipcServer } from './lib.mjs'
 
@@ -46,61 +48,113 @@ function record(header, arrivedAt) {
   if (sent) p.sentAt.set(seq, Number(sent[1]))
 }
 
-const server = new SMTPServer({
-  name: 'bench-sink',
-  banner: 'bench sink',
-  authOptional: true,
-  disabledCommands: ['AUTH', 'STARTTLS'],
-  hideSTARTTLS: true,
-  logger: false,
-  maxClients: 10_000,
-  socketTimeout: 120_000,
-  onConnect(_session, callback) {
-    connections++
-    if (connections > maxConnections) maxConnections = connections
-    callback()
-  },
-  onClose() {
-    connections--
-  },
-  onData(stream, _session, callback) {
-    // Only the header block is kept (the first chunk nearly always holds all of it).
-    let head = ''
-    let done = false
-    stream.on('data', (chunk) => {
-      if (done) return
-      head += chunk.toString('latin1')
-      const end = head.indexOf('\r\n\r\n')
-      if (end >= 0) {
-        head = head.slice(0, end + 2)
-        done = true
-      } else if (head.length > HEADER_LIMIT) {
-        done = true
+/**
+ * An SMTP server that records what it receives. `addr` (MX sinks only) gets per-listener counts:
+ * connections opened, open at once (now and at most), messages — to see connection reuse.
+ */
+function makeServer(addr) {
+  const server = new SMTPServer({
+    name: 'bench-sink',
+    banner: 'bench sink',
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    hideSTARTTLS: true,
+    logger: false,
+    maxClients: 10_000,
+    socketTimeout: 120_000,
+    onConnect(_session, callback) {
+      connections++
+      if (connections > maxConnections) maxConnections = connections
+      if (addr) {
+        addr.opened++
+        addr.open++
+        if (addr.open > addr.maxOpen) addr.maxOpen = addr.open
       }
+      callback()
+    },
+    onClose() {
+      connections--
+      if (addr) addr.open--
+    },
+    onData(stream, _session, callback) {
+      // Only the header block is kept (the first chunk nearly always holds all of it).
+      let head = ''
+      let done = false
+      stream.on('data', (chunk) => {
+        if (done) return
+        head += chunk.toString('latin1')
+        const end = head.indexOf('\r\n\r\n')
+        if (end >= 0) {
+          head = head.slice(0, end + 2)
+          done = true
+        } else if (head.length > HEADER_LIMIT) {
+          done = true
+        }
+      })
+      stream.on('end', () => {
+        record(head, Date.now())
+        if (addr) addr.messages++
+        callback(null, 'OK queued')
+      })
+      stream.on('error', (err) => {
+        errors++
+        callback(err)
+      })
+    },
+  })
+  server.on('error', () => {
+    errors++
+  })
+  return server
+}
+
+const listenOn = (srv, port, host) =>
+  new Promise((resolve, reject) => {
+    srv.once('error', reject)
+    srv.listen(port, host, () => {
+      srv.off('error', reject)
+      resolve(srv.server.address().port)
     })
-    stream.on('end', () => {
-      record(head, Date.now())
-      callback(null, 'OK queued')
-    })
-    stream.on('error', (err) => {
-      errors++
-      callback(err)
-    })
-  },
-})
-server.on('error', () => {
-  errors++
-})
+  })
+
+const closeServer = (srv) =>
+  new Promise((resolve) => {
+    srv.close(() => resolve(true))
+    setTimeout(() => resolve(false), 2_000).unref()
+  })
+
+const server = makeServer(null)
+/** MX sinks: address → { server, stats } (all on one port, one per loopback address). */
+const mxSinks = new Map()
 
 ipcServer({
-  listen: ({ port }) =>
-    new Promise((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port ?? 0, '127.0.0.1', () => {
-        server.off('error', reject)
-        resolve({ port: server.server.address().port })
-      })
-    }),
+  listen: async ({ port }) => ({ port: await listenOn(server, port ?? 0, '127.0.0.1') }),
+  /**
+   * One more listener per address (loopback ones such as 127.0.0.21), all on one port, recording
+   * like the main one: the MX hosts of phase (x). The port is the first free one the first address
+   * gets; taken on another address, everything is closed and tried again (bounded).
+   */
+  listenMx: async ({ addresses }) => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const opened = []
+      let port = 0
+      try {
+        for (const host of addresses) {
+          const stats = { opened: 0, open: 0, maxOpen: 0, messages: 0 }
+          const srv = makeServer(stats)
+          opened.push([host, srv, stats])
+          port = await listenOn(srv, port, host)
+        }
+        for (const [host, srv, stats] of opened) mxSinks.set(host, { server: srv, stats })
+        return { port, addresses: addresses.length }
+      } catch (err) {
+        await Promise.all(opened.map(([, srv]) => closeServer(srv)))
+        if (err.code !== 'EADDRINUSE' || attempt === 4) throw err
+      }
+    }
+  },
+  /** Per MX-sink address: connections opened, open now, most open at once, messages. */
+  mxStats: () => Object.fromEntries([...mxSinks].map(([host, s]) => [host, { ...s.stats }])),
   /** How many distinct messages arrived per phase, plus totals. */
   counts: () => {
     const byPhase = {}
@@ -134,9 +188,5 @@ ipcServer({
     }
     return { seq, arrivedAt, sentAt }
   },
-  close: () =>
-    new Promise((resolve) => {
-      server.close(() => resolve(true))
-      setTimeout(() => resolve(false), 2_000).unref()
-    }),
+  close: async () => (await Promise.all([server, ...[...mxSinks.values()].map((s) => s.server)].map(closeServer))).every(Boolean),
 })

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js'
 import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 
@@ -102,8 +103,31 @@ describe('delivery outcomes', () => {
     assert.equal(email.status, 'expired')
     const attempts = email.attempts as Array<{ outcome: string }>
     assert.ok(attempts.length >= 3, `several attempts before giving up (got ${attempts.length})`)
-    assert.equal(attempts.at(-1)?.outcome, 'expired')
+    // The last try may be the worker's (its outcome then says expired) or the sweeper may expire
+    // the recipient at the deadline first; either way every attempt met the same 452.
+    assert.ok(
+      attempts.every((a) => ['deferred', 'expired'].includes(a.outcome)),
+      JSON.stringify(attempts),
+    )
     const types = (email.events as Array<{ type: string }>).map((e) => e.type)
     assert.equal(types.at(-1), 'email.expired')
+  })
+
+  it('DKIM-signs mail from a sending domain in relay mode too, verifiably', async () => {
+    const created = await h.app.inject({ method: 'POST', url: '/v1/domains', headers: h.auth, payload: { name: 'relay-signed.test' } })
+    const dkim = (created.json().records as Array<{ purpose: string; name: string; value: string }>).find((r) => r.purpose === 'dkim')
+    assert.ok(dkim)
+    const res = await h.send(basicEmail({ from: 'news@relay-signed.test', to: 'signed@example.net' }))
+    assert.equal((await h.waitForEmail(res.body.id, done)).status, 'sent')
+    const message = sink.received.find((m) => m.to.includes('signed@example.net'))
+    assert.ok(message)
+    const resolver = async (name: string) =>
+      name === dkim.name ? [[dkim.value]] : Promise.reject(Object.assign(new Error('NXDOMAIN'), { code: 'ENOTFOUND' }))
+    const { results } = await dkimVerify(message.raw, { resolver })
+    assert.deepEqual(
+      results.map((r: { status: { result: string } }) => r.status.result),
+      ['pass'],
+    )
+    assert.equal(message.from, 'news@relay-signed.test', 'relay mode keeps the envelope sender')
   })
 })
