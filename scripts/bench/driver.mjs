@@ -47,12 +47,19 @@ const C = {
   reqTimeoutMs: envSeconds('BENCH_REQUEST_TIMEOUT_SECONDS', 30),
   maxInflight: envInt('BENCH_MAX_INFLIGHT', 4000, 1),
   openSockets: envInt('BENCH_OPEN_MAX_SOCKETS', 256, 1),
-  maxTotalMs: envSeconds('BENCH_MAX_TOTAL_SECONDS', 300),
+  maxTotalMs: envSeconds('BENCH_MAX_TOTAL_SECONDS', 360),
   skipAccept: envFlag('BENCH_SKIP_ACCEPT'),
   skipLat: envFlag('BENCH_SKIP_LATENCY'),
   skipBaseline: envFlag('BENCH_SKIP_BASELINE'),
   skipOverload: envFlag('BENCH_SKIP_OVERLOAD'),
   skipSmtp: envFlag('BENCH_SKIP_SMTP'),
+  skipMx: envFlag('BENCH_SKIP_MX'),
+  mxRate: envInt('BENCH_MX_RATE', 600, 1),
+  mxMs: envSeconds('BENCH_MX_SECONDS', 15),
+  mxDrainMs: envSeconds('BENCH_MX_DRAIN_SECONDS', 20),
+  mxDomains: envInt('BENCH_MX_DOMAINS', 20, 1),
+  mxFillMs: envSeconds('BENCH_MX_FILL_SECONDS', 4),
+  mxShaping: env.BENCH_MX_SHAPING_CONFIG || '',
   smtpMs: envSeconds('BENCH_SMTP_SECONDS', 10),
   smtpConns: envInt('BENCH_SMTP_CONNECTIONS', 10, 1),
   smtpInflight: envInt('BENCH_SMTP_INFLIGHT', 50, 1),
@@ -158,6 +165,8 @@ function appEnv(extra = {}) {
     HIKYAKU_ENV: 'development',
     HIKYAKU_VAR_DIR: join(STATE, 'var'),
     SHUTDOWN_TIMEOUT: '10s',
+    // Relay mode unless a phase says otherwise ((x) runs its own api and worker in MX mode).
+    DELIVERY_MODE: 'relay',
     ...extra,
   }
 }
@@ -549,18 +558,18 @@ function rssLikeForLike(key, countKey) {
  * autovacuum their statistics drift, so the drain after (a) may not be representative any more).
  * Delivery during the burst (after its first second) / solo is a second no-admission ratio.
  */
-async function soloPhase(sink, loadgen) {
+async function soloPhase(sink, loadgen, phase = 'o', fillMs = C.soloFillMs) {
   progress(
-    `${elapsed()} phase o: solo rate: ${C.soloFillMs / 1000}s closed loop (${C.conns} connections) to leave a backlog, then its drain (at most ${C.drainAcceptMs / 1000}s)`,
+    `${elapsed()} phase ${phase}: solo rate: ${fillMs / 1000}s closed loop (${C.conns} connections) to leave a backlog, then its drain (at most ${C.drainAcceptMs / 1000}s)`,
   )
   const cpu0 = cpuSample()
   const res = await guard(
-    loadgen.call('closed', { phase: 'o', conns: C.conns, warmupMs: 0, durationMs: C.soloFillMs }, C.soloFillMs + C.reqTimeoutMs + 30_000),
+    loadgen.call('closed', { phase, conns: C.conns, warmupMs: 0, durationMs: fillMs }, fillMs + C.reqTimeoutMs + 30_000),
   )
   const cpu1 = cpuSample()
-  const drain = await waitFor(async () => ((await sink.call('counts')).byPhase.o ?? 0) >= res.total.ok202, C.drainAcceptMs, 100)
+  const drain = await waitFor(async () => ((await sink.call('counts')).byPhase[phase] ?? 0) >= res.total.ok202, C.drainAcceptMs, 100)
   const cpu2 = cpuSample()
-  const dump = await guard(sink.call('dump', { phase: 'o' }, 60_000))
+  const dump = await guard(sink.call('dump', { phase }, 60_000))
   const dr = drainRate(dump.arrivedAt, res.windowEndEpoch + res.tailMs)
   const from = res.windowStartEpoch + 1_000
   const to = res.windowEndEpoch
@@ -577,13 +586,13 @@ async function soloPhase(sink, loadgen) {
     cpuDrain: cpuDelta(cpu1, cpu2),
   }
   progress(
-    `${elapsed()} phase o: ${res.total.ok202} accepted (${round(res.acceptRps)}/s); ${dr.n} delivered after the load stopped in ${Math.round(dr.spanMs)} ms → solo ≈ ${f(dr.rate, ' msg/s')}`,
+    `${elapsed()} phase ${phase}: ${res.total.ok202} accepted (${round(res.acceptRps)}/s); ${dr.n} delivered after the load stopped in ${Math.round(dr.spanMs)} ms → solo ≈ ${f(dr.rate, ' msg/s')}`,
   )
   return o
 }
 
 // ------------------------------------------------------------------ (d) overload
-/** BullMQ's waiting/active counts for the delivery queue, sampled until stop() (the app's own figure). */
+/** BullMQ's waiting/active/delayed counts for the delivery queue, sampled until stop() (the app's own figure). */
 async function startBacklogSampler(everyMs = 250) {
   const { Queue } = await import('bullmq')
   const { Redis } = await import('ioredis')
@@ -598,8 +607,8 @@ async function startBacklogSampler(everyMs = 250) {
     if (busy) return
     busy = true
     queue
-      .getJobCounts('waiting', 'active')
-      .then((c) => samples.push({ at: Date.now(), waiting: c.waiting ?? 0, active: c.active ?? 0 }))
+      .getJobCounts('waiting', 'active', 'delayed')
+      .then((c) => samples.push({ at: Date.now(), waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0 }))
       .catch(() => {})
       .finally(() => {
         busy = false

@@ -208,6 +208,13 @@ describe('SMTP submission', () => {
     assert.equal((await h.getEmail(id)).subject, '日本語の件名 — ünïcødé')
   })
 
+  it('a header that decodes to text the database cannot store is accepted; its view drops those characters', async () => {
+    const raw = rawMessage({ id: 'nul-subject', subject: '=?utf-8?q?x=00y?=' })
+    const info = await sendRaw(h, raw, { from: 'sender@example.com', to: ['rcpt@example.net'] })
+    assert.equal((await h.getEmail(queuedId(info.response))).subject, 'xy')
+    assert.ok((await arrived('nul-subject@example.com')).raw.equals(raw), 'the bytes are relayed untouched')
+  })
+
   it('X-Hikyaku-* options are applied and stripped before relaying', async () => {
     const raw = rawMessage({ id: 'options-test', headers: ['X-Hikyaku-Tags: campaign=spring, tier=gold', 'X-Hikyaku-Stream: broadcast'] })
     const info = await sendRaw(h, raw, { from: 'sender@example.com', to: ['rcpt@example.net'] })

@@ -202,6 +202,12 @@ describe('POST /v1/emails validation', () => {
     assertInvalid(await h.send(basicEmail({ tags: { campaign: 1 } })), { '/tags/campaign': /must be a string/ })
   })
 
+  it('text the database cannot store (NUL, an unpaired surrogate) → 422 naming the field, never 500', async () => {
+    assertInvalid(await h.send(basicEmail({ text: 'nul \u0000 here' })), { '/text': /NUL/ })
+    assertInvalid(await h.send(basicEmail({ subject: 'half \ud800 a pair' })), { '/subject': /Unicode/ })
+    assertInvalid(await h.send(basicEmail({ headers: { 'X-Note': 'a\u0000b' } })), { '/headers/X-Note': /NUL/ })
+  })
+
   it('several bad fields at once → every one listed', async () => {
     const res = await h.send({
       from: 'not-an-address',
