@@ -14,11 +14,11 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
 return 1`
 
+/** Extends a slot; 0 when it had already expired (the holder must stop counting on it). */
 const RENEW = `${NOW}
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return 1`
 
 /** GCRA: KEYS: rate. ARGV: interval ms, burst. Returns ms to wait (0 = counted). */
@@ -26,7 +26,7 @@ const RATE = `${NOW}
 local interval = tonumber(ARGV[1])
 local tolerance = interval * (tonumber(ARGV[2]) - 1)
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
-if tat - now > tolerance then return tat - now - tolerance end
+if tat - now > tolerance then return math.ceil(tat - now - tolerance) end
 redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + 1000))
 return 0`
 
@@ -37,15 +37,26 @@ if paused > now then return paused end
 local factor = math.max(1 / 64, tonumber(redis.call('HGET', KEYS[1], 'factor') or '1') / 2)
 local last = tonumber(redis.call('HGET', KEYS[1], 'pauseMs') or '0')
 local pause = math.min(last > 0 and last * 2 or tonumber(ARGV[1]), tonumber(ARGV[2]))
-redis.call('HSET', KEYS[1], 'factor', factor, 'pauseMs', pause, 'pausedUntil', now + pause)
+redis.call('HSET', KEYS[1], 'factor', factor, 'pauseMs', pause, 'pausedUntil', now + pause, 'successes', 0)
 redis.call('PEXPIRE', KEYS[1], math.max(pause * 4, 3600000))
 return now + pause`
 
+/**
+ * KEYS: state. ARGV: successes per step. Concurrency comes back one doubling per N successes; the
+ * pause length decays only once concurrency is whole again, so a destination that keeps
+ * throttling after a few successes keeps getting longer pauses.
+ */
 const SUCCEEDED = `
 local factor = tonumber(redis.call('HGET', KEYS[1], 'factor') or '1')
 if factor >= 1 then return 0 end
-redis.call('HSET', KEYS[1], 'factor', math.min(1, factor * 2), 'pauseMs', math.floor(tonumber(redis.call('HGET', KEYS[1], 'pauseMs') or '0') / 2))
+local n = redis.call('HINCRBY', KEYS[1], 'successes', 1)
+if n < tonumber(ARGV[1]) then return 0 end
+factor = math.min(1, factor * 2)
+redis.call('HSET', KEYS[1], 'factor', factor, 'successes', 0)
+if factor >= 1 then redis.call('HSET', KEYS[1], 'pauseMs', math.floor(tonumber(redis.call('HGET', KEYS[1], 'pauseMs') or '0') / 2)) end
 return 1`
+
+const SUCCESSES_PER_STEP = 20
 
 export function createDestinationLimiter(redis: Redis, prefix: string): DestinationLimiter {
   const key = (destination: string, part: string) => `${prefix}:dest:{${destination}}:${part}`
@@ -58,7 +69,7 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
       return (await redis.eval(ACQUIRE, 2, key(destination, 'slots'), key(destination, 'state'), slot, max, leaseMs)) === 1
     },
     async renewSlot(destination, slot, leaseMs) {
-      await redis.eval(RENEW, 1, key(destination, 'slots'), slot, leaseMs)
+      return (await redis.eval(RENEW, 1, key(destination, 'slots'), slot, leaseMs)) === 1
     },
     async releaseSlot(destination, slot) {
       await redis.zrem(key(destination, 'slots'), slot)
@@ -71,7 +82,7 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
       return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs))
     },
     async succeeded(destination) {
-      await redis.eval(SUCCEEDED, 1, key(destination, 'state'))
+      await redis.eval(SUCCEEDED, 1, key(destination, 'state'), SUCCESSES_PER_STEP)
     },
   }
 }

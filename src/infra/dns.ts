@@ -63,11 +63,13 @@ export function createDns(options: { servers?: string[]; timeoutMs: number }): D
   return {
     mx: (domain) => wrap(domain, () => resolver.resolveMx(domain)),
     async addresses(host) {
-      const [v4, v6] = await Promise.all([
+      // A failing AAAA lookup must not hide a good A record (and the other way round).
+      const [v4, v6] = await Promise.allSettled([
         orEmpty(() => wrap(host, () => resolver.resolve4(host))),
         orEmpty(() => wrap(host, () => resolver.resolve6(host))),
       ])
-      return [...v4, ...v6]
+      if (v4.status === 'rejected' && v6.status === 'rejected') throw v4.reason
+      return [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])]
     },
     txt: (name) => wrap(name, async () => (await resolver.resolveTxt(name)).map((parts) => parts.join(''))),
   }

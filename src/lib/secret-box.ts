@@ -13,14 +13,15 @@ export function createSecretBox(secret: string, purpose: string) {
   return {
     seal(plaintext: string): string {
       const iv = randomBytes(12)
-      const cipher = createCipheriv('aes-256-gcm', key, iv)
+      const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
       return [VERSION, iv, cipher.getAuthTag(), body].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.')
     },
     open(sealed: string): string {
       const [version, iv, tag, body] = sealed.split('.')
       if (version !== VERSION || !iv || !tag || body === undefined) throw new Error('not a sealed value')
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
+      // A full-length tag only: a truncated one would weaken the authentication.
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), { authTagLength: 16 })
       decipher.setAuthTag(Buffer.from(tag, 'base64url'))
       return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8')
     },

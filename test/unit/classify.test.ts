@@ -58,7 +58,8 @@ const TABLE: Array<[string, string, 'sent' | 'deferred' | 'bounced' | 'failed', 
   ['554 5.7.1 Service unavailable; Client host [1.2.3.4] blocked using Spamhaus', 'blocklist', 'bounced', false],
   ['552 5.3.4 Message size exceeds fixed limit', 'too big', 'failed', false],
   ['452 4.2.2 The email account that you tried to reach is over quota.', 'mailbox full (temporary)', 'deferred', false],
-  ['451 4.7.1 Greylisting in action, please come back later', 'greylisting', 'deferred', true],
+  ['451 4.7.1 Greylisting in action, please come back later', 'greylisting (4.7.x)', 'deferred', true],
+  ['451 4.3.2 Please try again later', 'try again later (not a rate signal)', 'deferred', false],
   ['421 4.7.0 [TSS04] Messages from 1.2.3.4 temporarily deferred due to unexpected volume', 'yahoo throttle', 'deferred', true],
   [
     '450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages',
@@ -91,6 +92,12 @@ describe('classifyTransaction by phase', () => {
   it('defers a recipient refused at RCPT with 4xx', () => {
     const result = ok('250 ok', { 'b@example.com': '450 4.2.1 try later' })
     assert.equal(classifyTransaction(result, ['b@example.com']).get('b@example.com')?.status, 'deferred')
+  })
+  it('does not slow a whole destination for one busy mailbox (RCPT-level rate reply), only for a 421', () => {
+    const busy = ok('250 ok', { 'b@example.com': '450 4.2.1 The user is receiving mail at a rate that prevents additional messages' })
+    assert.equal(classifyTransaction(busy, ['b@example.com']).get('b@example.com')?.throttled, false)
+    const closing = ok('250 ok', { 'b@example.com': '421 4.7.0 Too many connections' })
+    assert.equal(classifyTransaction(closing, ['b@example.com']).get('b@example.com')?.throttled, true)
   })
   it('bounces every recipient on a 5xx to MAIL FROM', () => {
     const outcomes = classifyTransaction(fail('mail', '553 5.7.1 Sender address rejected'), ['a@x.com', 'b@x.com'])

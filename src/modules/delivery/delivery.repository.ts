@@ -10,6 +10,8 @@ export interface ClaimRequest {
   attempt: number
   /** `relay`, or the recipient domain of an MX delivery. */
   route?: string
+  /** When this job was first queued: how long a busy destination has kept it waiting. */
+  waitingSince?: number
 }
 
 // A UUIDv7 made in SQL: millisecond time over a random v4, version and variant bits set.
@@ -275,9 +277,11 @@ async function writeOutcomes(db: Pick<Pool, 'query'>, outcomes: RecordedOutcome[
  * claiming them: no attempt is made or counted.
  */
 export async function markWaiting(pool: Pool, deliveryId: string, until: Date, reason: string): Promise<void> {
+  // Never past the message's expiry: the sweeper expires it then, whatever the destination says.
   await pool.query(
-    `UPDATE recipients SET reason = $3, next_attempt_at = $2, updated_at = now()
-      WHERE delivery_id = $1 AND status IN ('scheduled', 'queued', 'deferred')`,
+    `UPDATE recipients r SET reason = $3, next_attempt_at = LEAST($2::timestamptz, e.expires_at), updated_at = now()
+       FROM emails e
+      WHERE r.delivery_id = $1 AND e.id = r.email_id AND r.status IN ('scheduled', 'queued', 'deferred')`,
     [deliveryId, until, reason],
   )
 }

@@ -27,6 +27,10 @@ export interface Transport {
   close(): Promise<void>
 }
 
+/** A busy destination is retried after at most this long, and waits this long or more are shown. */
+const MAX_BUSY_WAIT_MS = 30_000
+const VISIBLE_WAIT_MS = 2_000
+
 /** Delivery straight to MX hosts, paced per destination (see mx.transport.ts). */
 export interface DirectTransport {
   reserve(domain: string): Promise<Reservation>
@@ -126,8 +130,32 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     if (!request.route || request.route === RELAY_ROUTE || !deps.mx) return {}
     const reservation = await deps.mx.reserve(request.route)
     if (reservation.kind === 'go') return { ticket: reservation.ticket }
-    if (reservation.reason) await markWaiting(pool, request.deliveryId, new Date(reservation.until), reservation.reason)
-    return { delayUntil: reservation.until }
+    let { until, reason } = reservation
+    if (reservation.busy) {
+      // No slot or token yet: back off in proportion to the wait so far (at most 30 s, spread out),
+      // so a deep backlog for a slow destination polls gently instead of storming.
+      const now = Date.now()
+      const waited = now - (request.waitingSince ?? now)
+      const delay = Math.max(until - now, Math.min(MAX_BUSY_WAIT_MS, waited / 2))
+      until = now + Math.round(delay * (1 + Math.random() / 2))
+      if (until - now >= VISIBLE_WAIT_MS) reason = 'waiting_rate_limit'
+    }
+    if (reason) await markWaiting(pool, request.deliveryId, new Date(until), reason)
+    return { delayUntil: until }
+  }
+
+  /** A throttling reply or a success, told to the destination's shared state: best effort only. */
+  async function reportToDestination(ticket: MxTicket, throttled: boolean, ok: boolean): Promise<number | undefined> {
+    if (!deps.mx) return undefined
+    try {
+      if (throttled) return await deps.mx.throttled(ticket)
+      if (ok) await deps.mx.succeeded(ticket)
+    } catch (err) {
+      // The SMTP outcome must still be recorded; losing a pause is better than resending mail.
+      logger.warn({ err: String(err), domain: ticket.domain }, "could not update the destination's traffic state")
+      if (throttled && ticket.policy) return Date.now() + ticket.policy.pauseMs
+    }
+    return undefined
   }
 
   return {
@@ -135,59 +163,12 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     async attempt(request: ClaimRequest): Promise<AttemptSummary> {
       const { ticket, delayUntil } = await admit(request)
       if (delayUntil) return { claimed: 0, delayUntil }
-      const claimedAt = Date.now()
-      const claim = await claimer.push(request)
-      if (claim.recipients.length === 0 || !claim.email) {
+      try {
+        return await attemptClaimed(request, ticket)
+      } finally {
+        // Whatever send did not consume (a claim that found nothing, a failure before SMTP).
         if (ticket) deps.mx?.release(ticket)
-        return { claimed: 0 }
       }
-      const email = claim.email
-      const result = await send(claim, request, ticket)
-      const classified = classifyTransaction(
-        result,
-        claim.recipients.map((r) => r.address),
-      )
-      const outcomes = [...classified.values()]
-      const attemptNo = Math.max(...claim.recipients.map((r) => r.attempt))
-      const now = new Date()
-      const throttled = outcomes.some((o) => o.throttled)
-      let retryAt: Date | undefined
-      if (outcomes.some((o) => o.status === 'deferred')) {
-        const decision = nextAttempt(deps.retry, attemptNo, now, email.expiresAt)
-        retryAt = decision.retry ? decision.at : undefined
-      }
-      if (ticket && deps.mx) {
-        // C6: a throttling reply slows the whole destination; the wait is its pause.
-        if (throttled) {
-          const pausedUntil = await deps.mx.throttled(ticket)
-          if (retryAt && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
-        } else if (result.ok) await deps.mx.succeeded(ticket)
-      }
-
-      const direct = ticket !== undefined
-      const records = claim.recipients.map((r) =>
-        toRecord(r, classified.get(r.address) as RecipientOutcome, result.session, { retryAt, direct, throttled }),
-      )
-      // When this attempt holds every recipient of the email, its new status is known here; otherwise
-      // the repository recomputes it from all recipients under a lock.
-      const emailStatus = claim.recipients.length === email.recipientCount ? aggregateStatus(records.map((r) => r.status)) : null
-      for (const rec of records) rec.emailStatus = emailStatus
-      for (const rec of records) {
-        if (rec.reason === 'relay_unavailable')
-          logger.error({ emailId: rec.emailId, reply: rec.reply }, 'the relay refused us (credentials or TLS); check SMTP_RELAY_URL')
-      }
-      const updated = await recordDurably(records, claimedAt + deps.leaseMs)
-      const stillOurs = records.filter((r) => updated.has(r.recipientId))
-      if (retryAt && stillOurs.some((r) => r.status === 'deferred')) {
-        await dispatcher
-          .dispatch([{ deliveryId: request.deliveryId, attempt: attemptNo + 1, runAt: retryAt, route: request.route }])
-          .catch((err) =>
-            logger.warn({ err: String(err), deliveryId: request.deliveryId }, 'retry dispatch failed; the sweeper will retry'),
-          )
-      }
-      const counts: Record<string, number> = {}
-      for (const r of stillOurs) counts[r.status] = (counts[r.status] ?? 0) + 1
-      return { claimed: claim.recipients.length, outcomes: counts, retryAt }
     },
 
     /** Waits for claims and records in flight (graceful shutdown). */
@@ -195,6 +176,55 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       await claimer.drain()
       await recorder.drain()
     },
+  }
+
+  async function attemptClaimed(request: ClaimRequest, ticket: MxTicket | undefined): Promise<AttemptSummary> {
+    const claimedAt = Date.now()
+    const claim = await claimer.push(request)
+    if (claim.recipients.length === 0 || !claim.email) return { claimed: 0 }
+    const email = claim.email
+    const result = await send(claim, request, ticket)
+    const classified = classifyTransaction(
+      result,
+      claim.recipients.map((r) => r.address),
+    )
+    const outcomes = [...classified.values()]
+    const attemptNo = Math.max(...claim.recipients.map((r) => r.attempt))
+    const now = new Date()
+    const throttled = outcomes.some((o) => o.throttled)
+    let retryAt: Date | undefined
+    if (outcomes.some((o) => o.status === 'deferred')) {
+      const decision = nextAttempt(deps.retry, attemptNo, now, email.expiresAt)
+      retryAt = decision.retry ? decision.at : undefined
+    }
+    if (ticket) {
+      // C6: a throttling reply slows the whole destination; the wait is its pause.
+      const pausedUntil = await reportToDestination(ticket, throttled, result.ok)
+      if (retryAt && pausedUntil && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
+    }
+
+    const direct = ticket !== undefined
+    const records = claim.recipients.map((r) =>
+      toRecord(r, classified.get(r.address) as RecipientOutcome, result.session, { retryAt, direct, throttled }),
+    )
+    // When this attempt holds every recipient of the email, its new status is known here; otherwise
+    // the repository recomputes it from all recipients under a lock.
+    const emailStatus = claim.recipients.length === email.recipientCount ? aggregateStatus(records.map((r) => r.status)) : null
+    for (const rec of records) rec.emailStatus = emailStatus
+    for (const rec of records) {
+      if (rec.reason === 'relay_unavailable')
+        logger.error({ emailId: rec.emailId, reply: rec.reply }, 'the relay refused us (credentials or TLS); check SMTP_RELAY_URL')
+    }
+    const updated = await recordDurably(records, claimedAt + deps.leaseMs)
+    const stillOurs = records.filter((r) => updated.has(r.recipientId))
+    if (retryAt && stillOurs.some((r) => r.status === 'deferred')) {
+      await dispatcher
+        .dispatch([{ deliveryId: request.deliveryId, attempt: attemptNo + 1, runAt: retryAt, route: request.route }])
+        .catch((err) => logger.warn({ err: String(err), deliveryId: request.deliveryId }, 'retry dispatch failed; the sweeper will retry'))
+    }
+    const counts: Record<string, number> = {}
+    for (const r of stillOurs) counts[r.status] = (counts[r.status] ?? 0) + 1
+    return { claimed: claim.recipients.length, outcomes: counts, retryAt }
   }
 }
 

@@ -7,12 +7,13 @@ export interface DestinationLimiter {
   state(destination: string): Promise<{ pausedUntil: number; factor: number }>
   /** Takes a connection slot if fewer than `max × factor` are held; the slot expires unless renewed. */
   acquireSlot(destination: string, slot: string, max: number, leaseMs: number): Promise<boolean>
-  renewSlot(destination: string, slot: string, leaseMs: number): Promise<void>
+  /** Extends a slot's lease; false when it had already expired (it no longer counts). */
+  renewSlot(destination: string, slot: string, leaseMs: number): Promise<boolean>
   releaseSlot(destination: string, slot: string): Promise<void>
   /** Counts one message at `perSecond` and returns 0, or returns the ms to wait without counting. */
   reserveRate(destination: string, perSecond: number): Promise<number>
   /** A throttling reply: halves the factor and pauses the destination for a growing interval. Returns the pause end. */
   throttled(destination: string, pauseMs: number, maxPauseMs: number): Promise<number>
-  /** A success: the factor recovers one step and the next pause starts short again. */
+  /** A success: after enough of them the factor recovers one step; pauses shorten once it is whole. */
   succeeded(destination: string): Promise<void>
 }

@@ -8,8 +8,8 @@ import { type Envelope, failure, type NodemailerError, openSession, type Session
 
 /**
  * Delivery straight to recipient domains' MX hosts, paced per destination. Before a delivery is
- * claimed, `reserve` decides whether it may go now: a paused destination, an exhausted send rate
- * or no free connection slot answers "wait until", so the caller can put the job aside without
+ * claimed, `reserve` decides whether it may go now: a paused destination, no free connection slot
+ * or an exhausted send rate answers "wait until", so the caller can put the job aside without
  * holding a worker. A connection holds one of the destination's slots (shared through Redis) for
  * as long as it is open, so the sessions a provider sees never exceed its limit.
  */
@@ -35,27 +35,61 @@ export interface MxTicket {
   /** Concurrency factor when reserved: below 1 the destination is recovering from throttling. */
   factor: number
   conn?: DestConn
-  slot?: string
+  slot?: Slot
 }
 
-export type Reservation = { kind: 'go'; ticket: MxTicket } | { kind: 'wait'; until: number; reason?: 'waiting_rate_limit' }
+export type Reservation =
+  | { kind: 'go'; ticket: MxTicket }
+  /** `busy`: no slot or no rate token right now — a short, repeated wait the caller should back off. */
+  | { kind: 'wait'; until: number; reason?: 'waiting_rate_limit'; busy?: boolean }
 
 interface DestConn extends Session {
-  destination: string
-  slot: string
-  renew: NodeJS.Timeout
+  key: string
+  slot: Slot
   idleTimer?: NodeJS.Timeout
   closed?: boolean
 }
 
-/** Waits this long before a delivery tries again for a slot or a rate token (jittered). */
+/** At most this many addresses are tried for one connection (as Postfix's smtp_mx_address_limit). */
+const MAX_ADDRESSES = 10
 const SHORT_WAIT_MS = 250
-/** Waits longer than this are shown on the recipients as waiting_rate_limit. */
-const VISIBLE_WAIT_MS = 2_000
+
+/**
+ * One connection slot of a destination, renewed from the moment it is taken (a slow MX walk
+ * must not let it lapse). If a renewal finds it gone, it counts for nothing any more: the
+ * connection using it is closed after its current transaction instead of being reused.
+ */
+class Slot {
+  readonly id = randomUUID()
+  lost = false
+  private readonly timer: NodeJS.Timeout
+
+  constructor(
+    private readonly limiter: DestinationLimiter,
+    readonly destination: string,
+    leaseMs: number,
+  ) {
+    this.timer = setInterval(() => {
+      limiter.renewSlot(destination, this.id, leaseMs).then(
+        (held) => {
+          if (!held) this.lost = true
+        },
+        () => {},
+      )
+    }, leaseMs / 3)
+    this.timer.unref()
+  }
+
+  async free(): Promise<void> {
+    clearInterval(this.timer)
+    await this.limiter.releaseSlot(this.destination, this.id)
+  }
+}
 
 export class MxTransport {
   private readonly idle = new Map<string, DestConn[]>()
   private readonly leaseMs: number
+  private closed = false
 
   constructor(private readonly deps: MxTransportDeps) {
     this.leaseMs = deps.slotLeaseMs ?? 60_000
@@ -73,22 +107,25 @@ export class MxTransport {
     const state = await limiter.state(policy.destination)
     if (state.pausedUntil > now) return { kind: 'wait', until: state.pausedUntil, reason: 'waiting_rate_limit' }
 
-    const rateWait = await limiter.reserveRate(policy.destination, policy.ratePerSecond)
-    if (rateWait > 0) return { kind: 'wait', until: now + rateWait, reason: rateWait >= VISIBLE_WAIT_MS ? 'waiting_rate_limit' : undefined }
-
+    // A connection first (an idle one, or a new slot), then a rate token: a token is never spent
+    // by a delivery that then has to wait for a connection.
     const ticket: MxTicket = { domain, plan, policy, factor: state.factor }
-    const conn = this.idle.get(policy.destination)?.pop()
-    if (conn) {
-      clearTimeout(conn.idleTimer)
-      ticket.conn = conn
-      return { kind: 'go', ticket }
-    }
-    const slot = randomUUID()
-    if (await limiter.acquireSlot(policy.destination, slot, policy.maxConnections, this.leaseMs)) {
+    const conn = this.takeIdle(poolKey(policy))
+    if (conn) ticket.conn = conn
+    else {
+      const slot = new Slot(limiter, policy.destination, this.leaseMs)
+      if (!(await limiter.acquireSlot(policy.destination, slot.id, policy.maxConnections, this.leaseMs))) {
+        await slot.free()
+        return { kind: 'wait', until: now + SHORT_WAIT_MS, busy: true }
+      }
       ticket.slot = slot
-      return { kind: 'go', ticket }
     }
-    return { kind: 'wait', until: now + SHORT_WAIT_MS + Math.floor(Math.random() * SHORT_WAIT_MS) }
+    const rateWait = await limiter.reserveRate(policy.destination, policy.ratePerSecond)
+    if (rateWait > 0) {
+      this.release(ticket)
+      return { kind: 'wait', until: now + rateWait, busy: true }
+    }
+    return { kind: 'go', ticket }
   }
 
   /** A throttling reply: the destination's concurrency halves and it pauses; returns the pause end. */
@@ -98,7 +135,7 @@ export class MxTransport {
     const until = await this.deps.limiter.throttled(destination, pauseMs, maxPauseMs)
     this.deps.logger.warn({ destination, until: new Date(until).toISOString() }, 'destination throttled us; pausing it')
     // Idle connections to a throttled destination would only be refused again.
-    for (const c of [...(this.idle.get(destination) ?? [])]) await this.closeConn(c)
+    for (const [key, list] of this.idle) if (key.startsWith(`${destination}|`)) for (const c of [...list]) await this.closeConn(c)
     return until
   }
 
@@ -109,8 +146,10 @@ export class MxTransport {
 
   /** Gives back what a reservation holds when nothing was sent with it. */
   release(ticket: MxTicket): void {
-    if (ticket.conn) this.keepIdle(ticket.conn, ticket.policy as DestinationPolicy)
-    else if (ticket.slot && ticket.policy) void this.freeSlot(ticket.policy.destination, ticket.slot)
+    if (ticket.conn && ticket.policy) this.keepIdle(ticket.conn, ticket.policy)
+    else if (ticket.slot) void this.freeSlot(ticket.slot)
+    ticket.conn = undefined
+    ticket.slot = undefined
   }
 
   async send(ticket: MxTicket, envelope: Envelope, message: Buffer): Promise<TransactionResult> {
@@ -118,22 +157,28 @@ export class MxTransport {
     const { plan, policy } = ticket
     if (plan.kind !== 'hosts' || !policy) return planFailure(ticket.domain, plan, started)
     let conn = ticket.conn
+    let slot = ticket.slot
+    ticket.conn = undefined
+    ticket.slot = undefined
     for (let round = 0; ; round++) {
       if (!conn) {
-        const opened = await this.connect(plan, policy, (ticket.slot ?? randomUUID()) as string, started)
+        if (!slot) return failure(busyError(), started, { remoteHost: ticket.domain }, false)
+        const opened = await this.connect(plan, policy, slot, started)
         if ('ok' in opened) return opened
         conn = opened
+        slot = undefined
       }
       const reused = conn.messages > 0
       const { result, bytesRead } = await transact(conn, envelope, message, started)
-      if (result.ok && conn.messages < policy.messagesPerConnection) this.keepIdle(conn, policy)
+      if (result.ok && conn.messages < policy.messagesPerConnection && !conn.slot.lost) this.keepIdle(conn, policy)
       else void this.closeConn(conn)
-      // A reused connection the server had already dropped: once more on a fresh one (same slot).
+      // A reused connection the server had already dropped: once more on a fresh one.
       if (!result.ok && reused && bytesRead === 0 && round === 0 && ['ECONNECTION', 'ESOCKET'].includes(result.errorCode ?? '')) {
-        ticket.slot = await this.reacquire(policy)
         conn = undefined
-        if (!ticket.slot) return result
-        continue
+        slot = new Slot(this.deps.limiter, policy.destination, this.leaseMs)
+        if (await this.deps.limiter.acquireSlot(policy.destination, slot.id, policy.maxConnections, this.leaseMs)) continue
+        await slot.free()
+        return result
       }
       return result
     }
@@ -141,82 +186,97 @@ export class MxTransport {
 
   /** Closes every idle connection (shutdown); connections in use close when their send ends. */
   async close(): Promise<void> {
-    for (const list of this.idle.values()) for (const c of [...list]) await this.closeConn(c)
+    this.closed = true
+    for (const list of [...this.idle.values()]) for (const c of [...list]) await this.closeConn(c)
   }
 
-  private async closeConn(conn: DestConn): Promise<void> {
-    if (conn.closed) return
-    conn.closed = true
-    clearInterval(conn.renew)
-    clearTimeout(conn.idleTimer)
-    const list = this.idle.get(conn.destination)
-    if (list?.includes(conn)) list.splice(list.indexOf(conn), 1)
-    conn.conn.close()
-    await this.freeSlot(conn.destination, conn.slot)
-  }
-
-  /** Walks the MX hosts by preference, and each host's addresses, until one takes the connection. */
+  /**
+   * Walks the MX hosts by preference, and each host's addresses, until one takes the connection,
+   * within an overall budget so that a walk cannot outlast the delivery's lease.
+   */
   private async connect(
     plan: Extract<MxPlan, { kind: 'hosts' }>,
     policy: DestinationPolicy,
-    slot: string,
+    slot: Slot,
     started: number,
   ): Promise<DestConn | TransactionResult> {
+    const deadline = started + 2 * this.deps.timeoutMs
+    const candidates = plan.hosts.flatMap((host) => host.addresses.map((address) => ({ host, address }))).slice(0, MAX_ADDRESSES)
     let last: TransactionResult | undefined
-    for (const host of plan.hosts) {
-      for (const address of host.addresses) {
-        const label = `${host.name} [${address}]`
-        try {
-          const session = await openSession({
-            host: address,
-            port: this.deps.port,
-            secure: false,
-            tls: policy.tls,
-            servername: host.name,
-            label,
-            heloName: this.deps.heloName,
-            timeoutMs: this.deps.timeoutMs,
-            localAddress: this.deps.localAddress,
-          })
-          const renew = setInterval(
-            () => void this.deps.limiter.renewSlot(policy.destination, slot, this.leaseMs).catch(() => {}),
-            this.leaseMs / 3,
-          )
-          renew.unref()
-          const conn: DestConn = { ...session, destination: policy.destination, slot, renew }
-          session.conn.once('end', () => void this.closeConn(conn))
-          return conn
-        } catch (err) {
-          // Refused, unreachable, a 4xx/5xx greeting, or no TLS where the policy requires it:
-          // the next host may do better (RFC 5321 §5.1).
-          last = failure(err as NodemailerError, started, { remoteHost: label }, false)
-        }
+    for (const { host, address } of candidates) {
+      const remaining = deadline - Date.now()
+      if (remaining <= 0) break
+      const label = `${host.name} [${address}]`
+      try {
+        const session = await openSession({
+          host: address,
+          port: this.deps.port,
+          secure: false,
+          tls: policy.tls,
+          servername: host.name,
+          label,
+          heloName: this.deps.heloName,
+          timeoutMs: Math.min(this.deps.timeoutMs, remaining),
+          localAddress: this.deps.localAddress,
+        })
+        const conn: DestConn = { ...session, key: poolKey(policy), slot }
+        session.conn.once('end', () => void this.closeConn(conn))
+        return conn
+      } catch (err) {
+        // Refused, unreachable, a 4xx/5xx greeting, or no TLS where the policy requires it:
+        // the next host may do better (RFC 5321 §5.1).
+        last = failure(err as NodemailerError, started, { remoteHost: label }, false)
       }
     }
-    await this.freeSlot(policy.destination, slot)
-    return last ?? planFailure(plan.hosts[0]?.name ?? '', { kind: 'no_address' }, started)
+    await this.freeSlot(slot)
+    return (
+      last ??
+      failure(busyError('no MX host could be tried within the time allowed'), started, { remoteHost: plan.hosts[0]?.name ?? '' }, false)
+    )
+  }
+
+  private takeIdle(key: string): DestConn | undefined {
+    const list = this.idle.get(key)
+    const conn = list?.pop()
+    if (list?.length === 0) this.idle.delete(key)
+    if (conn) clearTimeout(conn.idleTimer)
+    return conn
   }
 
   private keepIdle(conn: DestConn, policy: DestinationPolicy): void {
-    if (conn.closed) return
-    const list = this.idle.get(policy.destination) ?? []
-    this.idle.set(policy.destination, list)
+    if (conn.closed || this.closed) {
+      void this.closeConn(conn)
+      return
+    }
+    const key = poolKey(policy)
+    const list = this.idle.get(key) ?? []
+    this.idle.set(key, list)
     list.push(conn)
     conn.idleTimer = setTimeout(() => void this.closeConn(conn), this.deps.idleMs ?? 2_000)
     conn.idleTimer.unref()
   }
 
-  private async reacquire(policy: DestinationPolicy): Promise<string | undefined> {
-    const slot = randomUUID()
-    return (await this.deps.limiter.acquireSlot(policy.destination, slot, policy.maxConnections, this.leaseMs)) ? slot : undefined
+  private async closeConn(conn: DestConn): Promise<void> {
+    if (conn.closed) return
+    conn.closed = true
+    clearTimeout(conn.idleTimer)
+    const list = this.idle.get(conn.key)
+    if (list?.includes(conn)) list.splice(list.indexOf(conn), 1)
+    if (list?.length === 0) this.idle.delete(conn.key)
+    conn.conn.close()
+    await this.freeSlot(conn.slot)
   }
 
-  private async freeSlot(destination: string, slot: string): Promise<void> {
-    await this.deps.limiter
-      .releaseSlot(destination, slot)
-      .catch((err) => this.deps.logger.warn({ err: String(err) }, 'could not free an MX slot'))
+  private async freeSlot(slot: Slot): Promise<void> {
+    await slot.free().catch((err) => this.deps.logger.warn({ err: String(err) }, 'could not free an MX slot'))
   }
 }
+
+/** Idle connections are shared only between deliveries with the same destination and TLS policy. */
+const poolKey = (policy: DestinationPolicy): string => `${policy.destination}|${policy.tls}`
+
+const busyError = (message = 'no connection slot was held for this delivery'): NodemailerError =>
+  Object.assign(new Error(message), { code: 'ECONNECTION', command: 'CONN' })
 
 /** What DNS said instead of a host to talk to, as a transaction result to classify. */
 function planFailure(domain: string, plan: MxPlan, started: number): TransactionResult {
@@ -231,15 +291,15 @@ function planFailure(domain: string, plan: MxPlan, started: number): Transaction
       return { ...base, reply: { code: 556, enhanced: '5.1.10', text: `${domain} accepts no mail (null MX)` }, message: 'null MX' }
     case 'nxdomain':
       return { ...base, reply: { code: 550, enhanced: '5.1.2', text: `${domain} does not exist` }, message: 'NXDOMAIN' }
+    case 'no_address':
+      return { ...base, reply: { code: 550, enhanced: '5.4.4', text: `no address for the mail hosts of ${domain}` }, message: 'no address' }
     case 'private':
       return {
         ...base,
         errorCode: 'EPRIVATE',
         message: `the MX of ${domain} resolves only to private addresses (${plan.addresses.join(', ')}); set MX_ALLOW_PRIVATE=true to allow them`,
       }
-    case 'temp_error':
-      return { ...base, errorCode: 'EDNS', message: plan.message }
     default:
-      return { ...base, errorCode: 'EDNS', message: `no address for the MX hosts of ${domain}` }
+      return { ...base, errorCode: 'EDNS', message: plan.kind === 'temp_error' ? plan.message : 'DNS lookup failed' }
   }
 }

@@ -24,6 +24,7 @@ export interface DomainSettings extends Partial<Limits> {
 interface Profile extends Partial<Limits> {
   domains: string[]
   mxSuffixes?: string[]
+  tls?: Exclude<TlsPolicy, 'none'>
 }
 
 export interface ShapingFile {
@@ -85,14 +86,16 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
 
     /** The policy for a recipient domain, given the MX host names it resolved to (for provider groups). */
     policyFor(domain: string, mxHosts: string[] = []): DestinationPolicy {
-      const profile = profileOf(domain, mxHosts)
       const own = domains[domain]
+      // A domain given limits of its own is a destination of its own: it must not share (and
+      // skew) the counters of a provider's other domains.
+      const profile = Object.keys(pick(own)).length > 0 ? undefined : profileOf(domain, mxHosts)
       return {
         ...defaults,
         ...pick(profile ? profiles[profile] : undefined),
         ...pick(own),
         destination: profile ? `profile:${profile}` : domain,
-        tls: own?.tls ?? defaultTls,
+        tls: own?.tls ?? (profile ? profiles[profile]?.tls : undefined) ?? defaultTls,
       }
     },
   }
@@ -120,6 +123,7 @@ export function checkShapingFile(value: unknown): string[] {
     if (typeof s !== 'object' || s === null) return problems.push(`${where} must be an object`)
     for (const [k, v] of Object.entries(s)) {
       if (k in DEFAULTS && (typeof v !== 'number' || v < 0)) problems.push(`${where}.${k} must be a number ≥ 0`)
+      else if (k === 'route' && !where.startsWith('domains.')) problems.push(`${where}.route: routes are set per domain, under "domains"`)
       else if (k === 'route' && v !== 'relay' && v !== 'mx') problems.push(`${where}.route must be relay or mx`)
       else if (k === 'tls' && !['opportunistic', 'require', 'verify'].includes(String(v)))
         problems.push(`${where}.tls must be opportunistic, require or verify`)

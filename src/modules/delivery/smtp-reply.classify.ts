@@ -2,7 +2,7 @@ import type { RecipientOutcome, SmtpPhase, SmtpReply, TransactionResult } from '
 
 const ENHANCED_RE = /^([245])\.(\d{1,3})\.(\d{1,3})\b/
 const REPLY_RE = /^(\d{3})(?:[ -](.*))?$/s
-const THROTTLE_TEXT_RE = /\b(rate|too many|throttl|try again later|slow down)/i
+const THROTTLE_TEXT_RE = /\b(rate|too many|throttl|slow down)/i
 
 /** Parses `550 5.1.1 User unknown` (multi-line replies keep their text) into code and parts. */
 export function parseReply(raw: string): SmtpReply | undefined {
@@ -34,7 +34,10 @@ const isTooBig = (reply: SmtpReply): boolean =>
   reply.enhanced === '5.3.4' || (reply.code === 552 && /size|too (big|large)/i.test(reply.text))
 
 function fromReply(reply: SmtpReply, phase: SmtpPhase | 'done'): RecipientOutcome {
-  const base = { phase, reply, possibleDuplicate: false, relayUnavailable: false, throttled: isThrottling(reply) }
+  // A reply about one recipient (a busy mailbox, greylisting) says nothing about the destination;
+  // only session-level replies slow it down — except a 421, which closes the session anyway.
+  const throttled = isThrottling(reply) && (phase !== 'rcpt' || reply.code === 421)
+  const base = { phase, reply, possibleDuplicate: false, relayUnavailable: false, throttled }
   if (reply.code >= 200 && reply.code < 300) return { ...base, status: 'sent' }
   if (reply.code >= 500) return { ...base, status: isTooBig(reply) ? 'failed' : 'bounced' }
   return { ...base, status: 'deferred' }

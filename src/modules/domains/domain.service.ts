@@ -77,7 +77,10 @@ export function createDomainService(deps: DomainServiceDeps) {
         privateKey: open(domain, domain.ed25519PrivateKey),
       })
     }
-    return { verified: domain.verifiedAt !== null, keys, returnPathDomain: domain.returnPathDomain }
+    // VERP only once the return-path MX is published: a receiver that checks the envelope
+    // sender's domain would otherwise refuse the mail over our own missing record.
+    const returnPathReady = domain.records.some((r) => r.purpose === 'return-path' && r.type === 'MX' && r.status === 'found')
+    return { verified: domain.verifiedAt !== null, keys, returnPathDomain: returnPathReady ? domain.returnPathDomain : undefined }
   }
 
   async function sendingDomain(accountId: string, name: string): Promise<SendingDomain> {
