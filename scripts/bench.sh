@@ -7,7 +7,8 @@
 # an SMTP sink (scripts/bench/sink.mjs), `hikyaku api`, `hikyaku worker` (relay = the sink),
 # `hikyaku smtp` (submission on two free ports, self-signed certificate under the run's var dir;
 # started with the others, idle until (s), stopped right after (s) has drained) and an HTTP load
-# generator (scripts/bench/loadgen.mjs). Phases:
+# generator (scripts/bench/loadgen.mjs); for (x) a DNS server (scripts/bench/dns.mjs) and a second
+# api + worker pair in MX mode. Phases:
 #   (a) accept rate: closed loop, BENCH_CONNECTIONS connections, warm-up + measured window, worker
 #       running; then waits (bounded) until the sink has everything (a) accepted. That drain (no
 #       incoming load) gives the deliver-only ("solo") rate; delivery during the window vs solo is
@@ -37,10 +38,29 @@
 #       the first 503; delivery at the sink inside the window / solo of (o) = overload_delivery_ratio
 #       (solo of (a) when (o) is skipped).
 #       BullMQ's waiting/active counts are sampled every 250 ms (does the queue run dry?).
+#   (x) MX mode (after (d); the relay-mode api and worker have stopped, so no process without the
+#       loopback DNS server takes its jobs): a loopback DNS server (scripts/bench/dns.mjs, UDP; MX
+#       and A answers) gives each of BENCH_MX_DOMAINS recipient domains d1…dN.bench.test an MX
+#       record → mx.d<i>.bench.test → A 127.0.0.<20+i>, where the sink process listens as well (one
+#       listener per address, one port, counting connections and messages per address); a new api
+#       and worker run with DELIVERY_MODE=mx, DNS_SERVERS=127.0.0.1:<port>, DNS_TIMEOUT=2s,
+#       MX_PORT=<that port>, MX_ALLOW_PRIVATE=true (and SHAPING_CONFIG=BENCH_MX_SHAPING_CONFIG if
+#       set; else the default shaping). One smoke message, an unmeasured warm-up of
+#       BENCH_WARMUP_SECONDS at BENCH_MX_RATE (tagged xw; the pair is fresh, unlike (b)'s, which (a)
+#       and (s) warmed), drained, then open loop at BENCH_MX_RATE for BENCH_MX_SECONDS, recipients
+#       round-robin over the domains, measured like (b) and printed next to (b); then (xo), the
+#       deliver-only rate in MX mode: BENCH_MX_FILL_SECONDS of closed loop and the drain it leaves
+#       (next to (o)'s). Also: connections opened per domain vs messages (connection reuse), BullMQ
+#       delayed jobs, DNS queries, Redis commands per message (vs (b)). At the end, every recipient
+#       at *.bench.test must be `delivered` in Postgres (not `sent`), none routed to the relay, as
+#       many as were accepted; anything else is a problem. (x) runs on a database ~90k messages
+#       bigger than (b)'s (slower, markedly with autovacuum off): compare with care. A failure of
+#       (x) is reported as a problem and (c) still runs.
 #   (c) baseline: nodemailer's pooled transport straight to the same sink (API and worker stopped).
-# Order: smoke test, (a), (s), (b), (b2), (m), (o), (d), (c). Messages are tagged
-# `X-Bench-Id: <phase letter>.<seq>` (smoke test: smoke.0; warm-ups count with their phase, except
-# (c)'s, tagged cw), which is how the sink counts arrivals per phase.
+# Order: smoke test, (a), (s), (b), (b2), (m), (o), (d), (x), (c). Messages are tagged
+# `X-Bench-Id: <phase letter>.<seq>` (smoke test: smoke.0, (x)'s: xsmoke.0; warm-ups count with
+# their phase, except (c)'s, tagged cw, and (x)'s, tagged xw), which is how the sink counts arrivals
+# per phase.
 # Memory: RSS of api and worker every second from the smoke test until they stop; reference point =
 # first sample after BENCH_MEMORY_WARMUP_MESSAGES messages (api: 202s; worker: arrivals at the
 # sink), compared with the last sample (api: after (o); worker: after (d)); also the median RSS
@@ -53,12 +73,17 @@
 #   baseline_msgs_per_s ratio (= e2e_msgs_per_s / baseline_msgs_per_s)
 #   overload_delivered_msgs_per_s overload_accepted_rps overload_503_rps solo_msgs_per_s
 #   overload_delivery_ratio delivery_ratio_without_admission
-#   messages_total api_rss_growth_pct worker_rss_growth_pct rss_over_50k_messages + extra keys.
+#   messages_total api_rss_growth_pct worker_rss_growth_pct rss_over_50k_messages
+#   mx_e2e_msgs_per_s mx_e2e_p50_ms mx_e2e_p99_ms mx_kept_up mx_domains
+#   mx_vs_relay_e2e (= mx_e2e_msgs_per_s / e2e_msgs_per_s of (b); both at their own offered rate)
+#   mx_deliver_only_msgs_per_s mx_vs_relay_deliver_only (= / solo of (o))
+#   mx_recipients_delivered mx_recipients_not_delivered + extra keys.
 # Everything it started (processes, the database, Redis keys under its prefix) is removed at the
-# end, also on failure or Ctrl-C. Default total run time is about 2 1/4 minutes (2m10s-2m20s on 2 cores).
+# end (the DNS server and the MX listeners too), also on failure or Ctrl-C. Default total run time
+# is about 2 3/4 minutes on 2 cores ((x) adds ~35 s to the ~2m15s of the rest).
 #
 # Knobs (environment; durations in seconds):
-#   BENCH_WARMUP_SECONDS=2          (a) warm-up before the measured window
+#   BENCH_WARMUP_SECONDS=2          (a) warm-up before the measured window; (s)'s too, and (x)'s unmeasured open-loop warm-up
 #   BENCH_ACCEPT_SECONDS=10         (a) measured window
 #   BENCH_CONNECTIONS=50            (a) concurrent keep-alive connections
 #   BENCH_BODY_BYTES=2048           text body size (ASCII, 72-char lines), all phases
@@ -89,22 +114,30 @@
 #   BENCH_OVERLOAD_DRAIN_SECONDS=20    (d) longest wait for the sink to receive what (d) accepted
 #   BENCH_RETRY_AFTER_CAP_SECONDS=2    (d) longest wait after a 503, whatever Retry-After says
 #   BENCH_RETRY_JITTER=0            (d) waits are stretched by a random 0..JITTER fraction (0.5 = up to +50%)
+#   BENCH_MX_RATE=600               (x) offered rate, req/s
+#   BENCH_MX_SECONDS=15             (x) offered window
+#   BENCH_MX_DRAIN_SECONDS=20       (x) longest wait after the window for the rest to arrive
+#   BENCH_MX_DOMAINS=20             (x) recipient domains, one MX host (loopback address) each; at most 200
+#   BENCH_MX_FILL_SECONDS=4         (xo) closed-loop fill before the timed drain (0: no (xo)); drain bounded by BENCH_DRAIN_SECONDS
+#   BENCH_MX_SHAPING_CONFIG=        (x) a JSON file passed as SHAPING_CONFIG to the MX-mode api and worker
 #   BENCH_SKIP_ACCEPT=1 / BENCH_SKIP_SMTP=1 / BENCH_SKIP_LATENCY=1 / BENCH_SKIP_OVERLOAD=1 /
-#   BENCH_SKIP_BASELINE=1           skip a phase (BENCH_SKIP_OVERLOAD skips (o) as well; BENCH_SKIP_SMTP
-#                                   does not start `hikyaku smtp` at all)
+#   BENCH_SKIP_MX=1 / BENCH_SKIP_BASELINE=1
+#                                   skip a phase (BENCH_SKIP_OVERLOAD skips (o) as well; BENCH_SKIP_SMTP
+#                                   does not start `hikyaku smtp` at all; BENCH_SKIP_MX skips (x) and (xo))
 #   BENCH_REQUEST_TIMEOUT_SECONDS=30  per HTTP request (counted as an error when hit); (s): SMTP
 #                                   connection, greeting and socket inactivity timeouts
 #   BENCH_MAX_INFLIGHT=4000         open loop: requests in flight before the generator skips (reported)
 #   BENCH_OPEN_MAX_SOCKETS=256      open loop: keep-alive sockets
-#   BENCH_MAX_TOTAL_SECONDS=300     watchdog for the whole run
+#   BENCH_MAX_TOTAL_SECONDS=360     watchdog for the whole run
 #   BENCH_DB=hikyaku_bench          database (dropped and recreated; dropped at the end)
 #   BENCH_PG_URL=postgresql://hikyaku:hikyaku@127.0.0.1:5432   server + role (needs CREATEDB)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379
-#   BENCH_LOG_LEVEL=warn            LOG_LEVEL of api, worker and smtp (their logs are summarised)
-#   BENCH_KEEP_LOGS=1               keep the run directory (api.log, worker.log, smtp.log, prof/) and print its path
+#   BENCH_LOG_LEVEL=warn            LOG_LEVEL of api, worker, smtp and (x)'s api and worker (their logs are summarised)
+#   BENCH_KEEP_LOGS=1               keep the run directory (api.log, worker.log, smtp.log, api-x.log, worker-x.log, prof/) and print its path
 #   BENCH_NO_BUILD=1                do not rebuild dist/ even if src/ is newer
 #   WORKER_CONCURRENCY=50 SMTP_POOL_SIZE=10 DB_POOL_SIZE=10  passed to the app; ADMISSION_MAX_BACKLOG
-#                                   to the api of (a)–(o) only ((d) uses BENCH_ADMISSION_MAX_BACKLOG)
+#                                   to the api of (a)–(o) only ((d) uses BENCH_ADMISSION_MAX_BACKLOG);
+#                                   DELIVERY_MODE is always relay except for (x)'s api and worker
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

@@ -878,6 +878,224 @@ async function smtpPhase(sink, key, smtpPort) {
   return s
 }
 
+// ------------------------------------------------------------------ (x) MX mode
+/**
+ * The zone of (x): d<i>.bench.test has an MX record → mx.d<i>.bench.test, whose A record is
+ * 127.0.0.<20+i>, where one of the sink's MX listeners answers (all on one port, MX_PORT).
+ */
+function mxZone(n) {
+  if (n > 200) throw new Error(`BENCH_MX_DOMAINS must be at most 200 (got ${n})`)
+  const zone = {}
+  const domains = []
+  const addresses = []
+  for (let i = 1; i <= n; i++) {
+    const domain = `d${i}.bench.test`
+    const host = `mx.${domain}`
+    const ip = `127.0.0.${20 + i}`
+    zone[domain] = { MX: [{ priority: 10, exchange: host }] }
+    zone[host] = { A: [ip] }
+    domains.push(domain)
+    addresses.push(ip)
+  }
+  return { zone, domains, addresses }
+}
+
+/** Calls per Redis command since the server started (INFO commandstats); null when unavailable. */
+async function redisCommandCalls() {
+  const { Redis } = await import('ioredis')
+  const conn = new Redis(C.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 })
+  conn.on('error', () => {})
+  try {
+    await conn.connect()
+    const text = await conn.info('commandstats')
+    const calls = {}
+    for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]] = Number(m[2])
+    return calls
+  } catch {
+    return null
+  } finally {
+    conn.disconnect()
+  }
+}
+
+/** Redis commands per message between two INFO snapshots: total and the busiest few. */
+function redisPerMessage(before, after, messages) {
+  if (!before || !after || !messages) return null
+  const diff = Object.entries(after)
+    .map(([cmd, n]) => [cmd, n - (before[cmd] ?? 0)])
+    .filter(([cmd, n]) => n > 0 && cmd !== 'info')
+    .sort((x, y) => y[1] - x[1])
+  const total = diff.reduce((a, [, n]) => a + n, 0)
+  return { perMessage: total / messages, top: diff.slice(0, 8).map(([cmd, n]) => ({ cmd, perMessage: n / messages })) }
+}
+
+/** Per-address sink counts between two mxStats snapshots (opened connections and messages are counters). */
+function mxSinkDelta(before, after) {
+  const rows = Object.entries(after).map(([host, s]) => {
+    const b = before?.[host] ?? { opened: 0, messages: 0 }
+    return {
+      host,
+      opened: s.opened - b.opened,
+      messages: s.messages - b.messages,
+      maxOpen: s.maxOpen,
+      maxPerConnection: s.maxPerConnection,
+    }
+  })
+  const opened = rows.reduce((a, r) => a + r.opened, 0)
+  const messages = rows.reduce((a, r) => a + r.messages, 0)
+  const conns = summarize(rows.map((r) => r.opened))
+  const msgs = summarize(rows.map((r) => r.messages))
+  return {
+    rows,
+    opened,
+    messages,
+    perConnection: opened ? messages / opened : null,
+    connsPerDomain: { min: rows.length ? Math.min(...rows.map((r) => r.opened)) : null, p50: conns.p50, max: conns.max },
+    msgsPerDomain: { min: rows.length ? Math.min(...rows.map((r) => r.messages)) : null, max: msgs.max },
+    maxOpenPerDomain: rows.length ? Math.max(...rows.map((r) => r.maxOpen)) : null,
+    maxPerConnection: rows.length ? Math.max(...rows.map((r) => r.maxPerConnection)) : null,
+  }
+}
+
+/** Statuses (with reasons) of the recipients of (x), the routes of their deliveries, their attempts. */
+async function mxDbStatus() {
+  const client = new pg.Client({ connectionString: C.dbUrl, connectionTimeoutMillis: 5_000 })
+  const where = `r.address LIKE '%.bench.test'`
+  try {
+    await client.connect()
+    const st = await client.query(
+      `SELECT r.status::text AS status, coalesce(r.reason, '') AS reason, count(*)::int AS n FROM recipients r WHERE ${where} GROUP BY 1, 2 ORDER BY 3 DESC`,
+    )
+    const routes = await client.query(
+      `SELECT (d.route = 'relay') AS relay, count(*)::int AS n FROM recipients r JOIN deliveries d ON d.id = r.delivery_id WHERE ${where} GROUP BY 1`,
+    )
+    const att = await client.query(
+      `SELECT coalesce(a.outcome, '(none)') AS outcome, count(*)::int AS n, count(DISTINCT a.recipient_id)::int AS recipients, min(a.remote_host) AS sample_host
+         FROM delivery_attempts a JOIN recipients r ON r.id = a.recipient_id WHERE ${where} GROUP BY 1 ORDER BY 2 DESC`,
+    )
+    const replies = await client.query(
+      `SELECT r.status::text AS status, r.last_code AS code, left(coalesce(r.last_reply, ''), 160) AS reply, count(*)::int AS n
+         FROM recipients r WHERE ${where} AND r.status <> 'delivered' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 5`,
+    )
+    const byStatus = {}
+    for (const row of st.rows) byStatus[row.status] = (byStatus[row.status] ?? 0) + row.n
+    const total = st.rows.reduce((a, row) => a + row.n, 0)
+    return {
+      total,
+      byStatus,
+      byStatusReason: st.rows,
+      delivered: byStatus.delivered ?? 0,
+      notDelivered: total - (byStatus.delivered ?? 0),
+      relayRouted: routes.rows.find((row) => row.relay)?.n ?? 0,
+      attempts: att.rows,
+      notDeliveredSamples: replies.rows,
+    }
+  } catch (err) {
+    return { error: err.message }
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/**
+ * (x): MX mode. A loopback DNS server (dns.mjs) answers MX and A records for BENCH_MX_DOMAINS
+ * recipient domains, each MX host on its own loopback address where the sink listens too; a new
+ * api and worker run with DELIVERY_MODE=mx (the relay-mode worker has stopped, so no other process
+ * takes these jobs). Open loop at BENCH_MX_RATE like (b), recipients round-robin over the domains;
+ * then (xo), the deliver-only rate in MX mode: a closed-loop fill and its drain, like (o).
+ */
+async function mxPhase(sink, loadgen, key) {
+  const { zone, domains, addresses } = mxZone(C.mxDomains)
+  const dns = forkChild('dns', 'dns.mjs', { critical: false })
+  const { port: dnsPort } = await guard(dns.call('listen', { zone }))
+  const { port: mxPort } = await guard(sink.call('listenMx', { addresses }))
+  const apiPort = await freePort()
+  const mxEnv = {
+    DELIVERY_MODE: 'mx',
+    DNS_SERVERS: `127.0.0.1:${dnsPort}`,
+    DNS_TIMEOUT: '2s',
+    MX_PORT: String(mxPort),
+    MX_ALLOW_PRIVATE: 'true',
+    ...(C.mxShaping ? { SHAPING_CONFIG: C.mxShaping } : {}),
+  }
+  progress(
+    `${elapsed()} phase x: DNS on 127.0.0.1:${dnsPort} (udp), ${domains.length} MX sinks on ${addresses[0]}–${addresses[addresses.length - 1]}:${mxPort}; starting api (MX mode) on :${apiPort} and worker`,
+  )
+  startApp('api-x', 'api', apiPort, R.sinkPort, mxEnv, { critical: false })
+  startApp('worker-x', 'worker', apiPort, R.sinkPort, mxEnv, { critical: false })
+  const healthy = await waitFor(async () => !!procs['api-x'].exit || (await httpGet(`http://127.0.0.1:${apiPort}/healthz`)) === 200, 30_000)
+  if (!healthy.ok || procs['api-x'].exit) throw new Error(`API (MX mode) not healthy after 30 s${logHint('api-x')}`)
+  await guard(
+    loadgen.call('init', {
+      cfg: {
+        url: `http://127.0.0.1:${apiPort}`,
+        key,
+        bodyBytes: C.bodyBytes,
+        timeoutMs: C.reqTimeoutMs,
+        maxInflight: C.maxInflight,
+        toDomains: domains,
+      },
+    }),
+  )
+  const smoke = await guard(loadgen.call('one', { phase: 'xsmoke' }, C.reqTimeoutMs + 5_000))
+  if (smoke.status !== 202) throw new Error(`(x) smoke test: POST /v1/emails answered ${smoke.status || smoke.code}: ${smoke.body ?? ''}`)
+  const smokeArrived = await waitFor(async () => ((await sink.call('counts')).byPhase.xsmoke ?? 0) >= 1, 30_000, 50)
+  if (!smokeArrived.ok)
+    throw new Error(`(x) smoke test: accepted but not at ${addresses[0]} within 30 s${logHint('worker-x')}${logHint('api-x')}`)
+  progress(`${elapsed()} phase x: smoke test passed (at the MX sink ${smokeArrived.ms} ms after the 202)`)
+
+  const x = { dnsPort, mxPort, domains: domains.length, smokeMs: smokeArrived.ms }
+  // The api and worker are fresh (cold JIT, empty pools, no MX connection yet), unlike those of (b),
+  // which (a) and (s) warmed: a short unmeasured warm-up at the same rate, drained before the window.
+  if (C.warmupMs > 0) {
+    progress(`${elapsed()} phase x: warm-up, ${C.mxRate} req/s for ${C.warmupMs / 1000}s (not measured)`)
+    const w = await guard(
+      loadgen.call(
+        'open',
+        { phase: 'xw', rate: C.mxRate, durationMs: C.warmupMs, maxSockets: C.openSockets },
+        C.warmupMs + C.reqTimeoutMs + 30_000,
+      ),
+    )
+    const wd = await waitFor(async () => ((await sink.call('counts')).byPhase.xw ?? 0) >= w.total.ok202, C.mxDrainMs, 100)
+    const wj = joinPhase(await guard(sink.call('dump', { phase: 'xw' }, 60_000)), w)
+    x.warmup = { accepted: w.total.ok202, drain: wd, backlogAtEnd: wj.backlogAtEnd, e2e: wj.e2e, missing: w.total.ok202 - wj.received }
+    if (!wd.ok)
+      R.errors.push(`(x) warm-up: ${x.warmup.missing} accepted messages had not reached the MX sinks within ${C.mxDrainMs / 1000}s`)
+  }
+  const stats0 = await guard(sink.call('mxStats'))
+  // Everything delivered so far is in the database (the baseline (c) has not run yet).
+  x.dbMessagesAtStart = (await guard(sink.call('counts'))).total
+  const redis0 = await redisCommandCalls()
+  const sampler = await guard(startBacklogSampler())
+  try {
+    x.open = await openPhase('x', C.mxRate, C.mxMs, C.mxDrainMs, sink, loadgen, `MX mode end-to-end over ${domains.length} domains`)
+  } finally {
+    x.queue = await sampler.stop()
+  }
+  const redis1 = await redisCommandCalls()
+  const stats1 = await guard(sink.call('mxStats'))
+  x.redis = redisPerMessage(redis0, redis1, x.open.accepted)
+  x.conns = mxSinkDelta(stats0, stats1)
+  const inWin = x.queue.filter((q) => q.at >= x.open.res.startEpoch && q.at <= x.open.res.endEpoch)
+  x.delayed = summarize(inWin.map((q) => q.delayed))
+  x.waiting = summarize(inWin.map((q) => q.waiting))
+  if (C.mxFillMs > 0) {
+    x.solo = await soloPhase(sink, loadgen, 'xo', C.mxFillMs)
+    x.soloConns = mxSinkDelta(stats1, await guard(sink.call('mxStats')))
+    if (!x.solo.drain.ok)
+      R.errors.push(`(xo): ${x.solo.missing} accepted messages had not reached the MX sinks within ${C.drainAcceptMs / 1000}s`)
+  }
+  x.allConns = mxSinkDelta(stats0, await guard(sink.call('mxStats')))
+  x.dns = await guard(dns.call('stats'))
+  progress(`${elapsed()} stopping api and worker (MX mode)`)
+  ;[x.stopApi, x.stopWorker] = await Promise.all([stopProcess('api-x'), stopProcess('worker-x')])
+  x.db = await mxDbStatus()
+  x.expectedRecipients = 1 + (x.warmup?.accepted ?? 0) + x.open.accepted + (x.solo?.accepted ?? 0)
+  await guard(dns.call('close', {}, 3_000)).catch(() => {})
+  await stopProcess('dns', 3_000)
+  return x
+}
+
 // ------------------------------------------------------------------ the run
 const R = { errors: [], notes: [] }
 
@@ -1017,7 +1235,12 @@ async function main() {
   }
 
   // (b) sustained end-to-end at a fixed offered rate.
+  const redisB0 = C.skipMx ? null : await redisCommandCalls()
+  const dbMessagesAtB = (await guard(sink.call('counts'))).total
   R.b = await openPhase('b', C.e2eRate, C.e2eMs, C.e2eDrainMs, sink, loadgen, 'sustained end-to-end')
+  // Redis commands per message in relay mode, next to (x)'s.
+  if (!C.skipMx) R.b.redis = redisPerMessage(redisB0, await redisCommandCalls(), R.b.accepted)
+  R.b.dbMessagesAtStart = dbMessagesAtB
   if (!R.b.allArrived)
     R.errors.push(
       `(b): ${R.b.accepted - R.b.j.received} accepted messages never reached the sink within ${C.e2eDrainMs / 1000}s after the window`,
@@ -1096,6 +1319,35 @@ async function main() {
   if (procs['api-d']) R.stopApiD = await stopProcess('api-d')
   R.stopWorker = await stopProcess('worker')
 
+  // (x) MX mode, on an api and a worker of its own (after the relay-mode worker has stopped, so
+  // no process without the loopback DNS server takes its jobs). A failure of (x) is reported as a
+  // problem and the baseline still runs.
+  if (!C.skipMx) {
+    try {
+      R.x = await mxPhase(sink, loadgen, key)
+      const x = R.x
+      if (!x.open.allArrived)
+        R.errors.push(
+          `(x): ${x.open.accepted - x.open.j.received} accepted messages never reached the MX sinks within ${C.mxDrainMs / 1000}s after the window`,
+        )
+      if (x.db.error) R.errors.push(`(x): could not read the recipients' statuses: ${x.db.error}`)
+      else {
+        if (x.db.notDelivered > 0)
+          R.errors.push(
+            `(x): ${x.db.notDelivered} of ${x.db.total} recipients at *.bench.test are not 'delivered' (${fmtCounts(x.db.byStatus)})`,
+          )
+        if (x.db.total !== x.expectedRecipients)
+          R.errors.push(`(x): ${x.db.total} recipients at *.bench.test in Postgres, ${x.expectedRecipients} accepted`)
+        if (x.db.relayRouted > 0) R.errors.push(`(x): ${x.db.relayRouted} recipients at *.bench.test were routed to the relay`)
+      }
+    } catch (err) {
+      if (abort.signal.aborted) throw err
+      R.errors.push(`(x) failed: ${err instanceof Error ? err.message : String(err)}`)
+      progress(`(x) failed: ${err instanceof Error ? err.message : String(err)}`)
+      await Promise.all(['api-x', 'worker-x', 'dns'].map((r) => stopProcess(r, r === 'dns' ? 3_000 : 12_000)))
+    }
+  }
+
   // (c) baseline: nodemailer pooled transport straight to the same sink.
   if (!C.skipBaseline) {
     progress(`${elapsed()} phase c: nodemailer pool (10 connections) → sink, ${C.baselineN} messages, ${C.baselineInflight} in flight`)
@@ -1143,10 +1395,10 @@ async function dbStatus() {
 async function teardown() {
   clearTimeout(watchdog)
   stopMemSampler()
-  const order = ['loadgen', 'smtpgen', 'baseline', 'api', 'api-d', 'smtp', 'worker', 'sink']
-  const app = new Set(['api', 'api-d', 'smtp', 'worker'])
+  const order = ['loadgen', 'smtpgen', 'baseline', 'api', 'api-d', 'api-x', 'smtp', 'worker', 'worker-x', 'dns', 'sink']
+  const app = new Set(['api', 'api-d', 'api-x', 'smtp', 'worker', 'worker-x'])
   await Promise.all(order.filter((r) => procs[r] && !procs[r].exit).map((r) => stopProcess(r, app.has(r) ? 12_000 : 3_000)))
-  R.logs = { api: logSummary('api'), 'api-d': logSummary('api-d'), smtp: logSummary('smtp'), worker: logSummary('worker') }
+  R.logs = Object.fromEntries(['api', 'api-d', 'smtp', 'worker', 'api-x', 'worker-x'].map((r) => [r, logSummary(r)]))
   const cleaned = await cleanupAll({ stateDir: STATE, root: ROOT, adminUrl: C.adminUrl, db: C.db, redisUrl: C.redisUrl, prefix: C.prefix })
   R.cleanup = cleaned
   progress(
@@ -1376,6 +1628,94 @@ function report() {
     )
     line(fmtCpu(d.cpu, d.deliveredRate))
   }
+  const x = R.x
+  const xo = x?.solo
+  const mxRate = x ? x.open.j.inWindow / (C.mxMs / 1000) : null
+  const mxVsRelay = mxRate !== null && e2eRate ? mxRate / e2eRate : null
+  const mxVsRelaySolo = xo?.rate && o?.rate ? xo.rate / o.rate : null
+  if (x) {
+    openBlock(
+      `(x) MX mode — a new api and worker with DELIVERY_MODE=mx; ${x.domains} recipient domains d1…d${x.domains}.bench.test, each MX → mx.d<i>.bench.test → 127.0.0.<20+i>, one sink listener per address on port ${x.mxPort}, found through a loopback DNS server (127.0.0.1:${x.dnsPort}, udp); open loop at ${C.mxRate} req/s for ${C.mxMs / 1000}s, 1 recipient each, round-robin over the domains${C.mxShaping ? `; SHAPING_CONFIG=${C.mxShaping}` : '; default shaping (10 connections and 100 messages per connection per destination)'}`,
+      x.open,
+      C.mxRate,
+      C.mxMs,
+    )
+    if (x.warmup)
+      line(
+        `    before it, unmeasured: smoke message at the sink after ${x.smokeMs} ms; warm-up ${C.warmupMs / 1000}s at ${C.mxRate} req/s: ${x.warmup.accepted} accepted, backlog at its end ${x.warmup.backlogAtEnd}, accept→arrival p50 ${f(x.warmup.e2e.p50, ' ms')}, p99 ${f(x.warmup.e2e.p99, ' ms')}; ${x.warmup.drain.ok ? `drained ${x.warmup.drain.ms} ms later` : `${x.warmup.missing} MISSING`}`,
+      )
+    const bx = x.open
+    const col = (v) => String(v).padStart(12)
+    line(`    next to relay mode (b):                     ${col('MX (x)')}${col('relay (b)')}`)
+    const row = (name, vx, vb) => line(`      ${name.padEnd(40)}${col(vx)}${col(vb)}`)
+    row('offered req/s', C.mxRate, b ? C.e2eRate : '—')
+    row('received msgs/s inside the window', f(mxRate), f(e2eRate))
+    row('backlog at window end', bx.j.backlogAtEnd, b ? b.j.backlogAtEnd : '—')
+    row('accept→arrival p50 ms', f(bx.j.e2e.p50), f(b?.j.e2e.p50))
+    row('accept→arrival p99 ms', f(bx.j.e2e.p99), f(b?.j.e2e.p99))
+    row('accept p99 ms', f(bx.res.latency.p99), f(b?.res.latency.p99))
+    row('kept up', bx.keptUp ? 'yes' : 'NO', b ? (b.keptUp ? 'yes' : 'NO') : '—')
+    row(
+      'CPU-ms per message (whole box)',
+      f(mxRate ? (bx.cpu.machine * 1000) / mxRate : null),
+      f(b && e2eRate ? (b.cpu.machine * 1000) / e2eRate : null),
+    )
+    row('Redis commands per message', f(x.redis?.perMessage), f(b?.redis?.perMessage))
+    row('messages in the database at the start', x.dbMessagesAtStart, b?.dbMessagesAtStart ?? '—')
+    line(
+      `    → mx_vs_relay_e2e ${mxVsRelay === null ? '—' : mxVsRelay.toFixed(3)}${bx.keptUp && b?.keptUp ? ` (both kept up with what was offered, so this is ${C.mxRate}/${C.e2eRate} of offered load, not a capacity ratio; compare the deliver-only rates below)` : ''}`,
+    )
+    if (x.redis) line(`    Redis commands per message in (x): ${x.redis.top.map((t) => `${t.cmd} ${f(t.perMessage)}`).join(', ')}`)
+    if (b?.redis) line(`                               in (b): ${b.redis.top.map((t) => `${t.cmd} ${f(t.perMessage)}`).join(', ')}`)
+    line(
+      `    BullMQ during the window (every 250 ms): delayed (put aside, e.g. no free connection slot) p50 ${f(x.delayed.p50)}, max ${f(x.delayed.max)}; waiting p50 ${f(x.waiting.p50)}, max ${f(x.waiting.max)}`,
+    )
+    const cn = x.conns
+    line(
+      `    connections at the MX sinks during (x): ${cn.opened} opened for ${cn.messages} messages → ${f(cn.perConnection)} messages per connection; per domain opened min ${f(cn.connsPerDomain.min)} / median ${f(cn.connsPerDomain.p50)} / max ${f(cn.connsPerDomain.max)}, messages min ${f(cn.msgsPerDomain.min)} / max ${f(cn.msgsPerDomain.max)}; whole run: at most ${f(cn.maxOpenPerDomain)} open at once on one domain, at most ${f(cn.maxPerConnection)} messages on one connection${C.mxShaping ? '' : ' (limits: 10 and 100)'}; connections left open by the warm-up carry on into the window, hence messages per connection can exceed the cap`,
+    )
+    line(`      per domain (opened/messages): ${cn.rows.map((r) => `${r.host.split('.').pop()} ${r.opened}/${r.messages}`).join(', ')}`)
+    if (x.dns)
+      line(
+        `    DNS queries over the whole phase: ${x.dns.queries} (${fmtCounts(x.dns.byType)}; ${fmtCounts(x.dns.byRcode)}${x.dns.malformed ? `; ${x.dns.malformed} malformed` : ''})`,
+      )
+    if (xo) {
+      line('')
+      line(
+        `(xo) deliver-only in MX mode — ${C.mxFillMs / 1000}s closed loop, ${C.conns} connections, on the MX-mode api, then the drain of what it left with no incoming load`,
+      )
+      line(
+        `    accepted ${xo.accepted} (${f(xo.res.acceptRps)}/s; non-202 ${fmtCounts(xo.res.total.byStatus)}, errors ${fmtCounts(xo.res.total.errors)}); delivered meanwhile (after the first second) ${f(xo.duringRate, ' msg/s')}`,
+      )
+      line(
+        `    drain: ${xo.drain.ok ? 'complete' : `INCOMPLETE (${xo.missing} missing)`}; ${xo.n} messages in ${f(xo.spanMs, ' ms')} → MX deliver-only ≈ ${f(xo.rate, ' msg/s')} vs relay solo (o) ${f(o?.rate, ' msg/s')} → ${mxVsRelaySolo === null ? '—' : mxVsRelaySolo.toFixed(3)}`,
+      )
+      if (x.soloConns)
+        line(
+          `    connections at the MX sinks during (xo): ${x.soloConns.opened} opened for ${x.soloConns.messages} messages → ${f(x.soloConns.perConnection)} per connection`,
+        )
+      line(fmtCpu(xo.cpuFill))
+      if (xo.rate) line(fmtCpu(xo.cpuDrain, xo.rate))
+      const ms = (cpu, rate, group) => (cpu && rate ? ((cpu.byGroup[group] ?? 0) * 1000) / rate : null)
+      if (xo.rate && o?.rate)
+        line(
+          `    CPU-ms per message while draining, MX (xo) vs relay (o): worker ${f(ms(xo.cpuDrain, xo.rate, 'worker-x'))} vs ${f(ms(o.cpuDrain, o.rate, 'worker'))}, postgres ${f(ms(xo.cpuDrain, xo.rate, 'postgres'))} vs ${f(ms(o.cpuDrain, o.rate, 'postgres'))}, redis ${f(ms(xo.cpuDrain, xo.rate, 'redis'))} vs ${f(ms(o.cpuDrain, o.rate, 'redis'))} ((xo) runs on a database ${(R.d?.accepted ?? 0) + 1 + (x.warmup?.accepted ?? 0) + x.open.accepted} messages bigger)`,
+        )
+    }
+    const db = x.db
+    line(
+      `    Postgres, recipients at *.bench.test (expected ${x.expectedRecipients}: smoke + warm-up + (x) + (xo)): ${db.error ? `ERROR ${db.error}` : `${db.total}: ${db.byStatusReason.map((r) => `${r.status}${r.reason ? ` (${r.reason})` : ''} ${r.n}`).join(', ')}; ${db.notDelivered === 0 ? "all 'delivered'" : `${db.notDelivered} NOT 'delivered'`}; ${db.relayRouted} routed to the relay`}`,
+    )
+    if (!db.error) {
+      line(
+        `      attempts: ${db.attempts.map((a) => `${a.outcome} ${a.n} (${a.recipients} recipients)`).join(', ')}; e.g. remote host ${db.attempts[0]?.sample_host ?? '—'}`,
+      )
+      for (const r of db.notDeliveredSamples) line(`      not delivered: ${r.n}× ${r.status} ${r.code ?? ''} ${r.reply}`)
+    }
+    line(
+      `    shutdown on SIGTERM: api (MX) ${x.stopApi?.ms ?? '—'} ms (code ${x.stopApi?.code}), worker (MX) ${x.stopWorker?.ms ?? '—'} ms (code ${x.stopWorker?.code})`,
+    )
+  }
   if (c) {
     line('')
     line(
@@ -1426,14 +1766,14 @@ function report() {
     )
   if (R.dbStatus)
     line(
-      `recipients by status in Postgres before the baseline: ${R.dbStatus.error ? R.dbStatus.error : `${fmtCounts(R.dbStatus.recipients)}; ${R.dbStatus.attempts} attempt rows`}`,
+      `recipients by status in Postgres after (d): ${R.dbStatus.error ? R.dbStatus.error : `${fmtCounts(R.dbStatus.recipients)}; ${R.dbStatus.attempts} attempt rows`}`,
     )
   const sc = R.sinkCountsFinal ?? R.sinkCounts
   if (sc)
     line(
       `sink: ${sc.total} messages, ${sc.duplicates} duplicates, ${sc.untagged} without X-Bench-Id, ${sc.errors} errors, at most ${sc.maxConnections} connections at once`,
     )
-  for (const role of ['api', 'api-d', 'smtp', 'worker']) {
+  for (const role of ['api', 'api-d', 'smtp', 'worker', 'api-x', 'worker-x']) {
     const s = R.logs?.[role]
     if (s && (s.warn || s.error || s.other)) {
       line(`${role} log: ${s.error} error/fatal, ${s.warn} warn, ${s.other} non-JSON lines`)
@@ -1532,6 +1872,36 @@ function report() {
     worker_rss_b_to_m_pct: round(likeWorker?.pct),
     rss_over_50k_messages: memApi || memWorker ? memOk(memApi) && memOk(memWorker) : null,
     rss_flat: memApi || memWorker ? memOk(memApi) && memOk(memWorker) && memApi.growthPct < 10 && memWorker.growthPct < 10 : null,
+    mx_e2e_msgs_per_s: round(mxRate),
+    mx_e2e_p50_ms: round(x?.open.j.e2e.p50),
+    mx_e2e_p99_ms: round(x?.open.j.e2e.p99),
+    mx_kept_up: x ? x.open.keptUp : null,
+    mx_vs_relay_e2e: ratio3(mxVsRelay),
+    mx_domains: x ? x.domains : null,
+    mx_offered_rps: x ? C.mxRate : null,
+    mx_accepted: x ? x.open.accepted : null,
+    mx_non202: x
+      ? Object.values(x.open.res.total.byStatus).reduce((p, q) => p + q, 0) +
+        Object.values(x.open.res.total.errors).reduce((p, q) => p + q, 0)
+      : null,
+    mx_backlog_at_end: x ? x.open.j.backlogAtEnd : null,
+    mx_missing: x ? x.open.accepted - x.open.j.received : null,
+    mx_drain_ms: round(x?.open.drainAfterWindowMs),
+    mx_accept_p99_ms: round(x?.open.res.latency.p99),
+    mx_cpu_ms_per_msg: x && mxRate ? round((x.open.cpu.machine * 1000) / mxRate) : null,
+    mx_redis_cmds_per_msg: round(x?.redis?.perMessage),
+    relay_redis_cmds_per_msg: round(b?.redis?.perMessage),
+    mx_delayed_jobs_max: x ? round(x.delayed.max) : null,
+    mx_connections_opened: x ? x.conns.opened : null,
+    mx_msgs_per_connection: round(x?.conns.perConnection),
+    mx_max_open_per_domain: x ? x.conns.maxOpenPerDomain : null,
+    mx_max_msgs_on_one_connection: x?.allConns ? x.allConns.maxPerConnection : null,
+    mx_dns_queries: x?.dns ? x.dns.queries : null,
+    mx_deliver_only_msgs_per_s: round(xo?.rate),
+    mx_vs_relay_deliver_only: ratio3(mxVsRelaySolo),
+    mx_recipients_delivered: x?.db && !x.db.error ? x.db.delivered : null,
+    mx_recipients_not_delivered: x?.db && !x.db.error ? x.db.notDelivered : null,
+    mx_recipient_statuses: x?.db && !x.db.error ? x.db.byStatus : null,
     errors: [...R.errors, ...(R.fatal ? [R.fatal] : [])],
   }
   line(JSON.stringify(json))

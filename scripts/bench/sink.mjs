@@ -50,7 +50,8 @@ function record(header, arrivedAt) {
 
 /**
  * An SMTP server that records what it receives. `addr` (MX sinks only) gets per-listener counts:
- * connections opened, open at once (now and at most), messages — to see connection reuse.
+ * connections opened, open at once (now and at most), messages, and the most messages any one
+ * connection carried (open ones included) — to see connection reuse and its per-connection cap.
  */
 function makeServer(addr) {
   const server = new SMTPServer({
@@ -72,11 +73,16 @@ function makeServer(addr) {
       }
       callback()
     },
-    onClose() {
+    onClose(session) {
       connections--
-      if (addr) addr.open--
+      if (addr) {
+        addr.open--
+        const n = addr.perConn.get(session.id) ?? 0
+        addr.perConn.delete(session.id)
+        if (n > addr.maxPerConnClosed) addr.maxPerConnClosed = n
+      }
     },
-    onData(stream, _session, callback) {
+    onData(stream, session, callback) {
       // Only the header block is kept (the first chunk nearly always holds all of it).
       let head = ''
       let done = false
@@ -93,7 +99,10 @@ function makeServer(addr) {
       })
       stream.on('end', () => {
         record(head, Date.now())
-        if (addr) addr.messages++
+        if (addr) {
+          addr.messages++
+          addr.perConn.set(session.id, (addr.perConn.get(session.id) ?? 0) + 1)
+        }
         callback(null, 'OK queued')
       })
       stream.on('error', (err) => {
@@ -140,7 +149,7 @@ ipcServer({
       let port = 0
       try {
         for (const host of addresses) {
-          const stats = { opened: 0, open: 0, maxOpen: 0, messages: 0 }
+          const stats = { opened: 0, open: 0, maxOpen: 0, messages: 0, perConn: new Map(), maxPerConnClosed: 0 }
           const srv = makeServer(stats)
           opened.push([host, srv, stats])
           port = await listenOn(srv, port, host)
@@ -153,8 +162,20 @@ ipcServer({
       }
     }
   },
-  /** Per MX-sink address: connections opened, open now, most open at once, messages. */
-  mxStats: () => Object.fromEntries([...mxSinks].map(([host, s]) => [host, { ...s.stats }])),
+  /** Per MX-sink address: connections opened, open now, most open at once, messages, most messages on one connection. */
+  mxStats: () =>
+    Object.fromEntries(
+      [...mxSinks].map(([host, { stats: s }]) => [
+        host,
+        {
+          opened: s.opened,
+          open: s.open,
+          maxOpen: s.maxOpen,
+          messages: s.messages,
+          maxPerConnection: Math.max(s.maxPerConnClosed, ...s.perConn.values()),
+        },
+      ]),
+    ),
   /** How many distinct messages arrived per phase, plus totals. */
   counts: () => {
     const byPhase = {}

@@ -61,11 +61,18 @@ export function createMxPlanner(deps: { dns: Dns; allowPrivate: boolean; random?
     return refused.length > 0 ? { kind: 'private', addresses: refused } : { kind: 'no_address' }
   }
 
+  // Deliveries to one domain arriving together share one lookup.
+  const inflight = new Map<string, Promise<MxPlan>>()
+
   return {
     async plan(domain) {
       const hit = cache.get(domain)
       if (hit && hit.expires > now()) return hit.plan
-      const plan = await lookup(domain)
+      const pending = inflight.get(domain)
+      if (pending) return pending
+      const lookingUp = lookup(domain).finally(() => inflight.delete(domain))
+      inflight.set(domain, lookingUp)
+      const plan = await lookingUp
       if (plan.kind !== 'temp_error') {
         if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string)
         cache.set(domain, { plan, expires: now() + (plan.kind === 'hosts' ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) })
