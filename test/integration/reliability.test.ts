@@ -14,6 +14,17 @@ const countsByRecipient = (sink: Sink) => {
   return counts
 }
 
+/** The environment of a worker process sharing the harness's database and Redis prefix. */
+const workerEnv = (h: Harness, extra: Record<string, string>): Record<string, string> => ({
+  HIKYAKU_ENV: 'development',
+  HIKYAKU_VAR_DIR: h.config.varDir,
+  DATABASE_URL: h.config.databaseUrl,
+  REDIS_URL: h.config.redisUrl,
+  BULLMQ_PREFIX: h.config.bullmqPrefix,
+  LOG_LEVEL: 'warn',
+  ...extra,
+})
+
 async function sendMany(h: Harness, n: number, prefix: string): Promise<string[]> {
   const ids: string[] = []
   for (let i = 0; i < n; i++) {
@@ -108,19 +119,13 @@ describe('a worker killed with SIGKILL mid-delivery (C4)', () => {
   })
 
   it('loses no message and sends none twice unless it is flagged possible_duplicate', async () => {
-    const env = {
-      HIKYAKU_ENV: 'development',
-      HIKYAKU_VAR_DIR: h.config.varDir,
-      DATABASE_URL: h.config.databaseUrl,
-      REDIS_URL: h.config.redisUrl,
-      BULLMQ_PREFIX: h.config.bullmqPrefix,
+    const env = workerEnv(h, {
       SMTP_RELAY_URL: sink.url,
       DELIVERY_LEASE: '2s',
       SWEEP_INTERVAL: '500ms',
       RETRY_SCHEDULE: '200ms',
       SMTP_TIMEOUT: '60s',
-      LOG_LEVEL: 'warn',
-    }
+    })
     const ids = await sendMany(h, 8, 'kill')
     const first = spawnHikyaku(['worker'], env)
     try {
@@ -171,16 +176,7 @@ describe('graceful shutdown', () => {
   })
 
   it('SIGTERM lets the delivery in flight finish, then exits 0', async () => {
-    const worker = spawnHikyaku(['worker'], {
-      HIKYAKU_ENV: 'development',
-      HIKYAKU_VAR_DIR: h.config.varDir,
-      DATABASE_URL: h.config.databaseUrl,
-      REDIS_URL: h.config.redisUrl,
-      BULLMQ_PREFIX: h.config.bullmqPrefix,
-      SMTP_RELAY_URL: sink.url,
-      SHUTDOWN_TIMEOUT: '10s',
-      LOG_LEVEL: 'warn',
-    })
+    const worker = spawnHikyaku(['worker'], workerEnv(h, { SMTP_RELAY_URL: sink.url, SHUTDOWN_TIMEOUT: '10s' }))
     const [id] = await sendMany(h, 1, 'graceful')
     await waitFor('the delivery to be in flight', () => (sink.received.length >= 1 ? true : undefined), 30_000)
     assert.equal(((await h.getEmail(id as string)) as Email).status, 'sending', 'the email shows sending while its recipient is')

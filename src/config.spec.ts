@@ -1,0 +1,241 @@
+import { hostname } from 'node:os'
+import { parseDuration, parseDurationList } from './lib/duration.js'
+
+/**
+ * Every configuration variable: how to parse it, what a valid value looks like, its default
+ * (possibly per HIKYAKU_ENV) and what it is for. Read by config.ts, the only reader of the
+ * environment, and listed by `hikyaku config`.
+ */
+export type HikyakuEnv = 'development' | 'production'
+
+export interface Spec<T> {
+  description: string
+  parse: (raw: string) => T | undefined
+  /** What a valid value looks like, for the error message. */
+  expect: string
+  default?: T | ((env: HikyakuEnv) => T | undefined)
+}
+
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (raw: string) => {
+    const n = Number(raw)
+    return Number.isInteger(n) && n >= min && n <= max ? n : undefined
+  }
+const str = (raw: string) => (raw.trim() === '' ? undefined : raw.trim())
+const duration = (raw: string) => parseDuration(raw)
+const bool = (raw: string) =>
+  ['true', '1', 'yes'].includes(raw.toLowerCase()) ? true : ['false', '0', 'no'].includes(raw.toLowerCase()) ? false : undefined
+const list = (raw: string) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+const oneOf =
+  <T extends string>(...values: T[]) =>
+  (raw: string) =>
+    values.includes(raw as T) ? (raw as T) : undefined
+const url =
+  (...protocols: string[]) =>
+  (raw: string) => {
+    try {
+      return protocols.includes(new URL(raw).protocol) ? raw : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+const dev =
+  <T>(devValue: T, prodValue?: T) =>
+  (env: HikyakuEnv) =>
+    env === 'development' ? devValue : prodValue
+
+export const CONFIG_SPEC = {
+  HIKYAKU_VAR_DIR: { description: 'Runtime data directory (dev secret, keys, inbox)', parse: str, expect: 'a path', default: 'var' },
+  DATABASE_URL: {
+    description: 'PostgreSQL connection URL',
+    parse: url('postgres:', 'postgresql:'),
+    expect: 'postgresql://user:pass@host:5432/db',
+    default: dev('postgresql://hikyaku:hikyaku@127.0.0.1:5432/hikyaku'),
+  },
+  DB_POOL_SIZE: { description: 'PostgreSQL connections per process', parse: int(1, 200), expect: 'an integer 1-200', default: 20 },
+  REDIS_URL: {
+    description: 'Redis URL (may carry a db index)',
+    parse: url('redis:', 'rediss:'),
+    expect: 'redis://host:6379/0',
+    default: 'redis://127.0.0.1:6379',
+  },
+  BULLMQ_PREFIX: { description: 'Key prefix separating deployments on one Redis', parse: str, expect: 'a string', default: 'hikyaku' },
+  HOST: { description: 'HTTP listen address', parse: str, expect: 'an address', default: dev('127.0.0.1', '0.0.0.0') },
+  PORT: { description: 'HTTP listen port', parse: int(0, 65535), expect: 'a port', default: 3000 },
+  LOG_LEVEL: {
+    description: 'pino log level',
+    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+    expect: 'info, debug, …',
+    default: 'info',
+  },
+  DELIVERY_MODE: {
+    description: "How mail leaves: through an upstream relay, or straight to each recipient domain's MX",
+    parse: oneOf('relay', 'mx'),
+    expect: 'relay or mx',
+    default: 'relay',
+  },
+  SMTP_RELAY_URL: {
+    description: 'Upstream relay: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465; ?tls=opportunistic|require|verify',
+    parse: url('smtp:', 'smtps:'),
+    expect: 'smtp://user:pass@host:587',
+  },
+  WORKER_CONCURRENCY: {
+    description: 'Deliveries in progress per worker process',
+    parse: int(1, 1000),
+    expect: 'an integer 1-1000',
+    default: 50,
+  },
+  SMTP_POOL_SIZE: {
+    description: 'SMTP connections per worker process to the relay',
+    parse: int(1, 200),
+    expect: 'an integer 1-200',
+    default: 10,
+  },
+  SMTP_TIMEOUT: { description: 'Timeout for each SMTP step', parse: duration, expect: 'a duration like 60s', default: 60_000 },
+  HELO_NAME: { description: 'Name announced in EHLO', parse: str, expect: 'a host name', default: hostname() },
+  RETRY_SCHEDULE: {
+    description: 'Delays between attempts; the last repeats',
+    parse: parseDurationList,
+    expect: 'durations like 1m,5m,1h',
+    default: parseDurationList('1m,5m,15m,30m,1h,2h,4h,8h'),
+  },
+  MAX_DELIVERY_AGE: {
+    description: 'Give up (expired) this long after acceptance or scheduled time',
+    parse: duration,
+    expect: 'a duration like 72h',
+    default: 72 * 3_600_000,
+  },
+  DELIVERY_LEASE: {
+    description: 'How long a claimed recipient stays ours before another worker may retry it',
+    parse: duration,
+    expect: 'a duration like 15m',
+    default: 15 * 60_000,
+  },
+  SWEEP_INTERVAL: {
+    description: 'How often the sweeper rebuilds missing jobs',
+    parse: duration,
+    expect: 'a duration like 30s',
+    default: 30_000,
+  },
+  MAX_MESSAGE_BYTES: {
+    description: 'Largest encoded message accepted',
+    parse: int(1024),
+    expect: 'bytes, at least 1024',
+    default: 26_214_400,
+  },
+  MAX_RECIPIENTS: { description: 'Recipients per message (to + cc + bcc)', parse: int(1, 1000), expect: 'an integer 1-1000', default: 50 },
+  RATE_LIMIT_MAX: { description: 'Requests per API key per window', parse: int(1), expect: 'a positive integer', default: 6000 },
+  RATE_LIMIT_WINDOW: { description: 'Rate-limit window', parse: duration, expect: 'a duration like 1m', default: 60_000 },
+  ADMISSION_MAX_BACKLOG: {
+    description: 'Waiting deliveries past which sends get 503',
+    parse: int(1),
+    expect: 'a positive integer',
+    default: 100_000,
+  },
+  HIKYAKU_SECRET: {
+    description: 'Secret for encrypting keys and signing tokens (generated in development)',
+    parse: str,
+    expect: 'a long random string',
+  },
+  DEV_INBOX_PORT: { description: 'Port of `hikyaku dev-inbox`', parse: int(0, 65535), expect: 'a port', default: 2525 },
+  DEV_INBOX_DIR: { description: 'Where `hikyaku dev-inbox` writes .eml files', parse: str, expect: 'a path' },
+  SHUTDOWN_TIMEOUT: {
+    description: 'Longest graceful shutdown before forcing exit',
+    parse: duration,
+    expect: 'a duration like 30s',
+    default: 30_000,
+  },
+  SMTP_HOST: { description: 'SMTP submission listen address', parse: str, expect: 'an address', default: dev('127.0.0.1', '0.0.0.0') },
+  SMTP_PORT: { description: 'SMTP submission port with STARTTLS', parse: int(0, 65535), expect: 'a port', default: dev(2587, 587) },
+  SMTPS_PORT: { description: 'SMTP submission port with implicit TLS', parse: int(0, 65535), expect: 'a port', default: dev(2465, 465) },
+  SMTP_TLS_CERT: {
+    description: 'PEM certificate (chain) file for SMTP; generated under var/tls in development',
+    parse: str,
+    expect: 'a file path',
+  },
+  SMTP_TLS_KEY: { description: 'PEM private key file for SMTP_TLS_CERT', parse: str, expect: 'a file path' },
+  SMTP_MAX_CONNECTIONS: {
+    description: 'Open SMTP connections per listener',
+    parse: int(1, 100_000),
+    expect: 'a positive integer',
+    default: 500,
+  },
+  SMTP_IDLE_TIMEOUT: {
+    description: 'An SMTP client silent this long is disconnected',
+    parse: duration,
+    expect: 'a duration like 60s',
+    default: 60_000,
+  },
+  SMTP_AUTH_MAX_FAILURES: {
+    description: 'Failed SMTP logins from one address before it is refused for SMTP_AUTH_BLOCK',
+    parse: int(1),
+    expect: 'a positive integer',
+    default: 10,
+  },
+  SMTP_AUTH_BLOCK: {
+    description: 'How long an address that failed too many logins is refused',
+    parse: duration,
+    expect: 'a duration like 15m',
+    default: 15 * 60_000,
+  },
+  DNS_SERVERS: {
+    description: 'Resolvers for MX and domain checks (ip or ip:port, comma-separated); the system resolver when unset',
+    parse: list,
+    expect: 'addresses like 127.0.0.1:53',
+  },
+  DNS_TIMEOUT: { description: 'Timeout of one DNS query', parse: duration, expect: 'a duration like 5s', default: 5_000 },
+  MX_PORT: { description: 'Port of recipient MX servers (tests use a high port)', parse: int(1, 65535), expect: 'a port', default: 25 },
+  MX_ALLOW_PRIVATE: {
+    description: 'Allow MX hosts on loopback, private or link-local addresses',
+    parse: bool,
+    expect: 'true or false',
+    default: false,
+  },
+  MX_SOURCE_ADDRESS: { description: 'Local address to send MX traffic from', parse: str, expect: 'an IP address' },
+  REQUIRE_VERIFIED_DOMAIN: {
+    description: 'Refuse mail whose From domain is not a verified sending domain',
+    parse: bool,
+    expect: 'true or false',
+    default: dev(false, true),
+  },
+  DKIM_SELECTOR: { description: 'DKIM selector for new sending domains', parse: str, expect: 'a DNS label', default: 'hk1' },
+  DKIM_ED25519: {
+    description: 'Also sign with an Ed25519 key (RFC 8463), as a second signature',
+    parse: bool,
+    expect: 'true or false',
+    default: false,
+  },
+  SPF_INCLUDE: {
+    description: 'Domain to include in the SPF record suggested for sending domains',
+    parse: str,
+    expect: 'a domain like _spf.example.com',
+  },
+  SPF_IPS: {
+    description: 'Addresses to list in the suggested SPF record',
+    parse: list,
+    expect: 'IPs like 192.0.2.10,2001:db8::10',
+    default: [],
+  },
+  BOUNCE_SUBDOMAIN: {
+    description: 'Subdomain of a sending domain that receives bounces (the return path)',
+    parse: str,
+    expect: 'a DNS label',
+    default: 'bounces',
+  },
+  BOUNCE_MX_HOST: {
+    description: 'Host that receives bounces for the return-path domains (their MX record)',
+    parse: str,
+    expect: 'a host name',
+  },
+  SHAPING_CONFIG: {
+    description: 'JSON file with per-destination routing, TLS policy and traffic limits',
+    parse: str,
+    expect: 'a file path',
+  },
+} satisfies Record<string, Spec<unknown>>
