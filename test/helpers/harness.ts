@@ -66,6 +66,7 @@ export async function startHarness(options: HarnessOptions = {}) {
       await smtp?.close()
       await stopWorker?.()
       await app.close()
+      await deleteKeys(container.redis, `${config.bullmqPrefix}:*`).catch(() => {})
       await container.close()
       await db.drop()
       config.cleanup()
@@ -85,3 +86,14 @@ export const basicEmail = (overrides: Record<string, unknown> = {}) => ({
   text: 'Hello from the tests',
   ...overrides,
 })
+
+/** Removes this harness's Redis keys (its BullMQ prefix), so repeated runs leave nothing behind. */
+async function deleteKeys(redis: Container['redis'], pattern: string): Promise<void> {
+  let cursor = '0'
+  for (let round = 0; round < 10_000; round++) {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
+    if (keys.length > 0) await redis.unlink(...keys)
+    cursor = next
+    if (cursor === '0') return
+  }
+}
