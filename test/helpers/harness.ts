@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
 import { type Container, createContainer } from '../../src/container.js'
 import { buildApp } from '../../src/entrypoints/api.js'
 import { startSmtp } from '../../src/entrypoints/smtp.js'
@@ -66,8 +67,12 @@ export async function startHarness(options: HarnessOptions = {}) {
       await smtp?.close()
       await stopWorker?.()
       await app.close()
-      await deleteKeys(container.redis, `${config.bullmqPrefix}:*`).catch(() => {})
       await container.close()
+      // After close: nothing of this harness can write to Redis any more.
+      const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
+      redis.on('error', () => {})
+      await deleteKeys(redis, `${config.bullmqPrefix}:*`).catch(() => {})
+      redis.disconnect()
       await db.drop()
       config.cleanup()
     },
@@ -88,7 +93,7 @@ export const basicEmail = (overrides: Record<string, unknown> = {}) => ({
 })
 
 /** Removes this harness's Redis keys (its BullMQ prefix), so repeated runs leave nothing behind. */
-async function deleteKeys(redis: Container['redis'], pattern: string): Promise<void> {
+async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
   let cursor = '0'
   for (let round = 0; round < 10_000; round++) {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
