@@ -52,5 +52,3 @@ export const notFound = (what: string): AppError => new AppError('not_found', `$
 
 export const unavailable = (message: string, retryAfter = 5, cause?: unknown): AppError =>
   new AppError('unavailable', message, { retryAfter, cause })
-
-export const isAppError = (err: unknown): err is AppError => err instanceof AppError

@@ -1,4 +1,5 @@
 import { Type } from 'typebox'
+import { PENDING_STATUSES, TERMINAL_STATUSES } from '../../modules/emails/email.types.js'
 import { Cursor, LimitQuery, Nullable, Timestamp } from './common.js'
 
 const Address = Type.String({ minLength: 1, maxLength: 998, examples: ['Ada <ada@example.com>'] })
@@ -6,19 +7,8 @@ const AddressList = Type.Union([Address, Type.Array(Address, { maxItems: 1000 })
   description: 'One address or an array of addresses',
 })
 
-const EMAIL_STATUSES = [
-  'scheduled',
-  'queued',
-  'sending',
-  'sent',
-  'delivered',
-  'deferred',
-  'bounced',
-  'expired',
-  'failed',
-  'suppressed',
-  'cancelled',
-] as const
+// The statuses as the domain defines them: the API cannot drift from them.
+const EMAIL_STATUSES = [...PENDING_STATUSES, ...TERMINAL_STATUSES] as const
 export const RecipientStatusSchema = Type.Enum(EMAIL_STATUSES)
 export const EmailStatusSchema = Type.Enum([...EMAIL_STATUSES, 'partially_delivered'] as const)
 

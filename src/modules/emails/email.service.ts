@@ -16,7 +16,7 @@ import {
   refreshEmailStatuses,
 } from './email.repository.js'
 import { buildEmailRows } from './email.rows.js'
-import type { EmailDraft, EmailStatus, RecipientStatus, SendEmailInput } from './email.types.js'
+import type { EmailDraft, EmailStatus, SendEmailInput } from './email.types.js'
 import { inspectSendInput, type ValidationLimits, validateSendInput } from './email.validate.js'
 import { IDEMPOTENCY_LOCK_SQL, IDEMPOTENCY_TTL_MS } from './idempotency.js'
 
@@ -132,8 +132,6 @@ export function createEmailService(deps: EmailServiceDeps) {
   }
 
   return {
-    validate: (input: SendEmailInput): EmailDraft => validateSendInput(input, limits),
-
     /** Every problem the semantic checks find in a body of any shape (used beside a failed schema check). */
     problems(input: unknown): ErrorDetail[] {
       try {
@@ -221,4 +219,3 @@ export function createEmailService(deps: EmailServiceDeps) {
 }
 
 export type EmailService = ReturnType<typeof createEmailService>
-export type { RecipientStatus }

@@ -12,9 +12,6 @@ export type EmailStatus = RecipientStatus | 'partially_delivered'
 
 export const isTerminal = (status: RecipientStatus): status is TerminalStatus => (TERMINAL_STATUSES as readonly string[]).includes(status)
 
-/** Why a pending recipient is waiting (DESIGN §2.1): never silently "queued". */
-export type PendingReason = 'scheduled' | 'queued' | 'waiting_retry' | 'sending' | 'relay_unavailable'
-
 /** The send request as the API documents it (snake_case). SMTP ingress builds the same draft. */
 export interface SendEmailInput {
   from: string

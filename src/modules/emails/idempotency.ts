@@ -15,9 +15,3 @@ export const requestFingerprint = (method: string, path: string, body: unknown):
  * second request that cannot take it is answered 409 instead of waiting.
  */
 export const IDEMPOTENCY_LOCK_SQL = "pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || $2::text, 0))"
-
-export interface StoredResponse {
-  fingerprint: string
-  responseStatus: number
-  responseBody: unknown
-}
