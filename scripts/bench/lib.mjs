@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 // Shared helpers for the benchmark processes (driver, load generator, SMTP sink, baseline).
 // Plain ESM on Node built-ins only, so every process starts fast and nothing is compiled.
 
@@ -54,6 +55,39 @@ export function summarize(values) {
 }
 
 /** Round to a few significant places: 1234.56 -> 1235, 12.345 -> 12.3, 1.2345 -> 1.23. */
+/**
+ * A closed loop of `workers` callers, each sending back to back until the window ends. Results
+ * go to `all`, and to `inWindow` when they end inside the measured window (after the warm-up);
+ * latencies of successful results in the window are returned with the window's bounds.
+ */
+export async function windowedLoop({ workers, warmupMs, durationMs, send, succeeded, all, inWindow }) {
+  const started = performance.now()
+  const startEpoch = Date.now()
+  const windowStart = started + warmupMs
+  const windowEnd = windowStart + durationMs
+  const latencies = []
+  let seq = 0
+  const loop = async () => {
+    while (performance.now() < windowEnd) {
+      const r = await send(seq++)
+      all.add(r)
+      const end = performance.now()
+      if (end >= windowStart && end <= windowEnd) {
+        inWindow.add(r)
+        if (succeeded(r)) latencies.push(r.ms)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: workers }, loop))
+  return {
+    sent: seq,
+    latencies,
+    windowStartEpoch: startEpoch + warmupMs,
+    windowEndEpoch: startEpoch + warmupMs + durationMs,
+    tailMs: performance.now() - windowEnd,
+  }
+}
+
 export function round(v) {
   if (v === null || v === undefined || !Number.isFinite(v)) return null
   const a = Math.abs(v)

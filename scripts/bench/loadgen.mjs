@@ -12,7 +12,7 @@
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ipcServer, summarize, textBody } from './lib.mjs'
+import { ipcServer, summarize, textBody, windowedLoop } from './lib.mjs'
 
 let cfg // { url, key, bodyBytes, timeoutMs, maxInflight, toDomains? }
 let text
@@ -97,41 +97,31 @@ function tally() {
 
 async function closedLoop({ phase, conns, warmupMs, durationMs }) {
   const agent = buildAgent(conns)
-  const started = performance.now()
-  const startEpoch = Date.now()
-  const windowStart = started + warmupMs
-  const windowEnd = windowStart + durationMs
   const all = tally()
   const inWindow = tally()
-  const latencies = []
-  let seq = 0
-  const loop = async () => {
-    while (performance.now() < windowEnd) {
-      const r = await post(agent, phase, seq++)
-      all.add(r)
-      const end = performance.now()
-      if (end >= windowStart && end <= windowEnd) {
-        inWindow.add(r)
-        if (r.status === 202) latencies.push(r.ms)
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: conns }, loop))
-  const finished = performance.now()
+  const run = await windowedLoop({
+    workers: conns,
+    warmupMs,
+    durationMs,
+    send: (seq) => post(agent, phase, seq),
+    succeeded: (r) => r.status === 202,
+    all,
+    inWindow,
+  })
   agent.destroy()
   return {
     phase,
     conns,
     warmupMs,
     durationMs,
-    sent: seq,
+    sent: run.sent,
     total: all.plain(),
     window: inWindow.plain(),
     acceptRps: (inWindow.ok202 / durationMs) * 1000,
-    windowStartEpoch: startEpoch + warmupMs,
-    windowEndEpoch: startEpoch + warmupMs + durationMs,
-    latency: summarize(latencies),
-    tailMs: finished - windowEnd,
+    windowStartEpoch: run.windowStartEpoch,
+    windowEndEpoch: run.windowEndEpoch,
+    latency: summarize(run.latencies),
+    tailMs: run.tailMs,
   }
 }
 

@@ -8,7 +8,7 @@
 // error) is an error, tallied by SMTP reply code or error code, with a few samples.
 import { performance } from 'node:perf_hooks'
 import nodemailer from 'nodemailer'
-import { ipcServer, summarize, textBody } from './lib.mjs'
+import { ipcServer, summarize, textBody, windowedLoop } from './lib.mjs'
 
 function tally() {
   const t = { ok: 0, errors: {}, samples: [] }
@@ -65,45 +65,28 @@ async function closed({ port, user, pass, conns, inflight, warmupMs, durationMs,
       }
     }
   }
-  const started = performance.now()
-  const startEpoch = Date.now()
-  const windowStart = started + warmupMs
-  const windowEnd = windowStart + durationMs
   const all = tally()
   const inWindow = tally()
-  const latencies = []
-  let seq = 0
-  const loop = async () => {
-    while (performance.now() < windowEnd) {
-      const r = await send(seq++)
-      all.add(r)
-      const end = performance.now()
-      if (end >= windowStart && end <= windowEnd) {
-        inWindow.add(r)
-        if (r.ok) latencies.push(r.ms)
-      }
-    }
-  }
+  let run
   try {
-    await Promise.all(Array.from({ length: inflight }, loop))
+    run = await windowedLoop({ workers: inflight, warmupMs, durationMs, send, succeeded: (r) => r.ok, all, inWindow })
   } finally {
     transport.close()
   }
-  const finished = performance.now()
   return {
     phase,
     conns,
     inflight,
     warmupMs,
     durationMs,
-    sent: seq,
+    sent: run.sent,
     total: all.plain(),
     window: inWindow.plain(),
     acceptRps: (inWindow.ok / durationMs) * 1000,
-    windowStartEpoch: startEpoch + warmupMs,
-    windowEndEpoch: startEpoch + warmupMs + durationMs,
-    latency: summarize(latencies),
-    tailMs: finished - windowEnd,
+    windowStartEpoch: run.windowStartEpoch,
+    windowEndEpoch: run.windowEndEpoch,
+    latency: summarize(run.latencies),
+    tailMs: run.tailMs,
   }
 }
 
