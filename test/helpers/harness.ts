@@ -43,10 +43,20 @@ export async function startHarness(options: HarnessOptions = {}) {
     accountId: account.id,
     auth,
     smtp,
+    /** Any request through the real app (this harness's key unless `headers` say otherwise), parsed. */
+    async request(method: 'GET' | 'POST' | 'DELETE', url: string, options: { payload?: object; headers?: Record<string, string> } = {}) {
+      const res = await app.inject({
+        method,
+        url,
+        headers: options.headers ?? auth,
+        ...(options.payload ? { payload: options.payload } : {}),
+      })
+      // biome-ignore lint/suspicious/noExplicitAny: tests read the JSON they asserted the shape of
+      return { status: res.statusCode, body: (res.body ? res.json() : undefined) as any, headers: res.headers }
+    },
     /** POST /v1/emails with this harness's key; returns the parsed response. */
     async send(body: Record<string, unknown>, headers: Record<string, string> = {}) {
-      const res = await app.inject({ method: 'POST', url: '/v1/emails', headers: { ...auth, ...headers }, payload: body })
-      return { status: res.statusCode, body: res.json(), headers: res.headers }
+      return harness.request('POST', '/v1/emails', { payload: body, headers: { ...auth, ...headers } })
     },
     async getEmail(id: string) {
       const res = await app.inject({ method: 'GET', url: `/v1/emails/${id}`, headers: auth })

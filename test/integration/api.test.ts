@@ -26,16 +26,13 @@ function assertError(res: Reply, status: number, code: string): void {
   assert.equal(res.headers['x-request-id'], res.body.request_id)
 }
 
-async function call(
+const call = (
   h: Harness,
   method: 'GET' | 'POST',
   url: string,
   headers: Record<string, string> = h.auth,
   payload?: object,
-): Promise<Reply> {
-  const res = await h.app.inject({ method, url, headers, ...(payload ? { payload } : {}) })
-  return { status: res.statusCode, body: res.body ? res.json() : undefined, headers: res.headers }
-}
+): Promise<Reply> => h.request(method, url, { headers, payload })
 
 /** GET /v1/emails with a query string; asserts 200 and returns the page. */
 async function listEmails(h: Harness, query: Record<string, string | number>, auth = h.auth) {

@@ -25,10 +25,8 @@ type Domain = {
 }
 type Reply = { status: number; body: Record<string, unknown> & { error?: { code: string; message: string; details?: unknown[] } } }
 
-async function call(h: Harness, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object, headers = h.auth): Promise<Reply> {
-  const res = await h.app.inject({ method, url, headers, ...(payload ? { payload } : {}) })
-  return { status: res.statusCode, body: res.json() }
-}
+const call = (h: Harness, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object, headers = h.auth): Promise<Reply> =>
+  h.request(method, url, { payload, headers })
 
 async function createDomain(h: Harness, name: string): Promise<Domain> {
   const res = await call(h, 'POST', '/v1/domains', { name })
