@@ -158,26 +158,6 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     return undefined
   }
 
-  return {
-    /** Runs attempt `attempt` of a delivery: claim, send, classify, record, schedule a retry. */
-    async attempt(request: ClaimRequest): Promise<AttemptSummary> {
-      const { ticket, delayUntil } = await admit(request)
-      if (delayUntil) return { claimed: 0, delayUntil }
-      try {
-        return await attemptClaimed(request, ticket)
-      } finally {
-        // Whatever send did not consume (a claim that found nothing, a failure before SMTP).
-        if (ticket) deps.mx?.release(ticket)
-      }
-    },
-
-    /** Waits for claims and records in flight (graceful shutdown). */
-    async drain(): Promise<void> {
-      await claimer.drain()
-      await recorder.drain()
-    },
-  }
-
   async function attemptClaimed(request: ClaimRequest, ticket: MxTicket | undefined): Promise<AttemptSummary> {
     const claimedAt = Date.now()
     const claim = await claimer.push(request)
@@ -225,6 +205,26 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     const counts: Record<string, number> = {}
     for (const r of stillOurs) counts[r.status] = (counts[r.status] ?? 0) + 1
     return { claimed: claim.recipients.length, outcomes: counts, retryAt }
+  }
+
+  return {
+    /** Runs attempt `attempt` of a delivery: claim, send, classify, record, schedule a retry. */
+    async attempt(request: ClaimRequest): Promise<AttemptSummary> {
+      const { ticket, delayUntil } = await admit(request)
+      if (delayUntil) return { claimed: 0, delayUntil }
+      try {
+        return await attemptClaimed(request, ticket)
+      } finally {
+        // Whatever send did not consume (a claim that found nothing, a failure before SMTP).
+        if (ticket) deps.mx?.release(ticket)
+      }
+    },
+
+    /** Waits for claims and records in flight (graceful shutdown). */
+    async drain(): Promise<void> {
+      await claimer.drain()
+      await recorder.drain()
+    },
   }
 }
 
