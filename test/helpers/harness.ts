@@ -44,7 +44,11 @@ export async function startHarness(options: HarnessOptions = {}) {
     auth,
     smtp,
     /** Any request through the real app (this harness's key unless `headers` say otherwise), parsed. */
-    async request(method: 'GET' | 'POST' | 'DELETE', url: string, options: { payload?: object; headers?: Record<string, string> } = {}) {
+    async request(
+      method: 'GET' | 'POST' | 'DELETE',
+      url: string,
+      options: { payload?: object | string; headers?: Record<string, string> } = {},
+    ) {
       const res = await app.inject({
         method,
         url,
@@ -59,8 +63,7 @@ export async function startHarness(options: HarnessOptions = {}) {
       return harness.request('POST', '/v1/emails', { payload: body, headers: { ...auth, ...headers } })
     },
     async getEmail(id: string) {
-      const res = await app.inject({ method: 'GET', url: `/v1/emails/${id}`, headers: auth })
-      return res.json()
+      return (await harness.request('GET', `/v1/emails/${id}`)).body
     },
     /** Waits until the email's status satisfies `done`, and returns it. */
     async waitForEmail(id: string, done: (email: { status: string; [k: string]: unknown }) => boolean, timeoutMs = 15_000) {

@@ -122,10 +122,9 @@ describe('SMTP submission', () => {
   })
 
   it('a revoked key → 535', async () => {
-    const created = await h.app.inject({ method: 'POST', url: '/v1/api-keys', headers: h.auth, payload: { scope: 'send' } })
-    const { key, api_key } = created.json()
+    const { key, api_key } = (await h.request('POST', '/v1/api-keys', { payload: { scope: 'send' } })).body
     assert.match((await client(h, { pass: key }).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' })).response, /^250/)
-    await h.app.inject({ method: 'DELETE', url: `/v1/api-keys/${api_key.id}`, headers: h.auth })
+    await h.request('DELETE', `/v1/api-keys/${api_key.id}`)
     await assert.rejects(
       client(h, { pass: key }).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
       (err: Err) => err.responseCode === 535,
@@ -158,7 +157,7 @@ describe('SMTP submission', () => {
   })
 
   it('oversize → 552 and nothing stored', async () => {
-    const before = (await h.app.inject({ method: 'GET', url: '/v1/emails?limit=100', headers: h.auth })).json().data.length
+    const before = (await h.request('GET', '/v1/emails?limit=100')).body.data.length
     const raw = rawMessage({
       body: 'x'
         .repeat(76)
@@ -166,7 +165,7 @@ describe('SMTP submission', () => {
         .repeat(Math.ceil((MAX_BYTES * 1.5) / 78)),
     })
     await assert.rejects(sendRaw(h, raw, { from: 'sender@example.com', to: ['rcpt@example.net'] }), (err: Err) => err.responseCode === 552)
-    const afterCount = (await h.app.inject({ method: 'GET', url: '/v1/emails?limit=100', headers: h.auth })).json().data.length
+    const afterCount = (await h.request('GET', '/v1/emails?limit=100')).body.data.length
     assert.equal(afterCount, before)
   })
 
@@ -253,7 +252,7 @@ describe('SMTP submission', () => {
       (await sendRaw(h, rawMessage({ headers, id: 'idem-2' }), { from: 'sender@example.com', to: ['rcpt@example.net'] })).response,
     )
     assert.equal(again, first)
-    const list = (await h.app.inject({ method: 'GET', url: '/v1/emails?limit=100', headers: h.auth })).json().data as Array<{ id: string }>
+    const list = (await h.request('GET', '/v1/emails?limit=100')).body.data as Array<{ id: string }>
     assert.equal(list.filter((e) => e.id === first).length, 1)
     await assert.rejects(
       sendRaw(h, rawMessage({ headers, body: 'a different message' }), { from: 'sender@example.com', to: ['rcpt@example.net'] }),
@@ -346,7 +345,7 @@ describe('while Postgres is down', () => {
     const response = await waitFor('a retry to be accepted', () => send().catch(() => undefined), 20_000, 500)
     conn.quit()
     const id = queuedId(response)
-    const list = (await h.app.inject({ method: 'GET', url: '/v1/emails?limit=100', headers: h.auth })).json().data as Array<{
+    const list = (await h.request('GET', '/v1/emails?limit=100')).body.data as Array<{
       id: string
       source: string
     }>

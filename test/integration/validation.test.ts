@@ -284,23 +284,19 @@ describe('POST /v1/emails validation', () => {
   })
 
   it('a body that is not JSON → 422', async () => {
-    const invalid = await h.app.inject({
-      method: 'POST',
-      url: '/v1/emails',
+    const invalid = await h.request('POST', '/v1/emails', {
       headers: { ...h.auth, 'content-type': 'application/json' },
       payload: '{"from": "a@example.com", "to": ',
     })
-    assertError({ status: invalid.statusCode, body: invalid.json(), headers: invalid.headers }, 422, 'validation_failed')
-    assert.match(invalid.json().error.message, /not valid JSON/)
+    assertError(invalid, 422, 'validation_failed')
+    assert.match(invalid.body.error.message, /not valid JSON/)
 
-    const form = await h.app.inject({
-      method: 'POST',
-      url: '/v1/emails',
+    const form = await h.request('POST', '/v1/emails', {
       headers: { ...h.auth, 'content-type': 'application/x-www-form-urlencoded' },
       payload: 'from=a%40example.com&to=b%40example.net',
     })
-    assertError({ status: form.statusCode, body: form.json(), headers: form.headers }, 422, 'validation_failed')
-    assert.match(form.json().error.message, /application\/json/)
+    assertError(form, 422, 'validation_failed')
+    assert.match(form.body.error.message, /application\/json/)
   })
 })
 
