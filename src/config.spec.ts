@@ -59,6 +59,12 @@ export const CONFIG_SPEC = {
     default: dev('postgresql://hikyaku:hikyaku@127.0.0.1:5432/hikyaku'),
   },
   DB_POOL_SIZE: { description: 'PostgreSQL connections per process', parse: int(1, 200), expect: 'an integer 1-200', default: 20 },
+  DB_STATEMENT_TIMEOUT: {
+    description: 'Longest a database statement may run; a hung database then answers 503/451 instead of holding requests',
+    parse: duration,
+    expect: 'a duration like 30s',
+    default: 30_000,
+  },
   REDIS_URL: {
     description: 'Redis URL (may carry a db index)',
     parse: url('redis:', 'rediss:'),
@@ -97,7 +103,30 @@ export const CONFIG_SPEC = {
     expect: 'an integer 1-200',
     default: 10,
   },
-  SMTP_TIMEOUT: { description: 'Timeout for each SMTP step', parse: duration, expect: 'a duration like 60s', default: 60_000 },
+  SMTP_TIMEOUT: {
+    description: 'Timeout for each outbound SMTP step (connect, greeting, each command) except the reply to the final dot',
+    parse: duration,
+    expect: 'a duration like 60s',
+    default: 60_000,
+  },
+  SMTP_DATA_TIMEOUT: {
+    description: 'How long to wait for the reply after the final dot of a message (RFC 5321 suggests 10 minutes)',
+    parse: duration,
+    expect: 'a duration like 10m',
+    default: 10 * 60_000,
+  },
+  SMTP_TRANSACTION_TIMEOUT: {
+    description: 'Hard wall-clock cap on one outbound SMTP transaction, connect to final reply; a slower one is cut off and deferred',
+    parse: duration,
+    expect: 'a duration like 12m',
+    default: 12 * 60_000,
+  },
+  WORKER_MEMORY_BUDGET: {
+    description: 'Bytes of messages one worker process holds in flight at once (a larger message still goes, alone)',
+    parse: int(1024 * 1024),
+    expect: 'bytes, at least 1048576',
+    default: 256 * 1024 * 1024,
+  },
   HELO_NAME: { description: 'Name announced in EHLO', parse: str, expect: 'a host name', default: hostname() },
   RETRY_SCHEDULE: {
     description: 'Delays between attempts; the last repeats',
@@ -112,10 +141,16 @@ export const CONFIG_SPEC = {
     default: 72 * 3_600_000,
   },
   DELIVERY_LEASE: {
-    description: 'How long a claimed recipient stays ours before another worker may retry it',
+    description: 'How long a claimed recipient stays ours without a renewal before another worker may take it over',
     parse: duration,
-    expect: 'a duration like 15m',
-    default: 15 * 60_000,
+    expect: 'a duration like 60s',
+    default: 60_000,
+  },
+  LEASE_RENEW_INTERVAL: {
+    description: 'How often a worker renews the leases of the recipients it is sending to (shorter than DELIVERY_LEASE)',
+    parse: duration,
+    expect: 'a duration like 20s',
+    default: 20_000,
   },
   SWEEP_INTERVAL: {
     description: 'How often the sweeper rebuilds missing jobs',
@@ -132,6 +167,12 @@ export const CONFIG_SPEC = {
   MAX_RECIPIENTS: { description: 'Recipients per message (to + cc + bcc)', parse: int(1, 1000), expect: 'an integer 1-1000', default: 50 },
   RATE_LIMIT_MAX: { description: 'Requests per API key per window', parse: int(1), expect: 'a positive integer', default: 6000 },
   RATE_LIMIT_WINDOW: { description: 'Rate-limit window', parse: duration, expect: 'a duration like 1m', default: 60_000 },
+  HTTP_BODY_BUDGET: {
+    description: 'Bytes of request bodies one API process reads at once; past it sends get 503 (a larger body still goes, alone)',
+    parse: int(1024 * 1024),
+    expect: 'bytes, at least 1048576',
+    default: 256 * 1024 * 1024,
+  },
   ADMISSION_MAX_BACKLOG: {
     description: 'Waiting deliveries past which sends get 503',
     parse: int(1),

@@ -14,6 +14,7 @@ export interface Config {
   varDir: string
   databaseUrl: string
   dbPoolSize: number
+  dbStatementTimeoutMs: number
   redisUrl: string
   bullmqPrefix: string
   host: string
@@ -24,15 +25,20 @@ export interface Config {
   workerConcurrency: number
   smtpPoolSize: number
   smtpTimeoutMs: number
+  smtpDataTimeoutMs: number
+  smtpTransactionTimeoutMs: number
+  workerMemoryBudget: number
   heloName: string
   retryScheduleMs: number[]
   maxDeliveryAgeMs: number
   deliveryLeaseMs: number
+  leaseRenewIntervalMs: number
   sweepIntervalMs: number
   maxMessageBytes: number
   maxRecipients: number
   rateLimitMax: number
   rateLimitWindowMs: number
+  httpBodyBudget: number
   admissionMaxBacklog: number
   secret: string
   devInboxPort: number
@@ -103,6 +109,7 @@ export function loadConfig(env: Env = process.env): Config {
     varDir,
     databaseUrl: read('DATABASE_URL', true) as string,
     dbPoolSize: read('DB_POOL_SIZE') as number,
+    dbStatementTimeoutMs: read('DB_STATEMENT_TIMEOUT') as number,
     redisUrl: read('REDIS_URL') as string,
     bullmqPrefix: read('BULLMQ_PREFIX') as string,
     host: read('HOST') as string,
@@ -115,15 +122,20 @@ export function loadConfig(env: Env = process.env): Config {
     workerConcurrency: read('WORKER_CONCURRENCY') as number,
     smtpPoolSize: read('SMTP_POOL_SIZE') as number,
     smtpTimeoutMs: read('SMTP_TIMEOUT') as number,
+    smtpDataTimeoutMs: read('SMTP_DATA_TIMEOUT') as number,
+    smtpTransactionTimeoutMs: read('SMTP_TRANSACTION_TIMEOUT') as number,
+    workerMemoryBudget: read('WORKER_MEMORY_BUDGET') as number,
     heloName: read('HELO_NAME') as string,
     retryScheduleMs: read('RETRY_SCHEDULE') as number[],
     maxDeliveryAgeMs: read('MAX_DELIVERY_AGE') as number,
     deliveryLeaseMs: read('DELIVERY_LEASE') as number,
+    leaseRenewIntervalMs: read('LEASE_RENEW_INTERVAL') as number,
     sweepIntervalMs: read('SWEEP_INTERVAL') as number,
     maxMessageBytes: read('MAX_MESSAGE_BYTES') as number,
     maxRecipients: read('MAX_RECIPIENTS') as number,
     rateLimitMax: read('RATE_LIMIT_MAX') as number,
     rateLimitWindowMs: read('RATE_LIMIT_WINDOW') as number,
+    httpBodyBudget: read('HTTP_BODY_BUDGET') as number,
     admissionMaxBacklog: read('ADMISSION_MAX_BACKLOG') as number,
     secret: (read('HIKYAKU_SECRET', hikyakuEnv === 'production') as string | undefined) ?? '',
     devInboxPort,
