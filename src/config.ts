@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { CONFIG_SPEC, type HikyakuEnv, type Spec } from './config.spec.js'
+import { CONFIG_KEYS, type HikyakuEnv, type KeySpec } from './config.keys.js'
 
-export { CONFIG_SPEC, type HikyakuEnv }
+export { CONFIG_KEYS, type HikyakuEnv }
 
 /**
  * The only reader of `process.env`. Every key has a default (some depend on HIKYAKU_ENV) or is
- * required (the table is in config.spec.ts); all problems are reported together in one error.
+ * required (the table is in config.keys.ts); all problems are reported together in one error.
  */
 export interface Config {
   env: HikyakuEnv
@@ -72,7 +72,7 @@ export interface Config {
 
 type Env = Record<string, string | undefined>
 
-type SpecKey = keyof typeof CONFIG_SPEC
+type ConfigKey = keyof typeof CONFIG_KEYS
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -89,8 +89,8 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`HIKYAKU_ENV must be development or production (got "${env.HIKYAKU_ENV}")`)
   }
 
-  const read = <K extends SpecKey>(key: K, required = false): unknown => {
-    const spec = CONFIG_SPEC[key] as Spec<unknown>
+  const read = <K extends ConfigKey>(key: K, required = false): unknown => {
+    const spec = CONFIG_KEYS[key] as KeySpec<unknown>
     const raw = env[key]
     if (raw !== undefined && raw !== '') {
       const value = spec.parse(raw)
@@ -196,4 +196,4 @@ const withoutPassword = (raw: string): string => raw.replace(/^([a-z][a-z0-9+.-]
 
 /** Every key with its description, for `hikyaku help` and the README. */
 export const describeConfig = (): Array<{ key: string; description: string; expect: string }> =>
-  Object.entries(CONFIG_SPEC).map(([key, spec]) => ({ key, description: spec.description, expect: spec.expect }))
+  Object.entries(CONFIG_KEYS).map(([key, spec]) => ({ key, description: spec.description, expect: spec.expect }))

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { CONFIG_SPEC, ConfigError, loadConfig } from '../../src/config.js'
+import { CONFIG_KEYS, ConfigError, loadConfig } from '../../src/config.js'
 
 describe('loadConfig', () => {
   it('gives development defaults and a generated secret', () => {
@@ -48,7 +48,7 @@ describe('loadConfig', () => {
 describe('README', () => {
   it('documents every configuration variable', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-    const missing = Object.keys(CONFIG_SPEC).filter((key) => !readme.includes(`\`${key}\``))
+    const missing = Object.keys(CONFIG_KEYS).filter((key) => !readme.includes(`\`${key}\``))
     assert.deepEqual(missing, [])
   })
 })

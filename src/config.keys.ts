@@ -8,7 +8,7 @@ import { parseDuration, parseDurationList } from './lib/duration.js'
  */
 export type HikyakuEnv = 'development' | 'production'
 
-export interface Spec<T> {
+export interface KeySpec<T> {
   description: string
   parse: (raw: string) => T | undefined
   /** What a valid value looks like, for the error message. */
@@ -50,7 +50,7 @@ const dev =
   (env: HikyakuEnv) =>
     env === 'development' ? devValue : prodValue
 
-export const CONFIG_SPEC = {
+export const CONFIG_KEYS = {
   HIKYAKU_VAR_DIR: { description: 'Runtime data directory (dev secret, keys, inbox)', parse: str, expect: 'a path', default: 'var' },
   DATABASE_URL: {
     description: 'PostgreSQL connection URL',
@@ -279,4 +279,4 @@ export const CONFIG_SPEC = {
     parse: str,
     expect: 'a file path',
   },
-} satisfies Record<string, Spec<unknown>>
+} satisfies Record<string, KeySpec<unknown>>
