@@ -1,6 +1,17 @@
-// Prisma's WASM schema engine, driven offline: diffs the migration history against schema.prisma.
-// The pitfalls this works around are described in /work/shared/notes/prisma-offline.md; each
-// workaround below is marked with the pitfall it solves.
+// Prisma's WASM schema engine (@prisma/schema-engine-wasm), driven offline: diffs the migration
+// history against schema.prisma, for `npm run db:diff` and the drift test. The native engine the
+// Prisma CLI downloads is not needed. `diff` from `{ tag: 'migrations' }` to
+// `{ tag: 'schemaDatamodel' }` exits 2 with the SQL when they differ, 0 when in sync; it replays
+// the history in a shadow database, so the role needs CREATE DATABASE. (`createMigration` does not
+// work in the WASM build.) Using it from Node 20 with @prisma/adapter-pg hits six pitfalls; each
+// workaround below is marked with its number:
+//   1. adapter-pg cannot read Postgres's internal `"char"` type (OID 18) in catalog queries.
+//   2. adapter-pg's executeScript splits scripts on `;` (breaks `$$` bodies, loses atomicity).
+//   3. A connection string given to PrismaPg would also be used for the shadow database.
+//   4. adapter-pg drops the shadow database while its pool still holds connections.
+//   5. The engine arms timers it never clears and never disposes its connection: the process lingers.
+//   6. Driver errors surface as "External error id#N"; the real error is in the adapter's registry.
+// The wasm module is instantiated by hand, since the package entry imports a .wasm file.
 import { randomUUID } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
