@@ -22,6 +22,10 @@ const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/
 // Tabs are allowed in display names; every other control character is not.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_RE = /[\x00-\x08\x0a-\x1f\x7f]/
+// Unicode line and paragraph separators would split a display name in some readers; an address
+// may still carry them in its UTF-8 local part, where the syntax check decides.
+const LINE_SEPARATOR_RE = /[\u2028\u2029]/
+const UNBALANCED = 'has unbalanced angle brackets; use "Name <user@example.com>"'
 
 export function parseMailbox(input: string): ParseResult {
   if (/[\r\n]/.test(input)) return fail('must not contain line breaks (CR or LF)')
@@ -31,12 +35,18 @@ export function parseMailbox(input: string): ParseResult {
 
   let name: string | undefined
   let addr = trimmed
-  const angle = /^(.*?)\s*<([^<>]*)>$/.exec(trimmed)
-  if (angle) {
-    name = unquote((angle[1] as string).trim()) || undefined
-    addr = (angle[2] as string).trim()
-  } else if (/[<>]/.test(trimmed)) {
-    return fail('has unbalanced angle brackets; use "Name <user@example.com>"')
+  if (trimmed.endsWith('>')) {
+    // `Name <addr>`: the address is what lies between the last "<" and the final ">". Found with
+    // index scans rather than a regex: `/^(.*?)\s*<([^<>]*)>$/` backtracked quadratically on long
+    // runs of spaces, and callers send up to thousands of 998-character addresses.
+    const open = trimmed.lastIndexOf('<')
+    if (open === -1 || trimmed.indexOf('>', open) !== trimmed.length - 1) return fail(UNBALANCED)
+    const rawName = trimmed.slice(0, open).trimEnd()
+    if (LINE_SEPARATOR_RE.test(rawName)) return fail('must not contain line breaks (U+2028 or U+2029) in the display name')
+    name = unquote(rawName) || undefined
+    addr = trimmed.slice(open + 1, -1).trim()
+  } else if (trimmed.includes('<') || trimmed.includes('>')) {
+    return fail(UNBALANCED)
   }
   const result = parseAddress(addr)
   if (!result.ok) return result
