@@ -116,7 +116,8 @@ describe('POST /v1/emails validation', () => {
   })
 
   it('protected custom headers are refused, whatever their case', async () => {
-    for (const name of ['Message-ID', 'dkim-signature', 'CONTENT-TYPE', 'From', 'Bcc']) {
+    const trusted = ['Resent-From', 'resent-date', 'Authentication-Results', 'ARC-Seal', 'arc-message-signature', 'Content-Disposition']
+    for (const name of ['Message-ID', 'dkim-signature', 'CONTENT-TYPE', 'From', 'Bcc', ...trusted]) {
       assertInvalid(await h.send(basicEmail({ headers: { [name]: 'x' } })), { [`/headers/${name}`]: /cannot be overridden/ })
     }
     const allowed = await h.send(basicEmail({ headers: { 'X-Campaign': 'spring', 'List-Unsubscribe': '<mailto:u@example.com>' } }))

@@ -8,7 +8,11 @@ export interface ValidationLimits {
   maxMessageBytes: number
 }
 
-/** Headers Hikyaku writes itself; letting callers set them would forge or break the message. */
+/**
+ * Headers Hikyaku writes itself, or that receivers trust as written by a relay or a verifier
+ * (trace, resending, authentication results, signatures); letting callers set them would forge
+ * or break the message.
+ */
 export const PROTECTED_HEADERS = new Set([
   'from',
   'to',
@@ -20,12 +24,23 @@ export const PROTECTED_HEADERS = new Set([
   'message-id',
   'date',
   'dkim-signature',
+  'domainkey-signature',
+  'authentication-results',
   'content-type',
   'content-transfer-encoding',
+  'content-disposition',
   'mime-version',
   'return-path',
   'received',
 ])
+
+/** Whole families: `Resent-From`, `ARC-Seal`, … and our own option headers. */
+export const PROTECTED_HEADER_PREFIXES = ['resent-', 'arc-', 'x-hikyaku-']
+
+export const isProtectedHeader = (name: string): boolean => {
+  const lower = name.toLowerCase()
+  return PROTECTED_HEADERS.has(lower) || PROTECTED_HEADER_PREFIXES.some((prefix) => lower.startsWith(prefix))
+}
 
 const MAX_TAGS = 10
 const MAX_SCHEDULE_AHEAD_MS = 30 * 86_400_000
@@ -169,7 +184,7 @@ function validateHeaders(headers: Record<string, string>, bad: Bad): Record<stri
   for (const [name, value] of Object.entries(headers)) {
     const path = `/headers/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`
     if (!HEADER_NAME_RE.test(name)) bad(path, 'header names are 1-76 printable ASCII characters without ":"')
-    else if (PROTECTED_HEADERS.has(name.toLowerCase()) || name.toLowerCase().startsWith('x-hikyaku-')) {
+    else if (isProtectedHeader(name)) {
       bad(path, `"${name}" is set by Hikyaku and cannot be overridden; use the matching field instead`)
     }
     if (CRLF_RE.test(value)) bad(path, 'header values must not contain line breaks (CR or LF)')
