@@ -1,11 +1,14 @@
 import { Type } from 'typebox'
 import { PENDING_STATUSES, TERMINAL_STATUSES } from '../../modules/emails/email.types.js'
+import { MAX_REPLY_TO } from '../../modules/emails/email.validate.js'
 import { Cursor, LimitQuery, Nullable, Timestamp } from './common.js'
 
 const Address = Type.String({ minLength: 1, maxLength: 998, examples: ['Ada <ada@example.com>'] })
-const AddressList = Type.Union([Address, Type.Array(Address, { maxItems: 1000 })], {
-  description: 'One address or an array of addresses',
-})
+// MAX_RECIPIENTS can be raised to 1000 (config.spec.ts), so one list may hold that many; the
+// configured cap over to, cc and bcc together is checked before any address is parsed.
+const AddressList = (maxItems: number) =>
+  Type.Union([Address, Type.Array(Address, { maxItems })], { description: 'One address or an array of addresses' })
+const RecipientList = AddressList(1000)
 
 // The statuses as the domain defines them: the API cannot drift from them.
 const EMAIL_STATUSES = [...PENDING_STATUSES, ...TERMINAL_STATUSES] as const
@@ -15,10 +18,10 @@ export const EmailStatusSchema = Type.Enum([...EMAIL_STATUSES, 'partially_delive
 export const SendEmailBodySchema = Type.Object(
   {
     from: Type.String({ minLength: 1, maxLength: 998, description: '"Name <addr>" or addr' }),
-    to: Type.Optional(AddressList),
-    cc: Type.Optional(AddressList),
-    bcc: Type.Optional(AddressList),
-    reply_to: Type.Optional(AddressList),
+    to: Type.Optional(RecipientList),
+    cc: Type.Optional(RecipientList),
+    bcc: Type.Optional(RecipientList),
+    reply_to: Type.Optional(AddressList(MAX_REPLY_TO)),
     subject: Type.String({ maxLength: 998 }),
     text: Type.Optional(Type.String()),
     html: Type.Optional(Type.String()),

@@ -43,6 +43,8 @@ export const isProtectedHeader = (name: string): boolean => {
 }
 
 const MAX_TAGS = 10
+/** Reply-To names where answers go, not who receives the message: a handful is plenty. */
+export const MAX_REPLY_TO = 50
 const MAX_SCHEDULE_AHEAD_MS = 30 * 86_400_000
 const HEADER_NAME_RE = /^[\x21-\x39\x3b-\x7e]{1,76}$/
 const TAG_RE = /^[A-Za-z0-9_-]{1,256}$/
@@ -57,8 +59,19 @@ const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d
 // by the schema, and the remaining fields are still checked, so one answer lists every problem.
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
-const list = (value: unknown): string[] =>
-  (Array.isArray(value) ? value : value === undefined ? [] : [value]).filter((v): v is string => typeof v === 'string')
+/** An address as sent, with the JSON Pointer its problems are reported at. */
+interface AddressItem {
+  path: string
+  text: string
+}
+// Paths keep the index the caller sent, so a mistake is reported where it is even when an
+// earlier item is of the wrong type.
+const addressItems = (field: string, value: unknown): AddressItem[] =>
+  Array.isArray(value)
+    ? value.flatMap((v, i) => (typeof v === 'string' ? [{ path: `/${field}/${i}`, text: v }] : []))
+    : typeof value === 'string'
+      ? [{ path: `/${field}`, text: value }]
+      : []
 const stringEntries = (v: unknown): Record<string, string> =>
   isRecord(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {}
 
@@ -80,31 +93,44 @@ export function inspectSendInput(raw: unknown, limits: ValidationLimits, now = n
   const bad = (path: string, message: string) => details.push({ path, message })
   findUnstorableText(input, '', bad)
 
-  const mailbox = (path: string, value: string): Mailbox | undefined => {
-    const parsed = parseMailbox(value)
+  const mailbox = ({ path, text }: AddressItem): Mailbox | undefined => {
+    const parsed = parseMailbox(text)
     if (!parsed.ok) bad(path, `invalid address: ${parsed.reason}`)
     return parsed.ok ? parsed.mailbox : undefined
   }
-  const mailboxes = (field: string, value: unknown): Mailbox[] => {
-    const many = Array.isArray(value)
-    return list(value).flatMap((item, i) => mailbox(many ? `/${field}/${i}` : `/${field}`, item) ?? [])
-  }
 
   const fromText = str(input.from)
-  const from = fromText === undefined ? undefined : mailbox('/from', fromText)
-  const to = mailboxes('to', input.to)
-  const cc = mailboxes('cc', input.cc)
-  const bcc = mailboxes('bcc', input.bcc)
-  const replyTo = mailboxes('reply_to', input.reply_to)
+  const from = fromText === undefined ? undefined : mailbox({ path: '/from', text: fromText })
+
+  // Counted before anything is parsed: a body may carry thousands of long addresses, and parsing
+  // them all only to refuse the request would let one caller hold the event loop. Over a cap, only
+  // the first addresses up to the cap are parsed (in to, cc, bcc order), so that their mistakes are
+  // still listed with the count; the rest are never looked at.
+  const toItems = addressItems('to', input.to)
+  const ccItems = addressItems('cc', input.cc)
+  const bccItems = addressItems('bcc', input.bcc)
+  const replyToItems = addressItems('reply_to', input.reply_to)
+  const given = toItems.length + ccItems.length + bccItems.length
+  if (given === 0) bad('/to', 'at least one recipient is required in to, cc or bcc')
+  if (given > limits.maxRecipients) bad('/to', `at most ${limits.maxRecipients} recipients in to, cc and bcc together (got ${given})`)
+  if (replyToItems.length > MAX_REPLY_TO) bad('/reply_to', `at most ${MAX_REPLY_TO} addresses (got ${replyToItems.length})`)
+
+  let budget = limits.maxRecipients
+  const recipientMailboxes = (items: AddressItem[]): Mailbox[] => {
+    const parsed = items.slice(0, budget)
+    budget -= parsed.length
+    return parsed.flatMap((item) => mailbox(item) ?? [])
+  }
+  const to = recipientMailboxes(toItems)
+  const cc = recipientMailboxes(ccItems)
+  const bcc = recipientMailboxes(bccItems)
+  const replyTo = replyToItems.slice(0, MAX_REPLY_TO).flatMap((item) => mailbox(item) ?? [])
 
   const recipients = dedupeRecipients([
     ...to.map((m) => ({ address: m.address, kind: 'to' as RecipientKind })),
     ...cc.map((m) => ({ address: m.address, kind: 'cc' as RecipientKind })),
     ...bcc.map((m) => ({ address: m.address, kind: 'bcc' as RecipientKind })),
   ])
-  const given = list(input.to).length + list(input.cc).length + list(input.bcc).length
-  if (given === 0) bad('/to', 'at least one recipient is required in to, cc or bcc')
-  if (given > limits.maxRecipients) bad('/to', `at most ${limits.maxRecipients} recipients in to, cc and bcc together (got ${given})`)
 
   const subject = str(input.subject)
   if (subject !== undefined && CRLF_RE.test(subject)) bad('/subject', 'must not contain line breaks (CR or LF)')
