@@ -1,71 +1,38 @@
-import { isIPv4, isIPv6 } from 'node:net'
+import { isIP } from 'node:net'
+import ipaddr from 'ipaddr.js'
+
+const GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3')
+const IPV4_COMPATIBLE_RE = /^::\d+\.\d+\.\d+\.\d+(?:%.*)?$/
 
 /**
- * Addresses an MX record must not send us to unless explicitly allowed: loopback, private,
- * link-local, unspecified, shared (CGNAT), multicast and reserved ranges. Otherwise anyone who
- * controls a DNS zone could make Hikyaku connect to its own internal network.
+ * Addresses an MX record must not send us to unless explicitly allowed. Otherwise anyone who
+ * controls a DNS zone could make Hikyaku connect to its own internal network, directly or through
+ * a range that carries IPv4 inside IPv6 (NAT64, 6to4, Teredo, IPv4-translated).
+ *
+ * Only what ipaddr.js classifies as plain `unicast` passes; every special range it knows (private,
+ * loopback, link-local, CGNAT, multicast, reserved and documentation, discard, NAT64 including the
+ * local-use 64:ff9b:1::/48 of RFC 8215, …) is refused. The table is theirs, maintained upstream,
+ * rather than one we would have to keep complete by hand.
  */
-const V4_BLOCKED: Array<[number, number]> = [
-  [0x00000000, 8], // 0.0.0.0/8
-  [0x0a000000, 8], // 10/8
-  [0x64400000, 10], // 100.64/10
-  [0x7f000000, 8], // 127/8
-  [0xa9fe0000, 16], // 169.254/16
-  [0xac100000, 12], // 172.16/12
-  [0xc0000000, 24], // 192.0.0/24
-  [0xc0a80000, 16], // 192.168/16
-  [0xc6120000, 15], // 198.18/15
-  [0xe0000000, 4], // 224/4 multicast
-  [0xf0000000, 4], // 240/4 reserved
-]
-
-function v4ToInt(ip: string): number {
-  return ip.split('.').reduce((n, part) => ((n << 8) | Number(part)) >>> 0, 0)
-}
-
-function v4Blocked(ip: string): boolean {
-  const n = v4ToInt(ip)
-  return V4_BLOCKED.some(([net, bits]) => n >>> (32 - bits) === net >>> (32 - bits))
-}
-
-/** The eight 16-bit groups of an IPv6 address (a trailing dotted IPv4 part included). */
-function v6Groups(ip: string): number[] {
-  let text = ip.toLowerCase()
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)
-  if (dotted) {
-    const n = v4ToInt(dotted[1] as string)
-    text = `${text.slice(0, -(dotted[1] as string).length)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`
-  }
-  const [head, tail] = text.split('::') as [string, string | undefined]
-  const h = head ? head.split(':') : []
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : []
-  const zeros = tail === undefined ? [] : Array(8 - h.length - t.length).fill('0')
-  return [...h, ...zeros, ...t].map((g) => Number.parseInt(g, 16) || 0)
-}
-
-const embeddedV4 = (hi: number, lo: number): string => [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.')
-
-function v6Blocked(ip: string): boolean {
-  const g = v6Groups(ip)
-  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = g
-  const zeroUntil = (n: number) => g.slice(0, n).every((x) => x === 0)
-  // IPv4 carried inside IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), NAT64 (64:ff9b::/96).
-  if ((zeroUntil(5) && g5 === 0xffff) || (zeroUntil(6) && (g6 !== 0 || g7 > 1))) return v4Blocked(embeddedV4(g6, g7))
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return v4Blocked(embeddedV4(g6, g7))
-  // 6to4 (2002::/16) carries the IPv4 address in the next 32 bits.
-  if (g0 === 0x2002) return v4Blocked(embeddedV4(g1, g2))
-  if (zeroUntil(7) && g7 <= 1) return true // :: and ::1
-  return (
-    (g0 & 0xfe00) === 0xfc00 || // fc00::/7 unique local
-    (g0 & 0xffc0) === 0xfe80 || // fe80::/10 link-local
-    (g0 & 0xffc0) === 0xfec0 || // fec0::/10 site-local
-    (g0 & 0xff00) === 0xff00 || // ff00::/8 multicast
-    (g0 === 0x100 && g1 === 0 && g2 === 0 && g3 === 0) // 100::/64 discard
-  )
-}
-
 export function isPrivateAddress(ip: string): boolean {
-  if (isIPv4(ip)) return v4Blocked(ip)
-  if (isIPv6(ip)) return v6Blocked(ip)
-  return true
+  // node:net accepts only the standard forms; ipaddr.js alone would also read "127.1" or
+  // "0x7f.0.0.1", which no resolver returns and which we have no reason to interpret.
+  if (isIP(ip) === 0) return true
+  // ipaddr.js reads "::a.b.c.d" (the deprecated IPv4-compatible form, RFC 4291 §2.5.5.1) as if it
+  // were the mapped ::ffff:a.b.c.d. It is not; it lies outside 2000::/3 like its hex spelling.
+  if (IPV4_COMPATIBLE_RE.test(ip)) return true
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6
+  try {
+    parsed = ipaddr.parse(ip)
+  } catch {
+    return true // a zone id node:net accepts and ipaddr.js does not: nothing a resolver returns
+  }
+  // An IPv4-mapped address (::ffff:a.b.c.d) is how a dual-stack socket reaches that IPv4
+  // address: it is exactly as safe as the IPv4 address it carries.
+  if (parsed instanceof ipaddr.IPv6 && parsed.isIPv4MappedAddress()) return parsed.toIPv4Address().range() !== 'unicast'
+  if (parsed.range() !== 'unicast') return true
+  // ipaddr.js names no range for most of the IPv6 space outside 2000::/3, the only part IANA
+  // hands out for global unicast; without this, IPv4-compatible ::808:808 or 0::10.0.0.1 would
+  // pass as unicast.
+  return parsed instanceof ipaddr.IPv6 && !parsed.match(GLOBAL_UNICAST)
 }
