@@ -4,15 +4,18 @@ import { createDestinationLimiter } from './infra/destination-limiter.js'
 import { createDns } from './infra/dns.js'
 import type { Logger } from './infra/logger.js'
 import type { Redis } from './infra/redis.js'
+import { createDeliveryRepository } from './modules/delivery/delivery.repository.js'
 import { createDeliveryService } from './modules/delivery/delivery.service.js'
 import type { Dispatcher } from './modules/delivery/dispatch.port.js'
 import type { Signer } from './modules/delivery/message.prepare.js'
 import { createMxPlanner } from './modules/delivery/mx.plan.js'
 import { MxTransport } from './modules/delivery/mx.transport.js'
+import { createOutcomeRepository } from './modules/delivery/outcome.repository.js'
 import { describeTarget, parseRelayUrl } from './modules/delivery/relay-target.js'
 import type { Shaping } from './modules/delivery/shaping.js'
 import { SmtpPool } from './modules/delivery/smtp-pool.js'
 import { createSweeper } from './modules/delivery/sweeper.js'
+import { createSweeperRepository } from './modules/delivery/sweeper.repository.js'
 
 /** The parts only delivering processes (worker, all) build: transports, delivery service, sweeper. */
 export function createDeliveryParts(
@@ -41,19 +44,23 @@ export function createDeliveryParts(
     localAddress: config.mxSourceAddress,
     logger: logger.child({ component: 'mx' }),
   })
+  const repository = createDeliveryRepository(pool, { leaseMs: config.deliveryLeaseMs })
   const service = createDeliveryService({
-    pool,
+    repository,
+    outcomes: createOutcomeRepository(pool),
     relay,
     mx,
     signer: deps.signer,
     dispatcher,
     logger: logger.child({ component: 'delivery' }),
     retry: { scheduleMs: config.retryScheduleMs, jitter: 0.1 },
-    leaseMs: config.deliveryLeaseMs,
+    lease: { leaseMs: config.deliveryLeaseMs, renewIntervalMs: config.leaseRenewIntervalMs },
+    smtp: { transactionMs: config.smtpTransactionTimeoutMs, dataTimeoutMs: config.smtpDataTimeoutMs },
+    memoryBudget: config.workerMemoryBudget,
     batchConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)),
   })
   const sweeper = createSweeper({
-    pool,
+    repository: createSweeperRepository(pool),
     dispatcher,
     logger: logger.child({ component: 'sweeper' }),
     graceMs: Math.max(1_000, config.sweepIntervalMs),

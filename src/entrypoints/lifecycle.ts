@@ -2,9 +2,14 @@ import type { Logger } from '../infra/logger.js'
 
 export type Stop = () => Promise<void>
 
+/** Time after the graceful timeout for cutting transactions, giving claims back and closing pools. */
+const STUCK_AFTER_MS = 15_000
+
 /**
- * Stops cleanly on SIGTERM/SIGINT: runs `stop` once, exits 0 when it finishes, and exits 1 if it
- * has not finished within `timeoutMs` (a hung connection must not keep a deploy waiting forever).
+ * Stops cleanly on SIGTERM/SIGINT: runs `stop` once and exits 0 when it finishes. `stop` bounds
+ * itself by `timeoutMs` (deliveries still going are then cut and their claims given back); if it
+ * has still not finished a while after that, something is stuck and the process exits 1 rather
+ * than keep a deploy waiting forever.
  */
 export function stopOnSignals(logger: Logger, timeoutMs: number, stop: Stop): void {
   let stopping = false
@@ -15,7 +20,7 @@ export function stopOnSignals(logger: Logger, timeoutMs: number, stop: Stop): vo
     const timer = setTimeout(() => {
       logger.error({ timeoutMs }, 'shutdown timed out; exiting')
       process.exit(1)
-    }, timeoutMs + 2_000)
+    }, timeoutMs + STUCK_AFTER_MS)
     timer.unref()
     stop().then(
       () => {

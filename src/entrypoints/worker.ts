@@ -4,9 +4,9 @@ import { startHousekeeping } from '../queue/housekeeping.js'
 import type { Stop } from './lifecycle.js'
 
 /**
- * Starts delivery and housekeeping. Stopping takes no new jobs, lets running attempts finish
- * (bounded by SHUTDOWN_TIMEOUT); an attempt cut off then keeps its lease, and the sweeper
- * hands it to another worker once the lease expires.
+ * Starts delivery and housekeeping. Stopping takes no new jobs and lets running attempts finish
+ * within SHUTDOWN_TIMEOUT; then the transactions still going are cut: claims that never reached
+ * the final dot go back to the queue at once, the others are recorded as possible duplicates.
  */
 export async function startWorker(container: Container): Promise<Stop> {
   const { config, logger } = container
@@ -24,8 +24,6 @@ export async function startWorker(container: Container): Promise<Stop> {
   logger.info({ concurrency: config.workerConcurrency, relay: parts.relay }, 'delivery worker started')
   return async () => {
     await housekeeping.stop()
-    const forced = setTimeout(() => void worker.worker.close(true).catch(() => {}), config.shutdownTimeoutMs)
-    await worker.close()
-    clearTimeout(forced)
+    await Promise.all([worker.close(), parts.service.stop(config.shutdownTimeoutMs)])
   }
 }

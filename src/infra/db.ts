@@ -10,10 +10,27 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value))
 
 /**
  * One pg pool per process, shared by Prisma (through the driver adapter) and by the hot paths
- * that batch many rows per statement in hand-written SQL.
+ * that batch many rows per statement in hand-written SQL. Every wait on the database is bounded:
+ * a server that stops answering without closing the connection (no RST) must turn into a 503 or
+ * a 451 within seconds, not hold requests, claims or the sweeper's lock for ever.
+ * - the server cancels a statement after `statementTimeoutMs`, and ends a session left idle
+ *   inside a transaction;
+ * - the client gives up a little later (`query_timeout`), for a server that cannot even cancel;
+ * - TCP keep-alive notices a peer that vanished from an idle connection.
  */
-export function createPool(connectionString: string, max: number): Pool {
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 })
+export function createPool(connectionString: string, max: number, options: { statementTimeoutMs?: number } = {}): Pool {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: Math.min(5_000, statementTimeoutMs),
+    idleTimeoutMillis: 30_000,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs + 5_000,
+    idle_in_transaction_session_timeout: 2 * statementTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  })
   // An idle client that loses its connection must not crash the process; the next checkout reconnects.
   pool.on('error', () => {})
   return pool
@@ -32,21 +49,27 @@ const RETRYABLE = new Set(['40P01', '40001'])
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect()
+    let failure: unknown
     try {
       await client.query('BEGIN')
       const result = await fn(client)
       await client.query('COMMIT')
       return result
     } catch (err) {
+      failure = err
       await client.query('ROLLBACK').catch(() => {})
       if (attempt >= 3 || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err
     } finally {
-      client.release()
+      // A connection that failed other than with an SQL error (a timeout, a reset) is discarded.
+      client.release(failure !== undefined && !isSqlError(failure) ? (failure as Error) : undefined)
     }
   }
 }
 
-/** Errors that mean "Postgres is unreachable or refusing work right now" rather than a bug. */
+/** An error the server reported with an SQLSTATE (the connection itself is fine). */
+const isSqlError = (err: unknown): boolean => /^[0-9A-Z]{5}$/.test((err as { code?: string } | undefined)?.code ?? '')
+
+/** Errors that mean "Postgres is unreachable, stalled or refusing work right now" rather than a bug. */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined
   if (!e) return false
@@ -58,6 +81,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
       'ETIMEDOUT',
       'EPIPE',
       'ENOTFOUND',
+      '57014', // statement timeout: the server is stalled or overloaded
+      '25P03', // idle in transaction too long
       '57P01',
       '57P02',
       '57P03',
@@ -69,5 +94,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     ].includes(e.code)
   )
     return true
-  return /timeout exceeded when trying to connect|Connection terminated|connection.*(refused|closed)/i.test(e.message ?? '')
+  return /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connection.*(refused|closed)/i.test(
+    e.message ?? '',
+  )
 }

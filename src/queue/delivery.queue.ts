@@ -2,6 +2,7 @@ import { Queue } from 'bullmq'
 import type { Logger } from '../infra/logger.js'
 import type { Redis } from '../infra/redis.js'
 import { createBatcher } from '../lib/batcher.js'
+import { withTimeout } from '../lib/timeout.js'
 import type { DeliveryJob, Dispatcher } from '../modules/delivery/dispatch.port.js'
 
 export const DELIVERY_QUEUE = 'delivery'
@@ -12,6 +13,8 @@ export interface DeliveryJobData {
   attempt: number
   /** `relay` or the recipient domain (not message content): pacing needs it before the claim. */
   route?: string
+  /** Bytes of the message (a number, not content), so a worker can budget memory before claiming. */
+  size?: number
 }
 
 /**
@@ -21,6 +24,13 @@ export interface DeliveryJobData {
 export const deliveryJobId = (deliveryId: string, attempt: number): string => `dlv-${deliveryId}-${attempt}`
 
 const BACKLOG_CACHE_MS = 250
+/**
+ * Longest a producer waits on Redis. BullMQ waits for a connection that is not ready yet (a
+ * process started while Redis was down) without limit; a send must answer within a bounded
+ * time whatever Redis does (C1), and the sweeper enqueues what did not make it.
+ */
+const REDIS_CALL_TIMEOUT_MS = 2_000
+const USABLE = new Set(['ready', 'connect', 'connecting'])
 
 /** The producer side: adds delivery jobs in pipelined bulk adds, and reports the waiting backlog. */
 export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; logger: Logger }): Dispatcher & { close(): Promise<void> } {
@@ -31,11 +41,13 @@ export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; l
     maxBatchSize: 500,
     concurrency: 2,
     run: async (jobs) => {
+      // Reconnecting means Redis is away: fail at once, the sweeper enqueues later.
+      if (!USABLE.has(deps.redis.status)) throw new Error(`Redis is not connected (${deps.redis.status})`)
       const now = Date.now()
-      await queue.addBulk(
+      const adding = queue.addBulk(
         jobs.map((job) => ({
           name: 'attempt',
-          data: { deliveryId: job.deliveryId, attempt: job.attempt, route: job.route },
+          data: { deliveryId: job.deliveryId, attempt: job.attempt, route: job.route, size: job.size },
           opts: {
             jobId: deliveryJobId(job.deliveryId, job.attempt),
             delay: job.runAt ? Math.max(0, job.runAt.getTime() - now) : undefined,
@@ -44,6 +56,7 @@ export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; l
           },
         })),
       )
+      await withTimeout(adding, REDIS_CALL_TIMEOUT_MS, 'adding delivery jobs')
       return jobs.map(() => undefined)
     },
   })
@@ -55,8 +68,12 @@ export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; l
     },
     async backlog() {
       if (Date.now() - backlogCache.at > BACKLOG_CACHE_MS) {
-        // Refreshed at most a few times a second per process; an unreachable Redis counts as no backlog.
-        const value = await queue.getWaitingCount().catch(() => backlogCache.value)
+        // Refreshed at most a few times a second per process; an unreachable Redis counts as no
+        // change, so admission never waits on it.
+        backlogCache.at = Date.now()
+        const value = USABLE.has(deps.redis.status)
+          ? await withTimeout(queue.getWaitingCount(), REDIS_CALL_TIMEOUT_MS, 'counting waiting jobs').catch(() => backlogCache.value)
+          : backlogCache.value
         backlogCache = { at: Date.now(), value }
       }
       return backlogCache.value

@@ -19,7 +19,8 @@ export interface DeliveryWorkerOptions {
  */
 export function startDeliveryWorker(options: DeliveryWorkerOptions): {
   worker: Worker<DeliveryJobData>
-  close(force?: boolean): Promise<void>
+  /** Takes no new jobs and resolves once the active ones have ended (the delivery service bounds them). */
+  close(): Promise<void>
 } {
   const { logger } = options
   // Waits out Redis outages; BullMQ duplicates it for its blocking reads.
@@ -31,6 +32,9 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): {
         deliveryId: job.data.deliveryId,
         attempt: job.data.attempt,
         route: job.data.route,
+        size: job.data.size,
+        // When the job first became due; a busy destination's back-off grows with the wait since.
+        waitingSince: job.timestamp + (job.opts.delay ?? 0),
       })
       if (summary.delayUntil) {
         // The destination cannot take it now: the job waits in Redis, not in a worker slot.
@@ -52,8 +56,8 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): {
   worker.on('failed', (job, err) => logger.error({ jobId: job?.id, err }, 'delivery job failed; the sweeper will retry it'))
   return {
     worker,
-    async close(force = false) {
-      await worker.close(force)
+    async close() {
+      await worker.close()
       connection.disconnect()
     },
   }

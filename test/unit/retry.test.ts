@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { nextAttempt } from '../../src/modules/delivery/retry.schedule.js'
+import { LAST_TRY_MARGIN_MS, nextAttempt } from '../../src/modules/delivery/retry.schedule.js'
 
 const policy = { scheduleMs: [60_000, 300_000, 900_000], jitter: 0.1 }
 const now = new Date('2026-01-01T00:00:00Z')
@@ -22,14 +22,18 @@ describe('nextAttempt', () => {
     assert.equal(low.retry && low.at.getTime() - now.getTime(), 54_000)
     assert.ok(high.retry && high.at.getTime() - now.getTime() <= 66_000 && high.at.getTime() - now.getTime() > 65_000)
   })
-  it('shortens the last step to end exactly at expiry', () => {
+  it('shortens the last step to end just before expiry, while a claim still takes it', () => {
     const expires = new Date(now.getTime() + 10_000)
     assert.deepEqual(
       nextAttempt(policy, 1, now, expires, () => 0.5),
-      { retry: true, at: expires },
+      {
+        retry: true,
+        at: new Date(expires.getTime() - LAST_TRY_MARGIN_MS),
+      },
     )
   })
-  it('gives up once expiry has passed', () => {
+  it('gives up once expiry has passed, or is too close for another try', () => {
     assert.deepEqual(nextAttempt(policy, 3, now, now), { retry: false })
+    assert.deepEqual(nextAttempt(policy, 3, now, new Date(now.getTime() + LAST_TRY_MARGIN_MS)), { retry: false })
   })
 })

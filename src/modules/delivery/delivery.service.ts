@@ -1,55 +1,35 @@
-import type { Pool } from '../../infra/db.js'
 import type { Logger } from '../../infra/logger.js'
-import { createBatcher } from '../../lib/batcher.js'
 import { hasEightBit } from '../../lib/raw-message.js'
+import { createSemaphore } from '../../lib/semaphore.js'
 import { aggregateStatus } from '../emails/email.status.js'
-import {
-  type ClaimedRecipient,
-  type ClaimRequest,
-  claimRecipients,
-  type EmailContent,
-  markWaiting,
-  type RecordedOutcome,
-  recordOutcomes,
-} from './delivery.repository.js'
-import type { RecipientOutcome, TransactionResult } from './delivery.types.js'
+import { type Admitted, createAdmission } from './delivery.admission.js'
+import { type Claim, createDeliveryBatches } from './delivery.batches.js'
+import type { DeliveryRepository } from './delivery.repository.js'
+import type { ClaimRequest, HeldRecipient, RecipientOutcome, TransactionResult } from './delivery.types.js'
 import type { Dispatcher } from './dispatch.port.js'
-import { prepareMessage, type Signer } from './message.prepare.js'
-import type { MxTicket, Reservation } from './mx.transport.js'
+import { keepLeases } from './lease-keeper.js'
+import { PrepareError, prepareMessage, type Signer } from './message.prepare.js'
 import { toRecord } from './outcome.records.js'
+import type { OutcomeRepository } from './outcome.repository.js'
 import { nextAttempt, type RetryPolicy } from './retry.schedule.js'
-import { RELAY_ROUTE } from './route.js'
 import { classifyTransaction } from './smtp-reply.classify.js'
-
-/** Sends one SMTP transaction to the relay. */
-export interface Transport {
-  send(envelope: { from: string; to: string[]; eightBit?: boolean }, message: Buffer): Promise<TransactionResult>
-  close(): Promise<void>
-}
-
-/** A busy destination is retried after at most this long, and waits this long or more are shown. */
-const MAX_BUSY_WAIT_MS = 30_000
-const VISIBLE_WAIT_MS = 2_000
-
-/** Delivery straight to MX hosts, paced per destination (see mx.transport.ts). */
-export interface DirectTransport {
-  reserve(domain: string): Promise<Reservation>
-  release(ticket: MxTicket): void
-  send(ticket: MxTicket, envelope: { from: string; to: string[]; eightBit?: boolean }, message: Buffer): Promise<TransactionResult>
-  /** A throttling reply from the ticket's destination; returns when its pause ends. */
-  throttled(ticket: MxTicket): Promise<number>
-  succeeded(ticket: MxTicket): Promise<void>
-}
+import { CUT_CODES } from './smtp-session.js'
+import type { DirectTransport, MxTicket, RelayTransport, TransactionLimits } from './transport.port.js'
 
 export interface DeliveryServiceDeps {
-  pool: Pool
-  relay: Transport
+  repository: DeliveryRepository
+  outcomes: OutcomeRepository
+  relay: RelayTransport
   mx?: DirectTransport
   signer?: Signer
   dispatcher: Dispatcher
   logger: Logger
   retry: RetryPolicy
-  leaseMs: number
+  lease: { leaseMs: number; renewIntervalMs: number }
+  /** The hard cap of one SMTP transaction, and the wait for the reply to its final dot. */
+  smtp: { transactionMs: number; dataTimeoutMs: number }
+  /** Bytes of messages this process holds in flight at once. */
+  memoryBudget: number
   /** Concurrent claim and record batches (database connections used by the worker's batches). */
   batchConcurrency: number
 }
@@ -58,90 +38,43 @@ export type AttemptSummary =
   | { claimed: 0; delayUntil?: number }
   | { claimed: number; outcomes: Record<string, number>; retryAt?: Date; delayUntil?: undefined }
 
-interface Claim {
-  recipients: ClaimedRecipient[]
-  email: EmailContent | undefined
-}
-
 export function createDeliveryService(deps: DeliveryServiceDeps) {
-  const { pool, dispatcher, logger } = deps
-
-  // Claims of many concurrent jobs share one statement and one commit.
-  const claimer = createBatcher<ClaimRequest, Claim>({
-    maxBatchSize: 200,
+  const { dispatcher, logger } = deps
+  const batches = createDeliveryBatches({
+    repository: deps.repository,
+    outcomes: deps.outcomes,
+    logger,
     concurrency: deps.batchConcurrency,
-    run: async (requests) => {
-      const { recipients: claimed, emails } = await claimRecipients(pool, requests, deps.leaseMs)
-      return requests.map((_req, i) => {
-        const recipients = claimed.filter((c) => c.request === i)
-        return { recipients, email: recipients[0] ? emails.get(recipients[0].emailId) : undefined }
-      })
-    },
   })
-
-  // Outcomes are written in grouped commits; a job completes only after its outcome is durable.
-  const recorder = createBatcher<RecordedOutcome[], Set<string>>({
-    maxBatchSize: 100,
-    concurrency: deps.batchConcurrency,
-    run: async (groups) => {
-      const updated = await recordOutcomes(pool, groups.flat())
-      return groups.map(() => updated)
-    },
+  const admission = createAdmission({
+    budget: createSemaphore(deps.memoryBudget),
+    relay: deps.relay,
+    mx: deps.mx,
+    repository: deps.repository,
   })
+  // Aborted when a graceful stop runs out of time: every transaction still going is cut.
+  const shutdown = new AbortController()
+  let stopping = false
+  let inFlight = 0
+  let idle: (() => void) | undefined
 
-  /**
-   * The SMTP outcome is known: losing it to a passing database error would send the message
-   * again once the lease runs out. So the write is retried, with backoff, while the lease holds.
-   */
-  async function recordDurably(records: RecordedOutcome[], leaseEnds: number): Promise<Set<string>> {
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        return await recorder.push(records)
-      } catch (err) {
-        if (Date.now() + delay >= leaseEnds) throw err
-        logger.warn({ err: String(err), retryInMs: delay }, 'could not record a delivery outcome; retrying')
-        await new Promise((resolve) => setTimeout(resolve, delay))
-      }
-    }
-  }
-
-  async function send(claim: Claim, request: ClaimRequest, ticket: MxTicket | undefined): Promise<TransactionResult> {
-    const email = claim.email as EmailContent
+  async function send(claim: Claim, request: ClaimRequest, ticket: MxTicket | undefined, limits: TransactionLimits) {
+    const email = claim.email as NonNullable<Claim['email']>
     try {
       const { message, envelopeFrom } = await prepareMessage(email, {
         signer: deps.signer,
         verpDeliveryId: ticket ? request.deliveryId : undefined,
       })
       const envelope = { from: envelopeFrom, to: claim.recipients.map((r) => r.address), eightBit: hasEightBit(message) }
-      return ticket && deps.mx ? await deps.mx.send(ticket, envelope, message) : await deps.relay.send(envelope, message)
+      return ticket && deps.mx ? await deps.mx.send(ticket, envelope, message, limits) : await deps.relay.send(envelope, message, limits)
     } catch (err) {
-      // Not an SMTP outcome: a local fault. Defer rather than lose or bounce the message.
-      logger.error({ err, emailId: email.id }, 'delivery attempt failed before SMTP completed')
-      return { ok: false, phase: 'connect', message: String(err), session: { remoteHost: 'local', durationMs: 0 }, rejected: new Map() }
+      // Not an SMTP outcome: a local fault. A permanent one fails the message with its reason;
+      // anything else (the database away, say) defers it rather than lose or bounce it.
+      const permanent = err instanceof PrepareError
+      logger.error({ err: permanent ? err.cause : err, emailId: email.id }, 'delivery attempt failed before SMTP')
+      const message = permanent ? `Not sent: ${err.message}` : String(err)
+      return localFailure(message, permanent)
     }
-  }
-
-  /**
-   * For an MX route: may this delivery go now? A paused destination, an exhausted rate or no free
-   * connection means "later" — the job is put aside without holding a worker, and a long wait is
-   * shown on the recipients (`waiting_rate_limit` with `next_attempt_at`).
-   */
-  async function admit(request: ClaimRequest): Promise<{ ticket?: MxTicket; delayUntil?: number }> {
-    if (!request.route || request.route === RELAY_ROUTE || !deps.mx) return {}
-    const reservation = await deps.mx.reserve(request.route)
-    if (reservation.kind === 'go') return { ticket: reservation.ticket }
-    let { until, reason } = reservation
-    if (reservation.busy) {
-      // No slot or token yet: back off in proportion to the wait so far (at most 30 s, spread out),
-      // so a deep backlog for a slow destination polls gently instead of storming.
-      const now = Date.now()
-      const waited = now - (request.waitingSince ?? now)
-      const delay = Math.max(until - now, Math.min(MAX_BUSY_WAIT_MS, waited / 2))
-      until = now + Math.round(delay * (1 + Math.random() / 2))
-      if (until - now >= VISIBLE_WAIT_MS) reason = 'waiting_rate_limit'
-    }
-    if (reason) await markWaiting(pool, request.deliveryId, new Date(until), reason)
-    return { delayUntil: until }
   }
 
   /** A throttling reply or a success, told to the destination's shared state: best effort only. */
@@ -158,74 +91,157 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     return undefined
   }
 
-  async function attemptClaimed(request: ClaimRequest, ticket: MxTicket | undefined): Promise<AttemptSummary> {
-    const claimedAt = Date.now()
-    const claim = await claimer.push(request)
+  /** Claims given back at shutdown: queued again, and the next attempt dispatched at once. */
+  async function releaseClaims(request: ClaimRequest, held: HeldRecipient[], attemptNo: number): Promise<AttemptSummary> {
+    const released = await batches.release(held)
+    await dispatcher
+      .dispatch([{ deliveryId: request.deliveryId, attempt: attemptNo + 1, route: request.route, size: request.size }])
+      .catch((err) => logger.warn({ err: String(err), deliveryId: request.deliveryId }, 'dispatch failed; the sweeper will retry'))
+    return { claimed: held.length, outcomes: { released: released.size } }
+  }
+
+  async function attemptClaimed(request: ClaimRequest, admitted: Admitted): Promise<AttemptSummary> {
+    const claim = await batches.claim(request)
     if (claim.recipients.length === 0 || !claim.email) return { claimed: 0 }
     const email = claim.email
-    const result = await send(claim, request, ticket)
-    const classified = classifyTransaction(
-      result,
-      claim.recipients.map((r) => r.address),
-    )
-    const outcomes = [...classified.values()]
+    await admitted.grow(email.sizeBytes)
+    const held: HeldRecipient[] = claim.recipients.map((r) => ({ recipientId: r.id, attempt: r.attempt, attemptId: r.attemptId }))
     const attemptNo = Math.max(...claim.recipients.map((r) => r.attempt))
-    const now = new Date()
-    const throttled = outcomes.some((o) => o.throttled)
-    let retryAt: Date | undefined
-    if (outcomes.some((o) => o.status === 'deferred')) {
-      const decision = nextAttempt(deps.retry, attemptNo, now, email.expiresAt)
-      retryAt = decision.retry ? decision.at : undefined
-    }
-    if (ticket) {
-      // C6: a throttling reply slows the whole destination; the wait is its pause.
-      const pausedUntil = await reportToDestination(ticket, throttled, result.ok)
-      if (retryAt && pausedUntil && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
-    }
 
-    const direct = ticket !== undefined
-    const records = claim.recipients.map((r) =>
-      toRecord(r, classified.get(r.address) as RecipientOutcome, result.session, { retryAt, direct, throttled }),
-    )
-    // When this attempt holds every recipient of the email, its new status is known here; otherwise
-    // the repository recomputes it from all recipients under a lock.
-    const emailStatus = claim.recipients.length === email.recipientCount ? aggregateStatus(records.map((r) => r.status)) : null
-    for (const rec of records) rec.emailStatus = emailStatus
-    for (const rec of records) {
-      if (rec.reason === 'relay_unavailable')
-        logger.error({ emailId: rec.emailId, reply: rec.reply }, 'the relay refused us (credentials or TLS); check SMTP_RELAY_URL')
+    // The claim lives as long as the transaction does; if it is lost before the final dot, the
+    // transaction stops, so that two workers never send the same recipients at once.
+    const lostClaim = new AbortController()
+    let dotReleased = false
+    const keeper = keepLeases({
+      held,
+      leaseMs: deps.lease.leaseMs,
+      intervalMs: deps.lease.renewIntervalMs,
+      renew: batches.renew,
+      onLost: (why) => {
+        logger.warn({ deliveryId: request.deliveryId, why }, 'lost the claim of a delivery in flight')
+        if (!dotReleased) lostClaim.abort()
+      },
+    })
+    try {
+      const result = await send(claim, request, admitted.ticket, {
+        deadline: Date.now() + deps.smtp.transactionMs,
+        dataTimeoutMs: deps.smtp.dataTimeoutMs,
+        signal: AbortSignal.any([shutdown.signal, lostClaim.signal]),
+        beforeDot: async () => {
+          if (keeper.lost) throw new Error('the claim was lost')
+          const at = Date.now()
+          const still = await batches.markData(held)
+          if (still.size < held.length) throw new Error('another worker took over this claim')
+          keeper.renewed(at)
+          dotReleased = true
+        },
+      })
+      const cutBeforeDot = !result.ok && result.phase !== 'after_data'
+      if (cutBeforeDot && result.errorCode === CUT_CODES.aborted && shutdown.signal.aborted) {
+        return await releaseClaims(request, held, attemptNo)
+      }
+
+      const classified = classifyTransaction(
+        result,
+        claim.recipients.map((r) => r.address),
+      )
+      const outcomes = [...classified.values()]
+      const throttled = outcomes.some((o) => o.throttled)
+      let retryAt: Date | undefined
+      if (outcomes.some((o) => o.status === 'deferred')) {
+        const decision = nextAttempt(deps.retry, attemptNo, new Date(), email.expiresAt)
+        retryAt = decision.retry ? decision.at : undefined
+      }
+      const ticket = admitted.ticket
+      if (ticket) {
+        // C6: a throttling reply slows the whole destination; the wait is its pause.
+        const pausedUntil = await reportToDestination(ticket, throttled, result.ok)
+        if (retryAt && pausedUntil && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
+      }
+
+      const records = claim.recipients.map((r) =>
+        toRecord(r, classified.get(r.address) as RecipientOutcome, result.session, { retryAt, direct: ticket !== undefined, throttled }),
+      )
+      // When this attempt holds every recipient of the email, its new status is known here; otherwise
+      // the repository recomputes it from all recipients under a lock.
+      const emailStatus = claim.recipients.length === email.recipientCount ? aggregateStatus(records.map((r) => r.status)) : null
+      for (const rec of records) rec.emailStatus = emailStatus
+      for (const rec of records) {
+        if (rec.reason === 'relay_unavailable')
+          logger.error({ emailId: rec.emailId, reply: rec.reply }, 'the relay refused us (credentials or TLS); check SMTP_RELAY_URL')
+      }
+      const updated = await batches.record(records, () => !keeper.lost)
+      const stillOurs = records.filter((r) => updated.has(r.recipientId))
+      if (retryAt && stillOurs.some((r) => r.status === 'deferred')) {
+        await dispatcher
+          .dispatch([
+            { deliveryId: request.deliveryId, attempt: attemptNo + 1, runAt: retryAt, route: request.route, size: email.sizeBytes },
+          ])
+          .catch((err) =>
+            logger.warn({ err: String(err), deliveryId: request.deliveryId }, 'retry dispatch failed; the sweeper will retry'),
+          )
+      }
+      const counts: Record<string, number> = {}
+      for (const r of stillOurs) counts[r.status] = (counts[r.status] ?? 0) + 1
+      return { claimed: claim.recipients.length, outcomes: counts, retryAt }
+    } finally {
+      keeper.stop()
     }
-    const updated = await recordDurably(records, claimedAt + deps.leaseMs)
-    const stillOurs = records.filter((r) => updated.has(r.recipientId))
-    if (retryAt && stillOurs.some((r) => r.status === 'deferred')) {
-      await dispatcher
-        .dispatch([{ deliveryId: request.deliveryId, attempt: attemptNo + 1, runAt: retryAt, route: request.route }])
-        .catch((err) => logger.warn({ err: String(err), deliveryId: request.deliveryId }, 'retry dispatch failed; the sweeper will retry'))
-    }
-    const counts: Record<string, number> = {}
-    for (const r of stillOurs) counts[r.status] = (counts[r.status] ?? 0) + 1
-    return { claimed: claim.recipients.length, outcomes: counts, retryAt }
   }
 
   return {
-    /** Runs attempt `attempt` of a delivery: claim, send, classify, record, schedule a retry. */
+    /** Runs attempt `attempt` of a delivery: admit, claim, send, classify, record, schedule a retry. */
     async attempt(request: ClaimRequest): Promise<AttemptSummary> {
-      const { ticket, delayUntil } = await admit(request)
-      if (delayUntil) return { claimed: 0, delayUntil }
+      // Stopping: the job goes back to the queue for another worker, untouched.
+      if (stopping) return { claimed: 0, delayUntil: Date.now() + 1_000 }
+      inFlight++
       try {
-        return await attemptClaimed(request, ticket)
+        const admission_ = await admission.admit(request, shutdown.signal)
+        if ('delayUntil' in admission_) return { claimed: 0, delayUntil: admission_.delayUntil }
+        try {
+          return await attemptClaimed(request, admission_.admitted)
+        } finally {
+          admission_.admitted.release()
+        }
       } finally {
-        // Whatever send did not consume (a claim that found nothing, a failure before SMTP).
-        if (ticket) deps.mx?.release(ticket)
+        inFlight--
+        if (inFlight === 0) idle?.()
       }
     },
 
-    /** Waits for claims and records in flight (graceful shutdown). */
-    async drain(): Promise<void> {
-      await claimer.drain()
-      await recorder.drain()
+    /**
+     * Graceful stop: no new claims; attempts in flight may finish within `timeoutMs`, then the
+     * transactions still going are cut. Those that had not reached the final dot give their
+     * claims back (queued again, no duplicate flag); those past it are recorded as possible
+     * duplicates. Resolves once every attempt has ended and its writes are done.
+     */
+    async stop(timeoutMs: number): Promise<void> {
+      stopping = true
+      const allDone = () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve)))
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([allDone(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
+      clearTimeout(timer)
+      if (inFlight > 0) {
+        logger.warn({ inFlight }, 'stopping: cutting the deliveries still in flight')
+        shutdown.abort()
+        await allDone()
+      }
+      await batches.drain()
     },
+
+    /** Waits for claims and records in flight. */
+    drain: () => batches.drain(),
   }
 }
 
 export type DeliveryService = ReturnType<typeof createDeliveryService>
+
+/** A failure before any SMTP was spoken, as a transaction result (`ELOCAL`: permanent). */
+const localFailure = (message: string, permanent: boolean): TransactionResult => ({
+  ok: false,
+  phase: 'connect',
+  errorCode: permanent ? 'ELOCAL' : undefined,
+  message,
+  session: { remoteHost: 'local', durationMs: 0 },
+  rejected: new Map(),
+})

@@ -1,3 +1,7 @@
+import type { EmailStatus, RecipientStatus } from '../emails/email.types.js'
+import type { EventData, EventType } from '../events/event.types.js'
+import type { ComposableAttachment, ComposableEmail } from './mime.compose.js'
+
 /** A reply line from a remote SMTP server, with its RFC 3463 enhanced code when it had one. */
 export interface SmtpReply {
   code: number
@@ -53,4 +57,76 @@ export interface RecipientOutcome {
   throttled: boolean
   /** Human-readable cause when there was no SMTP reply (timeouts, refused connections). */
   error?: string
+}
+
+/** One job's request to run attempt `attempt` of a delivery. */
+export interface ClaimRequest {
+  deliveryId: string
+  attempt: number
+  /** `relay`, or the recipient domain of an MX delivery. */
+  route?: string
+  /** Bytes of the message, when the job knows them: the worker budgets memory before claiming. */
+  size?: number
+  /** When this delivery started waiting for a busy destination (epoch ms). */
+  waitingSince?: number
+}
+
+/** A recipient this attempt holds: `sending`, with a lease, fenced by its attempt number. */
+export interface ClaimedRecipient {
+  id: string
+  /** Index of the request (in the batch) this recipient was claimed for. */
+  request: number
+  deliveryId: string
+  emailId: string
+  accountId: string
+  address: string
+  attempt: number
+  attemptId: string
+  possibleDuplicate: boolean
+}
+
+/** What a claimed delivery sends: the stored message and what its attempt needs to know. */
+export interface EmailContent extends ComposableEmail {
+  id: string
+  accountId: string
+  envelopeFrom: string
+  expiresAt: Date
+  tags: Record<string, string>
+  recipientCount: number
+  sizeBytes: number
+  attachments: ComposableAttachment[]
+}
+
+/** One recipient's result of one attempt, as it will be stored. */
+export interface RecordedOutcome {
+  recipientId: string
+  attemptId: string
+  attempt: number
+  emailId: string
+  accountId: string
+  address: string
+  status: Extract<RecipientStatus, 'sent' | 'delivered' | 'deferred' | 'bounced' | 'expired' | 'failed'>
+  reason: string | null
+  nextAttemptAt: Date | null
+  phase: string
+  smtpCode: number | null
+  enhancedCode: string | null
+  reply: string | null
+  remoteHost: string | null
+  remoteIp: string | null
+  tlsVersion: string | null
+  tlsCipher: string | null
+  durationMs: number
+  possibleDuplicate: boolean
+  eventType: EventType
+  eventData: EventData
+  /** The email's new status when this batch holds all of its recipients; null to recompute it. */
+  emailStatus: EmailStatus | null
+}
+
+/** A recipient held by an attempt, as the lease and release statements fence it. */
+export interface HeldRecipient {
+  recipientId: string
+  attempt: number
+  attemptId: string
 }

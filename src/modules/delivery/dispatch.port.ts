@@ -11,6 +11,8 @@ export interface DeliveryJob {
   runAt?: Date
   /** `relay` or the recipient domain: lets a worker pace an MX destination before claiming. */
   route?: string
+  /** Bytes of the message (not its content): lets a worker budget memory before claiming. */
+  size?: number
 }
 
 export interface Dispatcher {

@@ -1,5 +1,6 @@
+import { isDatabaseUnavailable } from '../../infra/db.js'
 import { parseMailbox } from '../../lib/address.js'
-import type { EmailContent } from './delivery.repository.js'
+import type { EmailContent } from './delivery.types.js'
 import { composeMessage } from './mime.compose.js'
 
 export interface DkimKey {
@@ -21,16 +22,45 @@ export interface PreparedMessage {
 }
 
 /**
+ * A message that cannot be built or signed for a reason no retry will change (a DKIM key that
+ * no longer decrypts, content the composer refuses): the attempt ends `failed`, with `message`
+ * shown to the account, instead of deferring until the message expires.
+ */
+export class PrepareError extends Error {
+  constructor(
+    message: string,
+    override readonly cause: unknown,
+  ) {
+    super(message)
+    this.name = 'PrepareError'
+  }
+}
+
+/**
  * The bytes to send and the envelope sender. Messages from a sending domain of the account are
  * DKIM-signed over exactly these bytes (in both modes). Sent straight to MX hosts, they also get
  * a VERP return path, `bounces+<delivery>@<return-path domain>`, so a bounce names the
  * transaction it answers.
  */
 export async function prepareMessage(email: EmailContent, opts: { signer?: Signer; verpDeliveryId?: string }): Promise<PreparedMessage> {
-  let message = await composeMessage(email, email.attachments)
+  let message: Buffer
+  try {
+    message = await composeMessage(email, email.attachments)
+  } catch (err) {
+    throw new PrepareError('the stored message could not be composed into MIME', err)
+  }
   const from = parseMailbox(email.fromHeader)
-  const identity = from.ok && opts.signer ? await opts.signer.identity(email.accountId, from.mailbox.domain) : undefined
-  if (identity?.keys.length && opts.signer) message = opts.signer.sign(message, identity.keys)
+  let identity: Awaited<ReturnType<Signer['identity']>> | undefined
+  if (from.ok && opts.signer) {
+    try {
+      identity = await opts.signer.identity(email.accountId, from.mailbox.domain)
+      if (identity.keys.length) message = opts.signer.sign(message, identity.keys)
+    } catch (err) {
+      // The database being away is temporary; a key that cannot be used is not.
+      if (isDatabaseUnavailable(err)) throw err
+      throw new PrepareError(`the DKIM signing key of ${from.mailbox.domain} cannot be used; the operator must check the domain`, err)
+    }
+  }
   const envelopeFrom =
     identity?.returnPathDomain && opts.verpDeliveryId ? `bounces+${opts.verpDeliveryId}@${identity.returnPathDomain}` : email.envelopeFrom
   return { message, envelopeFrom }

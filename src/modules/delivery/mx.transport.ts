@@ -4,7 +4,16 @@ import type { TransactionResult } from './delivery.types.js'
 import type { DestinationLimiter } from './limiter.port.js'
 import type { MxPlan, MxPlanner } from './mx.plan.js'
 import type { DestinationPolicy, Shaping } from './shaping.js'
-import { type Envelope, failure, type NodemailerError, openSession, type Session, transact } from './smtp-session.js'
+import {
+  type Envelope,
+  failure,
+  type NodemailerError,
+  openSession,
+  type Session,
+  type TransactionLimits,
+  transact,
+} from './smtp-session.js'
+import type { DirectTransport, Reservation, MxTicket as TicketBase } from './transport.port.js'
 
 /**
  * Delivery straight to recipient domains' MX hosts, paced per destination. Before a delivery is
@@ -28,20 +37,11 @@ export interface MxTransportDeps {
   idleMs?: number
 }
 
-export interface MxTicket {
-  domain: string
-  plan: MxPlan
-  policy?: DestinationPolicy
-  /** Concurrency factor when reserved: below 1 the destination is recovering from throttling. */
-  factor: number
+/** The transport's own view of a ticket: the port's, plus the connection or slot it holds. */
+export interface MxTicket extends TicketBase {
   conn?: DestConn
   slot?: Slot
 }
-
-export type Reservation =
-  | { kind: 'go'; ticket: MxTicket }
-  /** `busy`: no slot or no rate token right now — a short, repeated wait the caller should back off. */
-  | { kind: 'wait'; until: number; reason?: 'waiting_rate_limit'; busy?: boolean }
 
 interface DestConn extends Session {
   key: string
@@ -60,13 +60,13 @@ const SHORT_WAIT_MS = 250
  * connection using it is closed after its current transaction instead of being reused.
  */
 class Slot {
-  readonly id = randomUUID()
   lost = false
   private readonly timer: NodeJS.Timeout
 
   constructor(
     private readonly limiter: DestinationLimiter,
     readonly destination: string,
+    readonly id: string,
     leaseMs: number,
   ) {
     this.timer = setInterval(() => {
@@ -86,7 +86,7 @@ class Slot {
   }
 }
 
-export class MxTransport {
+export class MxTransport implements DirectTransport {
   private readonly idle = new Map<string, DestConn[]>()
   private readonly leaseMs: number
   private closed = false
@@ -108,24 +108,34 @@ export class MxTransport {
     if (state.pausedUntil > now) return { kind: 'wait', until: state.pausedUntil, reason: 'waiting_rate_limit' }
 
     // A connection first (an idle one, or a new slot), then a rate token: a token is never spent
-    // by a delivery that then has to wait for a connection.
+    // by a delivery that then has to wait for a connection. Whatever a failing Redis call leaves
+    // taken is given back, or a few blips would leak a destination's slots for good.
     const ticket: MxTicket = { domain, plan, policy, factor: state.factor }
-    const conn = this.takeIdle(poolKey(policy))
-    if (conn) ticket.conn = conn
-    else {
-      const slot = new Slot(limiter, policy.destination, this.leaseMs)
-      if (!(await limiter.acquireSlot(policy.destination, slot.id, policy.maxConnections, this.leaseMs))) {
-        await slot.free()
-        return { kind: 'wait', until: now + SHORT_WAIT_MS, busy: true }
+    try {
+      const conn = this.takeIdle(poolKey(policy))
+      if (conn) ticket.conn = conn
+      else {
+        ticket.slot = await this.takeSlot(policy)
+        if (!ticket.slot) return { kind: 'wait', until: now + SHORT_WAIT_MS, busy: true }
       }
-      ticket.slot = slot
-    }
-    const rateWait = await limiter.reserveRate(policy.destination, policy.ratePerSecond)
-    if (rateWait > 0) {
+      const rateWait = await limiter.reserveRate(policy.destination, policy.ratePerSecond)
+      if (rateWait > 0) {
+        this.release(ticket)
+        return { kind: 'wait', until: now + rateWait, busy: true }
+      }
+      return { kind: 'go', ticket }
+    } catch (err) {
       this.release(ticket)
-      return { kind: 'wait', until: now + rateWait, busy: true }
+      throw err
     }
-    return { kind: 'go', ticket }
+  }
+
+  /** A connection slot of the destination, renewed from the moment it is held; undefined when all are taken. */
+  private async takeSlot(policy: DestinationPolicy): Promise<Slot | undefined> {
+    const id = randomUUID()
+    // A slot taken by a call that then failed on our side expires by itself after its lease.
+    if (!(await this.deps.limiter.acquireSlot(policy.destination, id, policy.maxConnections, this.leaseMs))) return undefined
+    return new Slot(this.deps.limiter, policy.destination, id, this.leaseMs)
   }
 
   /** A throttling reply: the destination's concurrency halves and it pauses; returns the pause end. */
@@ -152,7 +162,7 @@ export class MxTransport {
     ticket.slot = undefined
   }
 
-  async send(ticket: MxTicket, envelope: Envelope, message: Buffer): Promise<TransactionResult> {
+  async send(ticket: MxTicket, envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult> {
     const started = Date.now()
     const { plan, policy } = ticket
     if (plan.kind !== 'hosts' || !policy) return planFailure(ticket.domain, plan, started)
@@ -163,21 +173,20 @@ export class MxTransport {
     for (let round = 0; ; round++) {
       if (!conn) {
         if (!slot) return failure(busyError(), started, { remoteHost: ticket.domain }, false)
-        const opened = await this.connect(plan, policy, slot, started)
+        const opened = await this.connect(plan, policy, slot, started, limits.deadline)
         if ('ok' in opened) return opened
         conn = opened
         slot = undefined
       }
       const reused = conn.messages > 0
-      const { result, bytesRead } = await transact(conn, envelope, message, started)
+      const { result, bytesRead } = await transact(conn, envelope, message, started, limits)
       if (result.ok && conn.messages < policy.messagesPerConnection && !conn.slot.lost) this.keepIdle(conn, policy)
       else void this.closeConn(conn)
       // A reused connection the server had already dropped: once more on a fresh one.
       if (!result.ok && reused && bytesRead === 0 && round === 0 && ['ECONNECTION', 'ESOCKET'].includes(result.errorCode ?? '')) {
         conn = undefined
-        slot = new Slot(this.deps.limiter, policy.destination, this.leaseMs)
-        if (await this.deps.limiter.acquireSlot(policy.destination, slot.id, policy.maxConnections, this.leaseMs)) continue
-        await slot.free()
+        slot = await this.takeSlot(policy).catch(() => undefined)
+        if (slot) continue
         return result
       }
       return result
@@ -199,8 +208,9 @@ export class MxTransport {
     policy: DestinationPolicy,
     slot: Slot,
     started: number,
+    capDeadline: number,
   ): Promise<DestConn | TransactionResult> {
-    const deadline = started + 2 * this.deps.timeoutMs
+    const deadline = Math.min(started + 2 * this.deps.timeoutMs, capDeadline)
     const candidates = plan.hosts.flatMap((host) => host.addresses.map((address) => ({ host, address }))).slice(0, MAX_ADDRESSES)
     let last: TransactionResult | undefined
     for (const { host, address } of candidates) {
@@ -216,7 +226,8 @@ export class MxTransport {
           servername: host.name,
           label,
           heloName: this.deps.heloName,
-          timeoutMs: Math.min(this.deps.timeoutMs, remaining),
+          timeoutMs: this.deps.timeoutMs,
+          deadline,
           localAddress: this.deps.localAddress,
         })
         const conn: DestConn = { ...session, key: poolKey(policy), slot }

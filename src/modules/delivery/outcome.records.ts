@@ -1,6 +1,5 @@
 import type { EventData, EventType } from '../events/event.types.js'
-import type { ClaimedRecipient, RecordedOutcome } from './delivery.repository.js'
-import type { RecipientOutcome, SessionInfo } from './delivery.types.js'
+import type { ClaimedRecipient, RecipientOutcome, RecordedOutcome, SessionInfo } from './delivery.types.js'
 
 const EVENT_BY_STATUS: Record<RecordedOutcome['status'], EventType> = {
   sent: 'email.sent',

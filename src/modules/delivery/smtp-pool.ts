@@ -1,7 +1,16 @@
 import type { Logger } from '../../infra/logger.js'
+import { createSemaphore } from '../../lib/semaphore.js'
 import type { TransactionResult } from './delivery.types.js'
 import { describeTarget, type SmtpTarget } from './relay-target.js'
-import { type Envelope, failure, type NodemailerError, openSession, type Session, transact } from './smtp-session.js'
+import {
+  type Envelope,
+  failure,
+  type NodemailerError,
+  openSession,
+  type Session,
+  type TransactionLimits,
+  transact,
+} from './smtp-session.js'
 
 export type { Envelope }
 
@@ -23,29 +32,46 @@ interface Pooled extends Session {
 }
 
 /**
- * A small pool of SMTP connections to the relay. Unlike a transport that silently re-sends, it
- * retries a message only when not one byte of it reached the server (a stale idle connection).
+ * A small pool of SMTP connections to the relay. A delivery reserves one of its `size` slots
+ * before it claims anything, so waiting for a free connection never counts as an attempt; with
+ * a slot held, a connection is always at hand (an idle one, or a new one). Unlike a transport
+ * that silently re-sends, it retries a message only when not one byte of it reached the server
+ * (a stale idle connection).
  */
 export class SmtpPool {
   private readonly idle: Pooled[] = []
-  private readonly waiters: Array<(p: Pooled | undefined) => void> = []
-  private open = 0
+  private readonly slots
   private closed = false
 
-  constructor(private readonly options: SmtpPoolOptions) {}
+  constructor(private readonly options: SmtpPoolOptions) {
+    this.slots = createSemaphore(options.size)
+  }
 
-  async send(envelope: Envelope, message: Buffer): Promise<TransactionResult> {
+  /** Waits (bounded) for a free slot; false when none freed in time or `signal` aborted. */
+  reserve(wait: { timeoutMs: number; signal?: AbortSignal }): Promise<boolean> {
+    return this.slots.acquire(1, wait)
+  }
+
+  /** Gives back a slot taken with `reserve`. */
+  unreserve(): void {
+    this.slots.release(1)
+  }
+
+  /** Sends on a reserved slot. */
+  async send(envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult> {
     const started = Date.now()
     for (let round = 0; ; round++) {
-      let pooled: Pooled
-      try {
-        pooled = await this.acquire()
-      } catch (err) {
-        return withOurSide(failure(err as NodemailerError, started, { remoteHost: describeTarget(this.options.target) }, false))
+      let pooled = this.takeIdle()
+      if (!pooled) {
+        try {
+          pooled = await this.connect(limits.deadline)
+        } catch (err) {
+          return withOurSide(failure(err as NodemailerError, started, { remoteHost: describeTarget(this.options.target) }, false))
+        }
       }
       const reused = pooled.messages > 0
-      const { result, bytesRead } = await transact(pooled, envelope, message, started)
-      if (result.ok) this.release(pooled)
+      const { result, bytesRead } = await transact(pooled, envelope, message, started, limits)
+      if (result.ok) this.keepIdle(pooled)
       else this.destroy(pooled)
       const stale = !result.ok && reused && bytesRead === 0 && round === 0 && ['ECONNECTION', 'ESOCKET'].includes(result.errorCode ?? '')
       if (stale) continue // the server had dropped an idle connection: try once on a fresh one
@@ -55,47 +81,17 @@ export class SmtpPool {
 
   async close(): Promise<void> {
     this.closed = true
-    for (const waiter of this.waiters.splice(0)) waiter(undefined)
     for (const p of this.idle.splice(0)) this.destroy(p)
   }
 
-  private async acquire(deadline = Date.now() + this.options.timeoutMs): Promise<Pooled> {
-    if (this.closed) throw Object.assign(new Error('pool closed'), { code: 'ECONNECTION', command: 'CONN' })
+  private takeIdle(): Pooled | undefined {
     const idle = this.idle.pop()
-    if (idle) {
-      clearTimeout(idle.idleTimer)
-      return idle
-    }
-    if (this.open < this.options.size) {
-      this.open++
-      try {
-        return await this.connect()
-      } catch (err) {
-        this.open--
-        this.wakeOne()
-        throw err
-      }
-    }
-    // Waiting for a free connection is bounded too: time spent here counts against the lease.
-    const next = await new Promise<Pooled | undefined>((resolve, reject) => {
-      const waiter = (p: Pooled | undefined) => {
-        clearTimeout(timer)
-        resolve(p)
-      }
-      const timer = setTimeout(
-        () => {
-          const i = this.waiters.indexOf(waiter)
-          if (i >= 0) this.waiters.splice(i, 1)
-          reject(Object.assign(new Error('no SMTP connection became free in time'), { code: 'ETIMEDOUT', command: 'CONN' }))
-        },
-        Math.max(0, deadline - Date.now()),
-      )
-      this.waiters.push(waiter)
-    })
-    return next ?? this.acquire(deadline)
+    if (idle) clearTimeout(idle.idleTimer)
+    return idle
   }
 
-  private async connect(): Promise<Pooled> {
+  private async connect(deadline: number): Promise<Pooled> {
+    if (this.closed) throw Object.assign(new Error('pool closed'), { code: 'ECONNECTION', command: 'CONN' })
     const { target } = this.options
     const pooled: Pooled = await openSession({
       host: target.host,
@@ -107,19 +103,15 @@ export class SmtpPool {
       heloName: this.options.heloName,
       timeoutMs: this.options.timeoutMs,
       auth: target.auth,
+      deadline,
     })
     pooled.conn.once('end', () => this.destroy(pooled))
     return pooled
   }
 
-  private release(pooled: Pooled): void {
-    if (this.closed || pooled.messages >= (this.options.maxMessagesPerConnection ?? 1000)) {
+  private keepIdle(pooled: Pooled): void {
+    if (this.closed || pooled.gone || pooled.messages >= (this.options.maxMessagesPerConnection ?? 1000)) {
       this.destroy(pooled)
-      return
-    }
-    const waiter = this.waiters.shift()
-    if (waiter) {
-      waiter(pooled)
       return
     }
     pooled.idleTimer = setTimeout(() => this.destroy(pooled), this.options.idleMs ?? 30_000)
@@ -133,15 +125,7 @@ export class SmtpPool {
     if (i >= 0) this.idle.splice(i, 1)
     if (pooled.gone) return
     pooled.gone = true
-    this.open--
     pooled.conn.close()
-    this.wakeOne()
-  }
-
-  /** A freed slot lets one waiter open a connection of its own. */
-  private wakeOne(): void {
-    const waiter = this.waiters.shift()
-    if (waiter) waiter(undefined)
   }
 }
 

@@ -73,8 +73,11 @@ function classifyAccepted(result: TransactionResult): RecipientOutcome {
   if ((phase === 'auth' || phase === 'tls') && result.ourSide) {
     return deferred(phase, { reply, relayUnavailable: true, error: result.message })
   }
-  // An MX that resolves only to addresses we refuse to connect to: no retry will change that.
-  if (result.errorCode === 'EPRIVATE') return { ...deferred(phase, { reply, error: result.message }), status: 'failed' }
+  // An MX that resolves only to addresses we refuse to connect to, or a message we cannot build
+  // or sign (ELOCAL): no retry will change that.
+  if (result.errorCode === 'EPRIVATE' || result.errorCode === 'ELOCAL') {
+    return { ...deferred(phase, { reply, error: result.message }), status: 'failed' }
+  }
   if (phase === 'after_data') {
     // RFC 5321 §3.8: treat as 451; the data may have been accepted (RFC 1047).
     return deferred(phase, { possibleDuplicate: true, error: result.message })

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import SMTPConnection from 'nodemailer/lib/smtp-connection'
@@ -24,7 +25,32 @@ export interface ConnectOptions {
   timeoutMs: number
   auth?: { user: string; pass: string }
   localAddress?: string
+  /** Epoch ms by which the session must be open: the transaction's hard cap covers connecting too. */
+  deadline?: number
 }
+
+/**
+ * What bounds one transaction besides the per-command timeout. The cap holds however the remote
+ * behaves (a receiver that dribbles a byte a minute never trips an inactivity timer); the reply
+ * to the final dot gets its own, longer wait (RFC 5321 §4.5.3.2: 10 minutes).
+ */
+export interface TransactionLimits {
+  /** Epoch ms: the connection is cut at this time, whatever it is doing, and the attempt deferred. */
+  deadline: number
+  /** How long to wait for the reply after the final dot. */
+  dataTimeoutMs: number
+  /** Cuts the transaction short (shutdown, lost lease). Past the final dot the cut leaves a possible duplicate. */
+  signal?: AbortSignal
+  /**
+   * Runs once the message body is handed over and before the final dot is released: the attempt
+   * records that it reached DATA. If it fails, the dot is never sent and the transaction fails
+   * (the server discards a message without its dot).
+   */
+  beforeDot?: () => Promise<void>
+}
+
+/** Error codes of a transaction we cut ourselves. */
+export const CUT_CODES = { cap: 'ECAP', aborted: 'EABORTED', beforeDot: 'EBEFOREDOT' } as const
 
 export interface Envelope {
   from: string
@@ -37,6 +63,8 @@ export interface Session {
   conn: SMTPConnection
   messages: number
   info: Omit<SessionInfo, 'durationMs'>
+  /** The per-command inactivity timeout, restored after the longer wait for the final reply. */
+  socketTimeoutMs: number
 }
 
 export type NodemailerError = Error & {
@@ -50,6 +78,7 @@ export type NodemailerError = Error & {
 
 /** Connects, says EHLO, applies the TLS policy and logs in; rejects with nodemailer's error. */
 export function openSession(o: ConnectOptions): Promise<Session> {
+  const timeoutMs = o.deadline === undefined ? o.timeoutMs : Math.max(1, Math.min(o.timeoutMs, o.deadline - Date.now()))
   const conn = new SMTPConnection({
     host: o.host,
     port: o.port,
@@ -60,16 +89,22 @@ export function openSession(o: ConnectOptions): Promise<Session> {
     tls: { rejectUnauthorized: o.tls === 'verify', servername: o.servername },
     name: o.heloName,
     localAddress: o.localAddress,
-    connectionTimeout: o.timeoutMs,
-    greetingTimeout: o.timeoutMs,
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
     socketTimeout: o.timeoutMs,
     logger: false,
   })
   return new Promise<Session>((resolve, reject) => {
     let settled = false
+    // EHLO, STARTTLS and AUTH each have the per-command timeout; together they have the cap.
+    const cap =
+      o.deadline === undefined
+        ? undefined
+        : setTimeout(() => fail(cutError(CUT_CODES.cap, 'the connection was not ready before the transaction time cap')), timeoutMs)
     const fail = (err: unknown) => {
       if (settled) return
       settled = true
+      clearTimeout(cap)
       // A failed STARTTLS handshake (a certificate that does not validate, say) surfaces as a
       // socket error; it is a TLS failure, and the policy that asked for TLS is why.
       if ((conn as unknown as { upgrading?: boolean }).upgrading) Object.assign(err as object, { code: 'ETLS', command: 'STARTTLS' })
@@ -82,10 +117,11 @@ export function openSession(o: ConnectOptions): Promise<Session> {
       const ready = () => {
         if (settled) return
         settled = true
+        clearTimeout(cap)
         conn.removeListener('error', fail)
         // Later errors on an idle connection are followed by 'end'; the owner listens for that.
         conn.on('error', () => {})
-        resolve({ conn, messages: 0, info: sessionInfo(conn, o.label) })
+        resolve({ conn, messages: 0, info: sessionInfo(conn, o.label), socketTimeoutMs: o.timeoutMs })
       }
       if (!o.auth) return ready()
       conn.login({ user: o.auth.user, pass: o.auth.pass }, (authErr) => (authErr ? fail(authErr) : ready()))
@@ -94,44 +130,77 @@ export function openSession(o: ConnectOptions): Promise<Session> {
 }
 
 /**
- * Runs one transaction. `bytesRead` tells whether any of the message left us, which decides
- * both whether a failure may be retried on a fresh connection and whether a lost reply after the
- * final dot makes it a possible duplicate.
+ * Runs one transaction within `limits`. `bytesRead` tells whether any of the message left us,
+ * which decides whether a failure may be retried on a fresh connection; `dotSent` whether the
+ * final dot may have gone, which makes a lost reply a possible duplicate.
  */
-export function transact(session: Session, envelope: Envelope, message: Buffer, started: number) {
+export function transact(session: Session, envelope: Envelope, message: Buffer, started: number, limits: TransactionLimits) {
   return new Promise<{ result: TransactionResult; bytesRead: number }>((resolve) => {
     let bytesRead = 0
-    let ended = false
+    let dotSent = false
+    let settled = false
+    const socket = () => (session.conn as unknown as { _socket?: Socket })._socket
+    const settle = (result: TransactionResult) => {
+      if (settled) return
+      settled = true
+      clearTimeout(cap)
+      limits.signal?.removeEventListener('abort', onAbort)
+      resolve({ result, bytesRead })
+    }
+    // Cutting the connection is how a transaction is stopped: without its final dot the server
+    // discards the message; after it, the reply is lost and the message may have been taken.
+    const cut = (code: string, text: string) => {
+      const result = failure(cutError(code, text), started, session.info, dotSent)
+      if (!result.ok && !dotSent) result.phase = bytesRead > 0 ? 'data' : 'mail'
+      settle(result)
+      session.conn.close()
+    }
+    const cap = setTimeout(
+      () => cut(CUT_CODES.cap, 'the transaction reached its time cap (SMTP_TRANSACTION_TIMEOUT)'),
+      limits.deadline - Date.now(),
+    )
+    const onAbort = () => cut(CUT_CODES.aborted, 'the transaction was stopped (shutdown or lost claim)')
+    if (limits.signal?.aborted) return onAbort()
+    limits.signal?.addEventListener('abort', onAbort, { once: true })
+
     const body = new Readable({
       read() {
+        if (bytesRead > 0) return
         bytesRead = message.length
         this.push(message)
-        this.push(null)
+        const before = limits.beforeDot?.() ?? Promise.resolve()
+        before.then(
+          () => {
+            if (settled) return
+            // From here on the server may take the message: wait the longer DATA timeout for its word.
+            dotSent = true
+            socket()?.setTimeout(limits.dataTimeoutMs)
+            this.push(null)
+          },
+          (err: unknown) => cut(CUT_CODES.beforeDot, `the attempt could not record that it reached DATA: ${String(err)}`),
+        )
       },
-    })
-    body.on('end', () => {
-      ended = true
     })
     const smtpEnvelope = { from: envelope.from, to: envelope.to, size: message.length, use8BitMime: envelope.eightBit === true }
     session.conn.send(smtpEnvelope as never, body, (err, info) => {
+      socket()?.setTimeout(session.socketTimeoutMs)
       if (err) {
-        resolve({ result: failure(err as NodemailerError, started, session.info, ended), bytesRead })
+        settle(failure(err as NodemailerError, started, session.info, dotSent))
         return
       }
       session.messages++
       const dataReply = parseReply(String(info.response)) ?? { code: 250, text: String(info.response) }
-      resolve({
-        result: {
-          ok: true,
-          session: { ...session.info, durationMs: Date.now() - started },
-          dataReply,
-          rejected: rejections(info.rejectedErrors as NodemailerError[] | undefined),
-        },
-        bytesRead,
+      settle({
+        ok: true,
+        session: { ...session.info, durationMs: Date.now() - started },
+        dataReply,
+        rejected: rejections(info.rejectedErrors as NodemailerError[] | undefined),
       })
     })
   })
 }
+
+const cutError = (code: string, message: string): NodemailerError => Object.assign(new Error(message), { code, command: 'CONN' })
 
 /** A failed connection or transaction as data; `info` is what is known of the session, if any. */
 export function failure(

@@ -1,0 +1,106 @@
+import type { Semaphore } from '../../lib/semaphore.js'
+import { UNKNOWN_SIZE } from './delivery.batches.js'
+import type { DeliveryRepository } from './delivery.repository.js'
+import type { ClaimRequest } from './delivery.types.js'
+import { RELAY_ROUTE } from './route.js'
+import type { DirectTransport, MxTicket, RelayTransport } from './transport.port.js'
+
+/**
+ * What a delivery needs before it may be claimed: room in the worker's memory budget for its
+ * message, and capacity on its way out (a relay connection slot, or an MX destination's slot
+ * and rate token). Waiting for either is not an attempt: nothing is claimed, nothing counted.
+ * When capacity will not come soon, the job is put aside (delayed in the queue) instead of
+ * holding a worker.
+ */
+export interface Admitted {
+  ticket?: MxTicket
+  /** Takes more of the budget once the claim shows the message is larger than the job said. */
+  grow(size: number): Promise<void>
+  /** Gives back the budget, and the relay slot or whatever the MX ticket still holds. */
+  release(): void
+}
+
+export type Admission = { admitted: Admitted } | { delayUntil: number }
+
+/** A relay slot is waited for this long in the worker before the job is put aside. */
+const RELAY_WAIT_MS = 30_000
+/** A busy destination is retried after at most this long, and waits this long or more are shown. */
+const MAX_BUSY_WAIT_MS = 30_000
+const VISIBLE_WAIT_MS = 2_000
+
+const soon = (ms = 1_000) => Date.now() + Math.round(ms * (1 + Math.random()))
+
+export function createAdmission(deps: {
+  budget: Semaphore
+  relay: RelayTransport
+  mx?: DirectTransport
+  repository: Pick<DeliveryRepository, 'markWaiting'>
+}) {
+  const { budget } = deps
+
+  /** MX: may this delivery go now? A long wait is shown on the recipients (`waiting_rate_limit`). */
+  async function reserveMx(request: ClaimRequest, mx: DirectTransport): Promise<{ ticket: MxTicket } | { delayUntil: number }> {
+    const reservation = await mx.reserve(request.route as string)
+    if (reservation.kind === 'go') return { ticket: reservation.ticket }
+    let { until, reason } = reservation
+    if (reservation.busy) {
+      // No slot or token yet: back off in proportion to the wait so far (at most 30 s, spread out),
+      // so a deep backlog for a slow destination polls gently instead of storming.
+      const now = Date.now()
+      const waited = now - (request.waitingSince ?? now)
+      const delay = Math.max(until - now, Math.min(MAX_BUSY_WAIT_MS, waited / 2))
+      until = now + Math.round(delay * (1 + Math.random() / 2))
+      if (until - now >= VISIBLE_WAIT_MS) reason = 'waiting_rate_limit'
+    }
+    if (reason) await deps.repository.markWaiting(request.deliveryId, new Date(until), reason)
+    return { delayUntil: until }
+  }
+
+  return {
+    async admit(request: ClaimRequest, signal: AbortSignal): Promise<Admission> {
+      let bytes = request.size ?? UNKNOWN_SIZE
+      if (!(await budget.acquire(bytes, { signal }))) return { delayUntil: soon() }
+      let relaySlot = false
+      let ticket: MxTicket | undefined
+      const admitted: Admitted = {
+        get ticket() {
+          return ticket
+        },
+        async grow(size) {
+          if (size <= bytes) return
+          // Waiting here holds a claim, but its lease is being renewed; the budget only bounds memory.
+          await budget.acquire(size - bytes)
+          bytes = size
+        },
+        release() {
+          budget.release(bytes)
+          bytes = 0
+          if (relaySlot) deps.relay.unreserve()
+          relaySlot = false
+          if (ticket) deps.mx?.release(ticket)
+          ticket = undefined
+        },
+      }
+      try {
+        if (!request.route || request.route === RELAY_ROUTE || !deps.mx) {
+          relaySlot = await deps.relay.reserve({ timeoutMs: RELAY_WAIT_MS, signal })
+          if (!relaySlot) {
+            admitted.release()
+            return { delayUntil: soon() }
+          }
+          return { admitted }
+        }
+        const mx = await reserveMx(request, deps.mx)
+        if ('delayUntil' in mx) {
+          admitted.release()
+          return mx
+        }
+        ticket = mx.ticket
+        return { admitted }
+      } catch (err) {
+        admitted.release()
+        throw err
+      }
+    },
+  }
+}

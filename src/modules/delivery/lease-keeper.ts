@@ -1,0 +1,75 @@
+import type { HeldRecipient } from './delivery.types.js'
+
+/**
+ * Keeps an attempt's claim alive while its SMTP transaction runs (DESIGN §2.1, C7). Leases are
+ * short, so a dead worker's recipients are taken over within about one lease plus one sweep;
+ * a live worker renews them every `intervalMs`. The keeper says the claim is lost when a
+ * renewal finds a recipient taken over, or when renewals have failed for so long that the
+ * lease may have lapsed: the caller then stops the transaction unless its final dot has gone.
+ */
+export interface LeaseKeeperOptions {
+  held: HeldRecipient[]
+  leaseMs: number
+  intervalMs: number
+  /** Renews every lease given; resolves with the ids still held. */
+  renew: (held: HeldRecipient[]) => Promise<Set<string>>
+  onLost: (why: string) => void
+  now?: () => number
+}
+
+/** Time kept in hand before the lease's end: a renewal in flight must land before it. */
+const MARGIN_MS = 1_000
+
+export function keepLeases(options: LeaseKeeperOptions) {
+  const now = options.now ?? Date.now
+  // The claim statement set the leases just before this keeper starts.
+  let validUntil = now() + options.leaseMs
+  let lost = false
+  let renewing = false
+
+  const lose = (why: string) => {
+    if (lost) return
+    lost = true
+    clearInterval(timer)
+    options.onLost(why)
+  }
+
+  const renew = async () => {
+    if (lost || renewing) return
+    renewing = true
+    const started = now()
+    try {
+      const held = await options.renew(options.held)
+      if (held.size < options.held.length) return lose('another worker took over this claim')
+      validUntil = started + options.leaseMs
+    } catch {
+      // A passing database error: the next tick tries again, unless the lease may already be gone.
+      if (now() >= validUntil - MARGIN_MS) lose('the lease could not be renewed in time')
+    } finally {
+      renewing = false
+    }
+  }
+
+  const tick = () => {
+    // A renewal hung on a stalled database must not keep the claim looking alive.
+    if (now() >= validUntil - MARGIN_MS) return lose('the lease could not be renewed in time')
+    void renew()
+  }
+  const timer = setInterval(tick, options.intervalMs)
+  timer.unref()
+
+  return {
+    get lost() {
+      return lost
+    },
+    /** A renewal done by other means (the DATA mark renews too). */
+    renewed(at: number) {
+      validUntil = Math.max(validUntil, at + options.leaseMs)
+    },
+    stop() {
+      clearInterval(timer)
+    },
+  }
+}
+
+export type LeaseKeeper = ReturnType<typeof keepLeases>

@@ -1,0 +1,132 @@
+import { type Pool, withTransaction } from '../../infra/db.js'
+import { uuidv7 } from '../../lib/uuid.js'
+import { refreshEmailStatuses } from '../emails/email.repository.js'
+import { insertEvents } from '../events/event.repository.js'
+import type { DeliveryJob } from './dispatch.port.js'
+
+// Any constant works as long as nothing else in the database uses it.
+const SWEEPER_LOCK_ID = 0x48696b79
+
+interface ExpiredRow {
+  id: string
+  email_id: string
+  account_id: string
+  address: string
+  attempt_count: number
+}
+
+/** The sweeper's statements (DESIGN §2.1); each page is bounded and commits on its own. */
+export function createSweeperRepository(pool: Pool) {
+  return {
+    /**
+     * The sweeper's advisory lock, held on a connection of its own; undefined when another
+     * process holds it. The returned function releases lock and connection.
+     */
+    async tryLock(): Promise<(() => Promise<void>) | undefined> {
+      const client = await pool.connect()
+      try {
+        const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEPER_LOCK_ID])
+        if (!rows[0]?.locked) {
+          client.release()
+          return undefined
+        }
+      } catch (err) {
+        client.release(err as Error)
+        throw err
+      }
+      return async () => {
+        try {
+          await client.query('SELECT pg_advisory_unlock($1)', [SWEEPER_LOCK_ID])
+          client.release()
+        } catch (err) {
+          // Dropping the connection releases a session lock too.
+          client.release(err as Error)
+        }
+      }
+    },
+
+    /** Expires up to `limit` recipients that outlived MAX_DELIVERY_AGE (their lease, if sending, lapsed too). */
+    async expireOverdue(limit: number): Promise<number> {
+      return withTransaction(pool, async (client) => {
+        const { rows } = await client.query<ExpiredRow>(
+          `UPDATE recipients r SET status = 'expired', reason = NULL, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+             FROM emails e
+            WHERE r.id IN (SELECT r2.id FROM recipients r2 JOIN emails e2 ON e2.id = r2.email_id
+                            WHERE r2.status IN ('scheduled', 'queued', 'deferred', 'sending')
+                              AND r2.next_attempt_at <= now() AND e2.expires_at < now()
+                            ORDER BY r2.next_attempt_at LIMIT $1 FOR UPDATE OF r2 SKIP LOCKED)
+              AND e.id = r.email_id
+           RETURNING r.id, r.email_id, r.account_id, r.address, r.attempt_count`,
+          [limit],
+        )
+        // An attempt cut off with its worker never finishes by itself.
+        await client.query(
+          `UPDATE delivery_attempts SET finished_at = now(), outcome = 'abandoned'
+            WHERE recipient_id = ANY($1::uuid[]) AND finished_at IS NULL`,
+          [rows.map((r) => r.id)],
+        )
+        await insertEvents(
+          client,
+          rows.map((r) => ({
+            id: uuidv7(),
+            accountId: r.account_id,
+            emailId: r.email_id,
+            recipientId: r.id,
+            recipient: r.address,
+            type: 'email.expired',
+            data: { attempt: r.attempt_count, reason: 'max_delivery_age' },
+          })),
+        )
+        await refreshEmailStatuses(
+          client,
+          rows.map((r) => r.email_id),
+        )
+        return rows.length
+      })
+    },
+
+    /** Moves up to `limit` due scheduled recipients to `queued`. */
+    async promoteScheduled(limit: number): Promise<number> {
+      return withTransaction(pool, async (client) => {
+        const { rows } = await client.query<{ email_id: string }>(
+          `UPDATE recipients SET status = 'queued', reason = 'queued', updated_at = now()
+            WHERE id IN (SELECT id FROM recipients WHERE status = 'scheduled' AND next_attempt_at <= now()
+                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING email_id`,
+          [limit],
+        )
+        await refreshEmailStatuses(
+          client,
+          rows.map((r) => r.email_id),
+        )
+        return rows.length
+      })
+    },
+
+    /**
+     * Deliveries with a recipient due and no sign of a job: queued or deferred ones past their
+     * time by `graceMs` (a job due now is probably about to run), and sending ones whose lease
+     * lapsed (their worker died: no grace, so a takeover comes within a lease and a sweep).
+     * Ordered by delivery id after `after`, `limit` at a time.
+     */
+    async dueDeliveries(graceMs: number, after: string, limit: number): Promise<Array<DeliveryJob & { deliveryId: string }>> {
+      const { rows } = await pool.query<{ delivery_id: string; attempt: number; route: string; size: number }>(
+        `SELECT r.delivery_id, max(r.attempt_count) + 1 AS attempt, min(d.route) AS route, max(e.size_bytes) AS size
+           FROM recipients r JOIN deliveries d ON d.id = r.delivery_id JOIN emails e ON e.id = r.email_id
+          WHERE r.next_attempt_at <= now()
+            AND ((r.status IN ('queued', 'deferred') AND r.next_attempt_at <= now() - $1 * interval '1 millisecond')
+              OR r.status = 'sending')
+            AND r.delivery_id > $2
+          GROUP BY r.delivery_id ORDER BY r.delivery_id LIMIT $3`,
+        [graceMs, after, limit],
+      )
+      return rows.map((r) => ({ deliveryId: r.delivery_id, attempt: r.attempt, route: r.route, size: r.size }))
+    },
+
+    async deleteExpiredIdempotencyRecords(): Promise<void> {
+      await pool.query('DELETE FROM idempotency_records WHERE expires_at < now()')
+    },
+  }
+}
+
+export type SweeperRepository = ReturnType<typeof createSweeperRepository>

@@ -1,0 +1,44 @@
+import type { TransactionResult } from './delivery.types.js'
+import type { MxPlan } from './mx.plan.js'
+import type { DestinationPolicy } from './shaping.js'
+import type { Envelope, TransactionLimits } from './smtp-session.js'
+
+export type { Envelope, TransactionLimits }
+
+/**
+ * The two ways mail leaves, as the delivery service sees them. Both hand out capacity before a
+ * delivery is claimed (a relay connection slot, or an MX destination's slot and rate token), so
+ * waiting for capacity never counts as an attempt.
+ */
+export interface RelayTransport {
+  /** Waits (bounded) for a free connection slot; false when none freed in time. */
+  reserve(wait: { timeoutMs: number; signal?: AbortSignal }): Promise<boolean>
+  unreserve(): void
+  /** Sends on a reserved slot. */
+  send(envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult>
+}
+
+/** What an MX reservation holds: the destination's plan and policy, and a connection or a slot. */
+export interface MxTicket {
+  domain: string
+  plan: MxPlan
+  policy?: DestinationPolicy
+  /** Concurrency factor when reserved: below 1 the destination is recovering from throttling. */
+  factor: number
+}
+
+export type Reservation =
+  | { kind: 'go'; ticket: MxTicket }
+  /** `busy`: no slot or no rate token right now — a short, repeated wait the caller should back off. */
+  | { kind: 'wait'; until: number; reason?: 'waiting_rate_limit'; busy?: boolean }
+
+/** Delivery straight to MX hosts, paced per destination. */
+export interface DirectTransport {
+  reserve(domain: string): Promise<Reservation>
+  /** Gives back what a reservation holds when nothing was sent with it. */
+  release(ticket: MxTicket): void
+  send(ticket: MxTicket, envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult>
+  /** A throttling reply from the ticket's destination; returns when its pause ends. */
+  throttled(ticket: MxTicket): Promise<number>
+  succeeded(ticket: MxTicket): Promise<void>
+}
