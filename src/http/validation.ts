@@ -50,6 +50,10 @@ export function toDetails(errors: ErrorObject[], part: string): ErrorDetail[] {
 function describe(errs: ErrorObject[]): string {
   const first = errs[0] as ErrorObject
   if (errs.some((e) => e.keyword === 'anyOf')) {
+    // A value of a right type that breaks a bound of its branch (an array too long) says that,
+    // rather than listing the types it could have had.
+    const bound = errs.find((e) => !['anyOf', 'type'].includes(e.keyword))
+    if (bound) return describe([bound])
     const types = [...new Set(errs.filter((e) => e.keyword === 'type').map((e) => (e.params as { type: string }).type))]
     return types.length > 0 ? `must be ${types.map(article).join(' or ')}` : 'has an unsupported shape'
   }
@@ -64,6 +68,10 @@ function describe(errs: ErrorObject[]): string {
       return `must be one of ${(first.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
     case 'const':
       return `must be ${JSON.stringify((first.params as { allowedValue: unknown }).allowedValue)}`
+    case 'maxItems':
+      return `must have at most ${(first.params as { limit: number }).limit} items`
+    case 'maxLength':
+      return `must be at most ${(first.params as { limit: number }).limit} characters`
     default:
       return first.message ?? 'is invalid'
   }

@@ -39,7 +39,7 @@ describe('MX planning', () => {
             [30, 'ghost.a.example'],
           ],
         },
-        { 'mx1.a.example': ['192.0.2.1'], 'mx2.a.example': ['192.0.2.2'] },
+        { 'mx1.a.example': ['8.8.8.1'], 'mx2.a.example': ['8.8.8.2'] },
       ),
       allowPrivate: false,
     })
@@ -58,7 +58,7 @@ describe('MX planning', () => {
               [10, 'y.b.example'],
             ],
           },
-          { 'x.b.example': ['192.0.2.3'], 'y.b.example': ['192.0.2.4'] },
+          { 'x.b.example': ['8.8.8.3'], 'y.b.example': ['8.8.8.4'] },
         ),
         allowPrivate: false,
         random: () => r,
@@ -78,7 +78,7 @@ describe('MX planning', () => {
           'down.example': 'servfail',
           'inside.example': [[10, 'mx.inside.example']],
         },
-        { 'implicit.example': ['192.0.2.9'], 'mx.inside.example': ['10.0.0.5'] },
+        { 'implicit.example': ['8.8.8.9'], 'mx.inside.example': ['10.0.0.5'] },
       ),
       allowPrivate: false,
     })
@@ -87,11 +87,11 @@ describe('MX planning', () => {
     assert.equal((await planner.plan('down.example')).kind, 'temp_error')
     assert.deepEqual(await planner.plan('inside.example'), { kind: 'private', addresses: ['10.0.0.5'] })
     const implicit = await planner.plan('implicit.example')
-    assert.deepEqual(implicit.kind === 'hosts' && implicit.hosts, [{ name: 'implicit.example', priority: 0, addresses: ['192.0.2.9'] }])
+    assert.deepEqual(implicit.kind === 'hosts' && implicit.hosts, [{ name: 'implicit.example', priority: 0, addresses: ['8.8.8.9'] }])
   })
 
   it('caches answers (not temporary failures) and shares lookups in flight', async () => {
-    const dns = fakeDns({ 'c.example': [[10, 'mx.c.example']], 'flaky.example': 'servfail' }, { 'mx.c.example': ['192.0.2.5'] })
+    const dns = fakeDns({ 'c.example': [[10, 'mx.c.example']], 'flaky.example': 'servfail' }, { 'mx.c.example': ['8.8.8.5'] })
     const planner = createMxPlanner({ dns, allowPrivate: false })
     await Promise.all([planner.plan('c.example'), planner.plan('c.example'), planner.plan('c.example')])
     await planner.plan('c.example')
