@@ -14,10 +14,20 @@ export interface BatcherOptions<In, Out> {
   maxBatchWeight?: number
   /**
    * When a batch of several items fails, run each item alone, so that one bad item fails only
-   * its own caller instead of everyone who shared its batch.
+   * its own caller instead of everyone who shared its batch. `onFailure`, when given, decides
+   * instead.
    */
   isolateFailures?: boolean
+  /**
+   * Decides what a failed run means for its callers, for a batch and for an item run alone
+   * during isolation: one settlement per item (in order), or `'isolate'` to run each item of a
+   * batch alone (for a single item, `'isolate'` rejects it with `err`). A hook that throws
+   * rejects every item with the run's error.
+   */
+  onFailure?: (items: In[], err: unknown) => Promise<Settlement<Out>[] | 'isolate'>
 }
+
+export type Settlement<Out> = { ok: true; value: Out } | { ok: false; error: unknown }
 
 interface Pending<In, Out> {
   item: In
@@ -45,17 +55,40 @@ export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batche
     }
   }
 
-  const settle = async (batch: Pending<In, Out>[]): Promise<void> => {
+  const decide = async (batch: Pending<In, Out>[], err: unknown): Promise<Settlement<Out>[] | 'isolate'> => {
+    if (!options.onFailure) return options.isolateFailures ? 'isolate' : batch.map(() => ({ ok: false, error: err }))
     try {
-      const results = await options.run(batch.map((p) => p.item))
-      for (const [i, p] of batch.entries()) p.resolve(results[i] as Out)
+      const decided = await options.onFailure(
+        batch.map((p) => p.item),
+        err,
+      )
+      if (decided === 'isolate' || decided.length === batch.length) return decided
+      throw new Error(`onFailure returned ${decided.length} settlements for ${batch.length} items`)
+    } catch {
+      return batch.map(() => ({ ok: false, error: err }))
+    }
+  }
+
+  const settle = async (batch: Pending<In, Out>[]): Promise<void> => {
+    let results: Out[]
+    try {
+      results = await options.run(batch.map((p) => p.item))
     } catch (err) {
-      if (options.isolateFailures && batch.length > 1) {
+      const decided = await decide(batch, err)
+      if (decided !== 'isolate') {
+        for (const [i, p] of batch.entries()) {
+          const s = decided[i] as Settlement<Out>
+          if (s.ok) p.resolve(s.value)
+          else p.reject(s.error)
+        }
+      } else if (batch.length > 1) {
         for (const p of batch) await settle([p])
       } else {
         for (const p of batch) p.reject(err)
       }
+      return
     }
+    for (const [i, p] of batch.entries()) p.resolve(results[i] as Out)
   }
 
   const runBatch = async (batch: Pending<In, Out>[]): Promise<void> => {
