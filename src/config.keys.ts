@@ -13,6 +13,8 @@ export interface KeySpec<T> {
   parse: (raw: string) => T | undefined
   /** What a valid value looks like, for the error message. */
   expect: string
+  /** Never echo the value in an error, only its length. */
+  secret?: boolean
   default?: T | ((env: HikyakuEnv) => T | undefined)
 }
 
@@ -23,7 +25,37 @@ const int =
     return Number.isInteger(n) && n >= min && n <= max ? n : undefined
   }
 const str = (raw: string) => (raw.trim() === '' ? undefined : raw.trim())
-const duration = (raw: string) => parseDuration(raw)
+/**
+ * A duration between `min` and `max`, written with units (`30s`). Zero is never valid: a zero
+ * lease, sweep interval or timeout means a busy loop, instant takeovers or instant failures. The
+ * usual maximum, 24d, stays under the longest delay a Node.js timer holds (2^31-1 ms, about 24.8
+ * days); a longer one would fire at once.
+ */
+const within = (min: string, max: string) => {
+  const [lo, hi] = [parseDuration(min) as number, parseDuration(max) as number]
+  return (ms: number | undefined) => ms !== undefined && ms >= lo && ms <= hi
+}
+const duration = (min: string, like: string, max = '24d') => {
+  const ok = within(min, max)
+  return {
+    parse: (raw: string) => {
+      const ms = parseDuration(raw)
+      return ok(ms) ? ms : undefined
+    },
+    expect: `a duration from ${min} to ${max}, like ${like}`,
+  }
+}
+/** A comma-separated list of durations, each between `min` and `max`. */
+const durationList = (min: string, like: string, max = '24d') => {
+  const ok = within(min, max)
+  return {
+    parse: (raw: string) => {
+      const items = parseDurationList(raw)
+      return items?.every(ok) ? items : undefined
+    },
+    expect: `durations from ${min} to ${max} each, like ${like}`,
+  }
+}
 const bool = (raw: string) =>
   ['true', '1', 'yes'].includes(raw.toLowerCase()) ? true : ['false', '0', 'no'].includes(raw.toLowerCase()) ? false : undefined
 const list = (raw: string) =>
@@ -45,6 +77,22 @@ const url =
     }
   }
 
+/**
+ * What a production HIKYAKU_SECRET must look like: about 32 random bytes. Hex carries 4 bits a
+ * character, so it needs 64 digits; anything else needs 32 characters. A floor on different
+ * characters refuses the obvious low-entropy strings (`aaaa…`, `password1password1…`) and never a
+ * random one: `openssl rand -hex 32` shows ~16 different digits, `openssl rand -base64 32` ~30
+ * different characters, and so does the secret development generates (32 random bytes, base64url).
+ */
+export function isStrongSecret(secret: string): boolean {
+  const chars = [...secret]
+  const different = new Set(chars).size
+  if (/^[0-9a-f]+$/i.test(secret)) return chars.length >= 64 && different >= 10
+  return chars.length >= 32 && different >= 16
+}
+export const SECRET_RULE =
+  'at least 32 random bytes: 64 or more hex digits (10 or more different), or 32 or more characters with 16 or more different ones; generate one with `openssl rand -base64 32`'
+
 const dev =
   <T>(devValue: T, prodValue?: T) =>
   (env: HikyakuEnv) =>
@@ -61,8 +109,7 @@ export const CONFIG_KEYS = {
   DB_POOL_SIZE: { description: 'PostgreSQL connections per process', parse: int(1, 200), expect: 'an integer 1-200', default: 20 },
   DB_STATEMENT_TIMEOUT: {
     description: 'Longest a database statement may run; a hung database then answers 503/451 instead of holding requests',
-    parse: duration,
-    expect: 'a duration like 30s',
+    ...duration('100ms', '30s'),
     default: 30_000,
   },
   REDIS_URL: {
@@ -105,20 +152,18 @@ export const CONFIG_KEYS = {
   },
   SMTP_TIMEOUT: {
     description: 'Timeout for each outbound SMTP step (connect, greeting, each command) except the reply to the final dot',
-    parse: duration,
-    expect: 'a duration like 60s',
+    ...duration('100ms', '60s'),
     default: 60_000,
   },
   SMTP_DATA_TIMEOUT: {
     description: 'How long to wait for the reply after the final dot of a message (RFC 5321 suggests 10 minutes)',
-    parse: duration,
-    expect: 'a duration like 10m',
+    ...duration('100ms', '10m'),
     default: 10 * 60_000,
   },
   SMTP_TRANSACTION_TIMEOUT: {
-    description: 'Hard wall-clock cap on one outbound SMTP transaction, connect to final reply; a slower one is cut off and deferred',
-    parse: duration,
-    expect: 'a duration like 12m',
+    description:
+      'Hard wall-clock cap on one outbound SMTP transaction, connect to final reply; a slower one is cut off and deferred (at least SMTP_DATA_TIMEOUT, longer than SMTP_TIMEOUT)',
+    ...duration('100ms', '12m'),
     default: 12 * 60_000,
   },
   WORKER_MEMORY_BUDGET: {
@@ -130,32 +175,27 @@ export const CONFIG_KEYS = {
   HELO_NAME: { description: 'Name announced in EHLO', parse: str, expect: 'a host name', default: hostname() },
   RETRY_SCHEDULE: {
     description: 'Delays between attempts; the last repeats',
-    parse: parseDurationList,
-    expect: 'durations like 1m,5m,1h',
+    ...durationList('100ms', '1m,5m,1h'),
     default: parseDurationList('1m,5m,15m,30m,1h,2h,4h,8h'),
   },
   MAX_DELIVERY_AGE: {
     description: 'Give up (expired) this long after acceptance or scheduled time',
-    parse: duration,
-    expect: 'a duration like 72h',
+    ...duration('1s', '72h', '365d'),
     default: 72 * 3_600_000,
   },
   DELIVERY_LEASE: {
     description: 'How long a claimed recipient stays ours without a renewal before another worker may take it over',
-    parse: duration,
-    expect: 'a duration like 60s',
+    ...duration('1s', '60s'),
     default: 60_000,
   },
   LEASE_RENEW_INTERVAL: {
-    description: 'How often a worker renews the leases of the recipients it is sending to (shorter than DELIVERY_LEASE)',
-    parse: duration,
-    expect: 'a duration like 20s',
-    default: 20_000,
+    description:
+      'How often a worker renews the leases of the recipients it is sending to; shorter than DELIVERY_LEASE (unset: a third of it)',
+    ...duration('100ms', '20s'),
   },
   SWEEP_INTERVAL: {
     description: 'How often the sweeper rebuilds missing jobs',
-    parse: duration,
-    expect: 'a duration like 30s',
+    ...duration('100ms', '30s'),
     default: 30_000,
   },
   MAX_MESSAGE_BYTES: {
@@ -166,7 +206,7 @@ export const CONFIG_KEYS = {
   },
   MAX_RECIPIENTS: { description: 'Recipients per message (to + cc + bcc)', parse: int(1, 1000), expect: 'an integer 1-1000', default: 50 },
   RATE_LIMIT_MAX: { description: 'Requests per API key per window', parse: int(1), expect: 'a positive integer', default: 6000 },
-  RATE_LIMIT_WINDOW: { description: 'Rate-limit window', parse: duration, expect: 'a duration like 1m', default: 60_000 },
+  RATE_LIMIT_WINDOW: { description: 'Rate-limit window', ...duration('1s', '1m'), default: 60_000 },
   HTTP_BODY_BUDGET: {
     description: 'Bytes of request bodies one API process reads at once; past it sends get 503 (a larger body still goes, alone)',
     parse: int(1024 * 1024),
@@ -180,16 +220,16 @@ export const CONFIG_KEYS = {
     default: 100_000,
   },
   HIKYAKU_SECRET: {
-    description: 'Secret for encrypting keys and signing tokens (generated in development)',
+    description: 'Secret for encrypting keys and signing tokens; required in production, generated in development',
     parse: str,
-    expect: 'a long random string',
+    expect: SECRET_RULE,
+    secret: true,
   },
   DEV_INBOX_PORT: { description: 'Port of `hikyaku dev-inbox`', parse: int(0, 65535), expect: 'a port', default: 2525 },
   DEV_INBOX_DIR: { description: 'Where `hikyaku dev-inbox` writes .eml files', parse: str, expect: 'a path' },
   SHUTDOWN_TIMEOUT: {
     description: 'Longest graceful shutdown before forcing exit',
-    parse: duration,
-    expect: 'a duration like 30s',
+    ...duration('100ms', '30s'),
     default: 30_000,
   },
   SMTP_HOST: { description: 'SMTP submission listen address', parse: str, expect: 'an address', default: dev('127.0.0.1', '0.0.0.0') },
@@ -209,8 +249,7 @@ export const CONFIG_KEYS = {
   },
   SMTP_IDLE_TIMEOUT: {
     description: 'An SMTP client silent this long is disconnected',
-    parse: duration,
-    expect: 'a duration like 60s',
+    ...duration('1s', '60s'),
     default: 60_000,
   },
   SMTP_AUTH_MAX_FAILURES: {
@@ -221,8 +260,7 @@ export const CONFIG_KEYS = {
   },
   SMTP_AUTH_BLOCK: {
     description: 'How long an address that failed too many logins is refused',
-    parse: duration,
-    expect: 'a duration like 15m',
+    ...duration('1s', '15m'),
     default: 15 * 60_000,
   },
   DNS_SERVERS: {
@@ -230,7 +268,7 @@ export const CONFIG_KEYS = {
     parse: list,
     expect: 'addresses like 127.0.0.1:53',
   },
-  DNS_TIMEOUT: { description: 'Timeout of one DNS query', parse: duration, expect: 'a duration like 5s', default: 5_000 },
+  DNS_TIMEOUT: { description: 'Timeout of one DNS query', ...duration('100ms', '5s'), default: 5_000 },
   MX_PORT: { description: 'Port of recipient MX servers (tests use a high port)', parse: int(1, 65535), expect: 'a port', default: 25 },
   MX_ALLOW_PRIVATE: {
     description: 'Allow MX hosts on loopback, private or link-local addresses',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { CONFIG_KEYS, type HikyakuEnv, type KeySpec } from './config.keys.js'
+import { CONFIG_KEYS, type HikyakuEnv, isStrongSecret, type KeySpec, SECRET_RULE } from './config.keys.js'
 
 export { CONFIG_KEYS, type HikyakuEnv }
 
@@ -94,7 +94,8 @@ export function loadConfig(env: Env = process.env): Config {
     const raw = env[key]
     if (raw !== undefined && raw !== '') {
       const value = spec.parse(raw)
-      if (value === undefined) problems.push(`${key} must be ${spec.expect} (got "${withoutPassword(raw)}")`)
+      const shown = spec.secret ? `${[...raw].length} characters` : `"${withoutPassword(raw)}"`
+      if (value === undefined) problems.push(`${key} must be ${spec.expect} (got ${shown})`)
       return value
     }
     const fallback = typeof spec.default === 'function' ? spec.default(hikyakuEnv) : spec.default
@@ -104,6 +105,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const varDir = resolve(read('HIKYAKU_VAR_DIR') as string)
   const devInboxPort = read('DEV_INBOX_PORT') as number
+  const deliveryLeaseMs = read('DELIVERY_LEASE') as number | undefined
   const config = {
     env: hikyakuEnv,
     varDir,
@@ -128,8 +130,8 @@ export function loadConfig(env: Env = process.env): Config {
     heloName: read('HELO_NAME') as string,
     retryScheduleMs: read('RETRY_SCHEDULE') as number[],
     maxDeliveryAgeMs: read('MAX_DELIVERY_AGE') as number,
-    deliveryLeaseMs: read('DELIVERY_LEASE') as number,
-    leaseRenewIntervalMs: read('LEASE_RENEW_INTERVAL') as number,
+    deliveryLeaseMs: deliveryLeaseMs as number,
+    leaseRenewIntervalMs: (read('LEASE_RENEW_INTERVAL') ?? (deliveryLeaseMs && Math.round(deliveryLeaseMs / 3))) as number,
     sweepIntervalMs: read('SWEEP_INTERVAL') as number,
     maxMessageBytes: read('MAX_MESSAGE_BYTES') as number,
     maxRecipients: read('MAX_RECIPIENTS') as number,
@@ -166,6 +168,7 @@ export function loadConfig(env: Env = process.env): Config {
     shaping: undefined as unknown,
   } satisfies Config
 
+  problems.push(...crossCheck(config, env))
   if ((config.smtpTlsCert === undefined) !== (config.smtpTlsKey === undefined)) {
     problems.push('SMTP_TLS_CERT and SMTP_TLS_KEY go together: set both or neither')
   }
@@ -179,6 +182,53 @@ export function loadConfig(env: Env = process.env): Config {
   if (problems.length > 0) throw new ConfigError(problems)
   if (config.env === 'development' && config.secret === '') config.secret = devSecret(varDir)
   return Object.freeze(config)
+}
+
+/**
+ * Rules between keys, and the production secret's strength. Each problem says what to change. A
+ * value that failed its own check is undefined here and skips the rules it is part of.
+ */
+function crossCheck(config: Config, env: Env): string[] {
+  const problems: string[] = []
+  const shown = (key: string, ms: number) => `${key} (${formatDuration(ms)}${env[key] ? '' : ', the default'})`
+  const { deliveryLeaseMs: lease, leaseRenewIntervalMs: renew } = config
+  if (lease !== undefined && renew !== undefined && renew >= lease) {
+    problems.push(
+      `${shown('LEASE_RENEW_INTERVAL', renew)} must be shorter than ${shown('DELIVERY_LEASE', lease)}, or a lease lapses while its send is ` +
+        'still alive and another worker sends the same message: lower LEASE_RENEW_INTERVAL (unset, it is a third of the lease) or raise DELIVERY_LEASE',
+    )
+  }
+  const { smtpTimeoutMs: step, smtpDataTimeoutMs: data, smtpTransactionTimeoutMs: cap } = config
+  if (cap !== undefined && data !== undefined && cap < data) {
+    problems.push(
+      `${shown('SMTP_TRANSACTION_TIMEOUT', cap)} must be at least ${shown('SMTP_DATA_TIMEOUT', data)}, or the cap cuts off ` +
+        'every slow reply to the final dot: raise SMTP_TRANSACTION_TIMEOUT or lower SMTP_DATA_TIMEOUT',
+    )
+  }
+  if (cap !== undefined && step !== undefined && cap <= step) {
+    problems.push(
+      `${shown('SMTP_TRANSACTION_TIMEOUT', cap)} must be longer than ${shown('SMTP_TIMEOUT', step)}, or the cap fires before ` +
+        'any single step can time out: raise SMTP_TRANSACTION_TIMEOUT or lower SMTP_TIMEOUT',
+    )
+  }
+  if (config.env === 'production' && config.secret !== '' && !isStrongSecret(config.secret)) {
+    problems.push(
+      `HIKYAKU_SECRET is too weak (${[...config.secret].length} characters, ${new Set(config.secret).size} different): use ${SECRET_RULE}`,
+    )
+  }
+  return problems
+}
+
+/** 600000 → "10m", 1500 → "1500ms": the largest unit that writes it without a fraction. */
+function formatDuration(ms: number): string {
+  const units: Array<[string, number]> = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ]
+  const [unit, size] = units.find(([, size]) => ms % size === 0) ?? ['ms', 1]
+  return `${ms / size}${unit}`
 }
 
 /** A per-checkout secret kept under var/, so development needs no setup and restarts keep it. */
