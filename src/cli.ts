@@ -4,11 +4,10 @@ import { createContainer } from './container.js'
 import { createAccount, createKey, ensureDevKey } from './entrypoints/admin.js'
 import { startApi } from './entrypoints/api.js'
 import { type Stop, stopOnSignals } from './entrypoints/lifecycle.js'
+import { runMigrate } from './entrypoints/migrate.js'
 import { startSmtp } from './entrypoints/smtp.js'
 import { startWorker } from './entrypoints/worker.js'
 import { createLogger } from './infra/logger.js'
-import { migrate } from './infra/migrator.js'
-import { MIGRATIONS_DIR } from './lib/paths.js'
 import { startDevInbox } from './smtp/dev-inbox.js'
 
 const USAGE = `Usage: hikyaku <command>
@@ -47,11 +46,7 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig()
   const logger = createLogger(config.logLevel)
 
-  if (command === 'migrate') {
-    const { applied } = await migrate(config.databaseUrl, MIGRATIONS_DIR, logger)
-    logger.info({ applied: applied.length }, applied.length ? 'migrations applied' : 'database is up to date')
-    return 0
-  }
+  if (command === 'migrate') return runMigrate(config, logger)
   if (command === 'dev-inbox') {
     const inbox = await startDevInbox({
       host: '127.0.0.1',

@@ -9,6 +9,7 @@ import { createAccountService } from './modules/accounts/account.service.js'
 import { createApiKeyRepository } from './modules/api-keys/api-key.repository.js'
 import { createApiKeyService } from './modules/api-keys/api-key.service.js'
 import { checkShapingFile, createShaping, type ShapingFile } from './modules/delivery/shaping.js'
+import { DKIM_BOX_PURPOSE } from './modules/domains/dkim.keys.js'
 import { signMessage } from './modules/domains/dkim.sign.js'
 import { createDomainRepository } from './modules/domains/domain.repository.js'
 import { createDomainService } from './modules/domains/domain.service.js'
@@ -36,10 +37,11 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const apiKeys = createApiKeyService({ repository: createApiKeyRepository(prisma, pool), logger })
   const accounts = createAccountService({ prisma, apiKeys })
   const domains = createDomainService({
-    repository: createDomainRepository(prisma, pool),
+    repository: createDomainRepository({ pool, prisma }),
     dns: createDns({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs }),
-    box: createSecretBox(config.secret, 'dkim'),
+    box: createSecretBox(config.secret, DKIM_BOX_PURPOSE),
     config,
+    logger: logger.child({ component: 'domains' }),
   })
   const emails = createEmailService({
     routeFor: shaping.routeFor,

@@ -4,9 +4,16 @@ import { after, before, describe, it } from 'node:test'
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js'
 import nodemailer from 'nodemailer'
 import pg from 'pg'
+import { AppError } from '../../src/lib/errors.js'
+import { createSecretBox } from '../../src/lib/secret-box.js'
+import { uuidv7 } from '../../src/lib/uuid.js'
+import { DKIM_BOX_PURPOSE, sealedKeyAad } from '../../src/modules/domains/dkim.keys.js'
 import { signMessage } from '../../src/modules/domains/dkim.sign.js'
+import { MAX_DOMAINS_PER_ACCOUNT } from '../../src/modules/domains/domain.service.js'
 import { startDnsServer, type Zone } from '../helpers/dns-server.js'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
+import { sealV1 } from '../helpers/legacy-seal.js'
+import { spawnHikyaku } from '../helpers/processes.js'
 
 /**
  * Sending domains end to end (issue 4): DNS records to publish, verification against a
@@ -38,6 +45,17 @@ async function verifyDomain(h: Harness, id: string): Promise<Domain> {
   const res = await call(h, 'POST', `/v1/domains/${id}/verify`)
   assert.equal(res.status, 200, JSON.stringify(res.body))
   return res.body as unknown as Domain
+}
+
+/** A direct connection to the harness's database, for what the API cannot do (legacy rows, tampering). */
+async function withDb<T>(h: Harness, fn: (db: pg.Client) => Promise<T>): Promise<T> {
+  const db = new pg.Client({ connectionString: h.config.databaseUrl })
+  await db.connect()
+  try {
+    return await fn(db)
+  } finally {
+    await db.end()
+  }
 }
 
 /** The zone that publishes these records exactly as the API lists them. */
@@ -114,7 +132,7 @@ describe('sending domains', () => {
     try {
       const { rows } = await db.query('SELECT dkim_private_key, ed25519_private_key FROM domains WHERE id = $1', [domain.id])
       for (const sealed of [rows[0].dkim_private_key, rows[0].ed25519_private_key] as string[]) {
-        assert.match(sealed, /^v1\./)
+        assert.match(sealed, /^v2\./)
         assert.ok(!sealed.includes('PRIVATE KEY'))
       }
       for (const body of [
@@ -122,7 +140,7 @@ describe('sending domains', () => {
         JSON.stringify((await call(h, 'GET', `/v1/domains/${domain.id}`)).body),
         JSON.stringify((await call(h, 'GET', '/v1/domains')).body),
       ]) {
-        assert.ok(!/PRIVATE KEY|private_key|v1\.[A-Za-z0-9_-]{16}\./.test(body), 'no private key material in responses')
+        assert.ok(!/PRIVATE KEY|private_key|v2\.[A-Za-z0-9_-]{16}\./.test(body), 'no private key material in responses')
       }
     } finally {
       await db.end()
@@ -296,6 +314,127 @@ describe('sending domains', () => {
       results.map((r) => r.status.result),
       ['pass', 'pass'],
     )
+  })
+
+  it(`an account has at most ${MAX_DOMAINS_PER_ACCOUNT} domains: 409 before any key is generated`, async () => {
+    const capped = await h.container.services.accounts.create('Capped account')
+    const auth = { authorization: `Bearer ${capped.key}` }
+    await withDb(h, async (db) => {
+      // All but one, written directly: generating that many RSA keys would only slow the test.
+      for (let i = 1; i < MAX_DOMAINS_PER_ACCOUNT; i++) {
+        await db.query(
+          `INSERT INTO domains (id, account_id, name, dkim_selector, dkim_private_key, dkim_public_key, return_path_domain)
+           VALUES ($1, $2, $3, 'hk1', 'v2.x.x.x', 'x', $4)`,
+          [uuidv7(), capped.account.id, `d${i}.cap.example.com`, `bounces.d${i}.cap.example.com`],
+        )
+      }
+    })
+    assert.equal((await call(h, 'POST', '/v1/domains', { name: 'last.cap.example.com' }, auth)).status, 201)
+    const over = await call(h, 'POST', '/v1/domains', { name: 'over.cap.example.com' }, auth)
+    assert.equal(over.status, 409, JSON.stringify(over.body))
+    assert.equal(over.body.error?.code, 'conflict')
+    assert.match(over.body.error?.message ?? '', new RegExp(`already has ${MAX_DOMAINS_PER_ACCOUNT} sending domains.*delete one`))
+    // Other accounts are not affected.
+    assert.equal((await call(h, 'POST', '/v1/domains', { name: 'over.cap.example.com' })).status, 201)
+  })
+
+  it('a sealed key moved to another domain row does not open there; the client is not told why', async () => {
+    const source = await createDomain(h, 'source.example.com')
+    const target = await createDomain(h, 'target.example.com')
+    await withDb(h, (db) =>
+      db.query(
+        `UPDATE domains t SET dkim_private_key = s.dkim_private_key, ed25519_private_key = s.ed25519_private_key
+           FROM domains s WHERE s.id = $1 AND t.id = $2`,
+        [source.id, target.id],
+      ),
+    )
+    await assert.rejects(h.container.services.domains.signingKeys(h.accountId, 'target.example.com'), (err: unknown) => {
+      assert.ok(err instanceof AppError)
+      assert.equal(err.code, 'internal')
+      assert.doesNotMatch(err.message, /HIKYAKU_SECRET|decrypt|target\.example\.com/)
+      return true
+    })
+    assert.equal((await h.container.services.domains.signingKeys(h.accountId, 'source.example.com')).length, 2)
+  })
+
+  it('hikyaku migrate re-seals v1 keys bound to their rows, leaves keys it cannot open alone, and is idempotent', async () => {
+    const box = createSecretBox(h.config.secret, DKIM_BOX_PURPOSE)
+    const legacy = await createDomain(h, 'legacy.example.com')
+    const foreign = await createDomain(h, 'foreign.example.com')
+    type KeyRow = { id: string; account_id: string; dkim_private_key: string; ed25519_private_key: string }
+    const keyRow = async (id: string) =>
+      withDb(h, async (db) => (await db.query<KeyRow>('SELECT * FROM domains WHERE id = $1', [id])).rows[0] as KeyRow)
+
+    // Write the keys as an earlier release did: v1, no AAD (and, for one row, under another secret).
+    const row = await keyRow(legacy.id)
+    const owner = { accountId: row.account_id, id: row.id }
+    const plain = {
+      rsa: box.open(row.dkim_private_key, sealedKeyAad(owner, 'dkim-rsa')),
+      ed25519: box.open(row.ed25519_private_key, sealedKeyAad(owner, 'dkim-ed25519')),
+    }
+    await withDb(h, async (db) => {
+      const v1 = (secret: string, text: string) => sealV1(secret, DKIM_BOX_PURPOSE, text)
+      await db.query('UPDATE domains SET dkim_private_key = $2, ed25519_private_key = $3 WHERE id = $1', [
+        legacy.id,
+        v1(h.config.secret, plain.rsa),
+        v1(h.config.secret, plain.ed25519),
+      ])
+      await db.query('UPDATE domains SET dkim_private_key = $2, ed25519_private_key = NULL WHERE id = $1', [
+        foreign.id,
+        v1('another secret', plain.rsa),
+      ])
+    })
+    // Not usable before the migration: open() refuses v1.
+    await assert.rejects(h.container.services.domains.signingKeys(h.accountId, 'legacy.example.com'), { code: 'internal' })
+
+    const migrate = async () => {
+      const run = spawnHikyaku(['migrate'], {
+        HIKYAKU_ENV: 'development',
+        HIKYAKU_VAR_DIR: h.config.varDir,
+        DATABASE_URL: h.config.databaseUrl,
+        HIKYAKU_SECRET: h.config.secret,
+        LOG_LEVEL: 'info',
+      })
+      return { code: await run.exited, output: run.output() }
+    }
+    const first = await migrate()
+    assert.equal(first.code, 1, first.output)
+    assert.match(first.output, /foreign\.example\.com/)
+    assert.match(first.output, /"resealed":1/)
+
+    const resealed = await keyRow(legacy.id)
+    assert.match(resealed.dkim_private_key, /^v2\./)
+    assert.match(resealed.ed25519_private_key, /^v2\./)
+    assert.equal(box.open(resealed.dkim_private_key, sealedKeyAad(owner, 'dkim-rsa')), plain.rsa)
+    assert.equal(box.open(resealed.ed25519_private_key, sealedKeyAad(owner, 'dkim-ed25519')), plain.ed25519)
+    assert.match((await keyRow(foreign.id)).dkim_private_key, /^v1\./, 'left as it was')
+
+    // The domain signs again, with its own keys: mail verifies against its published records.
+    dns.set(zoneFor(legacy.records))
+    const keys = await h.container.services.domains.signingKeys(h.accountId, 'legacy.example.com')
+    assert.deepEqual(
+      keys.map((k) => k.privateKey),
+      [plain.rsa, plain.ed25519],
+    )
+    const resolver = new Resolver()
+    resolver.setServers([dns.server])
+    const raw = Buffer.from('From: a@legacy.example.com\r\nTo: b@example.net\r\nSubject: Resealed\r\n\r\nHello\r\n')
+    const { results } = await dkimVerify(signMessage(raw, keys), {
+      resolver: async (name: string, type: string) => {
+        if (type !== 'TXT') throw Object.assign(new Error(`no ${type} lookups here`), { code: 'ENOTFOUND' })
+        return resolver.resolveTxt(name)
+      },
+    })
+    assert.deepEqual(
+      results.map((r) => r.status.result),
+      ['pass', 'pass'],
+    )
+
+    // Once the unopenable row is gone, a second run succeeds and changes nothing.
+    assert.equal((await call(h, 'DELETE', `/v1/domains/${foreign.id}`)).status, 200)
+    const second = await migrate()
+    assert.equal(second.code, 0, second.output)
+    assert.deepEqual(await keyRow(legacy.id), resealed)
   })
 
   it('DELETE removes the domain and its keys', async () => {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { validationFailed } from '../../lib/errors.js'
-import type { DomainService } from '../../modules/domains/domain.service.js'
+import { type DomainService, MAX_DOMAINS_PER_ACCOUNT } from '../../modules/domains/domain.service.js'
 import { decodeCursor, nextCursor, presentDomain } from '../presenters.js'
 import { errors, IdParamsSchema } from '../schemas/common.js'
 import { CreateDomainBodySchema, DeletedDomainSchema, DomainPageSchema, DomainSchema, ListDomainsQuerySchema } from '../schemas/domains.js'
@@ -13,7 +13,7 @@ export const domainRoutes: FastifyPluginAsyncTypebox<{ domains: DomainService }>
       schema: {
         tags: ['domains'],
         summary: 'Add a sending domain',
-        description: 'Generates its DKIM key and answers with the DNS records to publish; then call verify.',
+        description: `Generates its DKIM key and answers with the DNS records to publish; then call verify. An account has at most ${MAX_DOMAINS_PER_ACCOUNT} sending domains (409 beyond).`,
         body: CreateDomainBodySchema,
         response: { 201: DomainSchema, ...errors(401, 403, 409, 422, 429) },
       },

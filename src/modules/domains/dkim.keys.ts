@@ -46,3 +46,15 @@ export function publishedKey(txt: string): string | undefined {
   }
   return undefined
 }
+
+export type SealedKeyPurpose = 'dkim-rsa' | 'dkim-ed25519'
+
+/**
+ * What a sealed private key is bound to (the secret box's AAD): its account, its domain row and
+ * which of the row's keys it is. A key copied to another row or tenant does not open there.
+ */
+export const sealedKeyAad = (domain: { accountId: string; id: string }, purpose: SealedKeyPurpose): string =>
+  `account:${domain.accountId}|domain:${domain.id}|purpose:${purpose}`
+
+/** The secret box purpose (HKDF label) DKIM private keys are sealed under. */
+export const DKIM_BOX_PURPOSE = 'dkim'

@@ -1,4 +1,6 @@
-import type { Pool, PrismaClient } from '../../infra/db.js'
+import type { Domain } from '../../generated/prisma/client.js'
+import { withTransaction } from '../../infra/db.js'
+import { guardRepository, type RepositoryDeps } from '../../infra/db-boundary.js'
 import type { DnsRecord } from './domain.types.js'
 
 /** A domains row. Private keys are sealed (secret box); public keys are the p= values. */
@@ -20,11 +22,55 @@ export interface StoredDomain {
 
 export type NewDomain = Omit<StoredDomain, 'verifiedAt' | 'checkedAt' | 'createdAt'>
 
-export function createDomainRepository(prisma: PrismaClient, pool: Pool) {
-  return {
+/** The sealed keys of one row, as the re-sealing migration reads and rewrites them. */
+export interface SealedKeys {
+  id: string
+  accountId: string
+  name: string
+  dkimPrivateKey: string
+  ed25519PrivateKey: string | null
+}
+
+interface SealedKeysRow {
+  id: string
+  account_id: string
+  name: string
+  dkim_private_key: string
+  ed25519_private_key: string | null
+}
+
+const RECORD_FIELDS = ['type', 'name', 'value', 'purpose', 'status'] as const
+
+/** `records` is a JSON column this module alone writes; entries without the fields a record has are dropped. */
+const isDnsRecord = (value: unknown): value is DnsRecord =>
+  value !== null && typeof value === 'object' && RECORD_FIELDS.every((f) => typeof (value as Record<string, unknown>)[f] === 'string')
+
+const storedDomain = (row: Domain): StoredDomain => ({
+  id: row.id,
+  accountId: row.accountId,
+  name: row.name,
+  dkimSelector: row.dkimSelector,
+  dkimPrivateKey: row.dkimPrivateKey,
+  dkimPublicKey: row.dkimPublicKey,
+  ed25519PrivateKey: row.ed25519PrivateKey,
+  ed25519PublicKey: row.ed25519PublicKey,
+  returnPathDomain: row.returnPathDomain,
+  records: Array.isArray(row.records) ? row.records.flatMap((r) => (isDnsRecord(r) ? [r] : [])) : [],
+  verifiedAt: row.verifiedAt,
+  checkedAt: row.checkedAt,
+  createdAt: row.createdAt,
+})
+
+export function createDomainRepository({ pool, prisma }: RepositoryDeps) {
+  const find = async (accountId: string, id: string): Promise<StoredDomain | undefined> => {
+    const row = await prisma.domain.findFirst({ where: { id, accountId } })
+    return row ? storedDomain(row) : undefined
+  }
+
+  return guardRepository({
     /** Inserts the domain; undefined when the account already has one of that name. */
     async insert(domain: NewDomain): Promise<StoredDomain | undefined> {
-      const { rows } = await pool.query(
+      const { rows } = await pool.query<{ id: string }>(
         `INSERT INTO domains (id, account_id, name, dkim_selector, dkim_private_key, dkim_public_key,
                               ed25519_private_key, ed25519_public_key, return_path_domain, records)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -42,24 +88,28 @@ export function createDomainRepository(prisma: PrismaClient, pool: Pool) {
           JSON.stringify(domain.records),
         ],
       )
-      return rows.length === 0 ? undefined : this.find(domain.accountId, domain.id)
+      return rows.length === 0 ? undefined : find(domain.accountId, domain.id)
     },
 
-    async find(accountId: string, id: string): Promise<StoredDomain | undefined> {
-      return ((await prisma.domain.findFirst({ where: { id, accountId } })) ?? undefined) as StoredDomain | undefined
-    },
+    find,
 
     async findByName(accountId: string, name: string): Promise<StoredDomain | undefined> {
-      return ((await prisma.domain.findFirst({ where: { accountId, name } })) ?? undefined) as StoredDomain | undefined
+      const row = await prisma.domain.findFirst({ where: { accountId, name } })
+      return row ? storedDomain(row) : undefined
+    },
+
+    async count(accountId: string): Promise<number> {
+      return prisma.domain.count({ where: { accountId } })
     },
 
     /** Newest first; `before` is the id of the last domain of the previous page (ids are UUIDv7). */
     async list(accountId: string, page: { limit: number; before?: string }): Promise<StoredDomain[]> {
-      return (await prisma.domain.findMany({
+      const rows = await prisma.domain.findMany({
         where: { accountId, ...(page.before ? { id: { lt: page.before } } : {}) },
         orderBy: { id: 'desc' },
         take: page.limit,
-      })) as unknown as StoredDomain[]
+      })
+      return rows.map(storedDomain)
     },
 
     /** True when the account had the domain. */
@@ -68,12 +118,52 @@ export function createDomainRepository(prisma: PrismaClient, pool: Pool) {
     },
 
     async saveCheck(id: string, check: { records: DnsRecord[]; verifiedAt: Date | null; checkedAt: Date }): Promise<StoredDomain> {
-      return (await prisma.domain.update({
+      const row = await prisma.domain.update({
         where: { id },
-        data: { records: check.records as object[], verifiedAt: check.verifiedAt, checkedAt: check.checkedAt },
-      })) as unknown as StoredDomain
+        data: { records: check.records.map((r) => ({ ...r })), verifiedAt: check.verifiedAt, checkedAt: check.checkedAt },
+      })
+      return storedDomain(row)
     },
-  }
+
+    /** Ids of the rows holding a key sealed in the given format (`v1.` for the re-sealing migration). */
+    async idsWithSealedPrefix(prefix: string): Promise<string[]> {
+      const { rows } = await pool.query<{ id: string }>(
+        `SELECT id FROM domains WHERE starts_with(dkim_private_key, $1) OR starts_with(ed25519_private_key, $1) ORDER BY id`,
+        [prefix],
+      )
+      return rows.map((row) => row.id)
+    },
+
+    /**
+     * Rewrites one row's sealed keys in one transaction, the row locked while `rewrite` decides:
+     * true when something changed, false when the row is gone or `rewrite` kept both keys.
+     */
+    async rewriteSealedKeys(id: string, rewrite: (keys: SealedKeys) => Omit<SealedKeys, 'id' | 'accountId' | 'name'>): Promise<boolean> {
+      return withTransaction(pool, async (client) => {
+        const { rows } = await client.query<SealedKeysRow>(
+          'SELECT id, account_id, name, dkim_private_key, ed25519_private_key FROM domains WHERE id = $1 FOR UPDATE',
+          [id],
+        )
+        const row = rows[0]
+        if (!row) return false
+        const keys: SealedKeys = {
+          id: row.id,
+          accountId: row.account_id,
+          name: row.name,
+          dkimPrivateKey: row.dkim_private_key,
+          ed25519PrivateKey: row.ed25519_private_key,
+        }
+        const next = rewrite(keys)
+        if (next.dkimPrivateKey === keys.dkimPrivateKey && next.ed25519PrivateKey === keys.ed25519PrivateKey) return false
+        await client.query('UPDATE domains SET dkim_private_key = $2, ed25519_private_key = $3 WHERE id = $1', [
+          id,
+          next.dkimPrivateKey,
+          next.ed25519PrivateKey,
+        ])
+        return true
+      })
+    },
+  })
 }
 
 export type DomainRepository = ReturnType<typeof createDomainRepository>

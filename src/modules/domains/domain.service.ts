@@ -1,10 +1,11 @@
 import type { Config } from '../../config.js'
+import type { Logger } from '../../infra/logger.js'
 import { normaliseDomain } from '../../lib/address.js'
 import { AppError, notFound, validationFailed } from '../../lib/errors.js'
 import type { SecretBox } from '../../lib/secret-box.js'
 import { createTtlCache } from '../../lib/ttl-cache.js'
 import { uuidv7 } from '../../lib/uuid.js'
-import { generateDkimKey } from './dkim.keys.js'
+import { generateDkimKey, type SealedKeyPurpose, sealedKeyAad } from './dkim.keys.js'
 import { ed25519Selector, expectedRecords, type RecordSettings } from './domain.records.js'
 import type { DomainRepository, StoredDomain } from './domain.repository.js'
 import type { DnsRecord, DomainStatus, DomainView, SigningKey } from './domain.types.js'
@@ -18,11 +19,16 @@ import { checkRecords, type DnsLookups } from './domain.verify.js'
 export interface DomainServiceDeps {
   repository: DomainRepository
   dns: DnsLookups
-  /** Seals the DKIM private keys (purpose `dkim`). */
+  /** Seals the DKIM private keys (purpose `dkim`), each bound to its row (`sealedKeyAad`). */
   box: SecretBox
   config: Pick<Config, 'dkimSelector' | 'dkimEd25519' | 'spfInclude' | 'spfIps' | 'bounceSubdomain' | 'bounceMxHost' | 'heloName'>
+  /** Where operator problems (an unusable sealed key) are reported. */
+  logger?: Logger
   now?: () => Date
 }
+
+/** Sending domains one account may have: each costs an RSA key generation and a DNS check per verify. */
+export const MAX_DOMAINS_PER_ACCOUNT = 100
 
 interface SendingDomain {
   verified: boolean
@@ -55,11 +61,17 @@ export function createDomainService(deps: DomainServiceDeps) {
     return domain
   }
 
-  const open = (domain: StoredDomain, sealed: string): string => {
+  // A key that does not open is the operator's problem (HIKYAKU_SECRET changed, a row edited or
+  // copied by hand, or not yet re-sealed by "hikyaku migrate"): the log says so, clients do not.
+  const open = (domain: StoredDomain, sealed: string, purpose: SealedKeyPurpose): string => {
     try {
-      return box.open(sealed)
+      return box.open(sealed, sealedKeyAad(domain, purpose))
     } catch (err) {
-      throw new AppError('internal', `Cannot decrypt the DKIM key of ${domain.name}: was HIKYAKU_SECRET changed?`, { cause: err })
+      deps.logger?.error(
+        { err, domainId: domain.id, accountId: domain.accountId, domain: domain.name, purpose },
+        'cannot decrypt a DKIM private key: HIKYAKU_SECRET differs from the one that sealed it, the sealed value was moved from another row, or "hikyaku migrate" has not re-sealed it yet',
+      )
+      throw new AppError('internal', 'A sending domain key is unusable; the server log has the details.', { cause: err })
     }
   }
 
@@ -67,14 +79,19 @@ export function createDomainService(deps: DomainServiceDeps) {
     const domain = await repository.findByName(accountId, name.toLowerCase())
     if (!domain) return { verified: false, keys: [] }
     const keys: SigningKey[] = [
-      { domain: domain.name, selector: domain.dkimSelector, algorithm: 'rsa-sha256', privateKey: open(domain, domain.dkimPrivateKey) },
+      {
+        domain: domain.name,
+        selector: domain.dkimSelector,
+        algorithm: 'rsa-sha256',
+        privateKey: open(domain, domain.dkimPrivateKey, 'dkim-rsa'),
+      },
     ]
     if (domain.ed25519PrivateKey) {
       keys.push({
         domain: domain.name,
         selector: ed25519Selector(domain.dkimSelector),
         algorithm: 'ed25519-sha256',
-        privateKey: open(domain, domain.ed25519PrivateKey),
+        privateKey: open(domain, domain.ed25519PrivateKey, 'dkim-ed25519'),
       })
     }
     // VERP only once the return-path MX is published: a receiver that checks the envelope
@@ -109,6 +126,14 @@ export function createDomainService(deps: DomainServiceDeps) {
       const conflict = () => new AppError('conflict', `${name} is already a sending domain of this account`)
       // Checked before generating keys as well as by the insert (two requests may race).
       if (await repository.findByName(accountId, name)) throw conflict()
+      // Key generation is the costly part; the cap is checked before it (concurrent requests
+      // may pass it together, by at most their number).
+      if ((await repository.count(accountId)) >= MAX_DOMAINS_PER_ACCOUNT) {
+        throw new AppError(
+          'conflict',
+          `This account already has ${MAX_DOMAINS_PER_ACCOUNT} sending domains, the most it may have; delete one it no longer uses first`,
+        )
+      }
 
       const [rsa, ed25519] = await Promise.all([
         generateDkimKey('rsa-sha256'),
@@ -119,14 +144,14 @@ export function createDomainService(deps: DomainServiceDeps) {
         { name, returnPathDomain, selector, rsaPublicKey: rsa.publicKey, ed25519PublicKey: ed25519?.publicKey ?? null },
         settings,
       )
+      const row = { id: uuidv7(), accountId }
       const stored = await repository.insert({
-        id: uuidv7(),
-        accountId,
+        ...row,
         name,
         dkimSelector: selector,
-        dkimPrivateKey: box.seal(rsa.privateKey),
+        dkimPrivateKey: box.seal(rsa.privateKey, sealedKeyAad(row, 'dkim-rsa')),
         dkimPublicKey: rsa.publicKey,
-        ed25519PrivateKey: ed25519 ? box.seal(ed25519.privateKey) : null,
+        ed25519PrivateKey: ed25519 ? box.seal(ed25519.privateKey, sealedKeyAad(row, 'dkim-ed25519')) : null,
         ed25519PublicKey: ed25519?.publicKey ?? null,
         returnPathDomain,
         records,
