@@ -22,9 +22,15 @@ const REPLY_BY_CODE: Record<ErrorCode, [number, string]> = {
   internal: [451, '4.3.0'],
 }
 
-/** Maps any error from the domain to an SMTP reply; unknown errors are temporary, never 250. */
+const LOCAL_PROBLEM = 'Temporary local problem; try again later'
+
+/**
+ * Maps any error from the domain to an SMTP reply; unknown errors are temporary, never 250. An
+ * internal error's text is for operators (the caller logs it), so the client only learns that
+ * the problem is ours and temporary.
+ */
 export function toSmtpError(err: unknown): SmtpError {
-  if (!(err instanceof AppError)) return smtpError(451, '4.3.0', 'Temporary local problem; try again later')
+  if (!(err instanceof AppError) || err.code === 'internal') return smtpError(451, '4.3.0', LOCAL_PROBLEM)
   const [code, enhanced] = REPLY_BY_CODE[err.code]
   const detail = err.details?.map((d) => `${d.path}: ${d.message}`).join('; ')
   return smtpError(code, enhanced, detail ? `${err.message} (${detail})` : err.message)

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import Fastify, { type FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
+import { pino } from 'pino'
+import { INTERNAL_MESSAGE, registerErrorHandler } from '../../src/http/plugins/error-handler.js'
+import { AppError } from '../../src/lib/errors.js'
 import { IDEMPOTENCY_LOCK_SQL } from '../../src/modules/emails/idempotency.js'
 import { waitFor } from '../helpers/env.js'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
@@ -505,7 +509,8 @@ describe('admission control (ADMISSION_MAX_BACKLOG=2, no worker)', () => {
     })
     assert.equal(refused.body.error.code, 'unavailable')
     assert.ok(Number(refused.headers['retry-after']) > 0)
-    assert.match(refused.body.error.message, /backlog/)
+    assert.match(refused.body.error.message, /busy/)
+    assert.doesNotMatch(refused.body.error.message, /\d/, 'the depth of the backlog is not told to unauthenticated callers')
   })
 
   it('refuses before authenticating, so a refusal costs no key lookup', async () => {
@@ -515,6 +520,28 @@ describe('admission control (ADMISSION_MAX_BACKLOG=2, no worker)', () => {
 
   it('still serves reads while refusing sends', async () => {
     assert.equal((await h.request('GET', '/v1/emails')).status, 200)
+  })
+})
+
+describe('internal errors', () => {
+  it("an AppError('internal') is logged in full and answered with the generic message", async () => {
+    const lines: string[] = []
+    const app = Fastify({
+      loggerInstance: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }) as FastifyBaseLogger,
+    })
+    registerErrorHandler(app)
+    app.get('/boom', async () => {
+      throw new AppError('internal', 'Cannot decrypt the DKIM key of secret.example: was HIKYAKU_SECRET changed?', {
+        cause: new Error('unsupported state or unable to authenticate data'),
+      })
+    })
+    const res = await app.inject({ method: 'GET', url: '/boom' })
+    await app.close()
+    assert.equal(res.statusCode, 500)
+    assert.deepEqual(res.json().error, { code: 'internal', message: INTERNAL_MESSAGE })
+    const logged = lines.join('\n')
+    assert.match(logged, /secret\.example/, 'operators see the message')
+    assert.match(logged, /unable to authenticate data/, 'and its cause')
   })
 })
 

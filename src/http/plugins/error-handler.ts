@@ -50,6 +50,8 @@ function fromFastify(err: FastifyError): AppError | undefined {
   }
 }
 
+export const INTERNAL_MESSAGE = 'Something went wrong on our side; the request id identifies it in our logs.'
+
 /** One envelope for every error; 5xx never leak internals, but are logged in full. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -59,12 +61,14 @@ export function registerErrorHandler(app: FastifyInstance): void {
         : isDatabaseUnavailable(err)
           ? unavailable('The database is unavailable; retry shortly.', 5, err)
           : fromFastify(err)
-    if (appError) {
+    if (appError && appError.code !== 'internal') {
       if (appError.code === 'unavailable') request.log.warn({ err: appError.cause ?? appError }, appError.message)
       return sendError(reply, appError)
     }
-    request.log.error({ err }, 'unhandled error')
-    return sendError(reply, new AppError('internal', 'Something went wrong on our side; the request id identifies it in our logs.'))
+    // An internal error's own text is for operators (it may name a domain, a key or a setting):
+    // logged in full with its causes, never sent.
+    request.log.error({ err }, appError ? 'internal error' : 'unhandled error')
+    return sendError(reply, new AppError('internal', INTERNAL_MESSAGE))
   })
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new AppError('not_found', `No route ${request.method} ${request.url.split('?')[0]}`)),

@@ -1,9 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from '../../infra/redis.js'
-import { admissionDelay } from '../../lib/admission.js'
-import { AppError, unavailable } from '../../lib/errors.js'
-import type { Dispatcher } from '../../modules/delivery/dispatch.port.js'
+import { AppError } from '../../lib/errors.js'
 
 export interface RateLimitOptions {
   redis: Redis
@@ -34,27 +32,5 @@ export async function registerRateLimit(app: FastifyInstance, options: RateLimit
           retryAfter: Math.ceil(context.ttl / 1000),
         },
       ),
-  })
-}
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Sends to this route are refused while the delivery backlog is too deep. */
-    admission?: boolean
-  }
-}
-
-/**
- * Admission control (see lib/admission): runs before authentication so that a refusal costs no
- * database or Redis work (the depth is cached).
- */
-export function registerAdmission(app: FastifyInstance, dispatcher: Pick<Dispatcher, 'backlog'>, maxBacklog: number): void {
-  app.addHook('onRequest', async (request) => {
-    if (!request.routeOptions.config.admission) return
-    const backlog = await dispatcher.backlog()
-    const retryAfter = admissionDelay(backlog, maxBacklog)
-    if (retryAfter !== undefined) {
-      throw unavailable(`Hikyaku is working through a backlog of ${backlog} deliveries; retry shortly.`, retryAfter)
-    }
   })
 }
