@@ -5,6 +5,7 @@ import { createDns } from './infra/dns.js'
 import { createLogger, type Logger } from './infra/logger.js'
 import { createProducerRedis, type Redis } from './infra/redis.js'
 import { createSecretBox } from './lib/secret-box.js'
+import { createAccountRepository } from './modules/accounts/account.repository.js'
 import { createAccountService } from './modules/accounts/account.service.js'
 import { createApiKeyRepository } from './modules/api-keys/api-key.repository.js'
 import { createApiKeyService } from './modules/api-keys/api-key.service.js'
@@ -14,6 +15,7 @@ import { signMessage } from './modules/domains/dkim.sign.js'
 import { createDomainRepository } from './modules/domains/domain.repository.js'
 import { createDomainService } from './modules/domains/domain.service.js'
 import type { SigningKey } from './modules/domains/domain.types.js'
+import { createEmailRepository } from './modules/emails/email.repository.js'
 import { createEmailService } from './modules/emails/email.service.js'
 import { createDeliveryDispatcher } from './queue/delivery.queue.js'
 
@@ -34,10 +36,12 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const requestRedis = createProducerRedis(config.redisUrl, logger, { autoPipeline: true })
   const dispatcher = createDeliveryDispatcher({ redis, prefix: config.bullmqPrefix, logger })
 
-  const apiKeys = createApiKeyService({ repository: createApiKeyRepository(prisma, pool), logger })
-  const accounts = createAccountService({ prisma, apiKeys })
+  // Services get repositories, never the pool or Prisma themselves.
+  const db = { pool, prisma }
+  const apiKeys = createApiKeyService({ repository: createApiKeyRepository(db), logger })
+  const accounts = createAccountService({ repository: createAccountRepository(db), apiKeys })
   const domains = createDomainService({
-    repository: createDomainRepository({ pool, prisma }),
+    repository: createDomainRepository(db),
     dns: createDns({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs }),
     box: createSecretBox(config.secret, DKIM_BOX_PURPOSE),
     config,
@@ -45,8 +49,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   })
   const emails = createEmailService({
     routeFor: shaping.routeFor,
-    pool,
-    prisma,
+    repository: createEmailRepository(db),
     dispatcher,
     logger,
     limits: { maxRecipients: config.maxRecipients, maxMessageBytes: config.maxMessageBytes, maxDeliveryAgeMs: config.maxDeliveryAgeMs },

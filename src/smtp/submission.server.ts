@@ -32,7 +32,7 @@ export interface SubmissionDeps {
   >
   logger: Logger
   apiKeys: Pick<ApiKeyService, 'authenticate'>
-  emails: Pick<EmailService, 'submit'>
+  emails: Pick<EmailService, 'submitDraft'>
   tls: TlsPair
   /** Deliveries waiting, for admission control. */
   backlog: () => Promise<number>
@@ -144,12 +144,7 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
               to: session.envelope.rcptTo.map((r) => r.address),
             }
             const submission = await draftFromSmtp(raw, envelope)
-            const result = await deps.emails.submit(principalOf(session), submission.draft, {
-              source: 'smtp',
-              raw: submission.raw,
-              messageId: submission.messageId,
-              idempotency: submission.idempotency,
-            })
+            const result = await deps.emails.submitDraft(principalOf(session), submission)
             callback(null, `2.0.0 Ok: queued as ${result.body.id}`)
           } catch (err) {
             if (!(err instanceof AppError)) logger.error({ err }, 'SMTP submission failed')

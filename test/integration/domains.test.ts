@@ -466,16 +466,29 @@ describe('REQUIRE_VERIFIED_DOMAIN=true', () => {
     await dns.close()
   })
 
-  const smtpSend = (from: string) =>
-    nodemailer
-      .createTransport({
-        host: '127.0.0.1',
-        port: h.smtp!.smtpPort,
-        requireTLS: true,
-        auth: { user: 'apikey', pass: h.key },
-        tls: { rejectUnauthorized: false },
-      })
-      .sendMail({ from, to: 'rcpt@example.net', subject: 'Over SMTP', text: 'hi' })
+  const smtpTransport = () =>
+    nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: h.smtp!.smtpPort,
+      requireTLS: true,
+      auth: { user: 'apikey', pass: h.key },
+      tls: { rejectUnauthorized: false },
+    })
+  const smtpSend = (from: string) => smtpTransport().sendMail({ from, to: 'rcpt@example.net', subject: 'Over SMTP', text: 'hi' })
+  /** MAIL FROM and the From: header set independently, as any SMTP client can. */
+  const smtpSendAs = (envelopeFrom: string, headerFrom: string) =>
+    smtpTransport().sendMail({
+      envelope: { from: envelopeFrom, to: ['rcpt@example.net'] },
+      from: headerFrom,
+      to: 'rcpt@example.net',
+      subject: 'Over SMTP',
+      text: 'hi',
+    })
+  const verifiedDomain = async (name: string) => {
+    const domain = await createDomain(h, name)
+    dns.set(zoneFor(domain.records))
+    assert.ok((await verifyDomain(h, domain.id)).verified_at)
+  }
 
   it('refuses a From domain the account has not verified (HTTP 422 /from, SMTP 554), then accepts it once verified', async () => {
     const refused = async (from: string) => {
@@ -508,5 +521,30 @@ describe('REQUIRE_VERIFIED_DOMAIN=true', () => {
       payload: basicEmail({ from: 'sender@strict.example.com' }),
     })
     assert.equal(res.status, 422)
+  })
+
+  it('over SMTP the From: header must be one mailbox of a verified domain too, whatever MAIL FROM says (554 5.6.0)', async () => {
+    await verifiedDomain('verified.example.com')
+    await verifiedDomain('other-verified.example.com')
+    const refused = async (envelopeFrom: string, headerFrom: string, why: RegExp) =>
+      assert.rejects(smtpSendAs(envelopeFrom, headerFrom), (err: Error & { responseCode?: number; response?: string }) => {
+        assert.equal(err.responseCode, 554, err.message)
+        assert.match(err.response ?? '', /^554 5\.6\.0 /)
+        assert.match(err.response ?? '', /\/headers\/From/)
+        assert.match(err.response ?? '', why)
+        return true
+      })
+
+    await refused('x@verified.example.com', 'CEO <ceo@bank.example>', /bank\.example is not a verified sending domain/)
+    await refused('x@verified.example.com', 'x@verified.example.com, ceo@bank.example', /names 2 mailboxes/)
+    await refused('x@verified.example.com', 'Undisclosed: x@verified.example.com;', /is a group, not a mailbox/)
+
+    // Nothing of the refused messages was accepted.
+    const listed = await h.request('GET', '/v1/emails?limit=100')
+    assert.ok(!(listed.body.data as Array<{ from: string }>).some((e) => e.from.includes('bank.example')))
+
+    // Another verified domain of the same account is fine in either place.
+    assert.match((await smtpSendAs('x@verified.example.com', 'News <news@other-verified.example.com>')).response, /^250 /)
+    assert.match((await smtpSendAs('bounce@other-verified.example.com', 'x@verified.example.com')).response, /^250 /)
   })
 })

@@ -3,7 +3,7 @@ import type { ErrorObject } from 'ajv'
 import { parseAddress } from '../../lib/address.js'
 import { validationFailed } from '../../lib/errors.js'
 import type { EmailService } from '../../modules/emails/email.service.js'
-import type { EmailStatus, RecipientStatus } from '../../modules/emails/email.types.js'
+import { type EmailStatus, MAX_ATTEMPTS_SHOWN, type RecipientStatus } from '../../modules/emails/email.types.js'
 import { requestFingerprint } from '../../modules/emails/idempotency.js'
 import { decodeCursor, nextCursor, presentEmail, presentEvent, presentSummary } from '../presenters.js'
 import { errors, IdParamsSchema } from '../schemas/common.js'
@@ -57,7 +57,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async 
       }
       const key = request.headers['idempotency-key']
       const idempotency = key ? { key, fingerprint: requestFingerprint('POST', '/v1/emails', request.body) } : undefined
-      const result = await emails.submit(request.principal, request.body, { idempotency })
+      const result = await emails.submitApi(request.principal, request.body, { idempotency })
       if (result.replayed) reply.header('idempotent-replayed', 'true')
       return reply.status(202).send(result.body)
     },
@@ -103,6 +103,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async 
       schema: {
         tags: ['emails'],
         summary: 'Get an email with per-recipient status, attempts and events',
+        description: `Attempts: the latest ${MAX_ATTEMPTS_SHOWN} of each recipient (recipients[].attempts_total counts them all). Events: the first 100; page through them all with GET /v1/emails/{id}/events.`,
         params: IdParamsSchema,
         response: { 200: EmailDetailSchema, ...errors(401, 403, 404, 429) },
       },

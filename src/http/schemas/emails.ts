@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { PENDING_STATUSES, TERMINAL_STATUSES } from '../../modules/emails/email.types.js'
+import { MAX_ATTEMPTS_SHOWN, PENDING_STATUSES, TERMINAL_STATUSES } from '../../modules/emails/email.types.js'
 import { MAX_REPLY_TO } from '../../modules/emails/email.validate.js'
 import { Cursor, LimitQuery, Nullable, Timestamp } from './common.js'
 
@@ -92,7 +92,10 @@ export const EmailDetailSchema = Type.Object({
       kind: Type.String(),
       status: RecipientStatusSchema,
       reason: Nullable(Type.String()),
-      attempts: Type.Integer(),
+      attempts: Type.Integer({ description: 'Delivery attempts started for this recipient' }),
+      attempts_total: Type.Integer({
+        description: `Attempt records this recipient has; the attempts list shows the latest ${MAX_ATTEMPTS_SHOWN} of them`,
+      }),
       next_attempt_at: Nullable(Timestamp),
       last_reply: Nullable(Reply),
       possible_duplicate: Type.Boolean(),
@@ -116,8 +119,9 @@ export const EmailDetailSchema = Type.Object({
       tls_cipher: Nullable(Type.String()),
       duration_ms: Nullable(Type.Integer()),
     }),
+    { description: `The latest ${MAX_ATTEMPTS_SHOWN} attempts of each recipient, oldest first` },
   ),
-  events: Type.Array(EventSchema),
+  events: Type.Array(EventSchema, { description: 'The first 100 events; GET /v1/emails/{id}/events pages through them all' }),
 })
 
 export const EmailSummarySchema = Type.Object({

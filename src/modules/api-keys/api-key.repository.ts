@@ -1,4 +1,5 @@
-import type { Pool, PrismaClient } from '../../infra/db.js'
+import type { ApiKey } from '../../generated/prisma/client.js'
+import { guardRepository, type RepositoryDeps } from '../../infra/db-boundary.js'
 import { uuidv7 } from '../../lib/uuid.js'
 import type { ApiKeyScope } from './api-key.types.js'
 
@@ -6,7 +7,7 @@ export interface StoredKey {
   id: string
   accountId: string
   keyId: string
-  secretHash: Buffer
+  secretHash: Uint8Array
   scope: ApiKeyScope
   name: string | null
   createdAt: Date
@@ -14,45 +15,66 @@ export interface StoredKey {
   revokedAt: Date | null
 }
 
-export function createApiKeyRepository(prisma: PrismaClient, pool: Pool) {
-  return {
-    async insert(input: { accountId: string; keyId: string; secretHash: Buffer; scope: ApiKeyScope; name: string | null }) {
-      return (await prisma.apiKey.create({
-        data: { id: uuidv7(), ...input, secretHash: new Uint8Array(input.secretHash) },
-      })) as unknown as StoredKey
+/** What authentication needs of a key. */
+export type ActiveKey = Pick<StoredKey, 'id' | 'accountId' | 'keyId' | 'secretHash' | 'scope'>
+
+interface ActiveKeyRow {
+  id: string
+  account_id: string
+  key_id: string
+  secret_hash: Buffer
+  scope: ApiKeyScope
+}
+
+const storedKey = (row: ApiKey): StoredKey => ({
+  id: row.id,
+  accountId: row.accountId,
+  keyId: row.keyId,
+  secretHash: row.secretHash,
+  scope: row.scope,
+  name: row.name,
+  createdAt: row.createdAt,
+  lastUsedAt: row.lastUsedAt,
+  revokedAt: row.revokedAt,
+})
+
+export function createApiKeyRepository({ pool, prisma }: RepositoryDeps) {
+  return guardRepository({
+    async insert(input: {
+      accountId: string
+      keyId: string
+      secretHash: Buffer
+      scope: ApiKeyScope
+      name: string | null
+    }): Promise<StoredKey> {
+      return storedKey(await prisma.apiKey.create({ data: { id: uuidv7(), ...input, secretHash: new Uint8Array(input.secretHash) } }))
     },
 
     /** Active keys by public id, many at once: authentication lookups are batched. */
-    async findActiveByKeyIds(keyIds: string[]): Promise<StoredKey[]> {
-      const { rows } = await pool.query(
-        `SELECT id, account_id AS "accountId", key_id AS "keyId", secret_hash AS "secretHash", scope
-           FROM api_keys WHERE key_id = ANY($1::text[]) AND revoked_at IS NULL`,
+    async findActiveByKeyIds(keyIds: string[]): Promise<ActiveKey[]> {
+      const { rows } = await pool.query<ActiveKeyRow>(
+        'SELECT id, account_id, key_id, secret_hash, scope FROM api_keys WHERE key_id = ANY($1::text[]) AND revoked_at IS NULL',
         [keyIds],
       )
-      return rows as StoredKey[]
+      return rows.map((r) => ({ id: r.id, accountId: r.account_id, keyId: r.key_id, secretHash: r.secret_hash, scope: r.scope }))
     },
 
     async list(accountId: string): Promise<StoredKey[]> {
-      return (await prisma.apiKey.findMany({
-        where: { accountId },
-        orderBy: { createdAt: 'desc' },
-      })) as unknown as StoredKey[]
+      const rows = await prisma.apiKey.findMany({ where: { accountId }, orderBy: { createdAt: 'desc' } })
+      return rows.map(storedKey)
     },
 
-    /** Returns the revoked key, or undefined when the account has no such key. */
+    /** Returns the revoked key (revoked once: a second call keeps the first time), or undefined when the account has no such key. */
     async revoke(accountId: string, id: string): Promise<StoredKey | undefined> {
-      const existing = await prisma.apiKey.findFirst({ where: { id, accountId } })
-      if (!existing) return undefined
-      return (await prisma.apiKey.update({
-        where: { id },
-        data: { revokedAt: existing.revokedAt ?? new Date() },
-      })) as unknown as StoredKey
+      await prisma.apiKey.updateMany({ where: { id, accountId, revokedAt: null }, data: { revokedAt: new Date() } })
+      const key = await prisma.apiKey.findFirst({ where: { id, accountId } })
+      return key ? storedKey(key) : undefined
     },
 
     async touch(ids: string[]): Promise<void> {
       await pool.query('UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1::uuid[])', [ids])
     },
-  }
+  })
 }
 
 export type ApiKeyRepository = ReturnType<typeof createApiKeyRepository>

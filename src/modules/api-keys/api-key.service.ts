@@ -1,7 +1,7 @@
 import type { Logger } from '../../infra/logger.js'
 import { createBatcher } from '../../lib/batcher.js'
 import { AppError, notFound } from '../../lib/errors.js'
-import type { ApiKeyRepository, StoredKey } from './api-key.repository.js'
+import type { ActiveKey, ApiKeyRepository, StoredKey } from './api-key.repository.js'
 import { displayHint, generateKey, parseToken, secretMatches } from './api-key.token.js'
 import type { ApiKeyScope, ApiKeyView, Principal } from './api-key.types.js'
 
@@ -14,7 +14,7 @@ export function createApiKeyService(deps: { repository: ApiKeyRepository; logger
 
   // Concurrent requests share one lookup query; nothing is cached, so a revoked key fails on
   // its very next request in every process.
-  const lookup = createBatcher<string, StoredKey | undefined>({
+  const lookup = createBatcher<string, ActiveKey | undefined>({
     maxBatchSize: 200,
     concurrency: 2,
     run: async (keyIds) => {

@@ -1,9 +1,11 @@
-import type { Pool, PoolClient, PrismaClient } from '../../infra/db.js'
-import { uuidv7LowerBound } from '../../lib/uuid.js'
-import { eventRow } from '../events/event.repository.js'
+import { type Pool, type PoolClient, withTransaction } from '../../infra/db.js'
+import { guardRepository, queryOnFreshConnection, type RepositoryDeps } from '../../infra/db-boundary.js'
+import { uuidv7, uuidv7LowerBound } from '../../lib/uuid.js'
+import { eventRow, insertEvents, listEmailEvents } from '../events/event.repository.js'
 import type { NewEvent } from '../events/event.types.js'
 import { aggregateStatus } from './email.status.js'
-import type { EmailStatus, RecipientStatus } from './email.types.js'
+import type { Accepted, EmailStatus, RecipientKind, RecipientStatus } from './email.types.js'
+import { IDEMPOTENCY_TTL_MS } from './idempotency.js'
 
 type Queryable = Pick<PoolClient, 'query'>
 
@@ -101,7 +103,7 @@ WITH e AS (
 )
 SELECT (SELECT count(*) FROM e) AS emails`
 
-export async function insertEmails(db: Queryable, batch: NewEmailRows[]): Promise<void> {
+async function insertEmails(db: Queryable, batch: NewEmailRows[]): Promise<void> {
   await db.query({
     text: INSERT_EMAILS,
     values: [
@@ -163,7 +165,7 @@ export interface EmailSummaryRow {
   updated_at: Date
 }
 
-export async function listEmails(pool: Pool, f: ListFilter): Promise<EmailSummaryRow[]> {
+async function listEmails(pool: Pool, f: ListFilter): Promise<EmailSummaryRow[]> {
   const where = ['e.account_id = $1']
   const params: unknown[] = [f.accountId]
   const add = (sql: (p: string) => string, value: unknown) => {
@@ -192,26 +194,124 @@ export async function listEmails(pool: Pool, f: ListFilter): Promise<EmailSummar
   return rows
 }
 
-/** One email with recipients and attempts, or undefined when the account has no such email. */
-export async function findEmail(prisma: PrismaClient, accountId: string, id: string) {
-  return prisma.email.findFirst({
-    where: { id, accountId },
-    omit: { raw: true, text: true, html: true },
-    include: {
-      recipients: { orderBy: { id: 'asc' }, include: { attempts: { orderBy: [{ number: 'asc' }, { id: 'asc' }] } } },
-      attachments: { orderBy: { position: 'asc' }, omit: { content: true } },
-    },
-  })
+/** An email's detail as the API shows it: no body, no attachment content, the latest attempts. */
+export interface EmailDetail {
+  id: string
+  status: EmailStatus
+  source: string
+  fromHeader: string
+  toHeader: string[]
+  ccHeader: string[]
+  replyTo: string[]
+  subject: string
+  headers: Record<string, string>
+  tags: Record<string, string>
+  stream: string
+  messageId: string
+  sizeBytes: number
+  scheduledAt: Date | null
+  expiresAt: Date
+  createdAt: Date
+  updatedAt: Date
+  attachments: Array<{ filename: string; contentType: string; contentId: string | null; size: number }>
+  recipients: RecipientDetail[]
 }
 
-export type EmailDetail = NonNullable<Awaited<ReturnType<typeof findEmail>>>
+export interface RecipientDetail {
+  id: string
+  address: string
+  kind: RecipientKind
+  status: RecipientStatus
+  reason: string | null
+  attemptCount: number
+  nextAttemptAt: Date | null
+  lastCode: number | null
+  lastEnhancedCode: string | null
+  lastReply: string | null
+  possibleDuplicate: boolean
+  updatedAt: Date
+  /** The latest attempts (at most the limit asked for), oldest first. */
+  attempts: AttemptDetail[]
+  /** Every attempt row the recipient has, shown or not. */
+  attemptsTotal: number
+}
+
+export interface AttemptDetail {
+  id: string
+  recipientId: string
+  number: number
+  startedAt: Date
+  finishedAt: Date | null
+  outcome: string | null
+  phase: string | null
+  remoteHost: string | null
+  remoteIp: string | null
+  smtpCode: number | null
+  enhancedCode: string | null
+  reply: string | null
+  tlsVersion: string | null
+  tlsCipher: string | null
+  durationMs: number | null
+}
+
+interface AttemptRow {
+  id: string
+  recipient_id: string
+  number: number
+  started_at: Date
+  finished_at: Date | null
+  outcome: string | null
+  phase: string | null
+  remote_host: string | null
+  remote_ip: string | null
+  smtp_code: number | null
+  enhanced_code: string | null
+  reply: string | null
+  tls_version: string | null
+  tls_cipher: string | null
+  duration_ms: number | null
+  total: number
+}
+
+/** The latest `perRecipient` attempts of each recipient of an email, each row with its recipient's total. */
+const LATEST_ATTEMPTS = `
+SELECT id, recipient_id, number, started_at, finished_at, outcome, phase, remote_host, remote_ip, smtp_code,
+       enhanced_code, reply, tls_version, tls_cipher, duration_ms, total
+  FROM (SELECT a.*, row_number() OVER latest AS pos, count(*) OVER (PARTITION BY a.recipient_id) AS total
+          FROM delivery_attempts a
+         WHERE a.recipient_id IN (SELECT r.id FROM recipients r WHERE r.email_id = $1)
+        WINDOW latest AS (PARTITION BY a.recipient_id ORDER BY a.number DESC, a.id DESC)) x
+ WHERE pos <= $2
+ ORDER BY recipient_id, number, id`
+
+const attemptDetail = (a: AttemptRow): AttemptDetail => ({
+  id: a.id,
+  recipientId: a.recipient_id,
+  number: a.number,
+  startedAt: a.started_at,
+  finishedAt: a.finished_at,
+  outcome: a.outcome,
+  phase: a.phase,
+  remoteHost: a.remote_host,
+  remoteIp: a.remote_ip,
+  smtpCode: a.smtp_code,
+  enhancedCode: a.enhanced_code,
+  reply: a.reply,
+  tlsVersion: a.tls_version,
+  tlsCipher: a.tls_cipher,
+  durationMs: a.duration_ms,
+})
+
+// The JSON columns hold what the accepting code wrote; these read them back without trusting a cast.
+const stringList = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [])
+const stringRecord = (value: unknown): Record<string, string> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'))
+    : {}
 
 /** Cancels what is not yet being sent; returns the recipients it cancelled. */
-export async function cancelRecipients(
-  db: Queryable,
-  emailId: string,
-): Promise<Array<{ id: string; address: string; account_id: string }>> {
-  const { rows } = await db.query(
+async function cancelRecipients(db: Queryable, emailId: string): Promise<Array<{ id: string; address: string; account_id: string }>> {
+  const { rows } = await db.query<{ id: string; address: string; account_id: string }>(
     `UPDATE recipients SET status = 'cancelled', reason = NULL, next_attempt_at = NULL, updated_at = now()
       WHERE email_id = $1 AND status IN ('scheduled', 'queued', 'deferred')
       RETURNING id, address, account_id`,
@@ -219,3 +319,172 @@ export async function cancelRecipients(
   )
   return rows
 }
+
+/**
+ * The advisory-lock expression guarding one (account, key) while its request is in flight; a
+ * second request that cannot take it is answered 409 instead of waiting.
+ */
+export const IDEMPOTENCY_LOCK_SQL = "pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || $2::text, 0))"
+
+/** What became of a send that carried an Idempotency-Key. */
+export type IdempotentOutcome =
+  | { kind: 'accepted' }
+  /** The key was used before with the same request: its stored answer. */
+  | { kind: 'replayed'; body: Accepted }
+  /** The key was used before with a different request; nothing was written. */
+  | { kind: 'mismatch' }
+  /** Another request with the key holds its lock right now; nothing was written. */
+  | { kind: 'in_progress' }
+
+/**
+ * Emails, their recipients and what the API reads of them. Every method that must be atomic is
+ * one method here (one statement or one transaction); a database that cannot be reached
+ * surfaces as `unavailable`.
+ */
+export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
+  return guardRepository({
+    /** Commits accepted messages, everything they add, in one statement (one commit). */
+    async insert(batch: NewEmailRows[]): Promise<void> {
+      await insertEmails(pool, batch)
+    },
+
+    /**
+     * Which of these emails are committed, asked on a fresh connection: after a connection
+     * failure during a commit, the answer tells committed messages from lost ones.
+     */
+    async existingIds(ids: string[]): Promise<Set<string>> {
+      const rows = await queryOnFreshConnection<{ id: string }>(pool, 'SELECT id FROM emails WHERE id = ANY($1::uuid[])', [ids])
+      return new Set(rows.map((row) => row.id))
+    },
+
+    /**
+     * Accepts one message under an Idempotency-Key, in one transaction: the key's lock, the
+     * lookup of an earlier use, and the message with the key's record (kept 24 h).
+     */
+    async submitIdempotent(rows: NewEmailRows, accountId: string, key: string, fingerprint: string): Promise<IdempotentOutcome> {
+      return withTransaction(pool, async (client) => {
+        const { rows: lock } = await client.query<{ locked: boolean }>(`SELECT ${IDEMPOTENCY_LOCK_SQL} AS locked`, [accountId, key])
+        if (!lock[0]?.locked) return { kind: 'in_progress' }
+        const { rows: found } = await client.query<{ fingerprint: string; response_body: Accepted }>(
+          'SELECT fingerprint, response_body FROM idempotency_records WHERE account_id = $1 AND key = $2 AND expires_at > now()',
+          [accountId, key],
+        )
+        const stored = found[0]
+        if (stored) return stored.fingerprint === fingerprint ? { kind: 'replayed', body: stored.response_body } : { kind: 'mismatch' }
+        const body: Accepted = { id: rows.email.id, status: rows.email.status }
+        await insertEmails(client, [rows])
+        await client.query(
+          `INSERT INTO idempotency_records (account_id, key, fingerprint, response_status, response_body, email_id, expires_at)
+           VALUES ($1, $2, $3, 202, $4, $5, now() + $6 * interval '1 millisecond')
+           ON CONFLICT (account_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, response_status = 202,
+             response_body = EXCLUDED.response_body, email_id = EXCLUDED.email_id, created_at = now(), expires_at = EXCLUDED.expires_at`,
+          [accountId, key, fingerprint, JSON.stringify(body), rows.email.id, IDEMPOTENCY_TTL_MS],
+        )
+        return { kind: 'accepted' }
+      })
+    },
+
+    /** One email of the account with its recipients and their latest attempts; undefined when it has no such email. */
+    async find(accountId: string, id: string, attemptsPerRecipient: number): Promise<EmailDetail | undefined> {
+      const email = await prisma.email.findFirst({
+        where: { id, accountId },
+        omit: { raw: true, text: true, html: true },
+        include: {
+          recipients: { orderBy: { id: 'asc' } },
+          attachments: { orderBy: { position: 'asc' }, omit: { content: true } },
+        },
+      })
+      if (!email) return undefined
+      const { rows } = await pool.query<AttemptRow>(LATEST_ATTEMPTS, [id, attemptsPerRecipient])
+      const byRecipient = new Map<string, AttemptRow[]>()
+      for (const row of rows) byRecipient.set(row.recipient_id, [...(byRecipient.get(row.recipient_id) ?? []), row])
+      return {
+        id: email.id,
+        status: email.status,
+        source: email.source,
+        fromHeader: email.fromHeader,
+        toHeader: stringList(email.toHeader),
+        ccHeader: stringList(email.ccHeader),
+        replyTo: stringList(email.replyTo),
+        subject: email.subject,
+        headers: stringRecord(email.headers),
+        tags: stringRecord(email.tags),
+        stream: email.stream,
+        messageId: email.messageId,
+        sizeBytes: email.sizeBytes,
+        scheduledAt: email.scheduledAt,
+        expiresAt: email.expiresAt,
+        createdAt: email.createdAt,
+        updatedAt: email.updatedAt,
+        attachments: email.attachments.map((a) => ({
+          filename: a.filename,
+          contentType: a.contentType,
+          contentId: a.contentId,
+          size: a.size,
+        })),
+        recipients: email.recipients.map((r) => {
+          const attempts = byRecipient.get(r.id) ?? []
+          return {
+            id: r.id,
+            address: r.address,
+            kind: r.kind,
+            status: r.status,
+            reason: r.reason,
+            attemptCount: r.attemptCount,
+            nextAttemptAt: r.nextAttemptAt,
+            lastCode: r.lastCode,
+            lastEnhancedCode: r.lastEnhancedCode,
+            lastReply: r.lastReply,
+            possibleDuplicate: r.possibleDuplicate,
+            updatedAt: r.updatedAt,
+            attempts: attempts.map(attemptDetail),
+            attemptsTotal: attempts[0]?.total ?? 0,
+          }
+        }),
+      }
+    },
+
+    /** Newest first, filtered; see ListFilter. */
+    list: (filter: ListFilter): Promise<EmailSummaryRow[]> => listEmails(pool, filter),
+
+    async exists(accountId: string, id: string): Promise<boolean> {
+      return (await prisma.email.count({ where: { id, accountId } })) > 0
+    },
+
+    /** Events of an email (ownership checked by the caller), oldest first, after a cursor. */
+    events: (emailId: string, after: string | undefined, limit: number) => listEmailEvents(pool, emailId, after, limit),
+
+    /**
+     * Cancels the recipients not yet being sent, with an event each and the email's status
+     * refreshed, in one transaction; undefined when the account has no such email.
+     */
+    async cancel(accountId: string, emailId: string): Promise<{ cancelled: number; status: EmailStatus } | undefined> {
+      return withTransaction(pool, async (client) => {
+        // No row lock here: recipients are locked first and the email last, in the order every
+        // writer (claim, outcome, sweeper) uses, so cancel cannot deadlock with them.
+        const { rows } = await client.query<{ id: string }>('SELECT id FROM emails WHERE id = $1 AND account_id = $2', [emailId, accountId])
+        if (rows.length === 0) return undefined
+        const cancelled = await cancelRecipients(client, emailId)
+        await insertEvents(
+          client,
+          cancelled.map((r) => ({
+            id: uuidv7(),
+            accountId: r.account_id,
+            emailId,
+            recipientId: r.id,
+            recipient: r.address,
+            type: 'email.cancelled',
+            data: {},
+          })),
+        )
+        await refreshEmailStatuses(client, [emailId])
+        const { rows: after } = await client.query<{ status: EmailStatus }>('SELECT status FROM emails WHERE id = $1', [emailId])
+        const status = after[0]?.status
+        if (!status) throw new Error(`email ${emailId} vanished while being cancelled`)
+        return { cancelled: cancelled.length, status }
+      })
+    },
+  })
+}
+
+export type EmailRepository = ReturnType<typeof createEmailRepository>

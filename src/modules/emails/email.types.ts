@@ -10,6 +10,15 @@ export type TerminalStatus = (typeof TERMINAL_STATUSES)[number]
 export type RecipientStatus = PendingStatus | TerminalStatus
 export type EmailStatus = RecipientStatus | 'partially_delivered'
 
+/** The answer to an accepted send (HTTP 202 body; replayed as stored for a repeated Idempotency-Key). */
+export interface Accepted {
+  id: string
+  status: EmailStatus
+}
+
+/** Attempts shown per recipient in an email's detail: the latest ones; `attemptsTotal` counts them all. */
+export const MAX_ATTEMPTS_SHOWN = 20
+
 export const isTerminal = (status: RecipientStatus): status is TerminalStatus => (TERMINAL_STATUSES as readonly string[]).includes(status)
 
 /** The send request as the API documents it (snake_case). SMTP ingress builds the same draft. */

@@ -9,9 +9,3 @@ export const requestFingerprint = (method: string, path: string, body: unknown):
   createHash('sha256')
     .update(`${method.toUpperCase()} ${path}\n${canonicalJson(body)}`)
     .digest('hex')
-
-/**
- * The advisory-lock expression guarding one (account, key) while its request is in flight; a
- * second request that cannot take it is answered 409 instead of waiting.
- */
-export const IDEMPOTENCY_LOCK_SQL = "pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || $2::text, 0))"

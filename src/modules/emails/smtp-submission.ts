@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { type AddressObject, simpleParser } from 'mailparser'
-import { formatMailbox, type Mailbox, parseAddress } from '../../lib/address.js'
+import { formatMailbox, type Mailbox, type ParseResult, parseAddress } from '../../lib/address.js'
 import { type ErrorDetail, validationFailed } from '../../lib/errors.js'
 import { type HeaderField, parseHeader, prependFields, removeFields } from '../../lib/raw-message.js'
 import { uuidv7 } from '../../lib/uuid.js'
@@ -24,6 +24,15 @@ export interface SmtpSubmission {
   raw: Buffer
   messageId: string
   idempotency?: { key: string; fingerprint: string }
+  /** The visible From: header, which receivers show and DMARC aligns on, independent of MAIL FROM. */
+  headerFrom: HeaderFrom
+}
+
+export interface HeaderFrom {
+  /** How many From: fields the message has (RFC 5322: exactly one). */
+  fields: number
+  /** Every mailbox the (first) field names, each parsed as an address; a group or a bare name is a failure. */
+  mailboxes: ParseResult[]
 }
 
 const OPTION_PREFIX = 'x-hikyaku-'
@@ -83,6 +92,7 @@ export async function draftFromSmtp(raw: Buffer, envelope: SmtpEnvelope, now = n
     raw: stored,
     messageId,
     idempotency: idempotencyKey ? { key: idempotencyKey, fingerprint: smtpFingerprint(raw, header.fields, envelope) } : undefined,
+    headerFrom: { fields: header.fields.filter((f) => f.key === 'from').length, mailboxes: shown.fromMailboxes },
   }
 }
 
@@ -104,6 +114,7 @@ function parseTagsHeader(value: string | undefined, bad: (path: string, message:
 
 interface ShownHeaders {
   from?: string
+  fromMailboxes: ParseResult[]
   subject?: string
   to: Array<{ text: string; address: string }>
   cc: Array<{ text: string; address: string }>
@@ -125,8 +136,12 @@ async function parseShownHeaders(headerBytes: Buffer): Promise<ShownHeaders> {
         text: displayText(formatMailbox({ name: m.name || undefined, address: m.address as string, domain: '' })),
         address: m.address as string,
       }))
+  const fromEntries = (Array.isArray(parsed.from) ? parsed.from : parsed.from ? [parsed.from] : []).flatMap((group) => group.value)
   return {
     from: list(parsed.from)[0]?.text,
+    fromMailboxes: fromEntries.map((m) =>
+      m.group ? { ok: false, reason: `"${m.name}" is a group, not a mailbox` } : parseAddress(m.address ?? ''),
+    ),
     subject: parsed.subject === undefined ? undefined : displayText(parsed.subject),
     to: list(parsed.to),
     cc: list(parsed.cc),
