@@ -1,3 +1,4 @@
+import { validationFailed } from '../lib/errors.js'
 import { isUuid } from '../lib/uuid.js'
 import type { ApiKeyView } from '../modules/api-keys/api-key.types.js'
 import type { DomainView } from '../modules/domains/domain.types.js'
@@ -13,6 +14,14 @@ export const decodeCursor = (cursor: string): string | undefined => {
   const text = Buffer.from(cursor, 'base64url').toString()
   const id = text.startsWith('v1:') ? text.slice(3) : undefined
   return id && isUuid(id) ? id : undefined
+}
+
+/** The id a `?cursor=` names (undefined without one); 422 for a cursor this API did not hand out. */
+export const cursorId = (cursor: string | undefined): string | undefined => {
+  if (cursor === undefined) return undefined
+  const id = decodeCursor(cursor)
+  if (!id) throw validationFailed([{ path: '/query/cursor', message: 'is not a cursor this API returned' }])
+  return id
 }
 
 export const nextCursor = <T extends { id: string }>(items: T[], limit: number): string | null =>

@@ -181,6 +181,39 @@ describe('API authentication and authorisation', () => {
     for (const secret of secrets) assert.ok(!JSON.stringify(res.body).includes(secret), 'no secret anywhere in the listing')
   })
 
+  it('GET /v1/api-keys pages newest first with limit and an opaque cursor; revoked keys are listed', async () => {
+    const fresh = await h.container.services.accounts.create('Key paging account')
+    const auth = bearer(fresh.key)
+    const created: string[] = []
+    for (const n of [1, 2, 3, 4]) {
+      const res = await call('POST', '/v1/api-keys', auth, { scope: 'send', name: `page ${n}` })
+      assert.equal(res.status, 201)
+      created.push(res.body.api_key.id)
+    }
+    assert.equal((await call('DELETE', `/v1/api-keys/${created[1]}`, auth)).status, 200)
+    const all = await call('GET', '/v1/api-keys', auth)
+    assert.equal(all.status, 200)
+    const everyId = (all.body.data as Array<{ id: string }>).map((k) => k.id)
+    assert.equal(everyId.length, 5, 'the initial key and the four new ones, on one default page')
+    assert.deepEqual(everyId.slice(0, 4), created.slice().reverse())
+    assert.equal(all.body.next_cursor, null)
+
+    const seen: string[] = []
+    let cursor: string | null = null
+    for (let page = 0; page < 10; page++) {
+      const res = await call('GET', `/v1/api-keys?limit=2${cursor ? `&cursor=${cursor}` : ''}`, auth)
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+      assert.ok(res.body.data.length <= 2)
+      seen.push(...(res.body.data as Array<{ id: string }>).map((k) => k.id))
+      cursor = res.body.next_cursor
+      if (cursor === null) break
+    }
+    assert.deepEqual(seen, everyId)
+
+    assertError(await call('GET', '/v1/api-keys?cursor=nonsense', auth), 422, 'validation_failed')
+    assertError(await call('GET', '/v1/api-keys?limit=101', auth), 422, 'validation_failed')
+  })
+
   it('an unknown route under /v1 → 404 in the same envelope', async () => {
     assertError(await call('GET', '/v1/nothing-here', h.auth), 404, 'not_found')
   })

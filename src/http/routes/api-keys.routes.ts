@@ -1,8 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import type { ApiKeyService } from '../../modules/api-keys/api-key.service.js'
-import { presentApiKey } from '../presenters.js'
-import { ApiKeySchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../schemas/api-keys.js'
+import { cursorId, nextCursor, presentApiKey } from '../presenters.js'
+import {
+  API_KEYS_PAGE_DEFAULT,
+  ApiKeyPageSchema,
+  ApiKeySchema,
+  CreateApiKeyBodySchema,
+  CreatedApiKeySchema,
+  ListApiKeysQuerySchema,
+} from '../schemas/api-keys.js'
 import { errors, IdParamsSchema } from '../schemas/common.js'
 
 export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeyService }> = async (app, { apiKeys }) => {
@@ -11,11 +17,17 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeyService }>
     {
       schema: {
         tags: ['api-keys'],
-        summary: "List the account's API keys (never their secrets)",
-        response: { 200: Type.Object({ data: Type.Array(ApiKeySchema) }), ...errors(401, 403, 429) },
+        summary: "List the account's API keys (never their secrets), newest first",
+        description: `Revoked keys included. Pages hold ${API_KEYS_PAGE_DEFAULT} keys unless limit says otherwise.`,
+        querystring: ListApiKeysQuerySchema,
+        response: { 200: ApiKeyPageSchema, ...errors(401, 403, 422, 429) },
       },
     },
-    async (request) => ({ data: (await apiKeys.list(request.principal.accountId)).map(presentApiKey) }),
+    async (request) => {
+      const limit = request.query.limit ?? API_KEYS_PAGE_DEFAULT
+      const keys = await apiKeys.list(request.principal.accountId, { limit, before: cursorId(request.query.cursor) })
+      return { data: keys.map(presentApiKey), next_cursor: nextCursor(keys, limit) }
+    },
   )
 
   app.post(

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { validationFailed } from '../../lib/errors.js'
 import { type DomainService, MAX_DOMAINS_PER_ACCOUNT } from '../../modules/domains/domain.service.js'
-import { decodeCursor, nextCursor, presentDomain } from '../presenters.js'
+import { cursorId, nextCursor, presentDomain } from '../presenters.js'
 import { errors, IdParamsSchema } from '../schemas/common.js'
 import { CreateDomainBodySchema, DeletedDomainSchema, DomainPageSchema, DomainSchema, ListDomainsQuerySchema } from '../schemas/domains.js'
 
@@ -33,10 +32,7 @@ export const domainRoutes: FastifyPluginAsyncTypebox<{ domains: DomainService }>
     },
     async (request) => {
       const limit = request.query.limit ?? 20
-      const cursor = request.query.cursor
-      const before = cursor === undefined ? undefined : decodeCursor(cursor)
-      if (cursor !== undefined && !before) throw validationFailed([{ path: '/query/cursor', message: 'is not a cursor this API returned' }])
-      const items = await domains.list(request.principal.accountId, { limit, before })
+      const items = await domains.list(request.principal.accountId, { limit, before: cursorId(request.query.cursor) })
       return { data: items.map(presentDomain), next_cursor: nextCursor(items, limit) }
     },
   )

@@ -5,7 +5,7 @@ import { validationFailed } from '../../lib/errors.js'
 import type { EmailService } from '../../modules/emails/email.service.js'
 import { type EmailStatus, MAX_ATTEMPTS_SHOWN, type RecipientStatus } from '../../modules/emails/email.types.js'
 import { requestFingerprint } from '../../modules/emails/idempotency.js'
-import { decodeCursor, nextCursor, presentEmail, presentEvent, presentSummary } from '../presenters.js'
+import { cursorId, nextCursor, presentEmail, presentEvent, presentSummary } from '../presenters.js'
 import { errors, IdParamsSchema } from '../schemas/common.js'
 import {
   AcceptedSchema,
@@ -23,13 +23,6 @@ import { mergeDetails, toDetails } from '../validation.js'
 
 export interface EmailRoutesOptions {
   emails: EmailService
-}
-
-const cursorId = (cursor: string | undefined): string | undefined => {
-  if (cursor === undefined) return undefined
-  const id = decodeCursor(cursor)
-  if (!id) throw validationFailed([{ path: '/query/cursor', message: 'is not a cursor this API returned' }])
-  return id
 }
 
 export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async (app, { emails }) => {

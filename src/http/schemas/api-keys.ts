@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { Nullable, Timestamp } from './common.js'
+import { Cursor, Nullable, Timestamp } from './common.js'
 
 export const ApiKeyScopeSchema = Type.Enum(['full', 'send'] as const)
 
@@ -25,3 +25,16 @@ export const CreatedApiKeySchema = Type.Object({
   key: Type.String({ description: 'The secret key, shown this once' }),
   api_key: ApiKeySchema,
 })
+
+/** Keys are few: one page holds the most a list allows by default, as the list did before it was paged. */
+export const API_KEYS_PAGE_DEFAULT = 100
+
+export const ListApiKeysQuerySchema = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: API_KEYS_PAGE_DEFAULT })),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+)
+
+export const ApiKeyPageSchema = Type.Object({ data: Type.Array(ApiKeySchema), next_cursor: Nullable(Type.String()) })

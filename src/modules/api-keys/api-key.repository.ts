@@ -59,8 +59,13 @@ export function createApiKeyRepository({ pool, prisma }: RepositoryDeps) {
       return rows.map((r) => ({ id: r.id, accountId: r.account_id, keyId: r.key_id, secretHash: r.secret_hash, scope: r.scope }))
     },
 
-    async list(accountId: string): Promise<StoredKey[]> {
-      const rows = await prisma.apiKey.findMany({ where: { accountId }, orderBy: { createdAt: 'desc' } })
+    /** Newest first; `before` is the id of the last key of the previous page (ids are UUIDv7). */
+    async list(accountId: string, page: { limit: number; before?: string }): Promise<StoredKey[]> {
+      const rows = await prisma.apiKey.findMany({
+        where: { accountId, ...(page.before ? { id: { lt: page.before } } : {}) },
+        orderBy: { id: 'desc' },
+        take: page.limit,
+      })
       return rows.map(storedKey)
     },
 

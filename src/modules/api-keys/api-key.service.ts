@@ -68,8 +68,9 @@ export function createApiKeyService(deps: { repository: ApiKeyRepository; logger
       return { key: generated.token, apiKey: view(stored) }
     },
 
-    async list(accountId: string): Promise<ApiKeyView[]> {
-      return (await repository.list(accountId)).map(view)
+    /** Newest first, revoked ones included; `before` is the id of the last key of the previous page. */
+    async list(accountId: string, page: { limit: number; before?: string }): Promise<ApiKeyView[]> {
+      return (await repository.list(accountId, page)).map(view)
     },
 
     async revoke(accountId: string, id: string): Promise<ApiKeyView> {
