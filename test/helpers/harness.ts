@@ -95,6 +95,31 @@ export async function startHarness(options: HarnessOptions = {}) {
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>
 
+/** The environment of a worker process sharing the harness's database and Redis prefix. */
+export const workerEnv = (h: Harness, extra: Record<string, string> = {}): Record<string, string> => ({
+  HIKYAKU_ENV: 'development',
+  HIKYAKU_VAR_DIR: h.config.varDir,
+  DATABASE_URL: h.config.databaseUrl,
+  REDIS_URL: h.config.redisUrl,
+  BULLMQ_PREFIX: h.config.bullmqPrefix,
+  LOG_LEVEL: 'warn',
+  ...extra,
+})
+
+/** An email as `GET /v1/emails/{id}` shows it (the fields the reliability tests read). */
+export type EmailView = {
+  status: string
+  recipients: Array<{ address: string; status: string; reason: string | null; possible_duplicate: boolean }>
+  attempts: Array<{
+    recipient: string
+    number: number
+    outcome: string | null
+    phase: string | null
+    reply: string | null
+    duration_ms: number | null
+  }>
+}
+
 export const TERMINAL = ['sent', 'delivered', 'bounced', 'expired', 'failed', 'suppressed', 'cancelled', 'partially_delivered']
 
 export const basicEmail = (overrides: Record<string, unknown> = {}) => ({

@@ -49,8 +49,8 @@ export async function freePort(): Promise<number> {
  * A private redis-server on its own loopback port, for tests that flush or stop Redis: the
  * shared instance other test files use is never touched.
  */
-export async function startPrivateRedis() {
-  const port = await freePort()
+export async function startPrivateRedis(options: { port?: number } = {}) {
+  const port = options.port ?? (await freePort())
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
   })

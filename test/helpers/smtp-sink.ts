@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import { SMTPServer, type SMTPServerSession } from 'smtp-server'
 
 /** What the sink answers, decided per recipient (RCPT) and per message (after the final dot). */
-export type RcptAction = { code: number; message: string } | undefined
+export type RcptAction = { code: number; message: string } | { stallMs: number } | undefined
 export type DataAction =
   | { kind: 'accept' }
   | { kind: 'reject'; code: number; message: string }
@@ -58,6 +58,8 @@ export async function startSink(script: SinkScript = {}, options: SinkOptions = 
     },
     onRcptTo(address, session, callback) {
       const action = script.rcpt?.(address.address, session)
+      // Holding the RCPT reply keeps a transaction before DATA for as long as a test needs.
+      if (action && 'stallMs' in action) return void setTimeout(() => callback(), action.stallMs)
       if (action) return callback(Object.assign(new Error(action.message), { responseCode: action.code }))
       callback()
     },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { waitFor } from '../helpers/env.js'
-import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
+import { basicEmail, type Harness, startHarness, TERMINAL, workerEnv } from '../helpers/harness.js'
 import { spawnHikyaku, startPrivateRedis } from '../helpers/processes.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 
@@ -13,17 +13,6 @@ const countsByRecipient = (sink: Sink) => {
   for (const m of sink.received) for (const to of m.to) counts.set(to, (counts.get(to) ?? 0) + 1)
   return counts
 }
-
-/** The environment of a worker process sharing the harness's database and Redis prefix. */
-const workerEnv = (h: Harness, extra: Record<string, string>): Record<string, string> => ({
-  HIKYAKU_ENV: 'development',
-  HIKYAKU_VAR_DIR: h.config.varDir,
-  DATABASE_URL: h.config.databaseUrl,
-  REDIS_URL: h.config.redisUrl,
-  BULLMQ_PREFIX: h.config.bullmqPrefix,
-  LOG_LEVEL: 'warn',
-  ...extra,
-})
 
 async function sendMany(h: Harness, n: number, prefix: string): Promise<string[]> {
   const ids: string[] = []
