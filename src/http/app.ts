@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Config } from '../config.js'
 import type { Logger } from '../infra/logger.js'
 import type { Redis } from '../infra/redis.js'
+import { createByteBudget } from '../lib/byte-budget.js'
 import { uuidv7 } from '../lib/uuid.js'
 import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
 import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
@@ -10,6 +11,7 @@ import type { DomainService } from '../modules/domains/domain.service.js'
 import type { EmailService } from '../modules/emails/email.service.js'
 import { registerAdmission } from './plugins/admission.js'
 import { registerAuth } from './plugins/auth.js'
+import { registerBodyBudget } from './plugins/body-budget.js'
 import { registerErrorHandler } from './plugins/error-handler.js'
 import { registerOpenApi } from './plugins/openapi.js'
 import { registerRateLimit } from './plugins/rate-limit.js'
@@ -21,7 +23,7 @@ import { ErrorResponseSchema } from './schemas/common.js'
 import { validatorCompiler } from './validation.js'
 
 export interface HttpDeps {
-  config: Pick<Config, 'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'admissionMaxBacklog' | 'bullmqPrefix'>
+  config: Pick<Config, 'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'admissionMaxBacklog' | 'bullmqPrefix' | 'httpBodyBudget'>
   logger: Logger
   redis: Redis
   dispatcher: Dispatcher
@@ -36,9 +38,10 @@ export const bodyLimitFor = (maxMessageBytes: number): number => Math.ceil(maxMe
 
 /** Builds the HTTP application. It never listens: entrypoints and tests decide that. */
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const bodyLimit = bodyLimitFor(deps.config.maxMessageBytes)
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: bodyLimitFor(deps.config.maxMessageBytes),
+    bodyLimit,
     genReqId: () => uuidv7(),
     requestIdHeader: false,
     // One log line per request costs more than the request at thousands per second; errors are still logged.
@@ -50,6 +53,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler)
   app.addSchema(ErrorResponseSchema)
   registerErrorHandler(app)
+  app.decorate('bodyBudget', createByteBudget(deps.config.httpBodyBudget))
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
@@ -66,6 +70,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         max: deps.config.rateLimitMax,
         windowMs: deps.config.rateLimitWindowMs,
       })
+      registerBodyBudget(v1, { budget: app.bodyBudget, bodyLimit })
       await v1.register(emailRoutes, { emails: deps.emails })
       await v1.register(apiKeyRoutes, { apiKeys: deps.apiKeys })
       await v1.register(domainRoutes, { domains: deps.domains })

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict'
+import { request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import { pino } from 'pino'
+import { bodyLimitFor } from '../../src/http/app.js'
 import { INTERNAL_MESSAGE, registerErrorHandler } from '../../src/http/plugins/error-handler.js'
 import { AppError } from '../../src/lib/errors.js'
-import { IDEMPOTENCY_LOCK_SQL } from '../../src/modules/emails/email.repository.js'
+import { IDEMPOTENCY_LOCK_SQL } from '../../src/modules/emails/idempotency.js'
 import { waitFor } from '../helpers/env.js'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
@@ -354,42 +357,6 @@ describe('GET /v1/emails filters and pagination', () => {
     assert.deepEqual(ids(whole.body.data), ids(all))
     assert.equal(whole.body.next_cursor, null)
   })
-
-  it('GET /v1/emails/{id} shows the latest 20 attempts of each recipient, with attempts_total counting them all', async () => {
-    const res = await h.send(basicEmail({ to: ['many@example.net', 'few@example.net', 'none@example.net'] }))
-    assert.equal(res.status, 202)
-    const id = res.body.id as string
-    const db = new pg.Client({ connectionString: h.config.databaseUrl })
-    await db.connect()
-    try {
-      // Attempt history written directly: 25 for one recipient, 3 for another, none for the third.
-      await db.query(
-        `INSERT INTO delivery_attempts (id, recipient_id, email_id, number, started_at, finished_at, outcome, smtp_code)
-         SELECT gen_random_uuid(), r.id, r.email_id, n, now() - (100 - n) * interval '1 minute', now() - (100 - n) * interval '1 minute', 'deferred', 451
-           FROM recipients r CROSS JOIN generate_series(1, CASE r.address WHEN 'many@example.net' THEN 25 ELSE 3 END) AS n
-          WHERE r.email_id = $1 AND r.address <> 'none@example.net'`,
-        [id],
-      )
-    } finally {
-      await db.end()
-    }
-    const email = await h.getEmail(id)
-    const recipients = email.recipients as Array<{ address: string; attempts_total: number }>
-    assert.deepEqual(Object.fromEntries(recipients.map((r) => [r.address, r.attempts_total])), {
-      'many@example.net': 25,
-      'few@example.net': 3,
-      'none@example.net': 0,
-    })
-    const attempts = email.attempts as Array<{ recipient: string; number: number }>
-    const numbers = (address: string) => attempts.filter((a) => a.recipient === address).map((a) => a.number)
-    assert.deepEqual(
-      numbers('many@example.net'),
-      Array.from({ length: 20 }, (_, i) => i + 6),
-      'the latest 20, oldest first',
-    )
-    assert.deepEqual(numbers('few@example.net'), [1, 2, 3])
-    assert.deepEqual(numbers('none@example.net'), [])
-  })
 })
 
 describe('scheduled sends and cancellation', () => {
@@ -578,6 +545,109 @@ describe('internal errors', () => {
     const logged = lines.join('\n')
     assert.match(logged, /secret\.example/, 'operators see the message')
     assert.match(logged, /unable to authenticate data/, 'and its cause')
+  })
+})
+
+describe('HTTP body budget (HTTP_BODY_BUDGET=1 MiB, no worker, a real port)', () => {
+  const BUDGET = 1024 * 1024
+  let h: Harness
+  let port: number
+
+  before(async () => {
+    h = await startHarness({ worker: false, env: { HTTP_BODY_BUDGET: String(BUDGET) } })
+    await h.app.listen({ host: '127.0.0.1', port: 0 })
+    port = (h.app.server.address() as AddressInfo).port
+  })
+  after(async () => {
+    await h.close()
+  })
+
+  /** A send whose JSON body is about `bytes` long. */
+  const bigSend = (bytes: number) => Buffer.from(JSON.stringify(basicEmail({ text: 'x'.repeat(bytes) })))
+
+  /** A POST /v1/emails over a socket, its body written by the test when it chooses. */
+  function post(headers: Record<string, string | number> = {}) {
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/v1/emails',
+      headers: { ...h.auth, 'content-type': 'application/json', ...headers },
+    })
+    const response = new Promise<{ status: number; body: { error?: { code: string } }; retryAfter: number }>((resolve, reject) => {
+      req.once('error', reject)
+      req.once('response', (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.once('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: JSON.parse(Buffer.concat(chunks).toString()),
+            retryAfter: Number(res.headers['retry-after']),
+          }),
+        )
+      })
+    })
+    return { req, response }
+  }
+
+  const budgetFree = () =>
+    waitFor('the budget to be free', () => (h.app.bodyBudget.used === 0 && h.app.bodyBudget.holders === 0 ? true : undefined))
+
+  it('a body that would pass the budget while another is in flight gets 503 before it is read; both leave the budget free', async () => {
+    const first = bigSend(700_000)
+    const inFlight = post({ 'content-length': first.length })
+    inFlight.req.write(first.subarray(0, 1000))
+    await waitFor('the first body to be reserved', () => (h.app.bodyBudget.used === first.length ? true : undefined))
+
+    const second = bigSend(700_000)
+    const refused = post({ 'content-length': second.length })
+    refused.req.end(second)
+    const answer = await refused.response
+    assert.equal(answer.status, 503)
+    assert.equal(answer.body.error?.code, 'unavailable')
+    assert.ok(answer.retryAfter >= 1 && answer.retryAfter <= 3, `Retry-After 1-3 s, got ${answer.retryAfter}`)
+    assert.equal(h.app.bodyBudget.used, first.length, 'the refused request held nothing')
+
+    inFlight.req.end(first.subarray(1000))
+    assert.equal((await inFlight.response).status, 202)
+    await budgetFree()
+    const again = post({ 'content-length': second.length })
+    again.req.end(second)
+    assert.equal((await again.response).status, 202, 'once the first is done, the second fits')
+    await budgetFree()
+  })
+
+  it('a client that goes away mid-body gives its reservation back', async () => {
+    const body = bigSend(500_000)
+    const abandoned = post({ 'content-length': body.length })
+    abandoned.response.catch(() => {})
+    abandoned.req.write(body.subarray(0, 1000))
+    await waitFor('the body to be reserved', () => (h.app.bodyBudget.used === body.length ? true : undefined))
+    abandoned.req.destroy()
+    await budgetFree()
+  })
+
+  it('a chunked body (no length) reserves the body limit; alone, one larger than the whole budget still goes', async () => {
+    const body = bigSend(1_500_000)
+    const chunked = post({ 'transfer-encoding': 'chunked' })
+    chunked.req.write(body.subarray(0, 1000))
+    await waitFor('the body limit to be reserved', () => (h.app.bodyBudget.used > BUDGET ? true : undefined))
+    assert.equal(h.app.bodyBudget.used, bodyLimitFor(h.config.maxMessageBytes))
+    const small = post()
+    small.req.end(JSON.stringify(basicEmail()))
+    assert.equal((await small.response).status, 503, 'nothing else fits beside it')
+    chunked.req.end(body.subarray(1000))
+    assert.equal((await chunked.response).status, 202)
+    await budgetFree()
+  })
+
+  it('requests without a body, and callers without a valid key, reserve nothing', async () => {
+    assert.equal((await h.request('GET', '/v1/emails')).status, 200)
+    const anonymous = post({ authorization: 'Bearer nonsense' })
+    anonymous.req.end(bigSend(10_000))
+    assert.equal((await anonymous.response).status, 401)
+    await budgetFree()
   })
 })
 
