@@ -8,7 +8,7 @@ import { pino } from 'pino'
 import { bodyLimitFor } from '../../src/http/app.js'
 import { INTERNAL_MESSAGE, registerErrorHandler } from '../../src/http/plugins/error-handler.js'
 import { AppError } from '../../src/lib/errors.js'
-import { IDEMPOTENCY_LOCK_SQL } from '../../src/modules/emails/idempotency.js'
+import { IDEMPOTENCY_LOCK_SQL } from '../../src/modules/emails/email.repository.js'
 import { waitFor } from '../helpers/env.js'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
@@ -356,6 +356,42 @@ describe('GET /v1/emails filters and pagination', () => {
     const whole = await call(h, 'GET', `/v1/emails/${id}/events?limit=100`)
     assert.deepEqual(ids(whole.body.data), ids(all))
     assert.equal(whole.body.next_cursor, null)
+  })
+
+  it('GET /v1/emails/{id} shows the latest 20 attempts of each recipient, with attempts_total counting them all', async () => {
+    const res = await h.send(basicEmail({ to: ['many@example.net', 'few@example.net', 'none@example.net'] }))
+    assert.equal(res.status, 202)
+    const id = res.body.id as string
+    const db = new pg.Client({ connectionString: h.config.databaseUrl })
+    await db.connect()
+    try {
+      // Attempt history written directly: 25 for one recipient, 3 for another, none for the third.
+      await db.query(
+        `INSERT INTO delivery_attempts (id, recipient_id, email_id, number, started_at, finished_at, outcome, smtp_code)
+         SELECT gen_random_uuid(), r.id, r.email_id, n, now() - (100 - n) * interval '1 minute', now() - (100 - n) * interval '1 minute', 'deferred', 451
+           FROM recipients r CROSS JOIN generate_series(1, CASE r.address WHEN 'many@example.net' THEN 25 ELSE 3 END) AS n
+          WHERE r.email_id = $1 AND r.address <> 'none@example.net'`,
+        [id],
+      )
+    } finally {
+      await db.end()
+    }
+    const email = await h.getEmail(id)
+    const recipients = email.recipients as Array<{ address: string; attempts_total: number }>
+    assert.deepEqual(Object.fromEntries(recipients.map((r) => [r.address, r.attempts_total])), {
+      'many@example.net': 25,
+      'few@example.net': 3,
+      'none@example.net': 0,
+    })
+    const attempts = email.attempts as Array<{ recipient: string; number: number }>
+    const numbers = (address: string) => attempts.filter((a) => a.recipient === address).map((a) => a.number)
+    assert.deepEqual(
+      numbers('many@example.net'),
+      Array.from({ length: 20 }, (_, i) => i + 6),
+      'the latest 20, oldest first',
+    )
+    assert.deepEqual(numbers('few@example.net'), [1, 2, 3])
+    assert.deepEqual(numbers('none@example.net'), [])
   })
 })
 
