@@ -1,18 +1,18 @@
 import type { AddressInfo } from 'node:net'
-import type { Readable } from 'node:stream'
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server'
 import type { Config } from '../config.js'
 import type { KeyRateLimit } from '../infra/key-rate-limit.js'
 import type { Logger } from '../infra/logger.js'
 import { parseAddress } from '../lib/address.js'
 import { admissionDelay } from '../lib/admission.js'
+import { createByteBudget, readCapped } from '../lib/byte-budget.js'
 import { AppError } from '../lib/errors.js'
 import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
 import type { Principal } from '../modules/api-keys/api-key.types.js'
 import type { EmailService } from '../modules/emails/email.service.js'
 import { draftFromSmtp } from '../modules/emails/smtp-submission.js'
 import { createAuthThrottle } from './auth-throttle.js'
-import { smtpError, toSmtpError } from './smtp-reply.js'
+import { type SmtpError, smtpError, toSmtpError } from './smtp-reply.js'
 import type { TlsPair } from './tls.js'
 
 export interface SubmissionDeps {
@@ -45,7 +45,29 @@ export interface SubmissionServer {
   close(): Promise<void>
 }
 
-const principalOf = (session: SMTPServerSession): Principal => session.user as unknown as Principal
+/**
+ * What a session keeps of its login: the principal, and the API key itself so that it can be
+ * checked again at each MAIL FROM (a key revoked mid-session stops working at the next message).
+ */
+interface Login {
+  principal: Principal
+  token: string
+}
+
+const loginOf = (session: SMTPServerSession): Login => session.user as unknown as Login
+const principalOf = (session: SMTPServerSession): Principal => loginOf(session).principal
+
+/**
+ * A message is held several times over while it is committed: the chunks and their
+ * concatenation, the stored bytes (Bcc and option headers removed), their base64 and the JSON
+ * carrying it to the database, the wire buffer. One 21.5 MB message peaked at 202 MB of heap and
+ * external memory (9.4×, garbage not yet collected included), two at once at 231 MB (5.4× each).
+ * The budget charges every byte read this many times, so that it bounds memory, not message bytes.
+ */
+const COPIES = 6
+
+/** What a failed login may log of the user name: whether it holds an API key, never its text. */
+const looksLikeKey = (value: string | null | undefined): boolean => typeof value === 'string' && /^hk_/i.test(value.trim())
 
 /**
  * SMTP submission on two listeners: STARTTLS (587) and implicit TLS (465). An API key is the
@@ -55,9 +77,43 @@ const principalOf = (session: SMTPServerSession): Principal => session.user as u
 export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionServer> {
   const { config, logger } = deps
   const throttle = createAuthThrottle({ maxFailures: config.smtpAuthMaxFailures, blockMs: config.smtpAuthBlockMs })
-  // Messages being received and committed, in bytes: bounded for the whole process, so many
-  // large messages at once get a temporary refusal instead of exhausting memory.
-  const buffers = byteBudget(Math.max(8 * config.maxMessageBytes, 64 * 1024 * 1024))
+  // Memory held by messages being received and committed, bounded for the whole process (each
+  // message charged COPIES times its size): many large messages at once get a temporary refusal
+  // instead of exhausting memory, and one message larger than the budget still goes, alone.
+  const buffers = createByteBudget(Math.max(8 * config.maxMessageBytes, 64 * 1024 * 1024))
+
+  /**
+   * Checks at MAIL FROM, once per message: the session's key is still valid, and the same
+   * admission control and per-key rate limit as HTTP. Resolves to the refusal, if any.
+   */
+  async function admitMessage(session: SMTPServerSession): Promise<SmtpError | undefined> {
+    const login = loginOf(session)
+    const [key, backlog, limit] = await Promise.all([
+      deps.apiKeys.authenticate(login.token).then(
+        (principal) => ({ principal }),
+        (err: unknown) => ({ err }),
+      ),
+      deps.backlog(),
+      deps.rateLimit.hit(login.principal.keyId),
+    ])
+    if ('err' in key) {
+      if (!(key.err instanceof AppError && key.err.code === 'unauthorized')) {
+        logger.warn({ err: key.err }, 'SMTP session key could not be checked again')
+        return smtpError(451, '4.3.0', 'Cannot check your API key right now; try again later')
+      }
+      // RFC 4954: 535 answers AUTH only; 530 answers a command sent while "authentication is not
+      // currently in force", which is what a revoked key means. The session forgets its login, so
+      // the client may AUTH again with a valid key on this connection (smtp-server refuses a
+      // second AUTH while a user is set); until then every MAIL gets smtp-server's own 530.
+      session.user = false
+      return smtpError(530, '5.7.0', 'Authentication required: the API key this session logged in with was revoked')
+    }
+    login.principal = key.principal
+    const wait = admissionDelay(backlog, config.admissionMaxBacklog)
+    if (wait !== undefined) return smtpError(451, '4.3.0', `Hikyaku is busy working through its backlog; try again in ${wait} s`)
+    if (limit.retryAfter) return smtpError(451, '4.7.1', `Rate limit exceeded for this API key; try again in ${limit.retryAfter} s`)
+    return undefined
+  }
 
   const handlers: SMTPServerOptions = {
     name: config.heloName,
@@ -83,15 +139,19 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
     onAuth(auth, session, callback) {
       const ip = session.remoteAddress
       if (throttle.isBlocked(ip)) return callback(smtpError(454, '4.7.0', 'Too many failed logins from your address; try again later'))
-      deps.apiKeys.authenticate(auth.password ?? '').then(
+      const token = auth.password ?? ''
+      deps.apiKeys.authenticate(token).then(
         (principal) => {
           throttle.succeed(ip)
-          callback(null, { user: principal as never })
+          const login: Login = { principal, token }
+          callback(null, { user: login as never })
         },
         (err: unknown) => {
           if (err instanceof AppError && err.code === 'unauthorized') {
             const delay = throttle.fail(ip)
-            logger.warn({ ip, method: auth.method, user: auth.username, blocked: throttle.isBlocked(ip) }, 'SMTP login failed')
+            // Never the user name itself: a client that swaps the fields puts its API key there.
+            const hint = { usernameIsKey: looksLikeKey(auth.username), passwordIsKey: looksLikeKey(auth.password) }
+            logger.warn({ ip, method: auth.method, ...hint, blocked: throttle.isBlocked(ip) }, 'SMTP login failed')
             setTimeout(
               () => callback(smtpError(535, '5.7.8', 'Authentication credentials invalid: the password must be an API key')),
               delay,
@@ -107,18 +167,7 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
     onMailFrom(address, session, callback) {
       const parsed = parseAddress(address.address)
       if (!parsed.ok) return callback(smtpError(553, '5.1.7', `Sender ${parsed.reason}`))
-      // The same admission control and per-key rate limit as HTTP, counted once per message.
-      Promise.all([deps.backlog(), deps.rateLimit.hit(principalOf(session).keyId)]).then(
-        ([backlog, limit]) => {
-          const wait = admissionDelay(backlog, config.admissionMaxBacklog)
-          if (wait !== undefined)
-            return callback(smtpError(451, '4.3.0', `Working through a backlog of ${backlog} deliveries; try again in ${wait} s`))
-          if (limit.retryAfter)
-            return callback(smtpError(451, '4.7.1', `Rate limit exceeded for this API key; try again in ${limit.retryAfter} s`))
-          callback()
-        },
-        (err) => callback(toSmtpError(err)),
-      )
+      admitMessage(session).then(callback, (err) => callback(toSmtpError(err)))
     },
 
     onRcptTo(address, session, callback) {
@@ -131,13 +180,13 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
     },
 
     onData(stream, session, callback) {
-      readCapped(stream, config.maxMessageBytes, buffers).then(
+      readCapped(stream, config.maxMessageBytes, buffers, COPIES).then(
         async (read) => {
           if (read === 'too_big') {
             return callback(smtpError(552, '5.3.4', `Message exceeds the maximum size of ${config.maxMessageBytes} bytes`))
           }
           if (read === 'no_room') return callback(smtpError(451, '4.3.1', 'Insufficient system storage right now; try again later'))
-          const raw = read
+          const { raw, reservation } = read
           try {
             const envelope = {
               from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
@@ -147,10 +196,10 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
             const result = await deps.emails.submitDraft(principalOf(session), submission)
             callback(null, `2.0.0 Ok: queued as ${result.body.id}`)
           } catch (err) {
-            if (!(err instanceof AppError)) logger.error({ err }, 'SMTP submission failed')
+            if (!(err instanceof AppError) || err.code === 'internal') logger.error({ err }, 'SMTP submission failed')
             callback(toSmtpError(err))
           } finally {
-            buffers.release(raw.length)
+            reservation.release()
           }
         },
         (err) => callback(toSmtpError(err)),
@@ -172,62 +221,6 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
       await Promise.all([plain, implicit].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
     },
   }
-}
-
-function byteBudget(limit: number) {
-  let used = 0
-  return {
-    take(n: number): boolean {
-      if (used + n > limit) return false
-      used += n
-      return true
-    },
-    release(n: number): void {
-      used -= n
-    },
-  }
-}
-
-type ByteBudget = ReturnType<typeof byteBudget>
-
-/**
- * Reads the message while it streams in, keeping at most `max` bytes: an oversize message is
- * consumed to its end (the protocol requires it) but never buffered whole. Bytes kept are taken
- * from the process's budget; the caller releases them once the message is committed.
- */
-function readCapped(
-  stream: Readable & { sizeExceeded?: boolean },
-  max: number,
-  budget: ByteBudget,
-): Promise<Buffer | 'too_big' | 'no_room'> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let refused: 'too_big' | 'no_room' | undefined
-    const drop = () => {
-      budget.release(chunks.reduce((n, c) => n + c.length, 0))
-      chunks.length = 0
-    }
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (refused) return
-      if (size > max) refused = 'too_big'
-      else if (!budget.take(chunk.length)) refused = 'no_room'
-      if (refused) drop()
-      else chunks.push(chunk)
-    })
-    stream.once('error', (err) => {
-      drop()
-      reject(err)
-    })
-    stream.once('end', () => {
-      if (!refused && stream.sizeExceeded) refused = 'too_big'
-      if (refused) {
-        drop()
-        resolve(refused)
-      } else resolve(Buffer.concat(chunks, size))
-    })
-  })
 }
 
 function listen(server: SMTPServer, port: number, host: string): Promise<number> {

@@ -5,7 +5,11 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import nodemailer from 'nodemailer'
 import SMTPConnection from 'nodemailer/lib/smtp-connection'
-import { waitFor } from '../helpers/env.js'
+import { pino } from 'pino'
+import { AppError } from '../../src/lib/errors.js'
+import { type SubmissionServer, startSubmission } from '../../src/smtp/submission.server.js'
+import { loadSmtpTls } from '../../src/smtp/tls.js'
+import { testConfig, waitFor } from '../helpers/env.js'
 import { type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
 import { startPrivatePostgres } from '../helpers/processes.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
@@ -52,6 +56,21 @@ const rawMessage = (opts: { to?: string; headers?: string[]; subject?: string; b
   )
 
 const sendRaw = (h: Harness, raw: Buffer, envelope: { from: string; to: string[] }) => client(h).sendMail({ envelope, raw })
+
+/** One logged-in SMTP connection, kept open across messages. */
+async function openSession(h: Harness, pass: string): Promise<SMTPConnection> {
+  const conn = new SMTPConnection({ host: '127.0.0.1', port: h.smtp!.smtpPort, requireTLS: true, tls: { rejectUnauthorized: false } })
+  await new Promise<void>((resolve, reject) => {
+    conn.once('error', reject)
+    conn.connect(() => resolve())
+  })
+  await new Promise<void>((resolve, reject) => conn.login({ user: 'apikey', pass }, (err) => (err ? reject(err) : resolve())))
+  return conn
+}
+
+/** Sends one message on an open connection; resolves to the final reply. */
+const sendOn = (conn: SMTPConnection, raw: Buffer, envelope = { from: 'sender@example.com', to: ['rcpt@example.net'] }) =>
+  new Promise<string>((resolve, reject) => conn.send(envelope, raw, (err, info) => (err ? reject(err) : resolve(String(info.response)))))
 
 describe('SMTP submission', () => {
   let sink: Sink
@@ -129,6 +148,29 @@ describe('SMTP submission', () => {
       client(h, { pass: key }).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
       (err: Err) => err.responseCode === 535,
     )
+  })
+
+  it('a key revoked while a session is open: the next MAIL FROM gets 530, and a new key may log in again', async () => {
+    const create = async () => (await h.request('POST', '/v1/api-keys', { payload: { scope: 'send' } })).body
+    const first = await create()
+    const conn = await openSession(h, first.key)
+    try {
+      assert.match(await sendOn(conn, rawMessage({ id: 'before-revoke' })), /^250 /)
+      assert.equal((await h.request('DELETE', `/v1/api-keys/${first.api_key.id}`)).status, 200)
+      await assert.rejects(
+        sendOn(conn, rawMessage({ id: 'after-revoke' })),
+        (err: Err) => err.responseCode === 530 && /5\.7\.0/.test(err.response ?? '') && /revoked/.test(err.response ?? ''),
+      )
+      const second = await create()
+      await new Promise<void>((resolve, reject) =>
+        conn.login({ user: 'apikey', pass: second.key }, (err) => (err ? reject(err) : resolve())),
+      )
+      assert.match(await sendOn(conn, rawMessage({ id: 'after-new-login' })), /^250 /)
+    } finally {
+      conn.quit()
+    }
+    const list = (await h.request('GET', '/v1/emails?limit=100')).body.data as Array<{ message_id?: string; subject: string }>
+    assert.ok(!JSON.stringify(list).includes('after-revoke'), 'nothing was stored after the revocation')
   })
 
   it('AUTH before STARTTLS → 538', async () => {
@@ -327,17 +369,9 @@ describe('while Postgres is down', () => {
   })
 
   it('SMTP answers 451 (never 250), and the client retry after recovery succeeds, stored once', async () => {
-    const conn = new SMTPConnection({ host: '127.0.0.1', port: h.smtp!.smtpPort, requireTLS: true, tls: { rejectUnauthorized: false } })
-    await new Promise<void>((resolve, reject) => {
-      conn.once('error', reject)
-      conn.connect(() => resolve())
-    })
-    await new Promise<void>((resolve, reject) => conn.login({ user: 'apikey', pass: h.key }, (err) => (err ? reject(err) : resolve())))
-    const envelope = { from: 'sender@example.com', to: ['rcpt@example.net'] }
-    const send = () =>
-      new Promise<string>((resolve, reject) =>
-        conn.send(envelope, rawMessage({ id: 'pg-down' }), (err, info) => (err ? reject(err) : resolve(String(info.response)))),
-      )
+    const conn = await openSession(h, h.key)
+    // A fresh envelope each time (sendOn's default): nodemailer keeps a refusal on the object.
+    const send = () => sendOn(conn, rawMessage({ id: 'pg-down' }))
 
     await pg.stop()
     await assert.rejects(send(), (err: Err) => err.responseCode === 451)
@@ -401,6 +435,100 @@ describe('SMTP and HTTP share the per-key rate limit (RATE_LIMIT_MAX=2)', () => 
     await assert.rejects(
       client(h).sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
       (err: Err) => err.responseCode === 451 && /4\.7\.1/.test(err.response ?? ''),
+    )
+  })
+})
+
+describe('SMTP replies and logs leak nothing internal (stub services)', () => {
+  const lines: string[] = []
+  const key = `hk_${'k'.repeat(12)}_${'s'.repeat(40)}`
+  const state = { authenticate: 'ok' as 'ok' | 'db_down', submitError: undefined as Error | undefined }
+  const principal = { accountId: 'acc', apiKeyId: 'id', keyId: 'k'.repeat(12), scope: 'full' as const }
+  let config: ReturnType<typeof testConfig>
+  let server: SubmissionServer
+
+  before(async () => {
+    config = testConfig({ DATABASE_URL: 'postgresql://unused@127.0.0.1:9/unused' })
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) })
+    const submit = async () => {
+      throw state.submitError ?? new Error('no submission expected')
+    }
+    server = await startSubmission({
+      config,
+      logger,
+      apiKeys: {
+        async authenticate(token) {
+          if (state.authenticate === 'db_down')
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+          if (token !== key) throw new AppError('unauthorized', 'Invalid or revoked API key')
+          return principal
+        },
+      },
+      emails: { submit, submitDraft: submit } as never,
+      tls: await loadSmtpTls(config),
+      backlog: async () => 0,
+      rateLimit: { hit: async () => ({}) },
+    })
+  })
+  after(async () => {
+    await server.close()
+    config.cleanup()
+  })
+
+  const stub = { smtp: { smtpPort: 0, smtpsPort: 0 } } as unknown as Harness
+  const session = () => {
+    stub.smtp!.smtpPort = server.smtpPort
+    return openSession(stub, key)
+  }
+
+  it('a failed login logs the method and address, never the user name (which may hold a key)', async () => {
+    const swapped = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: server.smtpPort,
+      requireTLS: true,
+      auth: { user: key.replace(/s/g, 't'), pass: 'apikey' },
+      tls: { rejectUnauthorized: false },
+    })
+    await assert.rejects(
+      swapped.sendMail({ from: 'a@example.com', to: 'b@example.net', text: 'x' }),
+      (err: Err) => err.responseCode === 535,
+    )
+    const logged = lines.find((l) => l.includes('SMTP login failed'))
+    assert.ok(logged, 'the failure is logged')
+    assert.ok(!logged.includes('ttttt') && !logged.includes('hk_'), `no part of the user name in ${logged}`)
+    assert.match(logged, /"method":"PLAIN"/)
+    assert.match(logged, /"usernameIsKey":true/)
+  })
+
+  it('the key cannot be checked again at MAIL FROM (database down) → 451 4.3.0, temporary', async () => {
+    const conn = await session()
+    try {
+      state.authenticate = 'db_down'
+      await assert.rejects(
+        sendOn(conn, rawMessage()),
+        (err: Err) => err.responseCode === 451 && /4\.3\.0/.test(err.response ?? '') && !/5432|ECONNREFUSED/.test(err.response ?? ''),
+      )
+    } finally {
+      state.authenticate = 'ok'
+      conn.quit()
+    }
+  })
+
+  it("an internal error's text stays in the log; the client gets 451 and a generic reply", async () => {
+    const conn = await session()
+    try {
+      state.submitError = new AppError('internal', 'Cannot decrypt the DKIM key of secret.example: was HIKYAKU_SECRET changed?')
+      await assert.rejects(
+        sendOn(conn, rawMessage()),
+        (err: Err) => err.responseCode === 451 && !/secret\.example|HIKYAKU_SECRET/.test(err.response ?? ''),
+      )
+    } finally {
+      state.submitError = undefined
+      conn.quit()
+    }
+    assert.ok(
+      lines.some((l) => l.includes('secret.example')),
+      'operators still see the whole error',
     )
   })
 })
