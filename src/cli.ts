@@ -1,128 +1,319 @@
-import { parseArgs } from 'node:util'
-import { ConfigError, describeConfig, loadConfig } from './config.js'
-import { createContainer } from './container.js'
-import { createAccount, createKey, ensureDevKey } from './entrypoints/admin.js'
-import { startApi } from './entrypoints/api.js'
-import { type Stop, stopOnSignals } from './entrypoints/lifecycle.js'
-import { runMigrate } from './entrypoints/migrate.js'
-import { startSmtp } from './entrypoints/smtp.js'
-import { startWorker } from './entrypoints/worker.js'
-import { createLogger } from './infra/logger.js'
-import { startDevInbox } from './smtp/dev-inbox.js'
+import { type ParseArgsConfig, parseArgs } from 'node:util'
+import { type Config, ConfigError, describeConfig, loadConfig } from './config.js'
+import type { Container } from './container.js'
+import type { Stop } from './entrypoints/lifecycle.js'
+import type { Logger } from './infra/logger.js'
+import { isUuid } from './lib/uuid.js'
 
-const USAGE = `Usage: hikyaku <command>
+/**
+ * The `hikyaku` command. Every command reads and checks its arguments before anything else: a
+ * usage error or `--help` never loads the configuration or opens a connection, so it cannot hang
+ * on an unreachable database. The application's modules are imported only when a command runs,
+ * which keeps `--help` fast.
+ */
 
-  api                      HTTP API
-  worker                   delivery workers and the sweeper
-  smtp                     SMTP submission listeners (STARTTLS and implicit TLS)
-  all                      api + worker + smtp in one process
-  migrate                  apply database migrations
-  accounts create NAME     create an account; prints its full-access API key
-  keys create --account ID [--scope full|send] [--name NAME]
-                           create an API key; prints it
-  dev-inbox                loopback SMTP server storing messages under var/inbox
-  dev-key                  print the development API key, creating it on first use
-  config                   list configuration variables
+/** A command's work, once its arguments are known good. A number is the exit code; undefined
+ * means the process keeps serving until a signal stops it. */
+type Run = () => Promise<number | undefined>
 
-Configuration comes from the environment; see "hikyaku config".`
+interface Command {
+  /** One word, or two for a group (`keys create`). */
+  name: string
+  /** What follows the name in the usage line. */
+  args?: string
+  summary: string
+  /** More lines for `hikyaku <command> --help`: options, output, exit status. */
+  details?: string
+  /** Checks the arguments (throwing `fail(problem)`) and returns the work. Loads nothing. */
+  parse: (args: string[], fail: Fail) => Run
+}
 
-const out = (line: string) => process.stdout.write(`${line}\n`)
+type Fail = (problem: string) => UsageError
+
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(message)
+  }
+}
+
+const COMMANDS: Command[] = [
+  {
+    name: 'api',
+    summary: 'HTTP API',
+    parse: noArguments(() => serve(['api'])),
+  },
+  {
+    name: 'worker',
+    summary: 'delivery workers and the sweeper',
+    parse: noArguments(() => serve(['worker'])),
+  },
+  {
+    name: 'smtp',
+    summary: 'SMTP submission listeners (STARTTLS and implicit TLS)',
+    parse: noArguments(() => serve(['smtp'])),
+  },
+  {
+    name: 'all',
+    summary: 'the api, worker and smtp roles in one process',
+    parse: noArguments(() => serve(['worker', 'api', 'smtp'])),
+  },
+  {
+    name: 'migrate',
+    summary: 'apply database migrations',
+    details: 'Applies pending SQL migrations, then the data migrations that need the application. Safe to run on every deploy.',
+    parse: noArguments(async () => {
+      const { config, logger } = await boot()
+      const { runMigrate } = await import('./entrypoints/migrate.js')
+      return runMigrate(config, logger)
+    }),
+  },
+  {
+    name: 'accounts create',
+    args: 'NAME',
+    summary: 'create an account; prints its full-access API key',
+    details: 'NAME may be several words ("My Company"). The new key is printed alone on a line.',
+    parse: (args, fail) => {
+      const { positionals } = options(args, {}, fail)
+      const name = positionals.join(' ').trim()
+      if (!name) throw fail('NAME is required')
+      return () => oneShot(async (container) => (await import('./entrypoints/admin.js')).createAccount(container, name))
+    },
+  },
+  {
+    name: 'keys create',
+    args: '--account ID [--scope full|send] [--name NAME]',
+    summary: 'create an API key; prints it',
+    details: [
+      'Options:',
+      '  --account ID        the account (its id, a UUID)',
+      '  --scope full|send   full (the default) or send, which may only send mail',
+      '  --name NAME         a label shown when keys are listed',
+    ].join('\n'),
+    parse: (args, fail) => {
+      const spec = { account: { type: 'string' }, scope: { type: 'string', default: 'full' }, name: { type: 'string' } } as const
+      const { values, positionals } = options(args, spec, fail)
+      if (positionals.length > 0) throw fail(`unexpected argument "${positionals[0]}"`)
+      const { account, scope, name } = values as { account?: string; scope: string; name?: string }
+      if (!account) throw fail('--account is required')
+      if (scope !== 'full' && scope !== 'send') throw fail(`--scope must be full or send (got "${scope}")`)
+      if (!isUuid(account)) throw fail(`--account must be an account id, a UUID (got "${account}")`)
+      return () => oneShot(async (container) => (await import('./entrypoints/admin.js')).createKey(container, account, scope, name))
+    },
+  },
+  {
+    name: 'dev-inbox',
+    summary: 'loopback SMTP server storing messages under var/inbox',
+    parse: noArguments(async () => {
+      const { config, logger } = await boot()
+      const { startDevInbox } = await import('./smtp/dev-inbox.js')
+      const { stopOnSignals } = await import('./entrypoints/lifecycle.js')
+      const inbox = await startDevInbox({
+        host: '127.0.0.1',
+        port: config.devInboxPort,
+        dir: config.devInboxDir,
+        logger,
+        maxBytes: config.maxMessageBytes,
+      })
+      logger.info({ port: inbox.port, dir: config.devInboxDir }, 'dev inbox listening')
+      stopOnSignals(logger, config.shutdownTimeoutMs, inbox.close)
+      return undefined
+    }),
+  },
+  {
+    name: 'dev-key',
+    summary: 'print the development API key, creating it on first use',
+    parse: noArguments(() => oneShot(async (container) => (await import('./entrypoints/admin.js')).ensureDevKey(container))),
+  },
+  {
+    name: 'config',
+    summary: 'list configuration variables',
+    details: 'Prints every variable with its meaning and what a valid value looks like. Reads no configuration.',
+    parse: noArguments(async () => {
+      for (const { key, description, expect } of describeConfig()) out(`${key.padEnd(24)} ${description} (${expect})`)
+      return 0
+    }),
+  },
+  {
+    name: 'help',
+    args: '[COMMAND]',
+    summary: 'this list, or the usage of one command',
+    parse: (args, fail) => {
+      const { positionals } = options(args, {}, fail)
+      const { command, group, rest } = lookUp(positionals)
+      const text =
+        positionals.length === 0 ? overview() : rest.length > 0 ? undefined : command ? usageOf(command) : group && groupUsage(group)
+      if (!text) throw new UsageError(`unknown command "${positionals.join(' ')}"`, overview())
+      return async () => {
+        out(text)
+        return 0
+      }
+    },
+  },
+]
+
+// --- Usage texts ----------------------------------------------------------------------------------
+
+const usageLine = (c: Command) => `hikyaku ${c.name}${c.args ? ` ${c.args}` : ''}`
+
+const usageOf = (c: Command) =>
+  [`Usage: ${usageLine(c)}`, '', c.summary.charAt(0).toUpperCase() + c.summary.slice(1), ...(c.details ? ['', c.details] : [])].join('\n')
+
+const groupUsage = (group: string) => {
+  const members = COMMANDS.filter((c) => c.name.startsWith(`${group} `))
+  return [
+    ...members.map((c, i) => `${i === 0 ? 'Usage:' : '      '} ${usageLine(c)}`),
+    '',
+    ...members.map((c) => `  ${c.name}: ${c.summary}`),
+  ].join('\n')
+}
+
+function overview(): string {
+  const lines = COMMANDS.map((c) => {
+    const head = `${c.name}${c.args ? ` ${c.args}` : ''}`
+    return head.length < 25 ? `  ${head.padEnd(25)}${c.summary}` : `  ${head}\n  ${''.padEnd(25)}${c.summary}`
+  })
+  return [
+    'Usage: hikyaku <command>',
+    '',
+    ...lines,
+    '',
+    '"hikyaku <command> --help" shows the usage of one command.',
+    'Configuration comes from the environment; see "hikyaku config".',
+  ].join('\n')
+}
+
+// --- Argument checks --------------------------------------------------------------------------------
+
+/** parseArgs, strict: an unknown option or a missing value is a usage error. */
+function options(args: string[], spec: NonNullable<ParseArgsConfig['options']>, fail: Fail) {
+  try {
+    return parseArgs({ args, options: spec, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw fail((err as Error).message)
+  }
+}
+
+/** The parser of a command that takes no arguments. */
+function noArguments(run: Run): Command['parse'] {
+  return (args, fail) => {
+    const { positionals } = options(args, {}, fail)
+    if (positionals.length > 0) throw fail(`unexpected argument "${positionals[0]}"`)
+    return run
+  }
+}
+
+/** The command named by the first one or two words of argv; `group` when the first word is one. */
+function lookUp(argv: string[]): { command?: Command; group?: string; rest: string[] } {
+  const [first = '', second = ''] = argv
+  const two = COMMANDS.find((c) => c.name === `${first} ${second}`)
+  if (two) return { command: two, rest: argv.slice(2) }
+  const one = COMMANDS.find((c) => c.name === first)
+  if (one) return { command: one, rest: argv.slice(1) }
+  const group = COMMANDS.some((c) => c.name.startsWith(`${first} `)) ? first : undefined
+  return { group, rest: argv.slice(group ? 1 : 0) }
+}
+
+/** `--help` or `-h` among the arguments (before a `--`). */
+const wantsHelp = (args: string[]) => {
+  const end = args.indexOf('--')
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h')
+}
+
+// --- Running ------------------------------------------------------------------------------------------
+
+const out = (text: string) => process.stdout.write(`${text}\n`)
 
 // `hikyaku config | head` closes the pipe early; that is not an error worth a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0)
 })
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
-    out(USAGE)
-    return command ? 0 : 2
-  }
-  if (command === 'config') {
-    for (const { key, description, expect } of describeConfig()) out(`${key.padEnd(24)} ${description} (${expect})`)
-    return 0
-  }
+async function boot(): Promise<{ config: Config; logger: Logger }> {
   const config = loadConfig()
-  const logger = createLogger(config.logLevel)
+  const { createLogger } = await import('./infra/logger.js')
+  return { config, logger: createLogger(config.logLevel) }
+}
 
-  if (command === 'migrate') return runMigrate(config, logger)
-  if (command === 'dev-inbox') {
-    const inbox = await startDevInbox({
-      host: '127.0.0.1',
-      port: config.devInboxPort,
-      dir: config.devInboxDir,
-      logger,
-      maxBytes: config.maxMessageBytes,
-    })
-    logger.info({ port: inbox.port, dir: config.devInboxDir }, 'dev inbox listening')
-    stopOnSignals(logger, config.shutdownTimeoutMs, inbox.close)
-    return -1
-  }
-
+/** Runs `fn` against a container, prints what it returns, and closes the container. */
+async function oneShot(fn: (container: Container) => Promise<string>): Promise<number> {
+  const { config, logger } = await boot()
+  const { createContainer } = await import('./container.js')
   const container = createContainer(config, { logger })
-  const oneShot = async (fn: () => Promise<string>) => {
-    try {
-      out(await fn())
-      return 0
-    } finally {
-      await container.close()
-    }
-  }
-  switch (command) {
-    case 'accounts': {
-      if (rest[0] !== 'create' || !rest[1]) throw new UsageError('hikyaku accounts create NAME')
-      return oneShot(() => createAccount(container, rest.slice(1).join(' ')))
-    }
-    case 'keys': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: { account: { type: 'string' }, scope: { type: 'string', default: 'full' }, name: { type: 'string' } },
-      })
-      if (positionals[0] !== 'create' || !values.account || !['full', 'send'].includes(values.scope as string)) {
-        throw new UsageError('hikyaku keys create --account ID [--scope full|send] [--name NAME]')
-      }
-      return oneShot(() => createKey(container, values.account as string, values.scope as 'full' | 'send', values.name))
-    }
-    case 'dev-key':
-      return oneShot(() => ensureDevKey(container))
-    case 'api':
-    case 'worker':
-    case 'smtp':
-    case 'all': {
-      const stops: Stop[] = []
-      const runs = (role: string) => command === role || command === 'all'
-      try {
-        if (runs('worker')) stops.push(await startWorker(container))
-        if (runs('api')) stops.push(await startApi(container))
-        if (runs('smtp')) stops.push((await startSmtp(container)).close)
-      } catch (err) {
-        // A part that cannot start stops the whole process: half a Hikyaku must not look healthy.
-        for (const stop of stops.reverse()) await stop().catch(() => {})
-        await container.close().catch(() => {})
-        throw err
-      }
-      // Stop in reverse: first stop taking requests, then finish deliveries, then close pools.
-      stopOnSignals(logger, config.shutdownTimeoutMs, async () => {
-        for (const stop of stops.reverse()) await stop()
-        await container.close()
-      })
-      return -1
-    }
-    default:
-      throw new UsageError(USAGE)
+  try {
+    out(await fn(container))
+    return 0
+  } finally {
+    await container.close()
   }
 }
 
-class UsageError extends Error {}
+type Role = 'worker' | 'api' | 'smtp'
+
+/** Starts the roles in this order and serves until SIGTERM/SIGINT, which stops them in reverse. */
+async function serve(roles: Role[]): Promise<undefined> {
+  const { config, logger } = await boot()
+  const { createContainer } = await import('./container.js')
+  const { stopOnSignals } = await import('./entrypoints/lifecycle.js')
+  const container = createContainer(config, { logger })
+  const start: Record<Role, () => Promise<Stop>> = {
+    worker: async () => (await import('./entrypoints/worker.js')).startWorker(container),
+    api: async () => (await import('./entrypoints/api.js')).startApi(container),
+    smtp: async () => (await (await import('./entrypoints/smtp.js')).startSmtp(container)).close,
+  }
+  const stops: Stop[] = []
+  try {
+    for (const role of roles) stops.push(await start[role]())
+  } catch (err) {
+    // A part that cannot start stops the whole process: half a Hikyaku must not look healthy.
+    for (const stop of stops.reverse()) await stop().catch(() => {})
+    await container.close().catch(() => {})
+    throw err
+  }
+  // Stop in reverse: first stop taking requests, then finish deliveries, then close pools.
+  stopOnSignals(logger, config.shutdownTimeoutMs, async () => {
+    for (const stop of stops.reverse()) await stop()
+    await container.close()
+  })
+  return undefined
+}
+
+/** Exit status: 0 done (or help asked for), 1 failed, 2 usage error. */
+async function main(argv: string[]): Promise<number | undefined> {
+  if (argv.length === 0) throw new UsageError('no command given', overview())
+  if (argv[0] === '--help' || argv[0] === '-h') {
+    out(overview())
+    return 0
+  }
+  const { command, group, rest } = lookUp(argv)
+  if (!command) {
+    if (group && wantsHelp(rest)) {
+      out(groupUsage(group))
+      return 0
+    }
+    if (group) throw new UsageError(rest.length ? `unknown command "${group} ${rest[0]}"` : `"${group}" needs a command`, groupUsage(group))
+    throw new UsageError(`unknown command "${argv[0]}"`, overview())
+  }
+  if (wantsHelp(rest)) {
+    out(usageOf(command))
+    return 0
+  }
+  return command.parse(rest, (problem) => new UsageError(problem, usageOf(command)))()
+}
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exitCode = code
+    if (code !== undefined) process.exitCode = code
   },
   (err) => {
-    if (err instanceof ConfigError || err instanceof UsageError) process.stderr.write(`${err.message}\n`)
+    if (err instanceof UsageError) {
+      process.stderr.write(`hikyaku: ${err.message}\n\n${err.usage}\n`)
+      process.exitCode = 2
+      return
+    }
+    if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`)
     else process.stderr.write(`hikyaku: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
     process.exitCode = 1
   },
