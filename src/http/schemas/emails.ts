@@ -4,7 +4,7 @@ import { MAX_REPLY_TO } from '../../modules/emails/email.validate.js'
 import { Cursor, LimitQuery, Nullable, Timestamp } from './common.js'
 
 const Address = Type.String({ minLength: 1, maxLength: 998, examples: ['Ada <ada@example.com>'] })
-// MAX_RECIPIENTS can be raised to 1000 (config.spec.ts), so one list may hold that many; the
+// MAX_RECIPIENTS can be raised to 1000 (config.keys.ts), so one list may hold that many; the
 // configured cap over to, cc and bcc together is checked before any address is parsed.
 const AddressList = (maxItems: number) =>
   Type.Union([Address, Type.Array(Address, { maxItems })], { description: 'One address or an array of addresses' })
