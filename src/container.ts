@@ -29,7 +29,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   if (shapingProblems.length > 0) throw new ConfigError(shapingProblems.map((p) => `SHAPING_CONFIG: ${p}`))
   const shaping = createShaping(config.deliveryMode, config.shaping as ShapingFile | undefined)
   const logger = options.logger ?? createLogger(config.logLevel)
-  const pool = createPool(config.databaseUrl, config.dbPoolSize)
+  const pool = createPool(config.databaseUrl, config.dbPoolSize, { statementTimeoutMs: config.dbStatementTimeoutMs })
   const prisma = createPrisma(pool)
   const redis = createProducerRedis(config.redisUrl, logger)
   // Per-request commands (rate limits) on their own auto-pipelined connection; BullMQ keeps its own.

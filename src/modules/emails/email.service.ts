@@ -42,7 +42,13 @@ export function createEmailService(deps: EmailServiceDeps) {
 
   const dispatchAccepted = (rows: NewEmailRows): void => {
     const runAt = rows.email.scheduled_at ? new Date(rows.email.scheduled_at) : undefined
-    const jobs: DeliveryJob[] = rows.deliveries.map((d) => ({ deliveryId: d.id, attempt: 1, runAt, route: d.route }))
+    const jobs: DeliveryJob[] = rows.deliveries.map((d) => ({
+      deliveryId: d.id,
+      attempt: 1,
+      runAt,
+      route: d.route,
+      size: rows.email.size_bytes,
+    }))
     dispatcher
       .dispatch(jobs)
       .catch((err) => logger.warn({ err: String(err), emailId: rows.email.id }, 'dispatch failed; the sweeper will retry'))
