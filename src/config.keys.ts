@@ -194,9 +194,10 @@ export const CONFIG_KEYS = {
     ...duration('100ms', '20s'),
   },
   SWEEP_INTERVAL: {
-    description: 'How often the sweeper rebuilds missing jobs',
-    ...duration('100ms', '30s'),
-    default: 30_000,
+    description: "How often the sweeper rebuilds missing jobs, takes over dead workers' claims and expires old mail",
+    ...duration('100ms', '20s'),
+    // A dead worker's claims are taken over within a lease plus a sweep: 60 s + 20 s (±10%) < 90 s.
+    default: 20_000,
   },
   MAX_MESSAGE_BYTES: {
     description: 'Largest encoded message accepted',

@@ -26,7 +26,9 @@ export interface MigrationResult {
 }
 
 export async function migrate(databaseUrl: string, migrationsDir: string, logger?: Logger): Promise<MigrationResult> {
-  const client = new pg.Client({ connectionString: databaseUrl })
+  // A server that accepts the connection but never answers must not hang a deploy: connecting is
+  // bounded. Statements are not (a migration may take long, and waits on the migration lock).
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, keepAlive: true })
   await client.connect()
   try {
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_LOCK_ID])

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { createPrisma, type Pool } from '../../src/infra/db.js'
@@ -11,71 +10,13 @@ import { createEmailRepository, type NewEmailRows } from '../../src/modules/emai
 import { buildEmailRows } from '../../src/modules/emails/email.rows.js'
 import { validateSendInput } from '../../src/modules/emails/email.validate.js'
 import { createTestDatabase } from '../helpers/env.js'
+import { startProxy } from '../helpers/tcp-proxy.js'
 
 /**
  * The accept batcher when the database connection fails mid-commit (review finding 6), against
  * a real PostgreSQL behind a TCP proxy that can lose a commit's acknowledgement, lose a request,
  * or stop answering altogether.
  */
-type Mode = 'pass' | 'lose-reply' | 'lose-request' | 'silent'
-
-async function startProxy(target: URL) {
-  let mode: Mode = 'pass'
-  let cut = 0
-  const sockets = new Set<Socket>()
-  const track = (s: Socket) => {
-    sockets.add(s)
-    s.on('error', () => {})
-    s.on('close', () => sockets.delete(s))
-  }
-  const server: Server = createServer((client) => {
-    track(client)
-    // Silent: connections are accepted and never answered (a server that hangs, no RST).
-    if (mode === 'silent') return
-    const upstream = tcpConnect(Number(target.port), target.hostname)
-    track(upstream)
-    const cutBoth = () => {
-      cut++
-      mode = 'pass'
-      client.destroy()
-      upstream.destroy()
-    }
-    let reply = Buffer.alloc(0)
-    client.on('data', (chunk) => {
-      if (mode === 'silent') return
-      if (mode === 'lose-request') return cutBoth()
-      upstream.write(chunk)
-    })
-    upstream.on('data', (chunk) => {
-      if (mode === 'silent') return
-      if (mode !== 'lose-reply') return void client.write(chunk)
-      // Hold the reply back until it ends in ReadyForQuery ('Z', length 5): the statement has
-      // committed by then. Then drop the connection without passing any of it on.
-      reply = Buffer.concat([reply, chunk])
-      const z = reply.length - 6
-      if (z >= 0 && reply[z] === 0x5a && reply.readInt32BE(z + 1) === 5) cutBoth()
-    })
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  const url = new URL(target)
-  url.host = `127.0.0.1:${port}`
-  return {
-    url: url.toString(),
-    set: (next: Mode) => {
-      mode = next
-    },
-    cuts: () => cut,
-    async close() {
-      for (const s of sockets) s.destroy()
-      await new Promise((resolve) => server.close(resolve))
-    },
-  }
-}
-
 describe('accept batcher: a commit whose connection fails', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>
   let direct: pg.Client

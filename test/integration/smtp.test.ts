@@ -12,23 +12,12 @@ import { loadSmtpTls } from '../../src/smtp/tls.js'
 import { testConfig, waitFor } from '../helpers/env.js'
 import { type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
 import { startPrivatePostgres } from '../helpers/processes.js'
+import { smtpClient as client } from '../helpers/smtp-client.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 
 type Err = Error & { responseCode?: number; response?: string }
 
 const MAX_BYTES = 100_000
-
-/** A nodemailer transport submitting to the harness (STARTTLS on 587-style, or implicit TLS). */
-function client(h: Harness, opts: { implicit?: boolean; pass?: string; method?: 'PLAIN' | 'LOGIN' } = {}) {
-  return nodemailer.createTransport({
-    host: '127.0.0.1',
-    port: opts.implicit ? h.smtp!.smtpsPort : h.smtp!.smtpPort,
-    secure: opts.implicit === true,
-    requireTLS: !opts.implicit,
-    auth: { user: 'apikey', pass: opts.pass ?? h.key, method: opts.method ?? 'PLAIN' },
-    tls: { rejectUnauthorized: false },
-  })
-}
 
 /** The id out of `250 2.0.0 Ok: queued as <id>`. */
 const queuedId = (response: string): string => {
