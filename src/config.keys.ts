@@ -108,9 +108,9 @@ export const CONFIG_KEYS = {
   },
   DB_POOL_SIZE: { description: 'PostgreSQL connections per process', parse: int(1, 200), expect: 'an integer 1-200', default: 20 },
   DB_STATEMENT_TIMEOUT: {
-    description: 'Longest a database statement may run; a hung database then answers 503/451 instead of holding requests',
-    ...duration('100ms', '30s'),
-    default: 30_000,
+    description: 'Longest a database statement may run; a hung database then answers 503/451 within about this plus 2 s',
+    ...duration('100ms', '10s'),
+    default: 10_000,
   },
   REDIS_URL: {
     description: 'Redis URL (may carry a db index)',

@@ -18,15 +18,18 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value))
  * - the client gives up a little later (`query_timeout`), for a server that cannot even cancel;
  * - TCP keep-alive notices a peer that vanished from an idle connection.
  */
+/** The client waits this much longer than the server: a statement the server can cancel, it does. */
+const QUERY_TIMEOUT_MARGIN_MS = 2_000
+
 export function createPool(connectionString: string, max: number, options: { statementTimeoutMs?: number } = {}): Pool {
-  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000
+  const statementTimeoutMs = options.statementTimeoutMs ?? 10_000
   const pool = new pg.Pool({
     connectionString,
     max,
     connectionTimeoutMillis: Math.min(5_000, statementTimeoutMs),
     idleTimeoutMillis: 30_000,
     statement_timeout: statementTimeoutMs,
-    query_timeout: statementTimeoutMs + 5_000,
+    query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     idle_in_transaction_session_timeout: 2 * statementTimeoutMs,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,

@@ -73,10 +73,20 @@ describe('Redis is only a dispatch cache (C2)', () => {
     await redis.stop()
   })
 
-  it('a FLUSHALL mid-run loses nothing: every message still reaches a terminal state', async () => {
+  it('a FLUSHALL mid-run loses nothing: every message is sent, none twice without a flag', async () => {
     const ids = [...(await sendMany(h, 30, 'flush')), ...(await sendMany(h, 5, 'retry'))]
     await waitFor('some deliveries to happen first', () => (sink.received.length >= 5 ? true : undefined), 15_000)
+    const jobs = async () => (await redis.client.keys(`${h.config.bullmqPrefix}:delivery:dlv-*`)).length
+    const before = await jobs()
     await redis.client.flushall()
+    // The flush really took jobs with it: without the sweeper these messages would never go.
+    assert.ok(before > 0, 'delivery jobs were waiting in Redis when it was flushed')
+    assert.equal(await jobs(), 0)
+    const pending = await h.container.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM recipients WHERE status IN ('queued', 'deferred', 'sending')",
+    )
+    assert.ok((pending.rows[0]?.n ?? 0) > 0, 'recipients were still pending after the flush')
+
     const emails = await waitAllTerminal(h, ids, 40_000)
     assert.deepEqual(
       emails.filter((e) => e.status !== 'sent').map((e) => e.status),
@@ -86,7 +96,9 @@ describe('Redis is only a dispatch cache (C2)', () => {
     const counts = countsByRecipient(sink)
     for (const e of emails) {
       const r = e.recipients[0]!
-      assert.ok((counts.get(r.address) ?? 0) >= 1, `${r.address} reached the sink`)
+      const times = counts.get(r.address) ?? 0
+      assert.ok(times >= 1, `${r.address} reached the sink`)
+      if (times > 1) assert.equal(r.possible_duplicate, true, `${r.address} was sent ${times} times without a flag`)
     }
   })
 })
