@@ -14,7 +14,7 @@ import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 
 /**
- * The HTTP API beyond validation (DESIGN §4): idempotency, rate limits, list filters and
+ * The HTTP API beyond validation (see the API reference): idempotency, rate limits, list filters and
  * pagination, scheduled sends and cancellation, and the operations endpoints.
  */
 

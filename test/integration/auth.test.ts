@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
 
 /**
- * Authentication, scopes and tenant isolation (DESIGN §4): Bearer hk_<keyId>_<secret>, 401 for
+ * Authentication, scopes and tenant isolation (see the API reference): Bearer hk_<keyId>_<secret>, 401 for
  * anything but an active key, 403 for send-only keys outside sending, 404 across accounts.
  */
 

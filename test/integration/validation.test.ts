@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
 
 /**
- * POST /v1/emails input validation (DESIGN §4): every rule answers 422 `validation_failed` with
+ * POST /v1/emails input validation (see the API reference): every rule answers 422 `validation_failed` with
  * the JSON Pointer of the field to fix, nothing is coerced or dropped, and sizes answer 413.
  */
 

@@ -7,7 +7,7 @@ export const SQL_UUIDV7 = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_u
   substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid`
 
 /**
- * The claim (DESIGN §2.1), for many deliveries in one statement and one commit: due recipients
+ * The claim (docs/architecture.md §3), for many deliveries in one statement and one commit: due recipients
  * become `sending` with a lease and get an attempt row, before any SMTP is spoken.
  * - Queued and deferred recipients are claimed only for the expected attempt number, once due
  *   (`next_attempt_at`, with a little clock skew), and only while the email has not expired: a

@@ -1,7 +1,7 @@
 import type { HeldRecipient } from './delivery.types.js'
 
 /**
- * Keeps an attempt's claim alive while its SMTP transaction runs (DESIGN §2.1, C7). Leases are
+ * Keeps an attempt's claim alive while its SMTP transaction runs (docs/architecture.md §3, C7). Leases are
  * short, so a dead worker's recipients are taken over within about one lease plus one sweep;
  * a live worker renews them every `intervalMs`. The keeper says the claim is lost when a
  * renewal finds a recipient taken over, or when renewals have failed for so long that the

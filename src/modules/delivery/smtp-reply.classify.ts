@@ -53,7 +53,7 @@ const deferred = (phase: SmtpPhase, extra: Partial<RecipientOutcome> = {}): Reci
 })
 
 /**
- * Maps one transaction to an outcome per recipient (DESIGN §3, C5): a 5xx to RCPT bounces that
+ * Maps one transaction to an outcome per recipient (docs/architecture.md §4, C5): a 5xx to RCPT bounces that
  * recipient; a 5xx to MAIL or DATA bounces all; any 4xx, timeout or broken connection defers; a
  * connection lost after the final dot defers and flags a possible duplicate; our own relay
  * refusing us (AUTH, TLS) defers as `relay_unavailable` and never bounces.

@@ -15,7 +15,7 @@ interface ExpiredRow {
   attempt_count: number
 }
 
-/** The sweeper's statements (DESIGN §2.1); each page is bounded and commits on its own. */
+/** The sweeper's statements (docs/architecture.md §3); each page is bounded and commits on its own. */
 export function createSweeperRepository(pool: Pool) {
   return {
     /**

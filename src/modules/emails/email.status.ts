@@ -5,7 +5,7 @@ const PENDING_ORDER: RecipientStatus[] = ['sending', 'deferred', 'queued', 'sche
 const SUCCESS: RecipientStatus[] = ['sent', 'delivered']
 
 /**
- * A message's status from its recipients' (DESIGN §3): one shared status wins; while any is
+ * A message's status from its recipients' (docs/architecture.md §4): one shared status wins; while any is
  * pending, the most active pending one; all terminal and all succeeded → sent (or delivered when
  * all were delivered); some succeeded → partially_delivered; otherwise the most common failure.
  */

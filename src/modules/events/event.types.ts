@@ -13,7 +13,7 @@ export const EVENT_TYPES = [
 
 export type EventType = (typeof EVENT_TYPES)[number]
 
-/** What an event says about the attempt behind it (DESIGN §3). Absent keys mean "not applicable". */
+/** What an event says about the attempt behind it (docs/architecture.md §4). Absent keys mean "not applicable". */
 export interface EventData {
   attempt?: number
   smtp_code?: number
