@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -45,34 +45,69 @@ export async function freePort(): Promise<number> {
   })
 }
 
+/** Resolves once `child` has exited (at once if it already has). */
+const exitOf = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()))
+
 /**
  * A private redis-server on its own loopback port, for tests that flush or stop Redis: the
- * shared instance other test files use is never touched.
+ * shared instance other test files use is never touched. With `persistent`, it keeps an
+ * append-only file (fsync every second) in a directory of its own, as production should, so
+ * `restart()` brings back what was written before it; without, it keeps nothing.
  */
-export async function startPrivateRedis(options: { port?: number } = {}) {
+export async function startPrivateRedis(options: { port?: number; persistent?: boolean } = {}) {
   const port = options.port ?? (await freePort())
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  })
+  const dir = options.persistent ? mkdtempSync(join(tmpdir(), 'hikyaku-redis-')) : undefined
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--maxmemory-policy', 'noeviction']
+  if (dir) args.push('--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec')
+  else args.push('--appendonly', 'no')
+  let child: ChildProcess | undefined
   const url = `redis://127.0.0.1:${port}`
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   client.on('error', () => {})
-  await waitFor(
-    'private redis',
-    async () => {
-      await client.connect().catch(() => {})
-      return (await client.ping()) === 'PONG' ? true : undefined
-    },
-    10_000,
-    100,
-  )
+  const start = async () => {
+    child = spawn('redis-server', args, { stdio: 'ignore' })
+    await waitFor(
+      'private redis',
+      async () => {
+        if (client.status === 'wait' || client.status === 'end') await client.connect().catch(() => {})
+        return (await client.ping()) === 'PONG' ? true : undefined
+      },
+      10_000,
+      100,
+    )
+  }
+  /** Stops the server (SIGTERM: it writes its append-only file and exits), SIGKILL after 10 s. */
+  const halt = async () => {
+    if (!child) return
+    const running = child
+    running.kill('SIGTERM')
+    const timer = setTimeout(() => running.kill('SIGKILL'), 10_000)
+    await exitOf(running)
+    clearTimeout(timer)
+  }
+  const stop = async () => {
+    client.disconnect()
+    await halt()
+  }
+  await start()
   return {
     url,
+    port,
     client,
-    async stop() {
-      client.disconnect()
-      child.kill('SIGTERM')
-      await new Promise((resolve) => child.once('exit', resolve))
+    /** Stops the server and disconnects `client`. */
+    stop,
+    /** Starts it again on the same port (and directory), once stopped. */
+    start,
+    /** Stops the server and starts it again on the same port and directory; `client` reconnects. */
+    async restart() {
+      await halt()
+      await start()
+    },
+    /** Stops it and removes its directory. */
+    async destroy() {
+      await stop()
+      if (dir) rmSync(dir, { recursive: true, force: true })
     },
   }
 }
@@ -80,34 +115,47 @@ export async function startPrivateRedis(options: { port?: number } = {}) {
 /**
  * A private PostgreSQL cluster (initdb + pg_ctl from the installed server) on its own port, for
  * tests that stop the database: the shared server is never touched. Runs as `postgres` when
- * this process is root, since the server refuses to run as root.
+ * this process is root, since the server refuses to run as root. It runs with fsync=off: a
+ * restart loses nothing (a fast shutdown writes a checkpoint), only a machine crash would.
+ * Migrated from `migrationsDir` when one is given.
  */
-export async function startPrivatePostgres(migrationsDir: string) {
+export async function startPrivatePostgres(migrationsDir?: string) {
   const versions = readdirSync('/usr/lib/postgresql').filter((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`))
   const bin = `/usr/lib/postgresql/${versions.sort().at(-1)}/bin`
   const dir = mkdtempSync(join(tmpdir(), 'hikyaku-pg-'))
   chmodSync(dir, 0o777)
   const data = join(dir, 'data')
   const port = await freePort()
+  const command = (cmd: string, args: string[]): [string, string[]] =>
+    process.getuid?.() === 0 ? ['su', ['postgres', '-s', '/bin/sh', '-c', [cmd, ...args].map((a) => `'${a}'`).join(' ')]] : [cmd, args]
+  // Asynchronous, so that a process serving other things meanwhile (a sink, a load) is not frozen.
   const asServer = (cmd: string, args: string[]) =>
-    process.getuid?.() === 0
-      ? execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', [cmd, ...args].map((a) => `'${a}'`).join(' ')])
-      : execFileSync(cmd, args)
-  asServer(`${bin}/initdb`, ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
+    new Promise<void>((resolve, reject) => {
+      const [file, argv] = command(cmd, args)
+      execFile(file, argv, { timeout: 60_000 }, (err, _stdout, stderr) =>
+        err ? reject(new Error(`${cmd} ${args[0] ?? ''} failed: ${stderr || err.message}`)) : resolve(),
+      )
+    })
+  const [initdb, initdbArgs] = command(`${bin}/initdb`, ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
+  execFileSync(initdb, initdbArgs, { stdio: 'ignore' })
   const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c fsync=off`
-  const start = () => asServer(`${bin}/pg_ctl`, ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start'])
-  const stop = () => asServer(`${bin}/pg_ctl`, ['-D', data, '-m', 'fast', '-w', 'stop'])
-  start()
+  const ctl = (action: string, ...extra: string[]) => asServer(`${bin}/pg_ctl`, [action, '-D', data, ...extra, '-w'])
+  const start = () => ctl('start', '-o', options, '-l', join(dir, 'log'))
+  const stop = () => ctl('stop', '-m', 'fast')
+  await start()
   const url = `postgresql://postgres@127.0.0.1:${port}/postgres`
-  await migrate(url, migrationsDir)
+  if (migrationsDir) await migrate(url, migrationsDir)
   return {
     url,
-    stop: async () => void stop(),
-    start: async () => void start(),
+    port,
+    /** The server's log file. */
+    log: join(dir, 'log'),
+    stop,
+    start,
+    /** `pg_ctl restart -m fast`: every connection is cut, and the server is back when this resolves. */
+    restart: () => ctl('restart', '-m', 'fast', '-o', options, '-l', join(dir, 'log')),
     async destroy() {
-      try {
-        stop()
-      } catch {}
+      await stop().catch(() => {})
       rmSync(dir, { recursive: true, force: true })
     },
   }
