@@ -130,4 +130,19 @@ describe('delivery outcomes', () => {
     )
     assert.equal(message.from, 'news@relay-signed.test', 'relay mode keeps the envelope sender')
   })
+
+  it('a DKIM key that no longer opens → failed at once with a clear reason, not deferred for days', async () => {
+    const created = await h.request('POST', '/v1/domains', { payload: { name: 'broken-key.test' } })
+    assert.equal(created.status, 201)
+    // As after HIKYAKU_SECRET was changed: the sealed key is there but cannot be opened.
+    await h.container.pool.query("UPDATE domains SET dkim_private_key = 'v2.AAAA.AAAA.AAAA' WHERE name = 'broken-key.test'")
+    const res = await h.send(basicEmail({ from: 'news@broken-key.test', to: 'unsigned@example.net' }))
+    const email = await h.waitForEmail(res.body.id, done)
+    assert.equal(email.status, 'failed')
+    const attempts = email.attempts as Array<{ outcome: string; reply: string }>
+    assert.equal(attempts.length, 1)
+    assert.match(attempts[0]?.reply ?? '', /DKIM signing key of broken-key\.test cannot be used/)
+    assert.doesNotMatch(attempts[0]?.reply ?? '', /HIKYAKU_SECRET|decrypt/)
+    assert.equal(sink.received.filter((m) => m.to.includes('unsigned@example.net')).length, 0, 'never sent unsigned')
+  })
 })

@@ -144,3 +144,42 @@ describe('SIGTERM while deliveries are in flight, with a short SHUTDOWN_TIMEOUT'
     }
   })
 })
+
+describe('more deliveries than relay connections', () => {
+  let sink: Sink
+  let h: Harness
+
+  before(async () => {
+    // Each message holds the only connection for 700 ms, longer than SMTP_TIMEOUT: waiting for
+    // the connection must not be timed (or counted) like an SMTP step.
+    sink = await startSink({ data: () => ({ kind: 'stall', ms: 700 }) })
+    h = await startHarness({
+      env: {
+        SMTP_RELAY_URL: sink.url,
+        SMTP_POOL_SIZE: '1',
+        WORKER_CONCURRENCY: '4',
+        SMTP_TIMEOUT: '500ms',
+        SMTP_DATA_TIMEOUT: '2s',
+        SMTP_TRANSACTION_TIMEOUT: '5s',
+      },
+    })
+  })
+  after(async () => {
+    await h.close()
+    await sink.close()
+  })
+
+  it('waiting for a free connection is not an attempt: each message is sent on its first', async () => {
+    const ids = []
+    for (const n of [1, 2, 3, 4]) ids.push((await h.send(basicEmail({ to: `queued-${n}@example.net` }))).body.id as string)
+    for (const id of ids) {
+      const email = (await h.waitForEmail(id, (e) => TERMINAL.includes(e.status), 20_000)) as unknown as EmailView
+      assert.equal(email.status, 'sent')
+      assert.deepEqual(
+        email.attempts.map((a) => a.outcome),
+        ['sent'],
+      )
+    }
+    assert.equal(sink.maxConcurrent, 1)
+  })
+})

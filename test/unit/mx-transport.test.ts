@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { createLogger } from '../../src/infra/logger.js'
+import type { DestinationLimiter } from '../../src/modules/delivery/limiter.port.js'
+import { MxTransport } from '../../src/modules/delivery/mx.transport.js'
+import { createShaping } from '../../src/modules/delivery/shaping.js'
+
+/**
+ * Slots a reservation takes are always given back (review finding 4): a Redis call that fails
+ * after a slot was taken must not leak it, or a few blips block a destination for good.
+ */
+function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>) {
+  const held = new Set<string>()
+  const calls: string[] = []
+  const call = <T>(name: keyof DestinationLimiter, value: () => T): Promise<T> => {
+    calls.push(name)
+    const err = failing[name]
+    return err ? Promise.reject(err) : Promise.resolve(value())
+  }
+  const limiter: DestinationLimiter = {
+    state: () => call('state', () => ({ pausedUntil: 0, factor: 1 })),
+    acquireSlot: (_d, slot) => call('acquireSlot', () => (held.add(slot), true)),
+    renewSlot: (_d, slot) => call('renewSlot', () => held.has(slot)),
+    releaseSlot: (_d, slot) => call('releaseSlot', () => void held.delete(slot)),
+    reserveRate: () => call('reserveRate', () => 0),
+    throttled: () => call('throttled', () => 0),
+    succeeded: () => call('succeeded', () => undefined),
+  }
+  return { limiter, held, calls }
+}
+
+const transport = (limiter: DestinationLimiter) =>
+  new MxTransport({
+    planner: { plan: async () => ({ kind: 'hosts', hosts: [{ name: 'mx.example.net', priority: 10, addresses: ['8.8.8.8'] }] }) },
+    shaping: createShaping('mx'),
+    limiter,
+    port: 25,
+    heloName: 'hikyaku.test',
+    timeoutMs: 1_000,
+    logger: createLogger('silent'),
+  })
+
+describe('MxTransport.reserve', () => {
+  it('gives the slot back when taking a rate token fails', async () => {
+    const { limiter, held, calls } = limiterWith({ reserveRate: new Error('Command timed out') })
+    await assert.rejects(transport(limiter).reserve('example.net'), /Command timed out/)
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(calls, ['state', 'acquireSlot', 'reserveRate', 'releaseSlot'])
+    assert.equal(held.size, 0, 'no slot is left held')
+  })
+
+  it('starts renewing a slot only once it is held, so a failed acquire leaves no timer behind', async () => {
+    const { limiter, calls } = limiterWith({ acquireSlot: new Error('Connection is closed') })
+    await assert.rejects(transport(limiter).reserve('example.net'), /Connection is closed/)
+    assert.deepEqual(calls, ['state', 'acquireSlot'])
+  })
+
+  it('a successful reservation holds one slot until released', async () => {
+    const { limiter, held } = limiterWith({})
+    const mx = transport(limiter)
+    const reservation = await mx.reserve('example.net')
+    assert.equal(reservation.kind, 'go')
+    assert.equal(held.size, 1)
+    if (reservation.kind === 'go') mx.release(reservation.ticket)
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(held.size, 0)
+  })
+})
