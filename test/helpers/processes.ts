@@ -99,9 +99,10 @@ export async function startPrivateRedis(options: { port?: number; persistent?: b
     stop,
     /** Starts it again on the same port (and directory), once stopped. */
     start,
-    /** Stops the server and starts it again on the same port and directory; `client` reconnects. */
-    async restart() {
+    /** Stops the server and, `downMs` later, starts it again on the same port and directory; `client` reconnects. */
+    async restart(downMs = 0) {
       await halt()
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs))
       await start()
     },
     /** Stops it and removes its directory. */
