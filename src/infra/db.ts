@@ -52,6 +52,14 @@ const RETRYABLE = new Set(['40P01', '40001'])
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect()
+    // Checked out, a connection has no pool listener for its errors: one lost between two
+    // statements (a server restart, a reset) would be an unhandled 'error' event and end the
+    // process. Kept here instead, it is what the transaction fails with.
+    let lost: Error | undefined
+    const onLost = (err: Error) => {
+      lost = err
+    }
+    client.on('error', onLost)
     let failure: unknown
     try {
       await client.query('BEGIN')
@@ -59,10 +67,11 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
       await client.query('COMMIT')
       return result
     } catch (err) {
-      failure = err
+      failure = lost ?? err
       await client.query('ROLLBACK').catch(() => {})
-      if (attempt >= 3 || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err
+      if (attempt >= 3 || !RETRYABLE.has((failure as { code?: string }).code ?? '')) throw failure
     } finally {
+      client.removeListener('error', onLost)
       // A connection that failed other than with an SQL error (a timeout, a reset) is discarded.
       client.release(failure !== undefined && !isSqlError(failure) ? (failure as Error) : undefined)
     }

@@ -24,23 +24,32 @@ export function createSweeperRepository(pool: Pool) {
      */
     async tryLock(): Promise<(() => Promise<void>) | undefined> {
       const client = await pool.connect()
+      // The lock's connection stays out of the pool for the whole sweep, with no pool listener
+      // for its errors: a server restart meanwhile must not be an unhandled 'error' event that
+      // ends the worker. The unlock then fails, and the server has released the lock already.
+      const ignore = () => {}
+      client.on('error', ignore)
+      const release = (err?: Error) => {
+        client.removeListener('error', ignore)
+        client.release(err)
+      }
       try {
         const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEPER_LOCK_ID])
         if (!rows[0]?.locked) {
-          client.release()
+          release()
           return undefined
         }
       } catch (err) {
-        client.release(err as Error)
+        release(err as Error)
         throw err
       }
       return async () => {
         try {
           await client.query('SELECT pg_advisory_unlock($1)', [SWEEPER_LOCK_ID])
-          client.release()
+          release()
         } catch (err) {
           // Dropping the connection releases a session lock too.
-          client.release(err as Error)
+          release(err as Error)
         }
       }
     },
