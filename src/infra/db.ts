@@ -68,7 +68,10 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
       return result
     } catch (err) {
       failure = lost ?? err
-      await client.query('ROLLBACK').catch(() => {})
+      // A connection that failed other than with an SQL error is dropped below, which rolls the
+      // transaction back; a ROLLBACK queued behind a statement that never answered would only
+      // wait out another query timeout.
+      if (isSqlError(failure)) await client.query('ROLLBACK').catch(() => {})
       if (attempt >= 3 || !RETRYABLE.has((failure as { code?: string }).code ?? '')) throw failure
     } finally {
       client.removeListener('error', onLost)
@@ -81,32 +84,54 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
 /** An error the server reported with an SQLSTATE (the connection itself is fine). */
 const isSqlError = (err: unknown): boolean => /^[0-9A-Z]{5}$/.test((err as { code?: string } | undefined)?.code ?? '')
 
-/** Errors that mean "Postgres is unreachable, stalled or refusing work right now" rather than a bug. */
-export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string } | undefined
-  if (!e) return false
-  if (
-    e.code &&
-    [
-      'ECONNREFUSED',
-      'ECONNRESET',
-      'ETIMEDOUT',
-      'EPIPE',
-      'ENOTFOUND',
-      '57014', // statement timeout: the server is stalled or overloaded
-      '25P03', // idle in transaction too long
-      '57P01',
-      '57P02',
-      '57P03',
-      '53300',
-      '08006',
-      '08001',
-      '08003',
-      '08004',
-    ].includes(e.code)
-  )
-    return true
-  return /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connection.*(refused|closed)/i.test(
-    e.message ?? '',
-  )
+// Driver (pg, node) and server (SQLSTATE) codes for "the database is unreachable, stalled or
+// refusing work right now" rather than a bug in the statement.
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  '57014', // statement timeout: the server is stalled or overloaded
+  '25P03', // idle in transaction too long
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08006',
+  '08001',
+  '08003',
+  '08004',
+  // Prisma's: cannot reach, timed out, operations timed out, connection closed, pool timeout.
+  'P1001',
+  'P1002',
+  'P1008',
+  'P1017',
+  'P2024',
+])
+// What Prisma's pg adapter says when it lost or never had a connection.
+const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections'])
+const UNAVAILABLE_TEXT = /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connection.*(refused|closed)/i
+
+/**
+ * Errors that mean "Postgres is unreachable, stalled or refusing work right now" rather than a
+ * bug: from pg directly, from Prisma (its own codes, or the driver error it wraps), or already
+ * translated into `unavailable` at a repository's edge.
+ */
+export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 3) return false
+  const e = err as {
+    name?: string
+    code?: string
+    message?: string
+    kind?: string
+    originalCode?: string
+    meta?: { driverAdapterError?: { cause?: unknown } }
+    cause?: unknown
+  }
+  if (e.code === 'unavailable' && e.name === 'AppError') return true
+  if ((e.code && UNAVAILABLE_CODES.has(e.code)) || (e.originalCode && UNAVAILABLE_CODES.has(e.originalCode))) return true
+  if (e.kind && UNAVAILABLE_KINDS.has(e.kind)) return true
+  if (UNAVAILABLE_TEXT.test(e.message ?? '')) return true
+  return isDatabaseUnavailable(e.meta?.driverAdapterError?.cause, depth + 1) || isDatabaseUnavailable(e.cause, depth + 1)
 }
