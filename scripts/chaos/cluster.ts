@@ -200,11 +200,11 @@ export async function startCluster(options: { logDir: string; relayUrl: string; 
      * Every process kind runs and is healthy: the api answers /readyz (PostgreSQL and Redis
      * reachable), both workers run, Redis answers PING. Restarts whatever is not running.
      */
-    async ensureHealthy(timeoutMs: number): Promise<{ ok: boolean; restarted: ProcessName[]; last: string }> {
+    async ensureHealthy(timeoutMs: number, stopped = () => false): Promise<{ ok: boolean; restarted: ProcessName[]; last: string }> {
       const restarted: ProcessName[] = []
       const deadline = Date.now() + timeoutMs
       let last = ''
-      while (Date.now() < deadline) {
+      while (Date.now() < deadline && !stopped()) {
         for (const name of ['api', ...WORKERS] as ProcessName[]) {
           if (running.has(name)) continue
           restarted.push(name)

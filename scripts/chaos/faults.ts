@@ -145,7 +145,8 @@ export function createFaults(deps: { cluster: Cluster; receiver: Receiver; rando
           problem(`${kind}: ${detail}`)
         }
         const ms = Date.now() - began
-        const health = await cluster.ensureHealthy(90_000)
+        const health = await cluster.ensureHealthy(90_000, stopped)
+        if (stopped()) return
         if (!health.ok) problem(`${kind}: not healthy again within 90 s (${health.last})`)
         // A process that exited by itself is a finding of the checker (the cluster's exit records).
         if (health.restarted.length > 0) detail += `; restarted ${health.restarted.join(', ')}, which had exited by itself`

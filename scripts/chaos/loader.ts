@@ -52,7 +52,7 @@ function behaviourDraw(random: Random): () => Behaviour {
 }
 
 /** One HTTP request, classified. A 503 that says the commit's fate is unknown is an unknown answer. */
-async function post(url: string, apiKey: string, body: string, key: string | undefined, timeoutMs: number, t0: number): Promise<Try> {
+async function post(url: string, apiKey: string, body: string, key: string | undefined, signal: AbortSignal, t0: number): Promise<Try> {
   const started = Date.now()
   const base = { at: started - t0 }
   try {
@@ -64,7 +64,7 @@ async function post(url: string, apiKey: string, body: string, key: string | und
         ...(key ? { 'idempotency-key': key } : {}),
       },
       body,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal,
     })
     const text = await res.text()
     const ms = Date.now() - started
@@ -108,6 +108,8 @@ export function createLoader(options: {
   let inFlight = 0
   let shed = 0
   const pending = new Set<Promise<void>>()
+  // Ctrl-C: the requests still going are abandoned (their outcome stays unknown).
+  const abandon = new AbortController()
 
   async function send(offer: Offer): Promise<void> {
     const body = JSON.stringify({
@@ -117,8 +119,9 @@ export function createLoader(options: {
       text: `Message ${offer.seq} of chaos run ${options.seed}.`,
       tags: { run: String(options.seed) },
     })
-    for (let i = 0; ; i++) {
-      const t = await post(options.apiUrl, options.apiKey, body, offer.idempotencyKey, options.requestTimeoutMs, options.t0)
+    for (let i = 0; i === 0 || !abandon.signal.aborted; i++) {
+      const signal = AbortSignal.any([AbortSignal.timeout(options.requestTimeoutMs), abandon.signal])
+      const t = await post(options.apiUrl, options.apiKey, body, offer.idempotencyKey, signal, options.t0)
       offer.tries.push(t)
       const unsure = t.outcome === 'unknown' || t.outcome === 'unreachable' || (t.status ?? 0) >= 500 || t.status === 409
       if (!offer.idempotencyKey || t.outcome === 'accepted' || !unsure || i >= RETRY_DELAYS_MS.length) break
@@ -169,6 +172,8 @@ export function createLoader(options: {
         await sleep(Math.max(1, Math.ceil(started + (seq / options.rate) * 1000 - Date.now())))
       }
     },
+    /** Abandons the requests still going: they end at once, their outcome unknown. */
+    abandon: () => abandon.abort(),
     /** Waits for the requests still going (each is bounded by its timeout and retries). */
     async drain(): Promise<void> {
       while (pending.size > 0) await Promise.all([...pending])

@@ -32,6 +32,7 @@ const onSignal = (signal: NodeJS.Signals) => {
   if (interrupted) return
   interrupted = true
   log(`${signal}: stopping the load and the faults, then everything this run started`)
+  loader?.abandon()
 }
 process.on('SIGINT', onSignal)
 process.on('SIGTERM', onSignal)
