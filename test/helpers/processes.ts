@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
+import pg from 'pg'
 import { migrate } from '../../src/infra/migrator.js'
 import { waitFor } from './env.js'
 
@@ -155,6 +156,42 @@ export async function startPrivatePostgres(migrationsDir?: string) {
     start,
     /** `pg_ctl restart -m fast`: every connection is cut, and the server is back when this resolves. */
     restart: () => ctl('restart', '-m', 'fast', '-o', options, '-l', join(dir, 'log')),
+    /**
+     * Sets a server option on this cluster only (`ALTER SYSTEM`, then `pg_reload_conf()`), or
+     * with `null` resets it; resolves once a new session sees the change. Options the
+     * server reads only at start need `restart()` as well.
+     */
+    async setOption(name: string, value: string | null) {
+      if (!/^[a-z_][a-z0-9_.]*$/.test(name)) throw new Error(`not an option name: ${name}`)
+      const admin = new pg.Client({ connectionString: url })
+      await admin.connect()
+      try {
+        await admin.query(value === null ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = ${admin.escapeLiteral(value)}`)
+        await admin.query('SELECT pg_reload_conf()')
+      } finally {
+        await admin.end()
+      }
+      await waitFor(
+        `${name} applied`,
+        async () => {
+          const session = new pg.Client({ connectionString: url })
+          await session.connect()
+          try {
+            const { rows } = await session.query<{ setting: string; sourcefile: string | null }>(
+              'SELECT setting, sourcefile FROM pg_settings WHERE name = $1',
+              [name],
+            )
+            const row = rows[0]
+            const fromAutoConf = (row?.sourcefile ?? '').endsWith('postgresql.auto.conf')
+            return (value === null ? !fromAutoConf : fromAutoConf && row?.setting === value) ? true : undefined
+          } finally {
+            await session.end()
+          }
+        },
+        10_000,
+        50,
+      )
+    },
     async destroy() {
       await stop().catch(() => {})
       rmSync(dir, { recursive: true, force: true })
