@@ -44,14 +44,76 @@ export function guardRepository<T extends Methods>(repository: T): T {
 }
 
 /**
- * One query on a connection of its own, opened with the pool's settings and closed after. For
- * the question asked right after a connection failure: the pool's idle connections may be dead
- * too (a restarted server), and a fresh one either answers or fails within its timeouts.
+ * A statement that failed with the database unavailable (a reset, a client query timeout, a
+ * server that went away), so that whether it committed may be unknown. It says what settling
+ * that needs: whether anything was sent at all, and which server process ran it.
+ */
+export class StatementFailure extends AppError {
+  /** False when no connection could be had: nothing was sent, nothing can have committed. */
+  readonly sent: boolean
+  /** The server process (backend) the statement was sent to, when known. */
+  readonly backendPid: number | undefined
+
+  constructor(sent: boolean, backendPid: number | undefined, cause: unknown) {
+    super('unavailable', DATABASE_UNAVAILABLE, { retryAfter: 5, cause })
+    this.sent = sent
+    this.backendPid = backendPid
+  }
+}
+
+/** The backend process id node-pg learnt at connect (BackendKeyData); not in its type declarations. */
+const backendPidOf = (client: pg.ClientBase): number | undefined => {
+  const pid = (client as { processID?: unknown }).processID
+  return typeof pid === 'number' && pid > 0 ? pid : undefined
+}
+
+/** An error the server reported with an SQLSTATE (the connection itself is fine). */
+const isSqlError = (err: unknown): boolean => /^[0-9A-Z]{5}$/.test((err as { code?: string } | undefined)?.code ?? '')
+
+/**
+ * Runs `fn` on one checked-out pooled connection, remembering its backend: the same round
+ * trips as `pool.query`. When the database becomes unavailable meanwhile, the error is a
+ * `StatementFailure` naming that backend (or saying nothing was sent when no connection could
+ * be had), and the connection is discarded rather than reused: its backend may be about to be
+ * ended (`endBackend`). Other errors pass through and leave a healthy connection in the pool.
+ */
+export async function onPooledConnection<T>(pool: Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient
+  try {
+    client = await pool.connect()
+  } catch (err) {
+    throw isDatabaseUnavailable(err) ? new StatementFailure(false, undefined, err) : err
+  }
+  const backendPid = backendPidOf(client)
+  // Checked out, a connection has no pool listener for its errors: one lost now would be an
+  // unhandled 'error' event (and end the process). Kept here instead.
+  let lost: Error | undefined
+  const onLost = (err: Error) => {
+    lost = err
+  }
+  client.on('error', onLost)
+  let failure: unknown
+  try {
+    return await fn(client)
+  } catch (err) {
+    failure = lost ?? err
+    throw isDatabaseUnavailable(failure) ? new StatementFailure(true, backendPid, failure) : failure
+  } finally {
+    client.removeListener('error', onLost)
+    const discard = failure !== undefined && (isDatabaseUnavailable(failure) || !isSqlError(failure))
+    client.release(discard ? (failure instanceof Error ? failure : true) : undefined)
+  }
+}
+
+/**
+ * The questions asked right after a connection failure go on a connection of their own, opened
+ * with the pool's settings and closed after: the pool's idle connections may be dead too (a
+ * restarted server), and a fresh one either answers or fails within its (short) timeouts.
  */
 const FRESH_QUERY_TIMEOUT_MS = 5_000
 
-export async function queryOnFreshConnection<R extends pg.QueryResultRow>(pool: Pool, text: string, values: unknown[]): Promise<R[]> {
-  // A short question: it gets short timeouts whatever the pool allows its own statements.
+export async function withFreshConnection<T>(pool: Pool, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  // Short questions: they get short timeouts whatever the pool allows its own statements.
   const bound = (ms: number | undefined) => Math.min(ms || FRESH_QUERY_TIMEOUT_MS, FRESH_QUERY_TIMEOUT_MS)
   const client = new pg.Client({
     ...pool.options,
@@ -63,8 +125,32 @@ export async function queryOnFreshConnection<R extends pg.QueryResultRow>(pool: 
   client.on('error', () => {})
   try {
     await client.connect()
-    return (await client.query<R>(text, values)).rows
+    return await fn(client)
   } finally {
     await client.end().catch(() => {})
+  }
+}
+
+/**
+ * Ends a backend (`pg_terminate_backend`) and waits, at most `timeoutMs`, until it has left
+ * `pg_stat_activity`. True once it is gone: its transaction is then committed or rolled back
+ * for good, and visible as such to every new snapshot (a backend leaves the activity view only
+ * after it has aborted its transaction, or finished its commit — one waiting for a synchronous
+ * standby stops waiting when told to terminate, its commit already durable locally). False
+ * when it is still there at the deadline (a process stuck in I/O acts on the signal only once
+ * the I/O returns). Asked with `client`, a connection other than the backend's own.
+ *
+ * Only the same role (or a superuser, or pg_signal_backend) may end a backend; without that
+ * right this fails. A pid is reused only after the process space wraps around, which the few
+ * seconds this runs do not allow for.
+ */
+export async function endBackend(client: pg.ClientBase, pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  await client.query('SELECT pg_terminate_backend($1::int)', [pid])
+  for (;;) {
+    const { rows } = await client.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1::int', [pid])
+    if (rows.length === 0) return true
+    if (Date.now() >= deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }

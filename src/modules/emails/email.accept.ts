@@ -2,7 +2,7 @@ import { isDatabaseUnavailable } from '../../infra/db.js'
 import type { Logger } from '../../infra/logger.js'
 import { createBatcher, type Settlement } from '../../lib/batcher.js'
 import { AppError, unavailable } from '../../lib/errors.js'
-import type { NewEmailRows } from './email.repository.js'
+import type { CommitCheck, EmailKey, NewEmailRows } from './email.repository.js'
 
 /** Bytes of messages one accept statement carries at most (a larger message goes alone). */
 const MAX_BATCH_BYTES = 16 * 1024 * 1024
@@ -10,12 +10,15 @@ const MAX_BATCH_BYTES = 16 * 1024 * 1024
 /** What the accept batcher needs of the email repository. */
 export interface AcceptStore {
   insert(batch: NewEmailRows[]): Promise<void>
-  existingIds(ids: string[]): Promise<Set<string>>
+  /** After `insert` failed with the database unavailable: which emails committed, and whether that is final. */
+  committedAfter(failure: unknown, emails: EmailKey[]): Promise<CommitCheck>
 }
 
 export const NOTHING_ACCEPTED = 'The database is unavailable; nothing was accepted. Retry shortly.'
 export const MAYBE_ACCEPTED =
   'The database became unavailable while accepting this message, and whether it was committed is unknown. Retry shortly.'
+export const OUTCOME_UNKNOWN_RETRY_WITH_KEY =
+  'The database became unavailable while accepting this message, and whether it was committed is unknown. Retry with the same Idempotency-Key: a message that was committed is answered from its stored result, never accepted twice.'
 
 /**
  * Group commit: concurrent submissions share one statement, and each caller's promise resolves
@@ -35,11 +38,14 @@ export function createAcceptBatcher(deps: { store: AcceptStore; concurrency: num
       return batch.map(() => undefined)
     },
     onFailure: async (batch, err) => {
-      const ids = batch.map((rows) => rows.email.id)
-      const decided = await settleFailedAccept(ids, err, store.existingIds)
+      const emails = batch.map((rows) => ({ id: rows.email.id, accountId: rows.email.account_id }))
+      const decided = await settleFailedAccept(emails, err, store.committedAfter)
       if (decided !== 'isolate' && isAmbiguous(err)) {
         const committed = decided.filter((s) => s.ok).length
-        logger.warn({ err, batch: ids.length, committed }, 'accept batch lost its connection; callers told from what was committed')
+        logger.warn(
+          { err, batch: emails.length, committed },
+          'accept batch failed with the database unavailable; callers told from what was committed',
+        )
       }
       return decided
     },
@@ -50,33 +56,38 @@ export type AcceptBatcher = ReturnType<typeof createAcceptBatcher>
 
 /**
  * What the callers of a failed accept statement are told.
- * - The connection failed or timed out (the repository's `unavailable`, or a raw
- *   connection-class error): the statement may have committed with its acknowledgement lost.
- *   Re-running it item by item would turn committed mail into duplicate-key failures, and
- *   against a dead database would wait out one connect timeout per item. So one query, on a
- *   fresh connection, asks which of the ids exist: those callers succeed, the others get 503;
- *   when that question fails too, everyone gets 503 (nothing is known to be accepted).
+ * - The database became unavailable (the repository's `unavailable`, or a raw connection-class
+ *   error: a reset, a client query timeout): the statement may have committed with its
+ *   acknowledgement lost, or be committing still. Re-running it item by item would turn
+ *   committed mail into duplicate-key failures, and against a dead database would wait out
+ *   one connect timeout per item. So the store settles it once (`committedAfter`: the
+ *   statement's backend is ended and waited for, then the ids are looked up): committed
+ *   messages succeed; the others get 503 saying nothing was accepted only when that is final,
+ *   and saying the outcome is unknown otherwise (the backend could not be seen to exit, or the
+ *   question itself failed).
  * - Anything else: the batch is re-run item by item (`isolate`) so one bad item fails only its
  *   caller, and an item alone that fails on its own email id's primary key was committed
  *   earlier (by the batch whose acknowledgement was lost): success.
  */
 export async function settleFailedAccept(
-  ids: string[],
+  emails: EmailKey[],
   err: unknown,
-  existingIds: (ids: string[]) => Promise<Set<string>>,
+  committedAfter: (failure: unknown, emails: EmailKey[]) => Promise<CommitCheck>,
 ): Promise<Settlement<void>[] | 'isolate'> {
   if (isAmbiguous(err)) {
-    let committed: Set<string>
+    let check: CommitCheck
     try {
-      committed = await existingIds(ids)
+      check = await committedAfter(err, emails)
     } catch (checkErr) {
-      return ids.map(() => ({ ok: false, error: unavailable(MAYBE_ACCEPTED, 5, checkErr) }))
+      return emails.map(() => ({ ok: false, error: unavailable(MAYBE_ACCEPTED, 5, checkErr) }))
     }
-    return ids.map((id) =>
-      committed.has(id) ? { ok: true, value: undefined } : { ok: false, error: unavailable(NOTHING_ACCEPTED, 5, err) },
+    const notCommitted = check.final ? NOTHING_ACCEPTED : MAYBE_ACCEPTED
+    return emails.map((e) =>
+      check.committed.has(e.id) ? { ok: true, value: undefined } : { ok: false, error: unavailable(notCommitted, 5, err) },
     )
   }
-  if (ids.length === 1 && isOwnEmailDuplicate(err, ids[0] as string)) return [{ ok: true, value: undefined }]
+  const [only] = emails
+  if (emails.length === 1 && only && isOwnEmailDuplicate(err, only.id)) return [{ ok: true, value: undefined }]
   return 'isolate'
 }
 

@@ -1,5 +1,12 @@
 import { type Pool, type PoolClient, withTransaction } from '../../infra/db.js'
-import { guardRepository, queryOnFreshConnection, type RepositoryDeps } from '../../infra/db-boundary.js'
+import {
+  endBackend,
+  guardRepository,
+  onPooledConnection,
+  type RepositoryDeps,
+  StatementFailure,
+  withFreshConnection,
+} from '../../infra/db-boundary.js'
 import { uuidv7, uuidv7LowerBound } from '../../lib/uuid.js'
 import { eventRow, insertEvents, listEmailEvents } from '../events/event.repository.js'
 import type { NewEvent } from '../events/event.types.js'
@@ -320,6 +327,21 @@ async function cancelRecipients(db: Queryable, emailId: string): Promise<Array<{
   return rows
 }
 
+/** An email and the account it belongs to. */
+export interface EmailKey {
+  id: string
+  accountId: string
+}
+
+/** Which emails of a failed accept statement are committed; `final` when the others never will be. */
+export interface CommitCheck {
+  committed: Set<string>
+  final: boolean
+}
+
+/** How long the settling of a failed accept waits for the failed statement's backend to exit. */
+export const BACKEND_EXIT_WAIT_MS = 5_000
+
 /**
  * The advisory-lock expression guarding one (account, key) while its request is in flight; a
  * second request that cannot take it is answered 409 instead of waiting.
@@ -343,18 +365,36 @@ export type IdempotentOutcome =
  */
 export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
   return guardRepository({
-    /** Commits accepted messages, everything they add, in one statement (one commit). */
+    /**
+     * Commits accepted messages, everything they add, in one statement (one commit). When the
+     * database becomes unavailable meanwhile it fails with a `StatementFailure` naming the
+     * backend that ran the statement, for `committedAfter`.
+     */
     async insert(batch: NewEmailRows[]): Promise<void> {
-      await insertEmails(pool, batch)
+      await onPooledConnection(pool, (client) => insertEmails(client, batch))
     },
 
     /**
-     * Which of these emails are committed, asked on a fresh connection: after a connection
-     * failure during a commit, the answer tells committed messages from lost ones.
+     * After `insert` failed with the database unavailable: which of its emails are committed,
+     * and whether that answer is final. A commit still in progress (waiting for a synchronous
+     * standby or a stalled disk, or a statement still running after the client gave up) is
+     * invisible to other sessions but may yet complete, so the statement's own backend is
+     * ended first, from a fresh connection, and waited for (at most `BACKEND_EXIT_WAIT_MS`):
+     * once it has exited, what is not committed never will be. When it cannot be seen to exit,
+     * the ids found are still committed, but the others are not known to be lost.
      */
-    async existingIds(ids: string[]): Promise<Set<string>> {
-      const rows = await queryOnFreshConnection<{ id: string }>(pool, 'SELECT id FROM emails WHERE id = ANY($1::uuid[])', [ids])
-      return new Set(rows.map((row) => row.id))
+    async committedAfter(failure: unknown, emails: EmailKey[]): Promise<CommitCheck> {
+      if (failure instanceof StatementFailure && !failure.sent) return { committed: new Set(), final: true }
+      const pid = failure instanceof StatementFailure ? failure.backendPid : undefined
+      return withFreshConnection(pool, async (client) => {
+        const final = pid !== undefined && (await endBackend(client, pid, BACKEND_EXIT_WAIT_MS).catch(() => false))
+        const { rows } = await client.query<{ id: string }>(
+          `SELECT e.id FROM emails e
+             JOIN unnest($1::uuid[], $2::uuid[]) AS k(id, account_id) ON e.id = k.id AND e.account_id = k.account_id`,
+          [emails.map((e) => e.id), emails.map((e) => e.accountId)],
+        )
+        return { committed: new Set(rows.map((row) => row.id)), final }
+      })
     },
 
     /**

@@ -1,8 +1,8 @@
 import type { Logger } from '../../infra/logger.js'
-import { AppError, type ErrorDetail, notFound, validationFailed } from '../../lib/errors.js'
+import { AppError, type ErrorDetail, notFound, unavailable, validationFailed } from '../../lib/errors.js'
 import type { Principal } from '../api-keys/api-key.types.js'
 import type { DeliveryJob, Dispatcher } from '../delivery/dispatch.port.js'
-import { createAcceptBatcher } from './email.accept.js'
+import { createAcceptBatcher, OUTCOME_UNKNOWN_RETRY_WITH_KEY } from './email.accept.js'
 import type { EmailRepository, ListFilter, NewEmailRows } from './email.repository.js'
 import { buildEmailRows, type RowOptions } from './email.rows.js'
 import { type Accepted, type EmailDraft, type EmailStatus, MAX_ATTEMPTS_SHOWN, type SendEmailInput } from './email.types.js'
@@ -95,7 +95,15 @@ export function createEmailService(deps: EmailServiceDeps) {
     })
     const body: Accepted = { id: rows.email.id, status: rows.email.status }
     if (idempotency) {
-      const outcome = await repository.submitIdempotent(rows, principal.accountId, idempotency.key, idempotency.fingerprint)
+      const outcome = await repository
+        .submitIdempotent(rows, principal.accountId, idempotency.key, idempotency.fingerprint)
+        .catch((err: unknown) => {
+          // The connection may have failed while COMMIT was on its way or waiting (for a
+          // synchronous standby, a stalled disk): the message may be stored. A retry with the
+          // same key is then answered from the stored record (or told the key is still busy
+          // while that commit waits), so the caller is told to retry with it.
+          throw err instanceof AppError && err.code === 'unavailable' ? unavailable(OUTCOME_UNKNOWN_RETRY_WITH_KEY, 5, err) : err
+        })
       switch (outcome.kind) {
         case 'in_progress':
           throw new AppError(
