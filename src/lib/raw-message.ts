@@ -73,6 +73,18 @@ export function parseHeader(raw: Buffer): ParsedHeader {
   return { fields, headerEnd: raw.length, eol }
 }
 
+/**
+ * The offset of the first CR before `end` that is not followed by LF, or -1. Such a CR is no line
+ * break to `parseHeader`, but nodemailer's SMTP client (like other relays) turns it into CRLF on
+ * the wire: in the header section it would hide a field inside another one.
+ */
+export function bareCrBefore(raw: Buffer, end: number): number {
+  for (let at = raw.indexOf(CR); at !== -1 && at < end; at = raw.indexOf(CR, at + 1)) {
+    if (raw[at + 1] !== LF) return at
+  }
+  return -1
+}
+
 /** The message without the fields `drop` selects; all other bytes untouched. */
 export function removeFields(raw: Buffer, header: ParsedHeader, drop: (field: HeaderField) => boolean): Buffer {
   const removed = header.fields.filter(drop)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
+import { connect as tlsConnect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import nodemailer from 'nodemailer'
@@ -60,6 +61,65 @@ async function openSession(h: Harness, pass: string): Promise<SMTPConnection> {
 /** Sends one message on an open connection; resolves to the final reply. */
 const sendOn = (conn: SMTPConnection, raw: Buffer, envelope = { from: 'sender@example.com', to: ['rcpt@example.net'] }) =>
   new Promise<string>((resolve, reject) => conn.send(envelope, raw, (err, info) => (err ? reject(err) : resolve(String(info.response)))))
+
+/**
+ * A bare-bones SMTP client over implicit TLS that writes exactly the bytes it is given: nodemailer
+ * turns a bare CR into CRLF on the way out, so it cannot send what a hostile client would.
+ */
+async function rawSmtp(port: number) {
+  const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false })
+  let buffer = ''
+  let wake: (() => void) | undefined
+  let closed = false
+  socket.setEncoding('utf8')
+  socket.on('data', (text: string) => {
+    buffer += text
+    wake?.()
+  })
+  socket.on('error', () => {})
+  const gone = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      closed = true
+      wake?.()
+      resolve()
+    }),
+  )
+  /** The next whole reply (every line of it), or an error if the server closes first. */
+  async function reply(): Promise<string> {
+    for (;;) {
+      const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(buffer)
+      if (match) {
+        buffer = buffer.slice(match[0].length)
+        return match[0].trimEnd()
+      }
+      if (closed) throw new Error(`connection closed; unanswered: ${JSON.stringify(buffer)}`)
+      await new Promise<void>((resolve) => {
+        wake = resolve
+      })
+    }
+  }
+  /** Writes a command line and returns its reply. */
+  const command = async (line: string) => {
+    socket.write(`${line}\r\n`)
+    return reply()
+  }
+  assert.match(await reply(), /^220 /)
+  return {
+    socket,
+    reply,
+    command,
+    /** Resolves once the server has closed the connection. */
+    gone,
+    /** EHLO, AUTH PLAIN with `key`, MAIL FROM and RCPT TO, then DATA: ready for the message's bytes. */
+    async startMessage(key: string, from = 'sender@example.com', to = 'rcpt@example.net') {
+      assert.match(await command('EHLO raw.example'), /^250/)
+      assert.match(await command(`AUTH PLAIN ${Buffer.from(`\0apikey\0${key}`).toString('base64')}`), /^235/)
+      assert.match(await command(`MAIL FROM:<${from}>`), /^250/)
+      assert.match(await command(`RCPT TO:<${to}>`), /^250/)
+      assert.match(await command('DATA'), /^354/)
+    },
+  }
+}
 
 describe('SMTP submission', () => {
   let sink: Sink
@@ -198,6 +258,36 @@ describe('SMTP submission', () => {
     await assert.rejects(sendRaw(h, raw, { from: 'sender@example.com', to: ['rcpt@example.net'] }), (err: Err) => err.responseCode === 552)
     const afterCount = (await h.request('GET', '/v1/emails?limit=100')).body.data.length
     assert.equal(afterCount, before)
+  })
+
+  it('a bare CR in the header section (a From hidden in another field) → 554 5.6.0 asking for CRLF, nothing stored', async () => {
+    const before = (await h.request('GET', '/v1/emails?limit=100')).body.data.length
+    const smtp = await rawSmtp(h.smtp!.smtpsPort)
+    try {
+      await smtp.startMessage(h.key)
+      // parseHeader sees one X-Foo field; a relay writing CRLF for the bare CR would send two From fields.
+      smtp.socket.write(
+        'From: Sender <sender@example.com>\r\nTo: rcpt@example.net\r\nX-Foo: bar\rFrom: ceo@bank.example\r\nSubject: hidden\r\n\r\nbody\r\n.\r\n',
+      )
+      const answer = await smtp.reply()
+      assert.match(answer, /^554 5\.6\.0 /, answer)
+      assert.match(answer, /\/headers/)
+      assert.match(answer, /CRLF/)
+      // A bare CR in the body is another matter: it is relayed as the relay writes it.
+      assert.match(await smtp.command('MAIL FROM:<sender@example.com>'), /^250/)
+      assert.match(await smtp.command('RCPT TO:<rcpt@example.net>'), /^250/)
+      assert.match(await smtp.command('DATA'), /^354/)
+      smtp.socket.write(
+        'From: Sender <sender@example.com>\r\nTo: rcpt@example.net\r\nMessage-ID: <body-cr@example.com>\r\nSubject: body cr\r\n\r\nline\rmore\r\n.\r\n',
+      )
+      queuedId(await smtp.reply())
+      await smtp.command('QUIT')
+      const afterCount = (await h.request('GET', '/v1/emails?limit=100')).body.data.length
+      assert.equal(afterCount, before + 1, 'only the second message was stored')
+      await arrived('body-cr@example.com')
+    } finally {
+      smtp.socket.destroy()
+    }
   })
 
   it('past MAX_RECIPIENTS the extra RCPT gets 452 and the rest still go', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { hasEightBit, parseHeader, prependFields, removeFields } from '../../src/lib/raw-message.js'
+import type { AppError } from '../../src/lib/errors.js'
+import { bareCrBefore, hasEightBit, parseHeader, prependFields, removeFields } from '../../src/lib/raw-message.js'
 import { draftFromSmtp } from '../../src/modules/emails/smtp-submission.js'
 
 const crlf = (...lines: string[]) => Buffer.from(lines.join('\r\n'))
@@ -45,6 +46,16 @@ describe('raw messages', () => {
     assert.equal(prependFields(lf, [['Message-ID', '<1@b.c>']], header.eol).toString(), `Message-ID: <1@b.c>\n${lf.toString()}`)
   })
 
+  it('finds a CR not followed by LF before a given offset', () => {
+    assert.equal(bareCrBefore(crlf('A: 1', 'B: 2', '', 'body'), 100), -1, 'CRLF only')
+    assert.equal(bareCrBefore(Buffer.from('A: 1\nB: 2\n\nbody'), 100), -1, 'bare LF only')
+    const sneaky = Buffer.from('A: 1\r\nX-Foo: bar\rFrom: ceo@bank.example\r\n\r\nbody')
+    assert.equal(bareCrBefore(sneaky, sneaky.length), sneaky.indexOf('\rFrom'))
+    assert.equal(bareCrBefore(sneaky, sneaky.indexOf('\rFrom')), -1, 'only before the offset')
+    assert.equal(bareCrBefore(Buffer.from('A: 1\r\r\n'), 100), 4, 'a CR before a CRLF')
+    assert.equal(bareCrBefore(Buffer.from('A: 1\r'), 100), 4, 'a CR that ends the buffer')
+  })
+
   it('knows 8-bit content', () => {
     assert.equal(hasEightBit(Buffer.from('plain ascii')), false)
     assert.equal(hasEightBit(Buffer.from('飛脚')), true)
@@ -67,6 +78,19 @@ describe('draftFromSmtp', () => {
         ['hidden@example.net', 'bcc'],
       ],
     )
+  })
+
+  it('refuses a bare CR in the header section (one field to the check, two on the wire), not in the body', async () => {
+    const sneaky = Buffer.from('From: me@example.com\r\nX-Foo: bar\rFrom: ceo@bank.example\r\nSubject: x\r\n\r\nbody\r\n')
+    assert.equal(parseHeader(sneaky).fields.filter((f) => f.key === 'from').length, 1, 'parseHeader sees one From')
+    await assert.rejects(
+      draftFromSmtp(sneaky, envelope),
+      (err: AppError) =>
+        err.code === 'validation_failed' && err.details?.[0]?.path === '/headers' && /CRLF/.test(err.details?.[0]?.message ?? ''),
+    )
+    await assert.rejects(draftFromSmtp(Buffer.from('Subject: x\r\n\r\rFrom: ceo@bank.example\r\n\r\nb'), envelope), /CRLF/)
+    const bodyCr = await draftFromSmtp(Buffer.from('From: a@example.com\r\nSubject: x\r\n\r\nline\rstill the body\r\n'), envelope)
+    assert.match(bodyCr.raw.toString(), /line\rstill the body/, 'a bare CR in the body is left alone')
   })
 
   it('parses X-Hikyaku-Tags and refuses malformed ones with the header named', async () => {

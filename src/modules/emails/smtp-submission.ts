@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { type AddressObject, simpleParser } from 'mailparser'
 import { formatMailbox, type Mailbox, type ParseResult, parseAddress } from '../../lib/address.js'
 import { type ErrorDetail, validationFailed } from '../../lib/errors.js'
-import { type HeaderField, parseHeader, prependFields, removeFields } from '../../lib/raw-message.js'
+import { bareCrBefore, type HeaderField, parseHeader, prependFields, removeFields } from '../../lib/raw-message.js'
 import { uuidv7 } from '../../lib/uuid.js'
 import type { EmailDraft, EmailStream, RecipientKind } from './email.types.js'
 import { dedupeRecipients, validateSchedule, validateTags } from './email.validate.js'
@@ -41,6 +41,12 @@ const VOLATILE = new Set(['date', 'message-id', 'received'])
 
 export async function draftFromSmtp(raw: Buffer, envelope: SmtpEnvelope, now = new Date()): Promise<SmtpSubmission> {
   const header = parseHeader(raw)
+  // A bare CR is no line break here but becomes one on the way out (the relay writes CRLF), so
+  // `X-Foo: a\rFrom: other@example` would be checked as one field and relayed as two. Refused
+  // rather than rewritten: the bytes accepted are the bytes relayed. (In the body it is harmless.)
+  if (bareCrBefore(raw, header.headerEnd) !== -1) {
+    throw validationFailed([{ path: '/headers', message: 'contains a CR not followed by LF; end every header line with CRLF' }])
+  }
   const details: ErrorDetail[] = []
   const bad = (path: string, message: string) => details.push({ path, message })
   const option = (name: string) => header.fields.find((f) => f.key === `${OPTION_PREFIX}${name}`)?.value
