@@ -77,28 +77,46 @@ export function createByteBudget(limit: number): ByteBudget {
   }
 }
 
+/** Why a message was not kept: larger than allowed, no room in the budget, or not received in time. */
+export type ReadRefusal = 'too_big' | 'no_room' | 'too_slow'
+
 /**
  * Reads a message while it streams in, keeping at most `max` bytes: an oversize message is
  * consumed to its end (SMTP requires it) but never buffered whole. Every chunk kept is charged to
  * the budget at `weight` bytes per byte (for the copies the message goes through after this). On
  * a refusal nothing stays reserved; otherwise the caller releases the returned reservation once
  * it is done with the message.
+ *
+ * `timeLimitMs` bounds the whole read, however steadily the bytes come: an idle timeout alone
+ * lets a client that sends one byte just before each timeout hold its reservation for hours. Past
+ * the limit the answer is `too_slow` at once, without waiting for the end of the stream: what was
+ * read is dropped and its reservation released, and later chunks are discarded. The caller ends
+ * the conversation (the stream itself may never end).
  */
 export function readCapped(
   stream: Readable & { sizeExceeded?: boolean },
   max: number,
   budget: ByteBudget,
   weight = 1,
-): Promise<{ raw: Buffer; reservation: Reservation } | 'too_big' | 'no_room'> {
+  timeLimitMs?: number,
+): Promise<{ raw: Buffer; reservation: Reservation } | ReadRefusal> {
   return new Promise((resolve, reject) => {
     const reservation = budget.reserve(0)
     const chunks: Buffer[] = []
     let size = 0
-    let refused: 'too_big' | 'no_room' | undefined = reservation ? undefined : 'no_room'
+    let refused: ReadRefusal | undefined = reservation ? undefined : 'no_room'
     const drop = () => {
       reservation?.release()
       chunks.length = 0
     }
+    const timer =
+      timeLimitMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            refused = 'too_slow'
+            drop()
+            resolve('too_slow')
+          }, timeLimitMs)
     stream.on('data', (chunk: Buffer) => {
       size += chunk.length
       if (refused) return
@@ -108,10 +126,12 @@ export function readCapped(
       else chunks.push(chunk)
     })
     stream.once('error', (err) => {
+      clearTimeout(timer)
       drop()
       reject(err)
     })
     stream.once('end', () => {
+      clearTimeout(timer)
       if (!refused && stream.sizeExceeded) refused = 'too_big'
       if (refused || !reservation) {
         drop()

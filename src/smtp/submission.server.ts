@@ -37,6 +37,8 @@ export interface SubmissionDeps {
   /** Deliveries waiting, for admission control. */
   backlog: () => Promise<number>
   rateLimit: KeyRateLimit
+  /** The longest one message's DATA may take to arrive; DATA_TIME_LIMIT_MS unless a test shortens it. */
+  dataTimeLimitMs?: number
 }
 
 export interface SubmissionServer {
@@ -66,6 +68,16 @@ const principalOf = (session: SMTPServerSession): Principal => loginOf(session).
  */
 const COPIES = 6
 
+/**
+ * The longest the bytes of one message may take to arrive, from the 354 to the final dot. The
+ * idle timeout (SMTP_IDLE_TIMEOUT) alone does not bound it: a client sending a byte just before
+ * each timeout would hold its share of the budget for hours. Ten minutes, fixed rather than
+ * derived from the idle timeout (which is about silence, not about speed): RFC 5321 gives the
+ * client 10 minutes for its whole exchange after DATA, and a maximum-size message (25 MiB by
+ * default) then needs about 45 kB/s, which any real submission client exceeds by far.
+ */
+export const DATA_TIME_LIMIT_MS = 10 * 60_000
+
 /** What a failed login may log of the user name: whether it holds an API key, never its text. */
 const looksLikeKey = (value: string | null | undefined): boolean => typeof value === 'string' && /^hk_/i.test(value.trim())
 
@@ -81,6 +93,13 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
   // message charged COPIES times its size): many large messages at once get a temporary refusal
   // instead of exhausting memory, and one message larger than the budget still goes, alone.
   const buffers = createByteBudget(Math.max(8 * config.maxMessageBytes, 64 * 1024 * 1024))
+  const dataTimeLimitMs = deps.dataTimeLimitMs ?? DATA_TIME_LIMIT_MS
+  const servers: SMTPServer[] = []
+  /** The connection a session belongs to (smtp-server gives handlers the session only). */
+  const connectionOf = (session: SMTPServerSession) => {
+    for (const server of servers) for (const connection of server.connections) if (connection.session === session) return connection
+    return undefined
+  }
 
   /**
    * Checks at MAIL FROM, once per message: the session's key is still valid, and the same
@@ -180,8 +199,19 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
     },
 
     onData(stream, session, callback) {
-      readCapped(stream, config.maxMessageBytes, buffers, COPIES).then(
+      readCapped(stream, config.maxMessageBytes, buffers, COPIES, dataTimeLimitMs).then(
         async (read) => {
+          if (read === 'too_slow') {
+            // The reply to DATA only goes out once the stream ends, and this one may never end:
+            // the conversation is over. 421 (temporary) closes the connection; nothing was kept.
+            const limit =
+              dataTimeLimitMs >= 60_000 ? `${Math.round(dataTimeLimitMs / 60_000)} min` : `${Math.ceil(dataTimeLimitMs / 1000)} s`
+            logger.warn({ ip: session.remoteAddress, limitMs: dataTimeLimitMs }, 'SMTP message not received in time; connection closed')
+            const text = `The message did not arrive within ${limit}; try again later`
+            const connection = connectionOf(session)
+            if (connection) return connection.send(421, `4.4.2 ${text}`, false)
+            return callback(smtpError(451, '4.4.2', text))
+          }
           if (read === 'too_big') {
             return callback(smtpError(552, '5.3.4', `Message exceeds the maximum size of ${config.maxMessageBytes} bytes`))
           }
@@ -209,6 +239,7 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
 
   const plain = new SMTPServer({ ...handlers, secure: false })
   const implicit = new SMTPServer({ ...handlers, secure: true })
+  servers.push(plain, implicit)
   for (const server of [plain, implicit]) server.on('error', (err) => logger.warn({ err: err.message }, 'SMTP connection error'))
   const smtpPort = await listen(plain, config.smtpPort, config.smtpHost)
   const smtpsPort = await listen(implicit, config.smtpsPort, config.smtpHost)

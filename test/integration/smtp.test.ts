@@ -611,3 +611,70 @@ describe('SMTP replies and logs leak nothing internal (stub services)', () => {
     )
   })
 })
+
+describe('SMTP DATA time limit (stub services, a 600 ms limit)', () => {
+  const key = `hk_${'d'.repeat(12)}_${'s'.repeat(40)}`
+  const principal = { accountId: 'acc', apiKeyId: 'id', keyId: 'd'.repeat(12), scope: 'full' as const }
+  let config: ReturnType<typeof testConfig>
+  let server: SubmissionServer
+  let submitted = 0
+
+  before(async () => {
+    config = testConfig({ DATABASE_URL: 'postgresql://unused@127.0.0.1:9/unused' })
+    server = await startSubmission({
+      config,
+      logger: pino({ level: 'silent' }),
+      apiKeys: {
+        async authenticate(token) {
+          if (token !== key) throw new AppError('unauthorized', 'Invalid or revoked API key')
+          return principal
+        },
+      },
+      emails: {
+        submitDraft: async () => {
+          submitted++
+          return { status: 202, body: { id: '00000000-0000-7000-8000-000000000000' } }
+        },
+      } as never,
+      tls: await loadSmtpTls(config),
+      backlog: async () => 0,
+      rateLimit: { hit: async () => ({}) },
+      dataTimeLimitMs: 600,
+    })
+  })
+  after(async () => {
+    await server.close()
+    config.cleanup()
+  })
+
+  it('a message that dribbles in, a byte every 100 ms, gets 421 4.4.2 at the limit and the connection is closed', async () => {
+    const smtp = await rawSmtp(server.smtpsPort)
+    await smtp.startMessage(key)
+    smtp.socket.write('Subject: slow\r\n\r\n')
+    const started = Date.now()
+    const dribble = setInterval(() => smtp.socket.writable && smtp.socket.write('x'), 100)
+    try {
+      const answer = await smtp.reply()
+      assert.match(answer, /^421 4\.4\.2 /, answer)
+      await smtp.gone
+      const took = Date.now() - started
+      assert.ok(took >= 500 && took < 5_000, `cut at about the limit (${took} ms)`)
+      assert.equal(submitted, 0, 'nothing was submitted')
+    } finally {
+      clearInterval(dribble)
+      smtp.socket.destroy()
+    }
+  })
+
+  it('a message that arrives within the limit is accepted', async () => {
+    const smtp = await rawSmtp(server.smtpsPort)
+    try {
+      await smtp.startMessage(key)
+      smtp.socket.write('Subject: quick\r\n\r\nbody\r\n.\r\n')
+      assert.match(await smtp.reply(), /^250 /)
+      assert.equal(submitted, 1)
+    } finally {
+      smtp.socket.destroy()
+    }
+  })
+})

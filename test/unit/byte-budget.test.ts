@@ -122,6 +122,39 @@ describe('readCapped', () => {
     assert.equal(budget.holders, 0)
   })
 
+  it('stops a message that dribbles in past the time limit: too_slow at once, nothing held, later chunks discarded', async () => {
+    const budget = createByteBudget(1000)
+    const stream = new PassThrough()
+    // One chunk every 20 ms: never idle for long, but never done either.
+    const dribble = setInterval(() => stream.write(Buffer.alloc(1)), 20)
+    try {
+      const started = Date.now()
+      const read = readCapped(stream, 1000, budget, 6, 200)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      assert.ok(budget.used > 0, 'what arrived is charged while it arrives')
+      assert.equal(await read, 'too_slow')
+      const took = Date.now() - started
+      assert.ok(took >= 190 && took < 1000, `answered at the limit, not at the end of the stream (${took} ms)`)
+      assert.equal(budget.used, 0, 'the reservation is released')
+      assert.equal(budget.holders, 0)
+      await new Promise((resolve) => setTimeout(resolve, 60))
+      assert.equal(budget.used, 0, 'chunks after the limit are not charged')
+    } finally {
+      clearInterval(dribble)
+    }
+    stream.destroy(new Error('connection closed'))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(budget.used, 0)
+  })
+
+  it('a message that ends within the time limit is returned as usual', async () => {
+    const budget = createByteBudget(1000)
+    const read = await readCapped(feed([Buffer.from('quick')]), 100, budget, 1, 5_000)
+    assert.ok(typeof read === 'object')
+    assert.equal(read.raw.toString(), 'quick')
+    read.reservation.release()
+  })
+
   it('gives the budget back when the stream fails', async () => {
     const budget = createByteBudget(100)
     const stream = new PassThrough()
