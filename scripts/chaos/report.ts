@@ -24,6 +24,8 @@ export interface Summary {
     withIdempotencyKey: number
     idempotentRetries: number
     byBehaviour: Record<string, number>
+    /** Every request not simply answered 202 at once (refused, unknown, unreachable, retried): the evidence. */
+    notPlain: Offer[]
   }
   faults: { total: number; byKind: Record<string, number>; log: FaultRecord[] }
   deploys: Array<{ name: string; code: number | null; signal: string | null; drainMs: number }>
@@ -57,6 +59,7 @@ export function messageFigures(offers: Offer[], shed: number, landed: number): S
     withIdempotencyKey: offers.filter((o) => o.idempotencyKey).length,
     idempotentRetries: offers.reduce((n, o) => n + Math.max(0, o.tries.length - 1), 0),
     byBehaviour: count(offers, (o) => o.behaviour),
+    notPlain: offers.filter((o) => o.final !== 'accepted' || o.tries.length > 1),
   }
 }
 
