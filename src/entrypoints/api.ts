@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { Container } from '../container.js'
-import { buildHttpApp } from '../http/app.js'
+import { buildHttpApp, type HttpDeps } from '../http/app.js'
 import type { Stop } from './lifecycle.js'
 
 /** The HTTP application wired to the container's services; not listening yet. */
-export function buildApp(container: Container): Promise<FastifyInstance> {
+export function buildApp(container: Container, options: Pick<HttpDeps, 'requestTimeoutMs'> = {}): Promise<FastifyInstance> {
   const { config, services } = container
   return buildHttpApp({
     config,
@@ -15,6 +15,7 @@ export function buildApp(container: Container): Promise<FastifyInstance> {
     emails: services.emails,
     domains: services.domains,
     checkReady: container.checkReady,
+    ...options,
   })
 }
 

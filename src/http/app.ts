@@ -31,7 +31,18 @@ export interface HttpDeps {
   emails: EmailService
   domains: DomainService
   checkReady: HealthOptions['checkReady']
+  /** The longest one request may take to arrive (REQUEST_TIMEOUT_MS unless a test shortens it). */
+  requestTimeoutMs?: number
 }
+
+/**
+ * The longest a request may take to arrive, headers and body, from its first byte. A body's
+ * share of the body budget is reserved before it is read (see plugins/body-budget), so without a
+ * limit a client that sends its headers and then a byte now and then (or nothing) would hold its
+ * reservation for ever. Two minutes, the figure Fastify's documentation suggests: a body of the
+ * maximum size (about 38 MB for 25 MiB messages) then needs about 330 kB/s.
+ */
+export const REQUEST_TIMEOUT_MS = 120_000
 
 /** Room for base64 (4/3) plus JSON escaping around a message of MAX_MESSAGE_BYTES. */
 export const bodyLimitFor = (maxMessageBytes: number): number => Math.ceil(maxMessageBytes * 1.5) + 65_536
@@ -39,9 +50,19 @@ export const bodyLimitFor = (maxMessageBytes: number): number => Math.ceil(maxMe
 /** Builds the HTTP application. It never listens: entrypoints and tests decide that. */
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   const bodyLimit = bodyLimitFor(deps.config.maxMessageBytes)
+  const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit,
+    // Fastify sets Node's server.requestTimeout from this (its default, 0, disables Node's own):
+    // past it Node answers 408 and closes the connection, which releases the body's reservation.
+    // Node looks for late requests every connectionsCheckingInterval (30 s by default), so a
+    // request is cut between the timeout and the timeout plus that interval.
+    requestTimeout,
+    http: {
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(requestTimeout / 4))),
+      headersTimeout: Math.min(60_000, requestTimeout),
+    },
     genReqId: () => uuidv7(),
     requestIdHeader: false,
     // One log line per request costs more than the request at thousands per second; errors are still logged.

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict'
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import pg from 'pg'
 import { pino } from 'pino'
+import { buildApp } from '../../src/entrypoints/api.js'
 import { bodyLimitFor } from '../../src/http/app.js'
+import { keyShare } from '../../src/http/plugins/body-budget.js'
 import { INTERNAL_MESSAGE, registerErrorHandler } from '../../src/http/plugins/error-handler.js'
 import { AppError } from '../../src/lib/errors.js'
 import { IDEMPOTENCY_LOCK_SQL } from '../../src/modules/emails/email.repository.js'
@@ -684,6 +686,112 @@ describe('HTTP body budget (HTTP_BODY_BUDGET=1 MiB, no worker, a real port)', ()
     anonymous.req.end(bigSend(10_000))
     assert.equal((await anonymous.response).status, 401)
     await budgetFree()
+  })
+})
+
+describe("HTTP body budget: one key's share and the request timeout (1 MiB budget, 100 kB messages, a real port)", () => {
+  const BUDGET = 1024 * 1024
+  const DECLARED = 200_000
+  let h: Harness
+  let otherAuth: Record<string, string>
+  /** An app on the harness's services whose requests must arrive within 1 s. */
+  let quick: FastifyInstance
+  let port: number
+  let quickPort: number
+
+  before(async () => {
+    h = await startHarness({ worker: false, env: { HTTP_BODY_BUDGET: String(BUDGET), MAX_MESSAGE_BYTES: '100000' } })
+    await h.app.listen({ host: '127.0.0.1', port: 0 })
+    port = (h.app.server.address() as AddressInfo).port
+    quick = await buildApp(h.container, { requestTimeoutMs: 1_000 })
+    await quick.listen({ host: '127.0.0.1', port: 0 })
+    quickPort = (quick.server.address() as AddressInfo).port
+    otherAuth = { authorization: `Bearer ${(await h.container.services.accounts.create('Other sender')).key}` }
+  })
+  after(async () => {
+    await quick.close()
+    await h.close()
+  })
+
+  type Answer = { status: number; body: { error?: { code: string; message: string } }; retryAfter: number }
+
+  /** A POST /v1/emails whose body the test writes when it chooses; `answer` is the reply, or the error that ended it. */
+  function post(toPort: number, auth: Record<string, string>, headers: Record<string, string | number> = {}) {
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port: toPort,
+      method: 'POST',
+      path: '/v1/emails',
+      headers: { ...auth, 'content-type': 'application/json', ...headers },
+    })
+    const answer = new Promise<Answer | Error>((resolve) => {
+      req.once('error', resolve)
+      req.once('response', (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.once('error', resolve)
+        res.once('end', () => {
+          const text = Buffer.concat(chunks).toString()
+          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : {}, retryAfter: Number(res.headers['retry-after']) })
+        })
+      })
+    })
+    return { req, answer }
+  }
+
+  /** An upload that declares DECLARED bytes, sends one, and then nothing. */
+  const idleUpload = (toPort: number, auth: Record<string, string>) => {
+    const upload = post(toPort, auth, { 'content-length': DECLARED })
+    upload.req.write('{')
+    return upload
+  }
+
+  it('idle uploads from one key fill its share, not the budget: another key still sends', async () => {
+    assert.equal(keyShare(BUDGET, bodyLimitFor(h.config.maxMessageBytes)), BUDGET / 4, 'the share is a quarter of the budget here')
+    const first = idleUpload(port, h.auth)
+    await waitFor('the first upload to be reserved', () => (h.app.bodyBudget.used === DECLARED ? true : undefined))
+    // Five more would fill the 1 MiB budget were they admitted.
+    const more = Array.from({ length: 5 }, () => idleUpload(port, h.auth))
+    try {
+      for (const upload of more) {
+        const answer = await upload.answer
+        assert.ok(!(answer instanceof Error), `a reply, not ${answer}`)
+        assert.equal(answer.status, 503)
+        assert.equal(answer.body.error?.code, 'unavailable')
+        assert.match(answer.body.error?.message ?? '', /API key/)
+        assert.ok(answer.retryAfter >= 1 && answer.retryAfter <= 3, `Retry-After 1-3 s, got ${answer.retryAfter}`)
+      }
+      assert.equal(h.app.bodyBudget.used, DECLARED, 'the refused uploads hold nothing')
+
+      const other = post(port, otherAuth)
+      other.req.end(JSON.stringify(basicEmail({ text: 'x'.repeat(50_000) })))
+      const answer = await other.answer
+      assert.ok(!(answer instanceof Error) && answer.status === 202, `another key sends: ${JSON.stringify(answer)}`)
+
+      const small = post(port, h.auth)
+      small.req.end(JSON.stringify(basicEmail()))
+      const mine = await small.answer
+      assert.ok(!(mine instanceof Error) && mine.status === 202, `a small send fits beside the key's own upload: ${JSON.stringify(mine)}`)
+    } finally {
+      for (const upload of [first, ...more]) upload.req.destroy()
+    }
+    await waitFor('the budget to be free', () => (h.app.bodyBudget.used === 0 && h.app.bodyBudget.holders === 0 ? true : undefined))
+  })
+
+  it('an upload that stalls is cut by the request timeout and its reservation freed', async () => {
+    const started = Date.now()
+    const stalled = idleUpload(quickPort, h.auth)
+    await waitFor('the upload to be reserved', () => (quick.bodyBudget.used === DECLARED ? true : undefined))
+    const answer = await stalled.answer
+    const took = Date.now() - started
+    assert.ok(answer instanceof Error || answer.status === 408, `cut: ${answer instanceof Error ? answer.message : answer.status}`)
+    assert.ok(took >= 900 && took < 10_000, `cut after about the 1 s timeout (${took} ms)`)
+    await waitFor('the budget to be free', () => (quick.bodyBudget.used === 0 && quick.bodyBudget.holders === 0 ? true : undefined), 5_000)
+
+    const next = post(quickPort, h.auth)
+    next.req.end(JSON.stringify(basicEmail()))
+    const ok = await next.answer
+    assert.ok(!(ok instanceof Error) && ok.status === 202, `a prompt request still goes: ${JSON.stringify(ok)}`)
   })
 })
 
