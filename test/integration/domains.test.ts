@@ -11,6 +11,7 @@ import { DKIM_BOX_PURPOSE, sealedKeyAad } from '../../src/modules/domains/dkim.k
 import { signMessage } from '../../src/modules/domains/dkim.sign.js'
 import { MAX_DOMAINS_PER_ACCOUNT } from '../../src/modules/domains/domain.service.js'
 import { startDnsServer, type Zone } from '../helpers/dns-server.js'
+import { waitFor } from '../helpers/env.js'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
 import { sealV1 } from '../helpers/legacy-seal.js'
 import { spawnHikyaku } from '../helpers/processes.js'
@@ -435,6 +436,19 @@ describe('sending domains', () => {
     const second = await migrate()
     assert.equal(second.code, 0, second.output)
     assert.deepEqual(await keyRow(legacy.id), resealed)
+  })
+
+  it('verify of a domain deleted while its records are looked up → 404, not 500', async () => {
+    const domain = await createDomain(h, 'racing.example.com')
+    // The SPF lookup waits out DNS_TIMEOUT: the domain is deleted meanwhile.
+    dns.set({ 'racing.example.com': { silent: true } })
+    const verifying = call(h, 'POST', `/v1/domains/${domain.id}/verify`)
+    await waitFor('the SPF lookup', () => (dns.queries.some((q) => q.name === 'racing.example.com') ? true : undefined))
+    assert.equal((await call(h, 'DELETE', `/v1/domains/${domain.id}`)).status, 200)
+    const res = await verifying
+    assert.equal(res.status, 404, JSON.stringify(res.body))
+    assert.equal(res.body.error?.code, 'not_found')
+    assert.equal((await call(h, 'GET', `/v1/domains/${domain.id}`)).status, 404)
   })
 
   it('DELETE removes the domain and its keys', async () => {

@@ -50,7 +50,10 @@ export function createApiKeyRepository({ pool, prisma }: RepositoryDeps) {
       return storedKey(await prisma.apiKey.create({ data: { id: uuidv7(), ...input, secretHash: new Uint8Array(input.secretHash) } }))
     },
 
-    /** Active keys by public id, many at once: authentication lookups are batched. */
+    /**
+     * Active keys by public id, many at once: authentication lookups are batched. The one lookup
+     * not scoped by account: it is how a request's account becomes known.
+     */
     async findActiveByKeyIds(keyIds: string[]): Promise<ActiveKey[]> {
       const { rows } = await pool.query<ActiveKeyRow>(
         'SELECT id, account_id, key_id, secret_hash, scope FROM api_keys WHERE key_id = ANY($1::text[]) AND revoked_at IS NULL',
@@ -76,8 +79,14 @@ export function createApiKeyRepository({ pool, prisma }: RepositoryDeps) {
       return key ? storedKey(key) : undefined
     },
 
-    async touch(ids: string[]): Promise<void> {
-      await pool.query('UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1::uuid[])', [ids])
+    /** Records that these keys were used just now. */
+    async touch(keys: Array<{ accountId: string; id: string }>): Promise<void> {
+      await pool.query(
+        `UPDATE api_keys k SET last_used_at = now()
+           FROM unnest($1::uuid[], $2::uuid[]) AS x(id, account_id)
+          WHERE k.id = x.id AND k.account_id = x.account_id`,
+        [keys.map((k) => k.id), keys.map((k) => k.accountId)],
+      )
     },
   })
 }

@@ -26,11 +26,11 @@ export function createApiKeyService(deps: { repository: ApiKeyRepository; logger
 
   // last_used_at is informative only: written at most once a minute per key, off the request path.
   const lastTouched = new Map<string, number>()
-  const touch = (id: string): void => {
+  const touch = (key: ActiveKey): void => {
     const now = Date.now()
-    if (now - (lastTouched.get(id) ?? 0) < TOUCH_INTERVAL_MS) return
-    lastTouched.set(id, now)
-    repository.touch([id]).catch((err) => logger.warn({ err }, 'could not record key use'))
+    if (now - (lastTouched.get(key.id) ?? 0) < TOUCH_INTERVAL_MS) return
+    lastTouched.set(key.id, now)
+    repository.touch([{ accountId: key.accountId, id: key.id }]).catch((err) => logger.warn({ err }, 'could not record key use'))
   }
 
   const view = (key: StoredKey): ApiKeyView => ({
@@ -51,7 +51,7 @@ export function createApiKeyService(deps: { repository: ApiKeyRepository; logger
       if (!parsed) throw unauthorized('Malformed API key: expected hk_<id>_<secret>')
       const key = await lookup.push(parsed.keyId)
       if (!key || !secretMatches(parsed.secret, key.secretHash)) throw unauthorized('Invalid or revoked API key')
-      touch(key.id)
+      touch(key)
       return { accountId: key.accountId, apiKeyId: key.id, keyId: key.keyId, scope: key.scope }
     },
 

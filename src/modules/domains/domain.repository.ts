@@ -117,32 +117,45 @@ export function createDomainRepository({ pool, prisma }: RepositoryDeps) {
       return (await prisma.domain.deleteMany({ where: { id, accountId } })).count > 0
     },
 
-    async saveCheck(id: string, check: { records: DnsRecord[]; verifiedAt: Date | null; checkedAt: Date }): Promise<StoredDomain> {
-      const row = await prisma.domain.update({
-        where: { id },
+    /**
+     * Stores the result of a DNS check, in one statement scoped by account; undefined when the
+     * account no longer has the domain (deleted while it was being checked).
+     */
+    async saveCheck(
+      accountId: string,
+      id: string,
+      check: { records: DnsRecord[]; verifiedAt: Date | null; checkedAt: Date },
+    ): Promise<StoredDomain | undefined> {
+      const [row] = await prisma.domain.updateManyAndReturn({
+        where: { id, accountId },
         data: { records: check.records.map((r) => ({ ...r })), verifiedAt: check.verifiedAt, checkedAt: check.checkedAt },
       })
-      return storedDomain(row)
+      return row ? storedDomain(row) : undefined
     },
 
-    /** Ids of the rows holding a key sealed in the given format (`v1.` for the re-sealing migration). */
-    async idsWithSealedPrefix(prefix: string): Promise<string[]> {
-      const { rows } = await pool.query<{ id: string }>(
-        `SELECT id FROM domains WHERE starts_with(dkim_private_key, $1) OR starts_with(ed25519_private_key, $1) ORDER BY id`,
+    /** The rows (of every account) holding a key sealed in the given format (`v1.` for the re-sealing migration). */
+    async withSealedPrefix(prefix: string): Promise<Array<{ accountId: string; id: string }>> {
+      const { rows } = await pool.query<{ id: string; account_id: string }>(
+        `SELECT id, account_id FROM domains WHERE starts_with(dkim_private_key, $1) OR starts_with(ed25519_private_key, $1) ORDER BY id`,
         [prefix],
       )
-      return rows.map((row) => row.id)
+      return rows.map((row) => ({ accountId: row.account_id, id: row.id }))
     },
 
     /**
      * Rewrites one row's sealed keys in one transaction, the row locked while `rewrite` decides:
-     * true when something changed, false when the row is gone or `rewrite` kept both keys.
+     * true when something changed, false when the account no longer has the row or `rewrite`
+     * kept both keys.
      */
-    async rewriteSealedKeys(id: string, rewrite: (keys: SealedKeys) => Omit<SealedKeys, 'id' | 'accountId' | 'name'>): Promise<boolean> {
+    async rewriteSealedKeys(
+      accountId: string,
+      id: string,
+      rewrite: (keys: SealedKeys) => Omit<SealedKeys, 'id' | 'accountId' | 'name'>,
+    ): Promise<boolean> {
       return withTransaction(pool, async (client) => {
         const { rows } = await client.query<SealedKeysRow>(
-          'SELECT id, account_id, name, dkim_private_key, ed25519_private_key FROM domains WHERE id = $1 FOR UPDATE',
-          [id],
+          'SELECT id, account_id, name, dkim_private_key, ed25519_private_key FROM domains WHERE id = $1 AND account_id = $2 FOR UPDATE',
+          [id, accountId],
         )
         const row = rows[0]
         if (!row) return false
@@ -155,8 +168,9 @@ export function createDomainRepository({ pool, prisma }: RepositoryDeps) {
         }
         const next = rewrite(keys)
         if (next.dkimPrivateKey === keys.dkimPrivateKey && next.ed25519PrivateKey === keys.ed25519PrivateKey) return false
-        await client.query('UPDATE domains SET dkim_private_key = $2, ed25519_private_key = $3 WHERE id = $1', [
+        await client.query('UPDATE domains SET dkim_private_key = $3, ed25519_private_key = $4 WHERE id = $1 AND account_id = $2', [
           id,
+          accountId,
           next.dkimPrivateKey,
           next.ed25519PrivateKey,
         ])

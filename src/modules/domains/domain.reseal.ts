@@ -19,9 +19,9 @@ export interface ResealResult {
 export async function resealDomainKeys(deps: { repository: DomainRepository; box: SecretBox; logger?: Logger }): Promise<ResealResult> {
   const { repository, box, logger } = deps
   const result: ResealResult = { resealed: 0, failed: [] }
-  for (const id of await repository.idsWithSealedPrefix('v1.')) {
+  for (const { accountId, id } of await repository.withSealedPrefix('v1.')) {
     let unopened: { name: string; err: unknown } | undefined
-    const changed = await repository.rewriteSealedKeys(id, (keys) => {
+    const changed = await repository.rewriteSealedKeys(accountId, id, (keys) => {
       const reseal = (sealed: string, purpose: SealedKeyPurpose): string => {
         if (!box.isLegacy(sealed)) return sealed
         try {

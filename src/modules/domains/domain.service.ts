@@ -187,8 +187,10 @@ export function createDomainService(deps: DomainServiceDeps) {
       let verifiedAt = domain.verifiedAt
       if (decisive.every((s) => s === 'found')) verifiedAt ??= now()
       else if (decisive.some((s) => s === 'missing' || s === 'mismatched')) verifiedAt = null
-      const saved = await repository.saveCheck(domain.id, { records, verifiedAt, checkedAt: now() })
+      const saved = await repository.saveCheck(accountId, domain.id, { records, verifiedAt, checkedAt: now() })
       cache.delete(cacheKey(accountId, domain.name))
+      // Deleted while its records were being looked up.
+      if (!saved) throw notFound('Domain')
       return view(saved)
     },
 

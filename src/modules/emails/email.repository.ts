@@ -280,13 +280,13 @@ interface AttemptRow {
   total: number
 }
 
-/** The latest `perRecipient` attempts of each recipient of an email, each row with its recipient's total. */
+/** The latest `perRecipient` attempts of each recipient of an email of an account, each row with its recipient's total. */
 const LATEST_ATTEMPTS = `
 SELECT id, recipient_id, number, started_at, finished_at, outcome, phase, remote_host, remote_ip, smtp_code,
        enhanced_code, reply, tls_version, tls_cipher, duration_ms, total
   FROM (SELECT a.*, row_number() OVER latest AS pos, count(*) OVER (PARTITION BY a.recipient_id) AS total
           FROM delivery_attempts a
-         WHERE a.recipient_id IN (SELECT r.id FROM recipients r WHERE r.email_id = $1)
+         WHERE a.recipient_id IN (SELECT r.id FROM recipients r WHERE r.email_id = $1 AND r.account_id = $3)
         WINDOW latest AS (PARTITION BY a.recipient_id ORDER BY a.number DESC, a.id DESC)) x
  WHERE pos <= $2
  ORDER BY recipient_id, number, id`
@@ -317,12 +317,16 @@ const stringRecord = (value: unknown): Record<string, string> =>
     : {}
 
 /** Cancels what is not yet being sent; returns the recipients it cancelled. */
-async function cancelRecipients(db: Queryable, emailId: string): Promise<Array<{ id: string; address: string; account_id: string }>> {
+async function cancelRecipients(
+  db: Queryable,
+  accountId: string,
+  emailId: string,
+): Promise<Array<{ id: string; address: string; account_id: string }>> {
   const { rows } = await db.query<{ id: string; address: string; account_id: string }>(
     `UPDATE recipients SET status = 'cancelled', reason = NULL, next_attempt_at = NULL, updated_at = now()
-      WHERE email_id = $1 AND status IN ('scheduled', 'queued', 'deferred')
+      WHERE email_id = $1 AND account_id = $2 AND status IN ('scheduled', 'queued', 'deferred')
       RETURNING id, address, account_id`,
-    [emailId],
+    [emailId, accountId],
   )
   return rows
 }
@@ -435,7 +439,7 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
         },
       })
       if (!email) return undefined
-      const { rows } = await pool.query<AttemptRow>(LATEST_ATTEMPTS, [id, attemptsPerRecipient])
+      const { rows } = await pool.query<AttemptRow>(LATEST_ATTEMPTS, [id, attemptsPerRecipient, accountId])
       const byRecipient = new Map<string, AttemptRow[]>()
       for (const row of rows) byRecipient.set(row.recipient_id, [...(byRecipient.get(row.recipient_id) ?? []), row])
       return {
@@ -491,8 +495,9 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
       return (await prisma.email.count({ where: { id, accountId } })) > 0
     },
 
-    /** Events of an email (ownership checked by the caller), oldest first, after a cursor. */
-    events: (emailId: string, after: string | undefined, limit: number) => listEmailEvents(pool, emailId, after, limit),
+    /** Events of an email of the account (none when it has no such email), oldest first, after a cursor. */
+    events: (accountId: string, emailId: string, after: string | undefined, limit: number) =>
+      listEmailEvents(pool, accountId, emailId, after, limit),
 
     /**
      * Cancels the recipients not yet being sent, with an event each and the email's status
@@ -504,7 +509,7 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
         // writer (claim, outcome, sweeper) uses, so cancel cannot deadlock with them.
         const { rows } = await client.query<{ id: string }>('SELECT id FROM emails WHERE id = $1 AND account_id = $2', [emailId, accountId])
         if (rows.length === 0) return undefined
-        const cancelled = await cancelRecipients(client, emailId)
+        const cancelled = await cancelRecipients(client, accountId, emailId)
         await insertEvents(
           client,
           cancelled.map((r) => ({
@@ -518,7 +523,10 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
           })),
         )
         await refreshEmailStatuses(client, [emailId])
-        const { rows: after } = await client.query<{ status: EmailStatus }>('SELECT status FROM emails WHERE id = $1', [emailId])
+        const { rows: after } = await client.query<{ status: EmailStatus }>('SELECT status FROM emails WHERE id = $1 AND account_id = $2', [
+          emailId,
+          accountId,
+        ])
         const status = after[0]?.status
         if (!status) throw new Error(`email ${emailId} vanished while being cancelled`)
         return { cancelled: cancelled.length, status }

@@ -154,7 +154,7 @@ export function createEmailService(deps: EmailServiceDeps) {
     async get(principal: Principal, id: string) {
       const email = await repository.find(principal.accountId, id, MAX_ATTEMPTS_SHOWN)
       if (!email) throw notFound('Email')
-      const events = await repository.events(id, undefined, 100)
+      const events = await repository.events(principal.accountId, id, undefined, 100)
       return { email, events }
     },
 
@@ -164,7 +164,7 @@ export function createEmailService(deps: EmailServiceDeps) {
 
     async events(principal: Principal, id: string, after: string | undefined, limit: number) {
       if (!(await repository.exists(principal.accountId, id))) throw notFound('Email')
-      return repository.events(id, after, limit)
+      return repository.events(principal.accountId, id, after, limit)
     },
 
     /** Cancels every recipient not yet being sent; 409 when nothing is left to cancel. */

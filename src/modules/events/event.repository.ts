@@ -35,14 +35,20 @@ export interface EventRow {
   tags: Record<string, string>
 }
 
-/** Events of one email (already known to belong to the account), oldest first, after a cursor. */
-export async function listEmailEvents(pool: Pool, emailId: string, after: string | undefined, limit: number): Promise<EventRow[]> {
+/** Events of one email of the account (none when the account has no such email), oldest first, after a cursor. */
+export async function listEmailEvents(
+  pool: Pool,
+  accountId: string,
+  emailId: string,
+  after: string | undefined,
+  limit: number,
+): Promise<EventRow[]> {
   const { rows } = await pool.query<EventRow>(
     `SELECT ev.id, ev.type, ev.created_at, ev.email_id, ev.recipient, ev.data, e.tags
-       FROM events ev JOIN emails e ON e.id = ev.email_id
-      WHERE ev.email_id = $1 AND ($2::uuid IS NULL OR ev.id > $2::uuid)
-      ORDER BY ev.id LIMIT $3`,
-    [emailId, after ?? null, limit],
+       FROM events ev JOIN emails e ON e.id = ev.email_id AND e.account_id = ev.account_id
+      WHERE ev.email_id = $1 AND ev.account_id = $2 AND ($3::uuid IS NULL OR ev.id > $3::uuid)
+      ORDER BY ev.id LIMIT $4`,
+    [emailId, accountId, after ?? null, limit],
   )
   return rows
 }
