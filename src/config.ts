@@ -192,23 +192,19 @@ function crossCheck(config: Config, env: Env): string[] {
   const problems: string[] = []
   const shown = (key: string, ms: number) => `${key} (${formatDuration(ms)}${env[key] ? '' : ', the default'})`
   const { deliveryLeaseMs: lease, leaseRenewIntervalMs: renew } = config
-  if (lease !== undefined && renew !== undefined && renew >= lease) {
+  if (lease !== undefined && renew !== undefined && renew * 2 > lease) {
     problems.push(
-      `${shown('LEASE_RENEW_INTERVAL', renew)} must be shorter than ${shown('DELIVERY_LEASE', lease)}, or a lease lapses while its send is ` +
-        'still alive and another worker sends the same message: lower LEASE_RENEW_INTERVAL (unset, it is a third of the lease) or raise DELIVERY_LEASE',
+      `${shown('LEASE_RENEW_INTERVAL', renew)} must be at most half of ${shown('DELIVERY_LEASE', lease)}, so that a renewal that fails ` +
+        'can be tried again before the lease lapses and another worker sends the same message: lower LEASE_RENEW_INTERVAL ' +
+        '(unset, it is a third of the lease) or raise DELIVERY_LEASE',
     )
   }
   const { smtpTimeoutMs: step, smtpDataTimeoutMs: data, smtpTransactionTimeoutMs: cap } = config
-  if (cap !== undefined && data !== undefined && cap < data) {
+  if (cap !== undefined && data !== undefined && step !== undefined && cap < data + step) {
     problems.push(
-      `${shown('SMTP_TRANSACTION_TIMEOUT', cap)} must be at least ${shown('SMTP_DATA_TIMEOUT', data)}, or the cap cuts off ` +
-        'every slow reply to the final dot: raise SMTP_TRANSACTION_TIMEOUT or lower SMTP_DATA_TIMEOUT',
-    )
-  }
-  if (cap !== undefined && step !== undefined && cap <= step) {
-    problems.push(
-      `${shown('SMTP_TRANSACTION_TIMEOUT', cap)} must be longer than ${shown('SMTP_TIMEOUT', step)}, or the cap fires before ` +
-        'any single step can time out: raise SMTP_TRANSACTION_TIMEOUT or lower SMTP_TIMEOUT',
+      `${shown('SMTP_TRANSACTION_TIMEOUT', cap)} must be at least ${shown('SMTP_DATA_TIMEOUT', data)} plus ${shown('SMTP_TIMEOUT', step)}, ` +
+        'so that a transaction has time for its commands and its message before the wait for the final reply: raise ' +
+        'SMTP_TRANSACTION_TIMEOUT or lower the others',
     )
   }
   if (config.env === 'production' && config.secret !== '' && !isStrongSecret(config.secret)) {

@@ -53,7 +53,8 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     dispatcher,
     logger,
     limits: { maxRecipients: config.maxRecipients, maxMessageBytes: config.maxMessageBytes, maxDeliveryAgeMs: config.maxDeliveryAgeMs },
-    // A quarter of the pool each for accept, claim and record batches leaves a quarter for reads.
+    // A quarter of the pool each for accept, claim and record batches, an eighth for DATA marks and
+    // one connection for lease renewals leave the rest for reads, the sweeper and DKIM lookups.
     acceptConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)),
     domains,
     requireVerifiedDomain: config.requireVerifiedDomain,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { type AddressInfo, createServer, type Server } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js'
 import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
@@ -144,5 +145,45 @@ describe('delivery outcomes', () => {
     assert.match(attempts[0]?.reply ?? '', /DKIM signing key of broken-key\.test cannot be used/)
     assert.doesNotMatch(attempts[0]?.reply ?? '', /HIKYAKU_SECRET|decrypt/)
     assert.equal(sink.received.filter((m) => m.to.includes('unsigned@example.net')).length, 0, 'never sent unsigned')
+  })
+})
+
+describe('a receiver whose reply no database column can hold as is', () => {
+  let server: Server
+  let h: Harness
+
+  before(async () => {
+    // Raw bytes, as a hostile MX may send them: a NUL and a byte that is not UTF-8 in the reply.
+    server = createServer((socket) => {
+      socket.on('error', () => {})
+      socket.write('220 odd.test ESMTP\r\n')
+      socket.on('data', (chunk) => {
+        for (const line of chunk.toString('latin1').split('\r\n').filter(Boolean)) {
+          const verb = line.slice(0, 4).toUpperCase()
+          if (verb === 'EHLO') socket.write('250 odd.test\r\n')
+          else if (verb === 'MAIL') socket.write('250 ok\r\n')
+          else if (verb === 'RCPT')
+            socket.write(Buffer.concat([Buffer.from('550 5.1.1 no\u0000such '), Buffer.from([0xff]), Buffer.from(' user\r\n')]))
+          else if (verb === 'QUIT') socket.end('221 bye\r\n')
+          else socket.write('250 ok\r\n')
+        }
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    h = await startHarness({ env: { SMTP_RELAY_URL: `smtp://127.0.0.1:${(server.address() as AddressInfo).port}` } })
+  })
+  after(async () => {
+    await h.close()
+    await new Promise((resolve) => server.close(resolve))
+  })
+
+  it('stores the reply cleaned, and the recipient still ends (bounced)', async () => {
+    const res = await h.send(basicEmail({ to: 'odd-reply@example.net' }))
+    const email = await h.waitForEmail(res.body.id, (e) => TERMINAL.includes(e.status))
+    assert.equal(email.status, 'bounced')
+    const attempts = email.attempts as Array<{ reply: string }>
+    assert.equal(attempts.length, 1)
+    assert.doesNotMatch(attempts[0]?.reply ?? '', /\u0000/)
+    assert.match(attempts[0]?.reply ?? '', /such/)
   })
 })

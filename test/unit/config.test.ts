@@ -98,16 +98,19 @@ describe('configuration footguns', () => {
     [{ SMTP_AUTH_BLOCK: '0s' }, 'SMTP_AUTH_BLOCK must be a duration from 1s'],
     [{ RETRY_SCHEDULE: '1m,0s' }, 'RETRY_SCHEDULE must be durations from 100ms to 24d each'],
     [{ RETRY_SCHEDULE: '10ms' }, 'RETRY_SCHEDULE must be durations from 100ms'],
-    [{ DELIVERY_LEASE: '10s', LEASE_RENEW_INTERVAL: '20s' }, 'LEASE_RENEW_INTERVAL (20s) must be shorter than DELIVERY_LEASE (10s)'],
-    [{ LEASE_RENEW_INTERVAL: '1m' }, 'LEASE_RENEW_INTERVAL (1m) must be shorter than DELIVERY_LEASE (1m, the default)'],
-    [{ SMTP_TRANSACTION_TIMEOUT: '5m' }, 'SMTP_TRANSACTION_TIMEOUT (5m) must be at least SMTP_DATA_TIMEOUT (10m, the default)'],
+    [{ DELIVERY_LEASE: '10s', LEASE_RENEW_INTERVAL: '20s' }, 'LEASE_RENEW_INTERVAL (20s) must be at most half of DELIVERY_LEASE (10s)'],
+    [{ LEASE_RENEW_INTERVAL: '31s' }, 'LEASE_RENEW_INTERVAL (31s) must be at most half of DELIVERY_LEASE (1m, the default)'],
     [
-      { SMTP_TRANSACTION_TIMEOUT: '30s', SMTP_DATA_TIMEOUT: '10s' },
-      'SMTP_TRANSACTION_TIMEOUT (30s) must be longer than SMTP_TIMEOUT (1m, the default)',
+      { SMTP_TRANSACTION_TIMEOUT: '5m' },
+      'SMTP_TRANSACTION_TIMEOUT (5m) must be at least SMTP_DATA_TIMEOUT (10m, the default) plus SMTP_TIMEOUT (1m, the default)',
     ],
     [
-      { SMTP_TIMEOUT: '1m', SMTP_DATA_TIMEOUT: '1m', SMTP_TRANSACTION_TIMEOUT: '1m' },
-      'SMTP_TRANSACTION_TIMEOUT (1m) must be longer than SMTP_TIMEOUT (1m)',
+      { SMTP_TRANSACTION_TIMEOUT: '30s', SMTP_DATA_TIMEOUT: '10s' },
+      'SMTP_TRANSACTION_TIMEOUT (30s) must be at least SMTP_DATA_TIMEOUT (10s) plus SMTP_TIMEOUT (1m, the default)',
+    ],
+    [
+      { SMTP_TIMEOUT: '1m', SMTP_DATA_TIMEOUT: '1m', SMTP_TRANSACTION_TIMEOUT: '119s' },
+      'SMTP_TRANSACTION_TIMEOUT (119s) must be at least SMTP_DATA_TIMEOUT (1m) plus SMTP_TIMEOUT (1m)',
     ],
   ]
   for (const [env, fragment] of refused) {
@@ -146,9 +149,9 @@ describe('configuration footguns', () => {
     { DNS_TIMEOUT: '2s', SHUTDOWN_TIMEOUT: '10s' },
     { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW: '1m' },
     { SMTP_AUTH_MAX_FAILURES: '3', SMTP_AUTH_BLOCK: '1m' },
-    { SMTP_TIMEOUT: '5s', SMTP_DATA_TIMEOUT: '5s', SMTP_TRANSACTION_TIMEOUT: '6s' },
+    { SMTP_TIMEOUT: '5s', SMTP_DATA_TIMEOUT: '5s', SMTP_TRANSACTION_TIMEOUT: '10s' },
     { SMTP_TIMEOUT: '1s', SMTP_DATA_TIMEOUT: '2s', SMTP_TRANSACTION_TIMEOUT: '3s', RETRY_SCHEDULE: '1h' },
-    { SMTP_TIMEOUT: '1s', SMTP_DATA_TIMEOUT: '3s', SMTP_TRANSACTION_TIMEOUT: '3s' },
+    { SMTP_TIMEOUT: '1s', SMTP_DATA_TIMEOUT: '3s', SMTP_TRANSACTION_TIMEOUT: '4s' },
     { RETRY_SCHEDULE: '200ms', SHUTDOWN_TIMEOUT: '1s' },
   ]
   for (const env of accepted) {

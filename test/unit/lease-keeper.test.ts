@@ -16,6 +16,7 @@ describe('keepLeases', () => {
       held,
       leaseMs: 2_000,
       intervalMs: 20,
+      claimedAt: Date.now(),
       renew: async () => (renewals++, new Set(['r1', 'r2'])),
       onLost: (why) => lost.push(why),
     })
@@ -33,6 +34,7 @@ describe('keepLeases', () => {
       held,
       leaseMs: 2_000,
       intervalMs: 20,
+      claimedAt: Date.now(),
       renew: async () => (renewals++, new Set(['r1'])),
       onLost: (why) => lost.push(why),
     })
@@ -49,6 +51,7 @@ describe('keepLeases', () => {
       held,
       leaseMs: 3_000,
       intervalMs: 10,
+      claimedAt: 0,
       renew: async () => Promise.reject(new Error('database away')),
       onLost: (why) => lost.push(why),
       now: () => now,
@@ -56,7 +59,7 @@ describe('keepLeases', () => {
     now = 1_000
     await sleep(30)
     assert.deepEqual(lost, [], 'a failed renewal alone loses nothing while the lease holds')
-    now = 2_500 // within a second of the lease's end
+    now = 2_996 // within the margin (half the interval here) of the lease's end
     await sleep(30)
     keeper.stop()
     assert.deepEqual(lost, ['the lease could not be renewed in time'])

@@ -14,8 +14,8 @@ import type { DirectTransport, MxTicket, RelayTransport } from './transport.port
  */
 export interface Admitted {
   ticket?: MxTicket
-  /** Takes more of the budget once the claim shows the message is larger than the job said. */
-  grow(size: number): Promise<void>
+  /** Takes more of the budget once the claim shows the message is larger than the job said; false if `signal` aborted first. */
+  grow(size: number, signal: AbortSignal): Promise<boolean>
   /** Gives back the budget, and the relay slot or whatever the MX ticket still holds. */
   release(): void
 }
@@ -66,11 +66,15 @@ export function createAdmission(deps: {
         get ticket() {
           return ticket
         },
-        async grow(size) {
-          if (size <= bytes) return
-          // Waiting here holds a claim, but its lease is being renewed; the budget only bounds memory.
-          await budget.acquire(size - bytes)
+        async grow(size, signal) {
+          if (size <= bytes) return true
+          // Given back and taken again whole: a message larger than the whole budget then goes
+          // once it is alone, as at admission, instead of waiting on its own reservation.
+          budget.release(bytes)
+          bytes = 0
+          if (!(await budget.acquire(size, { signal }))) return false
           bytes = size
+          return true
         },
         release() {
           budget.release(bytes)

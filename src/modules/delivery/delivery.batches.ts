@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../../infra/db.js'
 import type { Logger } from '../../infra/logger.js'
 import { createBatcher } from '../../lib/batcher.js'
 import type { DeliveryRepository } from './delivery.repository.js'
@@ -23,7 +24,10 @@ export function createDeliveryBatches(deps: {
   repository: DeliveryRepository
   outcomes: OutcomeRepository
   logger: Logger
-  /** Concurrent batches of each kind (database connections the worker's batches use). */
+  /**
+   * Concurrent claim batches, and record batches (database connections). DATA marks, one per
+   * message but a small statement, get half as many; lease renewals, rare, one.
+   */
   concurrency: number
 }) {
   const { repository, outcomes, logger } = deps
@@ -44,17 +48,17 @@ export function createDeliveryBatches(deps: {
   })
 
   /** A batcher over a statement that takes held recipients and returns the ids still held. */
-  const leaseBatcher = (run: (held: HeldRecipient[]) => Promise<Set<string>>) =>
+  const leaseBatcher = (concurrency: number, run: (held: HeldRecipient[]) => Promise<Set<string>>) =>
     createBatcher<HeldRecipient[], Set<string>>({
       maxBatchSize: 100,
-      concurrency: deps.concurrency,
+      concurrency,
       run: async (groups) => {
         const still = await run(groups.flat())
         return groups.map(() => still)
       },
     })
-  const renewer = leaseBatcher((held) => repository.renewLeases(held))
-  const marker = leaseBatcher((held) => repository.markData(held))
+  const renewer = leaseBatcher(1, (held) => repository.renewLeases(held))
+  const marker = leaseBatcher(Math.max(1, Math.ceil(deps.concurrency / 2)), (held) => repository.markData(held))
 
   const recorder = createBatcher<RecordedOutcome[], Set<string>>({
     maxBatchSize: 100,
@@ -63,15 +67,21 @@ export function createDeliveryBatches(deps: {
       const updated = await outcomes.record(groups.flat())
       return groups.map(() => updated)
     },
+    // A record the database refuses for its content must fail only its own attempt, not every
+    // attempt that shared its statement; a database that is away fails them all (and they retry).
+    onFailure: async (groups, err) => (isDatabaseUnavailable(err) ? groups.map(() => ({ ok: false as const, error: err })) : 'isolate'),
   })
 
-  /** Runs `write` again after a failure, with backoff, while `keepTrying()` allows. */
+  /**
+   * Runs `write` again after the database failed it, with backoff, while `keepTrying()` allows.
+   * Any other error (the database refusing the data) would fail again the same way: it is thrown.
+   */
   async function retrying<T>(write: () => Promise<T>, keepTrying: () => boolean): Promise<T> {
     for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         return await write()
       } catch (err) {
-        if (!keepTrying()) throw err
+        if (!isDatabaseUnavailable(err) || !keepTrying()) throw err
         logger.warn({ err: String(err), retryInMs: delay }, 'could not record a delivery outcome; retrying')
         await new Promise((resolve) => setTimeout(resolve, delay))
       }

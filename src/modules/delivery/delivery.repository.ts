@@ -109,8 +109,10 @@ export interface ClaimResult {
 // Lease statements are fenced like every write of an attempt: status `sending` and the attempt
 // number it claimed. A row another worker has taken over is not ours to renew or release.
 const HELD = `x AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS x(recipient_id, attempt, attempt_id))`
+// Only lease_until moves (it is not indexed, so the update stays on its page); next_attempt_at
+// keeps the claim's lease end, and the sweeper looks at lease_until before taking a row over.
 const RENEW = `renewed AS (
-  UPDATE recipients r SET lease_until = now() + $4 * interval '1 millisecond', next_attempt_at = now() + $4 * interval '1 millisecond'
+  UPDATE recipients r SET lease_until = now() + $4 * interval '1 millisecond'
     FROM x WHERE r.id = x.recipient_id AND r.status = 'sending' AND r.attempt_count = x.attempt
   RETURNING r.id
 )`

@@ -72,7 +72,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       // anything else (the database away, say) defers it rather than lose or bounce it.
       const permanent = err instanceof PrepareError
       logger.error({ err: permanent ? err.cause : err, emailId: email.id }, 'delivery attempt failed before SMTP')
-      const message = permanent ? `Not sent: ${err.message}` : String(err)
+      // What the account sees: the reason when it is theirs to know, never our internals.
+      const message = permanent ? `Not sent: ${err.message}` : 'A temporary problem on our side stopped this attempt; it will be retried.'
       return localFailure(message, permanent)
     }
   }
@@ -101,10 +102,10 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
   }
 
   async function attemptClaimed(request: ClaimRequest, admitted: Admitted): Promise<AttemptSummary> {
+    const claimedAt = Date.now()
     const claim = await batches.claim(request)
     if (claim.recipients.length === 0 || !claim.email) return { claimed: 0 }
     const email = claim.email
-    await admitted.grow(email.sizeBytes)
     const held: HeldRecipient[] = claim.recipients.map((r) => ({ recipientId: r.id, attempt: r.attempt, attemptId: r.attemptId }))
     const attemptNo = Math.max(...claim.recipients.map((r) => r.attempt))
 
@@ -112,17 +113,24 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     // transaction stops, so that two workers never send the same recipients at once.
     const lostClaim = new AbortController()
     let dotReleased = false
+    let recorded = false
     const keeper = keepLeases({
       held,
       leaseMs: deps.lease.leaseMs,
       intervalMs: deps.lease.renewIntervalMs,
+      claimedAt,
       renew: batches.renew,
       onLost: (why) => {
+        // A renewal that lands after the outcome was recorded finds the rows no longer sending.
+        if (recorded) return
         logger.warn({ deliveryId: request.deliveryId, why }, 'lost the claim of a delivery in flight')
         if (!dotReleased) lostClaim.abort()
       },
     })
     try {
+      // The job understated the message (or did not say): the budget grows before the content is
+      // used, the lease renewed meanwhile.
+      if (!(await admitted.grow(email.sizeBytes, shutdown.signal))) return await releaseClaims(request, held, attemptNo)
       const result = await send(claim, request, admitted.ticket, {
         deadline: Date.now() + deps.smtp.transactionMs,
         dataTimeoutMs: deps.smtp.dataTimeoutMs,
@@ -170,7 +178,11 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         if (rec.reason === 'relay_unavailable')
           logger.error({ emailId: rec.emailId, reply: rec.reply }, 'the relay refused us (credentials or TLS); check SMTP_RELAY_URL')
       }
-      const updated = await batches.record(records, () => !keeper.lost)
+      // A database away is waited out while the claim is ours and the process is not being cut
+      // short; past that, the lease lapses and the recipients are taken over (flagged if DATA was
+      // reached), which loses no mail.
+      const updated = await batches.record(records, () => !keeper.lost && !shutdown.signal.aborted)
+      recorded = true
       const stillOurs = records.filter((r) => updated.has(r.recipientId))
       if (retryAt && stillOurs.some((r) => r.status === 'deferred')) {
         await dispatcher

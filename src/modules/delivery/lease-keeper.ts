@@ -14,16 +14,18 @@ export interface LeaseKeeperOptions {
   /** Renews every lease given; resolves with the ids still held. */
   renew: (held: HeldRecipient[]) => Promise<Set<string>>
   onLost: (why: string) => void
+  /** When the claim that set the leases was sent (they run from its commit, a little later). */
+  claimedAt: number
   now?: () => number
 }
 
 /** Time kept in hand before the lease's end: a renewal in flight must land before it. */
-const MARGIN_MS = 1_000
+const MAX_MARGIN_MS = 1_000
 
 export function keepLeases(options: LeaseKeeperOptions) {
   const now = options.now ?? Date.now
-  // The claim statement set the leases just before this keeper starts.
-  let validUntil = now() + options.leaseMs
+  const margin = Math.min(MAX_MARGIN_MS, options.intervalMs / 2)
+  let validUntil = options.claimedAt + options.leaseMs
   let lost = false
   let renewing = false
 
@@ -44,7 +46,7 @@ export function keepLeases(options: LeaseKeeperOptions) {
       validUntil = started + options.leaseMs
     } catch {
       // A passing database error: the next tick tries again, unless the lease may already be gone.
-      if (now() >= validUntil - MARGIN_MS) lose('the lease could not be renewed in time')
+      if (now() >= validUntil - margin) lose('the lease could not be renewed in time')
     } finally {
       renewing = false
     }
@@ -52,7 +54,7 @@ export function keepLeases(options: LeaseKeeperOptions) {
 
   const tick = () => {
     // A renewal hung on a stalled database must not keep the claim looking alive.
-    if (now() >= validUntil - MARGIN_MS) return lose('the lease could not be renewed in time')
+    if (now() >= validUntil - margin) return lose('the lease could not be renewed in time')
     void renew()
   }
   const timer = setInterval(tick, options.intervalMs)

@@ -1,5 +1,5 @@
-import { isDatabaseUnavailable } from '../../infra/db.js'
 import { parseMailbox } from '../../lib/address.js'
+import { AppError } from '../../lib/errors.js'
 import type { EmailContent } from './delivery.types.js'
 import { composeMessage } from './mime.compose.js'
 
@@ -10,7 +10,11 @@ export interface DkimKey {
   privateKey: string
 }
 
-/** DKIM for sending domains: the account's keys (and bounce domain) for a domain, and the signer. */
+/**
+ * DKIM for sending domains: the account's keys (and bounce domain) for a domain, and the signer.
+ * `identity` rejects with `AppError('internal')` when the domain's keys cannot be used (they no
+ * longer decrypt); any other rejection is taken as passing (the database away, say).
+ */
 export interface Signer {
   identity(accountId: string, domain: string): Promise<{ keys: DkimKey[]; returnPathDomain?: string }>
   sign(raw: Buffer, keys: DkimKey[]): Buffer
@@ -54,11 +58,18 @@ export async function prepareMessage(email: EmailContent, opts: { signer?: Signe
   if (from.ok && opts.signer) {
     try {
       identity = await opts.signer.identity(email.accountId, from.mailbox.domain)
-      if (identity.keys.length) message = opts.signer.sign(message, identity.keys)
     } catch (err) {
-      // The database being away is temporary; a key that cannot be used is not.
-      if (isDatabaseUnavailable(err)) throw err
+      // Only a key said to be unusable is permanent; anything else (the database away, a timeout)
+      // defers the message rather than fail it for good.
+      if (!(err instanceof AppError && err.code === 'internal')) throw err
       throw new PrepareError(`the DKIM signing key of ${from.mailbox.domain} cannot be used; the operator must check the domain`, err)
+    }
+    if (identity.keys.length) {
+      try {
+        message = opts.signer.sign(message, identity.keys)
+      } catch (err) {
+        throw new PrepareError(`the message could not be DKIM-signed with the key of ${from.mailbox.domain}`, err)
+      }
     }
   }
   const envelopeFrom =

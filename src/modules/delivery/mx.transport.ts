@@ -173,7 +173,7 @@ export class MxTransport implements DirectTransport {
     for (let round = 0; ; round++) {
       if (!conn) {
         if (!slot) return failure(busyError(), started, { remoteHost: ticket.domain }, false)
-        const opened = await this.connect(plan, policy, slot, started, limits.deadline)
+        const opened = await this.connect(plan, policy, slot, started, limits)
         if ('ok' in opened) return opened
         conn = opened
         slot = undefined
@@ -208,14 +208,14 @@ export class MxTransport implements DirectTransport {
     policy: DestinationPolicy,
     slot: Slot,
     started: number,
-    capDeadline: number,
+    limits: TransactionLimits,
   ): Promise<DestConn | TransactionResult> {
-    const deadline = Math.min(started + 2 * this.deps.timeoutMs, capDeadline)
+    const deadline = Math.min(started + 2 * this.deps.timeoutMs, limits.deadline)
     const candidates = plan.hosts.flatMap((host) => host.addresses.map((address) => ({ host, address }))).slice(0, MAX_ADDRESSES)
     let last: TransactionResult | undefined
     for (const { host, address } of candidates) {
       const remaining = deadline - Date.now()
-      if (remaining <= 0) break
+      if (remaining <= 0 || limits.signal?.aborted) break
       const label = `${host.name} [${address}]`
       try {
         const session = await openSession({
@@ -228,6 +228,7 @@ export class MxTransport implements DirectTransport {
           heloName: this.deps.heloName,
           timeoutMs: this.deps.timeoutMs,
           deadline,
+          signal: limits.signal,
           localAddress: this.deps.localAddress,
         })
         const conn: DestConn = { ...session, key: poolKey(policy), slot }

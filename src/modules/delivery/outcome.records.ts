@@ -1,3 +1,4 @@
+import { storableText } from '../../lib/text.js'
 import type { EventData, EventType } from '../events/event.types.js'
 import type { ClaimedRecipient, RecipientOutcome, RecordedOutcome, SessionInfo } from './delivery.types.js'
 
@@ -19,9 +20,14 @@ export interface RecordOptions {
   throttled: boolean
 }
 
+/** Text a remote server or a socket error gave us, as it may be stored (see storableText). */
+const remote = (text: string | undefined): string | undefined => (text === undefined ? undefined : storableText(text))
+
 /** One recipient's outcome of an attempt, as stored: status, reason, attempt row and event. */
 export function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: SessionInfo, opts: RecordOptions): RecordedOutcome {
   const { retryAt } = opts
+  const replyText = remote(o.reply?.text ?? o.error)
+  const remoteHost = remote(session.remoteHost) as string
   let status: RecordedOutcome['status'] = o.status === 'deferred' && !retryAt ? 'expired' : o.status
   if (status === 'sent' && opts.direct) status = 'delivered'
   const reason =
@@ -31,8 +37,8 @@ export function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: Sess
     attempt: r.attempt,
     smtp_code: o.reply?.code,
     enhanced_code: o.reply?.enhanced,
-    reply: o.reply?.text ?? o.error,
-    remote_host: session.remoteHost,
+    reply: replyText,
+    remote_host: remoteHost,
     remote_ip: session.remoteIp,
     tls_version: session.tlsVersion,
     duration_ms: session.durationMs,
@@ -53,8 +59,8 @@ export function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: Sess
     phase: o.phase,
     smtpCode: o.reply?.code ?? null,
     enhancedCode: o.reply?.enhanced ?? null,
-    reply: o.reply?.text ?? o.error ?? null,
-    remoteHost: session.remoteHost,
+    reply: replyText ?? null,
+    remoteHost,
     remoteIp: session.remoteIp ?? null,
     tlsVersion: session.tlsVersion ?? null,
     tlsCipher: session.tlsCipher ?? null,

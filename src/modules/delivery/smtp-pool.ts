@@ -64,7 +64,7 @@ export class SmtpPool {
       let pooled = this.takeIdle()
       if (!pooled) {
         try {
-          pooled = await this.connect(limits.deadline)
+          pooled = await this.connect(limits)
         } catch (err) {
           return withOurSide(failure(err as NodemailerError, started, { remoteHost: describeTarget(this.options.target) }, false))
         }
@@ -90,7 +90,7 @@ export class SmtpPool {
     return idle
   }
 
-  private async connect(deadline: number): Promise<Pooled> {
+  private async connect(limits: TransactionLimits): Promise<Pooled> {
     if (this.closed) throw Object.assign(new Error('pool closed'), { code: 'ECONNECTION', command: 'CONN' })
     const { target } = this.options
     const pooled: Pooled = await openSession({
@@ -103,7 +103,8 @@ export class SmtpPool {
       heloName: this.options.heloName,
       timeoutMs: this.options.timeoutMs,
       auth: target.auth,
-      deadline,
+      deadline: limits.deadline,
+      signal: limits.signal,
     })
     pooled.conn.once('end', () => this.destroy(pooled))
     return pooled

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { Readable } from 'node:stream'
+import { type Duplex, Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import SMTPConnection from 'nodemailer/lib/smtp-connection'
 import type { RcptRejections, SessionInfo, SmtpPhase, TransactionResult } from './delivery.types.js'
@@ -27,6 +27,8 @@ export interface ConnectOptions {
   localAddress?: string
   /** Epoch ms by which the session must be open: the transaction's hard cap covers connecting too. */
   deadline?: number
+  /** Stops connecting (shutdown). */
+  signal?: AbortSignal
 }
 
 /**
@@ -101,10 +103,12 @@ export function openSession(o: ConnectOptions): Promise<Session> {
       o.deadline === undefined
         ? undefined
         : setTimeout(() => fail(cutError(CUT_CODES.cap, 'the connection was not ready before the transaction time cap')), timeoutMs)
+    const onAbort = () => fail(cutError(CUT_CODES.aborted, 'connecting was stopped (shutdown)'))
     const fail = (err: unknown) => {
       if (settled) return
       settled = true
       clearTimeout(cap)
+      o.signal?.removeEventListener('abort', onAbort)
       // A failed STARTTLS handshake (a certificate that does not validate, say) surfaces as a
       // socket error; it is a TLS failure, and the policy that asked for TLS is why.
       if ((conn as unknown as { upgrading?: boolean }).upgrading) Object.assign(err as object, { code: 'ETLS', command: 'STARTTLS' })
@@ -112,12 +116,15 @@ export function openSession(o: ConnectOptions): Promise<Session> {
       reject(err)
     }
     conn.once('error', fail)
+    if (o.signal?.aborted) return onAbort()
+    o.signal?.addEventListener('abort', onAbort, { once: true })
     conn.connect((connectErr?: unknown) => {
       if (connectErr) return fail(connectErr)
       const ready = () => {
         if (settled) return
         settled = true
         clearTimeout(cap)
+        o.signal?.removeEventListener('abort', onAbort)
         conn.removeListener('error', fail)
         // Later errors on an idle connection are followed by 'end'; the owner listens for that.
         conn.on('error', () => {})
@@ -163,22 +170,35 @@ export function transact(session: Session, envelope: Envelope, message: Buffer, 
     if (limits.signal?.aborted) return onAbort()
     limits.signal?.addEventListener('abort', onAbort, { once: true })
 
+    // Bytes of the message still in this process (our stream, nodemailer's dot-stuffing stream,
+    // the socket's buffer): the final dot goes only once the body has left, so that the claim
+    // is checked just before the dot and not while a large body is still being written.
+    const unsent = () => {
+      const dots = (session.conn as unknown as { _currentDataStream?: Duplex })._currentDataStream
+      return body.readableLength + (dots ? dots.writableLength + dots.readableLength : 0) + (socket()?.writableLength ?? 0)
+    }
+    const bodyWritten = async () => {
+      await new Promise((resolve) => setImmediate(resolve))
+      // Bounded by the cap, which settles the transaction and ends this wait.
+      while (!settled && unsent() > 0) await drainOrTick(socket())
+    }
     const body = new Readable({
       read() {
         if (bytesRead > 0) return
         bytesRead = message.length
         this.push(message)
-        const before = limits.beforeDot?.() ?? Promise.resolve()
-        before.then(
-          () => {
-            if (settled) return
-            // From here on the server may take the message: wait the longer DATA timeout for its word.
-            dotSent = true
-            socket()?.setTimeout(limits.dataTimeoutMs)
-            this.push(null)
-          },
-          (err: unknown) => cut(CUT_CODES.beforeDot, `the attempt could not record that it reached DATA: ${String(err)}`),
-        )
+        bodyWritten()
+          .then(() => (settled ? undefined : limits.beforeDot?.()))
+          .then(
+            () => {
+              if (settled) return
+              // From here on the server may take the message: wait the longer DATA timeout for its word.
+              dotSent = true
+              socket()?.setTimeout(limits.dataTimeoutMs)
+              this.push(null)
+            },
+            (err: unknown) => cut(CUT_CODES.beforeDot, `the attempt could not record that it reached DATA: ${String(err)}`),
+          )
       },
     })
     const smtpEnvelope = { from: envelope.from, to: envelope.to, size: message.length, use8BitMime: envelope.eightBit === true }
@@ -201,6 +221,18 @@ export function transact(session: Session, envelope: Envelope, message: Buffer, 
 }
 
 const cutError = (code: string, message: string): NodemailerError => Object.assign(new Error(message), { code, command: 'CONN' })
+
+/** Waits for the socket to drain, or 20 ms, whichever comes first. */
+const drainOrTick = (socket: Socket | undefined) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      socket?.removeListener('drain', done)
+      resolve()
+    }
+    const timer = setTimeout(done, 20)
+    socket?.once('drain', done)
+  })
 
 /** A failed connection or transaction as data; `info` is what is known of the session, if any. */
 export function failure(

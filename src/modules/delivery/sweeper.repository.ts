@@ -54,7 +54,7 @@ export function createSweeperRepository(pool: Pool) {
       }
     },
 
-    /** Expires up to `limit` recipients that outlived MAX_DELIVERY_AGE (their lease, if sending, lapsed too). */
+    /** Expires up to `limit` recipients that outlived MAX_DELIVERY_AGE (a sending one only once its lease lapsed). */
     async expireOverdue(limit: number): Promise<number> {
       return withTransaction(pool, async (client) => {
         const { rows } = await client.query<ExpiredRow>(
@@ -63,6 +63,7 @@ export function createSweeperRepository(pool: Pool) {
             WHERE r.id IN (SELECT r2.id FROM recipients r2 JOIN emails e2 ON e2.id = r2.email_id
                             WHERE r2.status IN ('scheduled', 'queued', 'deferred', 'sending')
                               AND r2.next_attempt_at <= now() AND e2.expires_at < now()
+                              AND (r2.status <> 'sending' OR r2.lease_until < now())
                             ORDER BY r2.next_attempt_at LIMIT $1 FOR UPDATE OF r2 SKIP LOCKED)
               AND e.id = r.email_id
            RETURNING r.id, r.email_id, r.account_id, r.address, r.attempt_count`,
@@ -124,7 +125,7 @@ export function createSweeperRepository(pool: Pool) {
            FROM recipients r JOIN deliveries d ON d.id = r.delivery_id JOIN emails e ON e.id = r.email_id
           WHERE r.next_attempt_at <= now()
             AND ((r.status IN ('queued', 'deferred') AND r.next_attempt_at <= now() - $1 * interval '1 millisecond')
-              OR r.status = 'sending')
+              OR (r.status = 'sending' AND r.lease_until < now()))
             AND r.delivery_id > $2
           GROUP BY r.delivery_id ORDER BY r.delivery_id LIMIT $3`,
         [graceMs, after, limit],
