@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { createPool, createPrisma, type Pool } from '../../src/infra/db.js'
+import { StatementFailure } from '../../src/infra/db-boundary.js'
 import { createLogger } from '../../src/infra/logger.js'
 import { AppError } from '../../src/lib/errors.js'
 import { uuidv7 } from '../../src/lib/uuid.js'
@@ -239,6 +240,42 @@ describe('accept: a commit still in progress when the client gives up', () => {
     assert.equal(stored.length, 3)
     // Not acknowledged by the server: the client gave up (query timeout, 3 s), then settled it.
     assert.ok(waited >= 2_900 && waited < 12_000, `answered in ${waited} ms`)
+  })
+
+  it('a backend that cannot be seen to exit: callers whose messages are not found are told the outcome is unknown', async () => {
+    // The application's role may end its own backends, not a superuser's: that one stays.
+    await direct.query('CREATE ROLE hikyaku_app LOGIN')
+    await direct.query('GRANT SELECT ON emails TO hikyaku_app')
+    const appUrl = new URL(server.url)
+    appUrl.username = 'hikyaku_app'
+    const pool = createPool(appUrl.toString(), 2, { statementTimeoutMs: 1_000 })
+    const prisma = createPrisma(pool)
+    const repository = createEmailRepository({ pool, prisma })
+    const stuck = (direct as unknown as { processID: number }).processID
+    try {
+      const [kept, unknown] = emailsFor(accountId, 2, 'stuck-backend')
+      assert.ok(kept && unknown)
+      // One of the two was committed (by the statement whose backend is in doubt, say).
+      const admin = createPool(server.url, 1)
+      await createEmailRepository({ pool: admin, prisma: createPrisma(admin) }).insert([kept])
+      await admin.end()
+      const batcher = createAcceptBatcher({
+        store: {
+          insert: async () => {
+            throw new StatementFailure(true, stuck, new Error('Query read timeout'))
+          },
+          committedAfter: repository.committedAfter,
+        },
+        concurrency: 1,
+        logger: createLogger('silent'),
+      })
+      const results = await Promise.allSettled([kept, unknown].map((rows) => batcher.push(rows)))
+      assert.deepEqual(reasons(results), ['ok', `unavailable: ${MAYBE_ACCEPTED}`])
+      assert.equal((await direct.query('SELECT 1 AS alive')).rows[0]?.alive, 1, 'the backend was not ended')
+    } finally {
+      await prisma.$disconnect().catch(() => {})
+      await pool.end().catch(() => {})
+    }
   })
 
   it('under an Idempotency-Key: the caller is told the outcome is unknown, and a retry with the key replays the message once stored', async () => {
