@@ -116,6 +116,7 @@ const COMMANDS: Command[] = [
         dir: config.devInboxDir,
         logger,
         maxBytes: config.maxMessageBytes,
+        closeTimeoutMs: config.shutdownTimeoutMs,
       })
       logger.info({ port: inbox.port, dir: config.devInboxDir }, 'dev inbox listening')
       stopOnSignals(logger, config.shutdownTimeoutMs, inbox.close)
@@ -252,7 +253,10 @@ async function oneShot(fn: (container: Container) => Promise<string>): Promise<n
 
 type Role = 'worker' | 'api' | 'smtp'
 
-/** Starts the roles in this order and serves until SIGTERM/SIGINT, which stops them in reverse. */
+/**
+ * Starts the roles in this order and serves until SIGTERM/SIGINT, which stops them all at once,
+ * then closes the container.
+ */
 async function serve(roles: Role[]): Promise<undefined> {
   const { config, logger } = await boot()
   const { createContainer } = await import('./container.js')
@@ -272,10 +276,15 @@ async function serve(roles: Role[]): Promise<undefined> {
     await container.close().catch(() => {})
     throw err
   }
-  // Stop in reverse: first stop taking requests, then finish deliveries, then close pools.
+  // Every role stops at once, each bounded by SHUTDOWN_TIMEOUT (the listeners give open sessions
+  // and requests that long, the worker its deliveries in flight), so that `all` takes no longer
+  // than one role alone; one after another, the worker's drain would start only once SMTP and
+  // HTTP had waited out theirs. The pools close last, once nothing uses them.
   stopOnSignals(logger, config.shutdownTimeoutMs, async () => {
-    for (const stop of stops.reverse()) await stop()
+    const stopped = await Promise.allSettled(stops.map((stop) => stop()))
     await container.close()
+    const failed = stopped.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (failed) throw failed.reason
   })
   return undefined
 }

@@ -19,10 +19,22 @@ export function buildApp(container: Container, options: Pick<HttpDeps, 'requestT
   })
 }
 
-/** Starts the HTTP API; the returned function stops taking requests and waits for those in flight. */
+/**
+ * Starts the HTTP API. The returned function stops taking requests and gives those in flight
+ * SHUTDOWN_TIMEOUT to finish (idle keep-alive connections are closed at once); then it cuts the
+ * connections still open. A request cut while its body was arriving was never accepted; one cut
+ * while being committed may have been, which the client's Idempotency-Key covers on its retry.
+ */
 export async function startApi(container: Container): Promise<Stop> {
   const app = await buildApp(container)
   const address = await app.listen({ host: container.config.host, port: container.config.port })
   container.logger.info({ address }, 'HTTP API listening')
-  return () => app.close()
+  return async () => {
+    const cut = setTimeout(() => app.server.closeAllConnections(), container.config.shutdownTimeoutMs)
+    try {
+      await app.close()
+    } finally {
+      clearTimeout(cut)
+    }
+  }
 }

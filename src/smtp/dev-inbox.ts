@@ -12,6 +12,8 @@ export interface DevInboxOptions {
   dir: string
   logger: Logger
   maxBytes: number
+  /** On close, how long open sessions may go on before they are cut (SHUTDOWN_TIMEOUT). */
+  closeTimeoutMs?: number
 }
 
 /**
@@ -27,6 +29,7 @@ export async function startDevInbox(options: DevInboxOptions): Promise<{ port: n
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     size: options.maxBytes,
+    closeTimeout: options.closeTimeoutMs,
     logger: false,
     async onData(stream, session, callback) {
       const id = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}`

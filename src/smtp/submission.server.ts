@@ -29,6 +29,7 @@ export interface SubmissionDeps {
     | 'smtpAuthMaxFailures'
     | 'smtpAuthBlockMs'
     | 'admissionMaxBacklog'
+    | 'shutdownTimeoutMs'
   >
   logger: Logger
   apiKeys: Pick<ApiKeyService, 'authenticate'>
@@ -145,6 +146,9 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
     size: config.maxMessageBytes,
     maxClients: config.smtpMaxConnections,
     socketTimeout: config.smtpIdleTimeoutMs,
+    // On close, sessions still open (idle ones too) get this long to finish, then 421: a stop is
+    // bounded by SHUTDOWN_TIMEOUT instead of smtp-server's 30 s default.
+    closeTimeout: config.shutdownTimeoutMs,
     disabledCommands: [],
     logger: false,
 
