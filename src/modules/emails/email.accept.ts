@@ -39,7 +39,7 @@ export function createAcceptBatcher(deps: { store: AcceptStore; concurrency: num
     },
     onFailure: async (batch, err) => {
       const emails = batch.map((rows) => ({ id: rows.email.id, accountId: rows.email.account_id }))
-      const decided = await settleFailedAccept(emails, err, store.committedAfter)
+      const decided = await settleFailedAccept(emails, err, (failure, keys) => store.committedAfter(failure, keys))
       if (decided !== 'isolate' && isAmbiguous(err)) {
         const committed = decided.filter((s) => s.ok).length
         logger.warn(
