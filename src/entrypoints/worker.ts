@@ -3,6 +3,9 @@ import { startDeliveryWorker } from '../queue/delivery.worker.js'
 import { startHousekeeping } from '../queue/housekeeping.js'
 import type { Stop } from './lifecycle.js'
 
+const REDIS_GRACE_MS = 3_000
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref())
+
 /**
  * Starts delivery and housekeeping. Stopping takes no new jobs and lets running attempts finish
  * within SHUTDOWN_TIMEOUT; then the transactions still going are cut: claims that never reached
@@ -24,6 +27,9 @@ export async function startWorker(container: Container): Promise<Stop> {
   logger.info({ concurrency: config.workerConcurrency, relay: parts.relay }, 'delivery worker started')
   return async () => {
     await housekeeping.stop()
-    await Promise.all([worker.close(), parts.service.stop(config.shutdownTimeoutMs)])
+    const delivering = parts.service.stop(config.shutdownTimeoutMs)
+    // Once every attempt has ended, BullMQ gets a moment to hand its jobs back; with Redis away it
+    // never could, and the jobs are rebuilt by the sweeper anyway.
+    await Promise.all([worker.close(delivering.then(() => sleep(REDIS_GRACE_MS))), delivering])
   }
 }

@@ -80,7 +80,8 @@ export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; l
     },
     async close() {
       await adder.drain()
-      await queue.close()
+      // Bounded: with Redis away BullMQ would wait for it for ever.
+      await withTimeout(queue.close(), REDIS_CALL_TIMEOUT_MS, 'closing the delivery queue').catch(() => {})
     },
   }
 }

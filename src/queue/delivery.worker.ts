@@ -19,8 +19,11 @@ export interface DeliveryWorkerOptions {
  */
 export function startDeliveryWorker(options: DeliveryWorkerOptions): {
   worker: Worker<DeliveryJobData>
-  /** Takes no new jobs and resolves once the active ones have ended (the delivery service bounds them). */
-  close(): Promise<void>
+  /**
+   * Takes no new jobs and resolves once the active ones have ended (the delivery service bounds
+   * them) — or, with `giveUp` settled first, at once: BullMQ needs Redis to finish closing.
+   */
+  close(giveUp?: Promise<unknown>): Promise<void>
 } {
   const { logger } = options
   // Waits out Redis outages; BullMQ duplicates it for its blocking reads.
@@ -56,8 +59,9 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): {
   worker.on('failed', (job, err) => logger.error({ jobId: job?.id, err }, 'delivery job failed; the sweeper will retry it'))
   return {
     worker,
-    async close() {
-      await worker.close()
+    async close(giveUp) {
+      const closing = worker.close()
+      await (giveUp ? Promise.race([closing, giveUp]) : closing)
       connection.disconnect()
     },
   }

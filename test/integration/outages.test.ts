@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Queue } from 'bullmq'
 import { waitFor } from '../helpers/env.js'
-import { basicEmail, type EmailView, type Harness, startHarness } from '../helpers/harness.js'
-import { freePort, startPrivateRedis } from '../helpers/processes.js'
+import { basicEmail, type EmailView, type Harness, startHarness, workerEnv } from '../helpers/harness.js'
+import { freePort, spawnHikyaku, startPrivateRedis } from '../helpers/processes.js'
 import { smtpClient } from '../helpers/smtp-client.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
@@ -154,5 +154,28 @@ describe('a stale job resurrected from an old Redis snapshot (F5)', () => {
     const expired = await h.waitForEmail(id, (e) => e.status === 'expired')
     assert.equal(tries.get('stale@example.net'), 1, 'nothing sent after the deadline')
     assert.equal((expired as unknown as EmailView).attempts.length, 1)
+  })
+})
+
+describe('a worker stopped while Redis is down', () => {
+  let h: Harness
+  let redis: Awaited<ReturnType<typeof startPrivateRedis>>
+
+  before(async () => {
+    redis = await startPrivateRedis()
+    h = await startHarness({ worker: false, env: { REDIS_URL: redis.url } })
+  })
+  after(async () => {
+    await h.close()
+  })
+
+  it('still exits 0 soon after SIGTERM (BullMQ cannot finish closing without Redis)', async () => {
+    const worker = spawnHikyaku(['worker'], workerEnv(h, { SHUTDOWN_TIMEOUT: '2s', LOG_LEVEL: 'info' }))
+    await waitFor('the worker to start', () => (worker.output().includes('delivery worker started') ? true : undefined), 30_000, 100)
+    await redis.stop()
+    const started = Date.now()
+    worker.child.kill('SIGTERM')
+    assert.equal(await worker.exited, 0, worker.output())
+    assert.ok(Date.now() - started < 10_000, `exited after ${Date.now() - started} ms`)
   })
 })
