@@ -17,7 +17,10 @@ describe('keepLeases', () => {
       leaseMs: 2_000,
       intervalMs: 20,
       claimedAt: Date.now(),
-      renew: async () => (renewals++, new Set(['r1', 'r2'])),
+      renew: async () => {
+        renewals++
+        return new Set(['r1', 'r2'])
+      },
       onLost: (why) => lost.push(why),
     })
     await sleep(110)
@@ -35,7 +38,10 @@ describe('keepLeases', () => {
       leaseMs: 2_000,
       intervalMs: 20,
       claimedAt: Date.now(),
-      renew: async () => (renewals++, new Set(['r1'])),
+      renew: async () => {
+        renewals++
+        return new Set(['r1'])
+      },
       onLost: (why) => lost.push(why),
     })
     await sleep(100)

@@ -19,7 +19,11 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>) 
   }
   const limiter: DestinationLimiter = {
     state: () => call('state', () => ({ pausedUntil: 0, factor: 1 })),
-    acquireSlot: (_d, slot) => call('acquireSlot', () => (held.add(slot), true)),
+    acquireSlot: (_d, slot) =>
+      call('acquireSlot', () => {
+        held.add(slot)
+        return true
+      }),
     renewSlot: (_d, slot) => call('renewSlot', () => held.has(slot)),
     releaseSlot: (_d, slot) => call('releaseSlot', () => void held.delete(slot)),
     reserveRate: () => call('reserveRate', () => 0),
