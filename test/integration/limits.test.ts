@@ -60,12 +60,12 @@ for (const stage of ['rcpt', 'dot'] as const) {
         assert.equal(email.recipients[0]?.reason, 'waiting_retry')
         assert.match(attempt.reply ?? '', /time cap/)
         assert.ok((attempt.duration_ms ?? 0) >= 2_500, `cut at the cap, not before (${attempt.duration_ms} ms)`)
-        assert.ok((attempt.duration_ms ?? 0) < 6_000, `cut at the cap, not later (${attempt.duration_ms} ms)`)
+        assert.ok((attempt.duration_ms ?? 0) < 8_000, `cut at the cap, not later (${attempt.duration_ms} ms)`)
         // Past the final dot the receiver may have taken the message: a retry would be flagged.
         assert.equal(attempt.phase, stage === 'dot' ? 'after_data' : 'mail')
         assert.equal(email.recipients[0]?.possible_duplicate, stage === 'dot')
       }
-      assert.ok(Date.now() - started < 15_000, 'both caps ran one after the other')
+      assert.ok(Date.now() - started < 25_000, 'both caps ran one after the other')
       await waitFor('the cut connections to close', () => (tarpit.open === 0 ? true : undefined), 5_000)
     })
   })

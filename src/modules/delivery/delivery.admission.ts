@@ -3,39 +3,34 @@ import { UNKNOWN_SIZE } from './delivery.batches.js'
 import type { DeliveryRepository } from './delivery.repository.js'
 import type { ClaimRequest } from './delivery.types.js'
 import { RELAY_ROUTE } from './route.js'
-import type { DirectTransport, MxTicket, RelayTransport } from './transport.port.js'
+import type { DirectTransport, MxTicket } from './transport.port.js'
 
 /**
  * What a delivery needs before it may be claimed: room in the worker's memory budget for its
- * message, and capacity on its way out (a relay connection slot, or an MX destination's slot
- * and rate token). Waiting for either is not an attempt: nothing is claimed, nothing counted.
- * When capacity will not come soon, the job is put aside (delayed in the queue) instead of
- * holding a worker.
+ * message and, in MX mode, its destination's connection slot and rate token. Waiting for them is
+ * not an attempt: nothing is claimed, nothing counted. When capacity will not come soon (a
+ * paused or busy destination), the job is put aside (delayed in the queue) instead of holding a
+ * worker. A relay connection is taken after the claim instead (see the delivery service): it
+ * frees up within one SMTP transaction, so the wait is short, never timed out and never a
+ * failed attempt, and the connection is not held while the claim and the outcome are written.
  */
 export interface Admitted {
   ticket?: MxTicket
   /** Takes more of the budget once the claim shows the message is larger than the job said; false if `signal` aborted first. */
   grow(size: number, signal: AbortSignal): Promise<boolean>
-  /** Gives back the budget, and the relay slot or whatever the MX ticket still holds. */
+  /** Gives back the budget, and whatever the MX ticket still holds. */
   release(): void
 }
 
 export type Admission = { admitted: Admitted } | { delayUntil: number }
 
-/** A relay slot is waited for this long in the worker before the job is put aside. */
-const RELAY_WAIT_MS = 30_000
 /** A busy destination is retried after at most this long, and waits this long or more are shown. */
 const MAX_BUSY_WAIT_MS = 30_000
 const VISIBLE_WAIT_MS = 2_000
 
 const soon = (ms = 1_000) => Date.now() + Math.round(ms * (1 + Math.random()))
 
-export function createAdmission(deps: {
-  budget: Semaphore
-  relay: RelayTransport
-  mx?: DirectTransport
-  repository: Pick<DeliveryRepository, 'markWaiting'>
-}) {
+export function createAdmission(deps: { budget: Semaphore; mx?: DirectTransport; repository: Pick<DeliveryRepository, 'markWaiting'> }) {
   const { budget } = deps
 
   /** MX: may this delivery go now? A long wait is shown on the recipients (`waiting_rate_limit`). */
@@ -60,7 +55,6 @@ export function createAdmission(deps: {
     async admit(request: ClaimRequest, signal: AbortSignal): Promise<Admission> {
       let bytes = request.size ?? UNKNOWN_SIZE
       if (!(await budget.acquire(bytes, { signal }))) return { delayUntil: soon() }
-      let relaySlot = false
       let ticket: MxTicket | undefined
       const admitted: Admitted = {
         get ticket() {
@@ -79,21 +73,12 @@ export function createAdmission(deps: {
         release() {
           budget.release(bytes)
           bytes = 0
-          if (relaySlot) deps.relay.unreserve()
-          relaySlot = false
           if (ticket) deps.mx?.release(ticket)
           ticket = undefined
         },
       }
       try {
-        if (!request.route || request.route === RELAY_ROUTE || !deps.mx) {
-          relaySlot = await deps.relay.reserve({ timeoutMs: RELAY_WAIT_MS, signal })
-          if (!relaySlot) {
-            admitted.release()
-            return { delayUntil: soon() }
-          }
-          return { admitted }
-        }
+        if (!request.route || request.route === RELAY_ROUTE || !deps.mx) return { admitted }
         const mx = await reserveMx(request, deps.mx)
         if ('delayUntil' in mx) {
           admitted.release()

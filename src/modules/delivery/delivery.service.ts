@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { Logger } from '../../infra/logger.js'
 import { hasEightBit } from '../../lib/raw-message.js'
 import { createSemaphore } from '../../lib/semaphore.js'
@@ -48,17 +49,21 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
   })
   const admission = createAdmission({
     budget: createSemaphore(deps.memoryBudget),
-    relay: deps.relay,
     mx: deps.mx,
     repository: deps.repository,
   })
   // Aborted when a graceful stop runs out of time: every transaction still going is cut.
   const shutdown = new AbortController()
+  // Every attempt in flight listens to it (at most WORKER_CONCURRENCY, each removed when its
+  // attempt ends): not the leak Node warns about past ten listeners.
+  setMaxListeners(0, shutdown.signal)
   let stopping = false
   let inFlight = 0
   let idle: (() => void) | undefined
 
-  async function send(claim: Claim, request: ClaimRequest, ticket: MxTicket | undefined, limits: TransactionLimits) {
+  /** Prepares and sends; the transaction's cap runs from when its transport is ready to start. */
+  async function send(claim: Claim, request: ClaimRequest, ticket: MxTicket | undefined, base: Omit<TransactionLimits, 'deadline'>) {
+    const limits = () => ({ ...base, deadline: Date.now() + deps.smtp.transactionMs })
     const email = claim.email as NonNullable<Claim['email']>
     try {
       const { message, envelopeFrom } = await prepareMessage(email, {
@@ -66,7 +71,16 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         verpDeliveryId: ticket ? request.deliveryId : undefined,
       })
       const envelope = { from: envelopeFrom, to: claim.recipients.map((r) => r.address), eightBit: hasEightBit(message) }
-      return ticket && deps.mx ? await deps.mx.send(ticket, envelope, message, limits) : await deps.relay.send(envelope, message, limits)
+      if (ticket && deps.mx) return await deps.mx.send(ticket, envelope, message, limits())
+      // A relay connection: waited for without a time limit (one frees up with every transaction
+      // that ends), held only for this transaction.
+      if (!(await deps.relay.reserve({ signal: base.signal })))
+        return cutFailure(CUT_CODES.aborted, 'stopped before a relay connection was free')
+      try {
+        return await deps.relay.send(envelope, message, limits())
+      } finally {
+        deps.relay.unreserve()
+      }
     } catch (err) {
       // Not an SMTP outcome: a local fault. A permanent one fails the message with its reason;
       // anything else (the database away, say) defers it rather than lose or bounce it.
@@ -111,7 +125,11 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
 
     // The claim lives as long as the transaction does; if it is lost before the final dot, the
     // transaction stops, so that two workers never send the same recipients at once.
-    const lostClaim = new AbortController()
+    // Stopped by a lost claim, or by the shutdown (a plain listener, removed when the attempt ends:
+    // a combined signal per attempt would pile listeners on the long-lived shutdown signal).
+    const stop = new AbortController()
+    const onShutdown = () => stop.abort()
+    shutdown.signal.addEventListener('abort', onShutdown, { once: true })
     let dotReleased = false
     let recorded = false
     const keeper = keepLeases({
@@ -124,7 +142,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         // A renewal that lands after the outcome was recorded finds the rows no longer sending.
         if (recorded) return
         logger.warn({ deliveryId: request.deliveryId, why }, 'lost the claim of a delivery in flight')
-        if (!dotReleased) lostClaim.abort()
+        if (!dotReleased) stop.abort()
       },
     })
     try {
@@ -132,9 +150,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       // used, the lease renewed meanwhile.
       if (!(await admitted.grow(email.sizeBytes, shutdown.signal))) return await releaseClaims(request, held, attemptNo)
       const result = await send(claim, request, admitted.ticket, {
-        deadline: Date.now() + deps.smtp.transactionMs,
         dataTimeoutMs: deps.smtp.dataTimeoutMs,
-        signal: AbortSignal.any([shutdown.signal, lostClaim.signal]),
+        signal: stop.signal,
         beforeDot: async () => {
           if (keeper.lost) throw new Error('the claim was lost')
           const at = Date.now()
@@ -198,6 +215,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       return { claimed: claim.recipients.length, outcomes: counts, retryAt }
     } finally {
       keeper.stop()
+      shutdown.signal.removeEventListener('abort', onShutdown)
     }
   }
 
@@ -247,6 +265,16 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
 }
 
 export type DeliveryService = ReturnType<typeof createDeliveryService>
+
+/** A transaction stopped before it began (shutdown, a lost claim), as a transaction result. */
+const cutFailure = (code: string, message: string): TransactionResult => ({
+  ok: false,
+  phase: 'connect',
+  errorCode: code,
+  message,
+  session: { remoteHost: 'local', durationMs: 0 },
+  rejected: new Map(),
+})
 
 /** A failure before any SMTP was spoken, as a transaction result (`ELOCAL`: permanent). */
 const localFailure = (message: string, permanent: boolean): TransactionResult => ({

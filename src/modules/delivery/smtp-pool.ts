@@ -47,8 +47,8 @@ export class SmtpPool {
     this.slots = createSemaphore(options.size)
   }
 
-  /** Waits (bounded) for a free slot; false when none freed in time or `signal` aborted. */
-  reserve(wait: { timeoutMs: number; signal?: AbortSignal }): Promise<boolean> {
+  /** Waits for a free slot; false when `signal` aborted (or `timeoutMs` passed) first. */
+  reserve(wait: { timeoutMs?: number; signal?: AbortSignal }): Promise<boolean> {
     return this.slots.acquire(1, wait)
   }
 

@@ -6,13 +6,13 @@ import type { Envelope, TransactionLimits } from './smtp-session.js'
 export type { Envelope, TransactionLimits }
 
 /**
- * The two ways mail leaves, as the delivery service sees them. Both hand out capacity before a
- * delivery is claimed (a relay connection slot, or an MX destination's slot and rate token), so
- * waiting for capacity never counts as an attempt.
+ * The two ways mail leaves, as the delivery service sees them. Waiting for capacity never ends
+ * an attempt: an MX destination's slot and rate token are reserved before the claim (its waits
+ * can be long: a paused destination); a relay connection slot is waited for without a limit.
  */
 export interface RelayTransport {
-  /** Waits (bounded) for a free connection slot; false when none freed in time. */
-  reserve(wait: { timeoutMs: number; signal?: AbortSignal }): Promise<boolean>
+  /** Waits for a free connection slot; false when `signal` aborted first (or `timeoutMs` passed). */
+  reserve(wait: { timeoutMs?: number; signal?: AbortSignal }): Promise<boolean>
   unreserve(): void
   /** Sends on a reserved slot. */
   send(envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult>
