@@ -154,10 +154,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         signal: stop.signal,
         beforeDot: async () => {
           if (keeper.lost) throw new Error('the claim was lost')
-          const at = Date.now()
           const still = await batches.markData(held)
           if (still.size < held.length) throw new Error('another worker took over this claim')
-          keeper.renewed(at)
           dotReleased = true
         },
       })

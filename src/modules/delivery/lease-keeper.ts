@@ -64,10 +64,6 @@ export function keepLeases(options: LeaseKeeperOptions) {
     get lost() {
       return lost
     },
-    /** A renewal done by other means (the DATA mark renews too). */
-    renewed(at: number) {
-      validUntil = Math.max(validUntil, at + options.leaseMs)
-    },
     stop() {
       clearInterval(timer)
     },

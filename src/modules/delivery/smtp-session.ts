@@ -178,6 +178,9 @@ export function transact(session: Session, envelope: Envelope, message: Buffer, 
       return body.readableLength + (dots ? dots.writableLength + dots.readableLength : 0) + (socket()?.writableLength ?? 0)
     }
     const bodyWritten = async () => {
+      // A small body has left by the next tick; a large one waits for the socket to drain.
+      await new Promise((resolve) => process.nextTick(resolve))
+      if (unsent() === 0) return
       await new Promise((resolve) => setImmediate(resolve))
       // Bounded by the cap, which settles the transaction and ends this wait.
       while (!settled && unsent() > 0) await drainOrTick(socket())
