@@ -2,8 +2,11 @@ import type { Logger } from '../infra/logger.js'
 
 export type Stop = () => Promise<void>
 
-/** Time after the graceful timeout for cutting transactions, giving claims back and closing pools. */
-const STUCK_AFTER_MS = 15_000
+/**
+ * Time after the graceful timeout for cutting transactions, giving claims back and closing pools:
+ * room for a connect and a statement on a stalled database (5 s + DB_STATEMENT_TIMEOUT + 2 s).
+ */
+const STUCK_AFTER_MS = 30_000
 
 /**
  * Stops cleanly on SIGTERM/SIGINT: runs `stop` once and exits 0 when it finishes. `stop` bounds

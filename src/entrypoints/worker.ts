@@ -26,10 +26,12 @@ export async function startWorker(container: Container): Promise<Stop> {
   void parts.sweeper.sweep().catch((err) => logger.warn({ err: String(err) }, 'initial sweep failed'))
   logger.info({ concurrency: config.workerConcurrency, relay: parts.relay }, 'delivery worker started')
   return async () => {
-    await housekeeping.stop()
+    // Deliveries start stopping at once; a sweep in progress (slow on a stalled database) must
+    // not hold that up.
     const delivering = parts.service.stop(config.shutdownTimeoutMs)
+    const sweeping = housekeeping.stop()
     // Once every attempt has ended, BullMQ gets a moment to hand its jobs back; with Redis away it
     // never could, and the jobs are rebuilt by the sweeper anyway.
-    await Promise.all([worker.close(delivering.then(() => sleep(REDIS_GRACE_MS))), delivering])
+    await Promise.all([worker.close(delivering.then(() => sleep(REDIS_GRACE_MS))), delivering, sweeping])
   }
 }

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { AppError, unavailable } from '../lib/errors.js'
-import { isDatabaseUnavailable, type Pool, type PrismaClient } from './db.js'
+import { isDatabaseUnavailable, type Pool, type PrismaClient, withConnection } from './db.js'
 
 /**
  * What repositories do with database failures at their edge: a database that cannot be reached
@@ -67,41 +67,24 @@ const backendPidOf = (client: pg.ClientBase): number | undefined => {
   return typeof pid === 'number' && pid > 0 ? pid : undefined
 }
 
-/** An error the server reported with an SQLSTATE (the connection itself is fine). */
-const isSqlError = (err: unknown): boolean => /^[0-9A-Z]{5}$/.test((err as { code?: string } | undefined)?.code ?? '')
-
 /**
- * Runs `fn` on one checked-out pooled connection, remembering its backend: the same round
- * trips as `pool.query`. When the database becomes unavailable meanwhile, the error is a
- * `StatementFailure` naming that backend (or saying nothing was sent when no connection could
- * be had), and the connection is discarded rather than reused: its backend may be about to be
- * ended (`endBackend`). Other errors pass through and leave a healthy connection in the pool.
+ * Runs `fn` on one checked-out pooled connection (see `withConnection`), remembering its backend:
+ * the same round trips as `pool.query`. When the database becomes unavailable meanwhile, the
+ * error is a `StatementFailure` naming that backend (or saying nothing was sent when no
+ * connection could be had), and the connection is discarded rather than reused: its backend may
+ * be about to be ended (`endBackend`). Other errors pass through.
  */
 export async function onPooledConnection<T>(pool: Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient
+  let connected = false
+  let backendPid: number | undefined
   try {
-    client = await pool.connect()
+    return await withConnection(pool, (client) => {
+      connected = true
+      backendPid = backendPidOf(client)
+      return fn(client)
+    })
   } catch (err) {
-    throw isDatabaseUnavailable(err) ? new StatementFailure(false, undefined, err) : err
-  }
-  const backendPid = backendPidOf(client)
-  // Checked out, a connection has no pool listener for its errors: one lost now would be an
-  // unhandled 'error' event (and end the process). Kept here instead.
-  let lost: Error | undefined
-  const onLost = (err: Error) => {
-    lost = err
-  }
-  client.on('error', onLost)
-  let failure: unknown
-  try {
-    return await fn(client)
-  } catch (err) {
-    failure = lost ?? err
-    throw isDatabaseUnavailable(failure) ? new StatementFailure(true, backendPid, failure) : failure
-  } finally {
-    client.removeListener('error', onLost)
-    const discard = failure !== undefined && (isDatabaseUnavailable(failure) || !isSqlError(failure))
-    client.release(discard ? (failure instanceof Error ? failure : true) : undefined)
+    throw isDatabaseUnavailable(err) ? new StatementFailure(connected, backendPid, err) : err
   }
 }
 

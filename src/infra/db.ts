@@ -48,35 +48,53 @@ export type { PrismaClient }
 // Deadlock and serialization failures: the transaction was rolled back and can simply run again.
 const RETRYABLE = new Set(['40P01', '40001'])
 
+/**
+ * Runs `fn` on one checked-out pooled connection, watching it. Checked out, a connection has no
+ * pool listener for its errors: one lost meanwhile (a server restart, a reset) would be an
+ * unhandled 'error' event and end the process; here it is what `fn` fails with. A connection
+ * that failed other than with a plain SQL error (a timeout, a reset, the server away) is
+ * discarded rather than reused.
+ */
+export async function withConnection<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  let lost: Error | undefined
+  const onLost = (err: Error) => {
+    lost = err
+  }
+  client.on('error', onLost)
+  let failure: unknown
+  try {
+    return await fn(client)
+  } catch (err) {
+    failure = lost ?? err
+    throw failure
+  } finally {
+    client.removeListener('error', onLost)
+    const discard = failure !== undefined && (!isSqlError(failure) || isDatabaseUnavailable(failure))
+    client.release(discard ? (failure instanceof Error ? failure : true) : undefined)
+  }
+}
+
 /** Runs `fn` in a transaction on one pooled connection, again (up to 3 times) after a deadlock. */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const client = await pool.connect()
-    // Checked out, a connection has no pool listener for its errors: one lost between two
-    // statements (a server restart, a reset) would be an unhandled 'error' event and end the
-    // process. Kept here instead, it is what the transaction fails with.
-    let lost: Error | undefined
-    const onLost = (err: Error) => {
-      lost = err
-    }
-    client.on('error', onLost)
-    let failure: unknown
     try {
-      await client.query('BEGIN')
-      const result = await fn(client)
-      await client.query('COMMIT')
-      return result
+      return await withConnection(pool, async (client) => {
+        await client.query('BEGIN')
+        try {
+          const result = await fn(client)
+          await client.query('COMMIT')
+          return result
+        } catch (err) {
+          // A connection that failed other than with an SQL error is dropped, which rolls the
+          // transaction back; a ROLLBACK queued behind a statement that never answered would
+          // only wait out another query timeout.
+          if (isSqlError(err)) await client.query('ROLLBACK').catch(() => {})
+          throw err
+        }
+      })
     } catch (err) {
-      failure = lost ?? err
-      // A connection that failed other than with an SQL error is dropped below, which rolls the
-      // transaction back; a ROLLBACK queued behind a statement that never answered would only
-      // wait out another query timeout.
-      if (isSqlError(failure)) await client.query('ROLLBACK').catch(() => {})
-      if (attempt >= 3 || !RETRYABLE.has((failure as { code?: string }).code ?? '')) throw failure
-    } finally {
-      client.removeListener('error', onLost)
-      // A connection that failed other than with an SQL error (a timeout, a reset) is discarded.
-      client.release(failure !== undefined && !isSqlError(failure) ? (failure as Error) : undefined)
+      if (attempt >= 3 || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err
     }
   }
 }

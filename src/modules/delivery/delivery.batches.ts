@@ -10,6 +10,24 @@ export interface Claim {
   email: EmailContent | undefined
 }
 
+const sqlState = (err: unknown): string => (err as { code?: string } | undefined)?.code ?? ''
+/** The database refused the data itself (SQLSTATE class 22 or 23): running it again changes nothing. */
+const isDataError = (err: unknown): boolean => /^2[23][0-9A-Z]{3}$/.test(sqlState(err))
+/** A failure worth waiting out: the database away or stalled, or any server error but refused data. */
+const isPassing = (err: unknown): boolean => isDatabaseUnavailable(err) || (/^[0-9A-Z]{5}$/.test(sqlState(err)) && !isDataError(err))
+
+/** An outcome without any text from outside: what is left when the full one cannot be stored. */
+const bareRecord = (r: RecordedOutcome): RecordedOutcome => ({
+  ...r,
+  reply: null,
+  enhancedCode: null,
+  remoteHost: null,
+  remoteIp: null,
+  tlsVersion: null,
+  tlsCipher: null,
+  eventData: { attempt: r.attempt },
+})
+
 /** Bytes of messages one claim statement returns at most (a larger message is claimed alone). */
 const MAX_CLAIM_BYTES = 16 * 1024 * 1024
 /** What a job that does not say its message's size is assumed to weigh. */
@@ -47,14 +65,24 @@ export function createDeliveryBatches(deps: {
     },
   })
 
-  /** A batcher over a statement that takes held recipients and returns the ids still held. */
+  /**
+   * A batcher over a statement that takes held recipients and returns the ids still held. Two
+   * such statements (a renewal, a DATA mark) may lock the same rows in another order: a deadlock
+   * is simply run again.
+   */
   const leaseBatcher = (concurrency: number, run: (held: HeldRecipient[]) => Promise<Set<string>>) =>
     createBatcher<HeldRecipient[], Set<string>>({
       maxBatchSize: 100,
       concurrency,
       run: async (groups) => {
-        const still = await run(groups.flat())
-        return groups.map(() => still)
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const still = await run(groups.flat())
+            return groups.map(() => still)
+          } catch (err) {
+            if (attempt >= 3 || (err as { code?: string }).code !== '40P01') throw err
+          }
+        }
       },
     })
   const renewer = leaseBatcher(1, (held) => repository.renewLeases(held))
@@ -68,20 +96,21 @@ export function createDeliveryBatches(deps: {
       return groups.map(() => updated)
     },
     // A record the database refuses for its content must fail only its own attempt, not every
-    // attempt that shared its statement; a database that is away fails them all (and they retry).
-    onFailure: async (groups, err) => (isDatabaseUnavailable(err) ? groups.map(() => ({ ok: false as const, error: err })) : 'isolate'),
+    // attempt that shared its statement; any other failure fails them all (and they retry).
+    onFailure: async (groups, err) => (isDataError(err) ? 'isolate' : groups.map(() => ({ ok: false as const, error: err }))),
   })
 
   /**
-   * Runs `write` again after the database failed it, with backoff, while `keepTrying()` allows.
-   * Any other error (the database refusing the data) would fail again the same way: it is thrown.
+   * Runs `write` again after the database failed it (away, stalled, out of memory, a lock), with
+   * backoff, while `keepTrying()` allows. Data the database refuses would fail again the same way:
+   * that is thrown.
    */
   async function retrying<T>(write: () => Promise<T>, keepTrying: () => boolean): Promise<T> {
     for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         return await write()
       } catch (err) {
-        if (!isDatabaseUnavailable(err) || !keepTrying()) throw err
+        if (!isPassing(err) || !keepTrying()) throw err
         logger.warn({ err: String(err), retryInMs: delay }, 'could not record a delivery outcome; retrying')
         await new Promise((resolve) => setTimeout(resolve, delay))
       }
@@ -106,7 +135,17 @@ export function createDeliveryBatches(deps: {
      */
     async record(records: RecordedOutcome[], keepTrying: () => boolean): Promise<Set<string>> {
       const held = records.map((r) => ({ recipientId: r.recipientId, attempt: r.attempt, attemptId: r.attemptId }))
-      const updated = ours(held, await retrying(() => recorder.push(records), keepTrying))
+      const write = (rs: RecordedOutcome[]) => retrying(() => recorder.push(rs), keepTrying)
+      const updated = ours(
+        held,
+        await write(records).catch((err) => {
+          if (!isDataError(err)) throw err
+          // The outcome is known and must not be lost to a value the database refuses (a sent
+          // message would be sent again): it is stored without what the remote said.
+          logger.error({ err, recipients: held.map((h) => h.recipientId) }, 'an outcome was refused by the database; recording it bare')
+          return write(records.map(bareRecord))
+        }),
+      )
       const late = records.filter((r) => !updated.has(r.recipientId) && (r.status === 'sent' || r.status === 'delivered'))
       if (late.length > 0) {
         logger.warn({ recipients: late.map((r) => r.recipientId) }, 'a success arrived after its claim had lapsed; recording it')

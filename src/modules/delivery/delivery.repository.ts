@@ -121,18 +121,14 @@ const RENEW = `renewed AS (
 const RENEW_SQL = `WITH ${HELD}, ${RENEW} SELECT id AS recipient_id FROM renewed`
 
 /**
- * Before the final dot: records on each attempt row that it reached DATA, for the recipients
- * still held. The share lock on each recipient row orders this against a takeover's claim (which
- * updates the row): a claim that comes first changes the attempt number, so nothing is marked
- * and the dot is not sent; one that comes after sees the mark and flags a possible duplicate.
- * A lock and one attempt-row update cost less than also renewing the lease here (the keeper does).
+ * Before the final dot: renews the leases and records on each attempt row that it reached DATA,
+ * in one statement. Writing the recipient row is what orders this against a takeover: a claim
+ * that meets the renewed row re-checks it, finds the lease running and leaves it; a claim that
+ * came first changed the attempt number, so nothing is marked and the dot is not sent. (A mere
+ * row lock would not do: a claim waiting on it goes on without re-checking the row.)
  */
-const MARK_DATA_SQL = `WITH ${HELD}, held AS (
-  SELECT r.id FROM recipients r JOIN x ON r.id = x.recipient_id
-   WHERE r.status = 'sending' AND r.attempt_count = x.attempt
-   FOR SHARE OF r
-), marked AS (
-  UPDATE delivery_attempts a SET phase = 'data' FROM x JOIN held ON held.id = x.recipient_id
+const MARK_DATA_SQL = `WITH ${HELD}, ${RENEW}, marked AS (
+  UPDATE delivery_attempts a SET phase = 'data' FROM x JOIN renewed ON renewed.id = x.recipient_id
    WHERE a.id = x.attempt_id AND a.finished_at IS NULL
   RETURNING a.recipient_id
 ) SELECT recipient_id FROM marked`
@@ -220,9 +216,9 @@ export function createDeliveryRepository(pool: Pool, options: { leaseMs: number 
       return new Set(rows.map((r) => r.recipient_id))
     },
 
-    /** Records that these attempts reached DATA; returns the ids still held. */
+    /** Records that these attempts reached DATA (and renews their leases); returns the ids still held. */
     async markData(held: HeldRecipient[]): Promise<Set<string>> {
-      const { rows } = await pool.query<{ recipient_id: string }>(MARK_DATA_SQL, heldParams(held))
+      const { rows } = await pool.query<{ recipient_id: string }>(MARK_DATA_SQL, [...heldParams(held), leaseMs])
       return new Set(rows.map((r) => r.recipient_id))
     },
 

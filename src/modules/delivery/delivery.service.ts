@@ -52,17 +52,27 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     mx: deps.mx,
     repository: deps.repository,
   })
+  // Aborted when a graceful stop begins: no new transaction starts, and attempts still waiting
+  // (for memory or a relay connection) give their claims back.
+  const draining = new AbortController()
   // Aborted when a graceful stop runs out of time: every transaction still going is cut.
   const shutdown = new AbortController()
-  // Every attempt in flight listens to it (at most WORKER_CONCURRENCY, each removed when its
+  // Every attempt in flight listens to them (at most WORKER_CONCURRENCY, each removed when its
   // attempt ends): not the leak Node warns about past ten listeners.
+  setMaxListeners(0, draining.signal)
   setMaxListeners(0, shutdown.signal)
   let stopping = false
   let inFlight = 0
   let idle: (() => void) | undefined
 
   /** Prepares and sends; the transaction's cap runs from when its transport is ready to start. */
-  async function send(claim: Claim, request: ClaimRequest, ticket: MxTicket | undefined, base: Omit<TransactionLimits, 'deadline'>) {
+  async function send(
+    claim: Claim,
+    request: ClaimRequest,
+    ticket: MxTicket | undefined,
+    base: Omit<TransactionLimits, 'deadline'>,
+    waiting: AbortSignal,
+  ) {
     const limits = () => ({ ...base, deadline: Date.now() + deps.smtp.transactionMs })
     const email = claim.email as NonNullable<Claim['email']>
     try {
@@ -74,7 +84,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       if (ticket && deps.mx) return await deps.mx.send(ticket, envelope, message, limits())
       // A relay connection: waited for without a time limit (one frees up with every transaction
       // that ends), held only for this transaction.
-      if (!(await deps.relay.reserve({ signal: base.signal })))
+      if (!(await deps.relay.reserve({ signal: waiting })))
         return cutFailure(CUT_CODES.aborted, 'stopped before a relay connection was free')
       try {
         return await deps.relay.send(envelope, message, limits())
@@ -130,6 +140,14 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     const stop = new AbortController()
     const onShutdown = () => stop.abort()
     shutdown.signal.addEventListener('abort', onShutdown, { once: true })
+    // Waits (for memory, a relay connection) end on a lost claim and as soon as a stop begins.
+    const waiting = new AbortController()
+    const onDraining = () => waiting.abort()
+    draining.signal.addEventListener('abort', onDraining, { once: true })
+    stop.signal.addEventListener('abort', onDraining, { once: true })
+    // A stop that began while this claim was being made: give it straight back.
+    if (draining.signal.aborted) waiting.abort()
+    if (shutdown.signal.aborted) stop.abort()
     let dotReleased = false
     let recorded = false
     const keeper = keepLeases({
@@ -148,19 +166,28 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     try {
       // The job understated the message (or did not say): the budget grows before the content is
       // used, the lease renewed meanwhile.
-      if (!(await admitted.grow(email.sizeBytes, shutdown.signal))) return await releaseClaims(request, held, attemptNo)
-      const result = await send(claim, request, admitted.ticket, {
-        dataTimeoutMs: deps.smtp.dataTimeoutMs,
-        signal: stop.signal,
-        beforeDot: async () => {
-          if (keeper.lost) throw new Error('the claim was lost')
-          const still = await batches.markData(held)
-          if (still.size < held.length) throw new Error('another worker took over this claim')
-          dotReleased = true
+      if (waiting.signal.aborted || !(await admitted.grow(email.sizeBytes, waiting.signal))) {
+        return await releaseClaims(request, held, attemptNo)
+      }
+      const result = await send(
+        claim,
+        request,
+        admitted.ticket,
+        {
+          dataTimeoutMs: deps.smtp.dataTimeoutMs,
+          signal: stop.signal,
+          beforeDot: async () => {
+            if (keeper.lost) throw new Error('the claim was lost')
+            const still = await batches.markData(held)
+            if (still.size < held.length) throw new Error('another worker took over this claim')
+            dotReleased = true
+          },
         },
-      })
+        waiting.signal,
+      )
+      // Cut by the stop before the final dot (or before it began): the claim goes back.
       const cutBeforeDot = !result.ok && result.phase !== 'after_data'
-      if (cutBeforeDot && result.errorCode === CUT_CODES.aborted && shutdown.signal.aborted) {
+      if (cutBeforeDot && result.errorCode === CUT_CODES.aborted && draining.signal.aborted) {
         return await releaseClaims(request, held, attemptNo)
       }
 
@@ -214,6 +241,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     } finally {
       keeper.stop()
       shutdown.signal.removeEventListener('abort', onShutdown)
+      draining.signal.removeEventListener('abort', onDraining)
     }
   }
 
@@ -245,6 +273,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
      */
     async stop(timeoutMs: number): Promise<void> {
       stopping = true
+      draining.abort()
       const allDone = () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve)))
       let timer: NodeJS.Timeout | undefined
       await Promise.race([allDone(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))])

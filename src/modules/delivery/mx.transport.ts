@@ -5,6 +5,7 @@ import type { DestinationLimiter } from './limiter.port.js'
 import type { MxPlan, MxPlanner } from './mx.plan.js'
 import type { DestinationPolicy, Shaping } from './shaping.js'
 import {
+  CUT_CODES,
   type Envelope,
   failure,
   type NodemailerError,
@@ -215,7 +216,16 @@ export class MxTransport implements DirectTransport {
     let last: TransactionResult | undefined
     for (const { host, address } of candidates) {
       const remaining = deadline - Date.now()
-      if (remaining <= 0 || limits.signal?.aborted) break
+      if (limits.signal?.aborted) {
+        last = failure(
+          Object.assign(new Error('connecting was stopped (shutdown)'), { code: CUT_CODES.aborted, command: 'CONN' }),
+          started,
+          { remoteHost: label0(plan) },
+          false,
+        )
+        break
+      }
+      if (remaining <= 0) break
       const label = `${host.name} [${address}]`
       try {
         const session = await openSession({
@@ -286,6 +296,8 @@ export class MxTransport implements DirectTransport {
 
 /** Idle connections are shared only between deliveries with the same destination and TLS policy. */
 const poolKey = (policy: DestinationPolicy): string => `${policy.destination}|${policy.tls}`
+
+const label0 = (plan: Extract<MxPlan, { kind: 'hosts' }>) => plan.hosts[0]?.name ?? ''
 
 const busyError = (message = 'no connection slot was held for this delivery'): NodemailerError =>
   Object.assign(new Error(message), { code: 'ECONNECTION', command: 'CONN' })
