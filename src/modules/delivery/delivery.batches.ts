@@ -43,8 +43,8 @@ export function createDeliveryBatches(deps: {
   outcomes: OutcomeRepository
   logger: Logger
   /**
-   * Concurrent claim batches, and record batches (database connections). DATA marks, one per
-   * message but a small statement, get half as many; lease renewals, rare, one.
+   * Concurrent claim batches, and record batches (database connections). DATA marks (one small
+   * statement each, so they batch only while one is in flight) and lease renewals get one each.
    */
   concurrency: number
 }) {
@@ -86,7 +86,7 @@ export function createDeliveryBatches(deps: {
       },
     })
   const renewer = leaseBatcher(1, (held) => repository.renewLeases(held))
-  const marker = leaseBatcher(Math.max(1, Math.ceil(deps.concurrency / 2)), (held) => repository.markData(held))
+  const marker = leaseBatcher(1, (held) => repository.markData(held))
 
   const recorder = createBatcher<RecordedOutcome[], Set<string>>({
     maxBatchSize: 100,
