@@ -17,6 +17,8 @@ import { createDomainService } from './modules/domains/domain.service.js'
 import type { SigningKey } from './modules/domains/domain.types.js'
 import { createEmailRepository } from './modules/emails/email.repository.js'
 import { createEmailService } from './modules/emails/email.service.js'
+import { createEventRepository } from './modules/events/event.repository.js'
+import { createEventService } from './modules/events/event.service.js'
 import { createDeliveryDispatcher } from './queue/delivery.queue.js'
 
 /**
@@ -60,6 +62,8 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     requireVerifiedDomain: config.requireVerifiedDomain,
   })
 
+  const events = createEventService({ repository: createEventRepository(db) })
+
   let delivery: DeliveryParts | undefined
 
   /** Delivery parts exist only in processes that deliver (worker, all). */
@@ -95,7 +99,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     redis: redis as Redis,
     requestRedis: requestRedis as Redis,
     dispatcher,
-    services: { apiKeys, accounts, emails, domains },
+    services: { apiKeys, accounts, emails, domains, events },
     deliveryParts,
     checkReady,
     /** Closes in reverse order of creation; safe to call once everything above has stopped. */

@@ -9,6 +9,7 @@ import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
 import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
 import type { DomainService } from '../modules/domains/domain.service.js'
 import type { EmailService } from '../modules/emails/email.service.js'
+import type { EventService } from '../modules/events/event.service.js'
 import { registerAdmission } from './plugins/admission.js'
 import { registerAuth } from './plugins/auth.js'
 import { registerBodyBudget } from './plugins/body-budget.js'
@@ -18,6 +19,7 @@ import { registerRateLimit } from './plugins/rate-limit.js'
 import { apiKeyRoutes } from './routes/api-keys.routes.js'
 import { domainRoutes } from './routes/domains.routes.js'
 import { emailRoutes } from './routes/emails.routes.js'
+import { eventRoutes } from './routes/events.routes.js'
 import { type HealthOptions, healthRoutes } from './routes/health.routes.js'
 import { ErrorResponseSchema } from './schemas/common.js'
 import { validatorCompiler } from './validation.js'
@@ -30,6 +32,7 @@ export interface HttpDeps {
   apiKeys: ApiKeyService
   emails: EmailService
   domains: DomainService
+  events: EventService
   checkReady: HealthOptions['checkReady']
   /** The longest one request may take to arrive (REQUEST_TIMEOUT_MS unless a test shortens it). */
   requestTimeoutMs?: number
@@ -95,6 +98,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       await v1.register(emailRoutes, { emails: deps.emails })
       await v1.register(apiKeyRoutes, { apiKeys: deps.apiKeys })
       await v1.register(domainRoutes, { domains: deps.domains })
+      await v1.register(eventRoutes, { events: deps.events })
     },
     { prefix: '/v1' },
   )

@@ -22,6 +22,10 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'emails', description: 'Send and track email' },
         { name: 'api-keys', description: 'Manage API keys (full-access keys only)' },
         { name: 'domains', description: 'Sending domains: DKIM keys, DNS records and verification (full-access keys only)' },
+        {
+          name: 'events',
+          description: "The account's events feed: every delivery outcome, resumable from a cursor (full-access keys only)",
+        },
         { name: 'operations', description: 'Health and readiness' },
       ],
     },

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from '../../infra/db.js'
+import { guardRepository, type RepositoryDeps } from '../../infra/db-boundary.js'
 import type { NewEvent } from './event.types.js'
 
 type Queryable = Pick<PoolClient, 'query'>
@@ -52,3 +53,50 @@ export async function listEmailEvents(
   )
   return rows
 }
+
+/** A position in an account's feed: the writing transaction and the event id, as text. */
+export interface FeedPosition {
+  txid: string
+  id: string
+}
+
+export interface FeedRow extends EventRow {
+  txid: string
+}
+
+/**
+ * One page of the account's feed after `after` (from the start without one), in (txid, id)
+ * order. Only events written by transactions older than every transaction still running are
+ * read: an event id or txid is taken before its transaction commits, so a reader that went past
+ * a running transaction would skip its events when it commits later. Below that horizon nothing
+ * can appear any more, so a poller resuming from its cursor sees every event exactly once.
+ */
+export async function listFeed(
+  pool: Pool,
+  accountId: string,
+  after: FeedPosition | undefined,
+  types: readonly string[] | undefined,
+  limit: number,
+): Promise<FeedRow[]> {
+  const { rows } = await pool.query<FeedRow>(
+    `SELECT ev.id, ev.type, ev.created_at, ev.email_id, ev.recipient, ev.data, e.tags, ev.txid::text AS txid
+       FROM events ev JOIN emails e ON e.id = ev.email_id
+      WHERE ev.account_id = $1
+        AND ev.txid < pg_snapshot_xmin(pg_current_snapshot())
+        AND ($2::xid8 IS NULL OR (ev.txid, ev.id) > ($2::xid8, $3::uuid))
+        AND ($4::text[] IS NULL OR ev.type = ANY($4::text[]))
+      ORDER BY ev.txid, ev.id
+      LIMIT $5`,
+    [accountId, after?.txid ?? null, after?.id ?? null, types && types.length > 0 ? types : null, limit],
+  )
+  return rows
+}
+
+export function createEventRepository(deps: RepositoryDeps) {
+  return guardRepository({
+    feed: (accountId: string, after: FeedPosition | undefined, types: readonly string[] | undefined, limit: number) =>
+      listFeed(deps.pool, accountId, after, types, limit),
+  })
+}
+
+export type EventRepository = ReturnType<typeof createEventRepository>

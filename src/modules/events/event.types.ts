@@ -9,6 +9,7 @@ export const EVENT_TYPES = [
   'email.failed',
   'email.suppressed',
   'email.cancelled',
+  'email.complained',
 ] as const
 
 export type EventType = (typeof EVENT_TYPES)[number]
