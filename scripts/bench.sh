@@ -8,7 +8,10 @@
 # `hikyaku smtp` (submission on two free ports, self-signed certificate under the run's var dir;
 # started with the others, idle until (s), stopped right after (s) has drained) and an HTTP load
 # generator (scripts/bench/loadgen.mjs); for (x) a DNS server (scripts/bench/dns.mjs) and a second
-# api + worker pair in MX mode. Phases:
+# api + worker pair in MX mode; for (w)/(bw) a webhook receiver (scripts/bench/hooksink.mjs) and
+# `hikyaku webhooks`; for (i) `hikyaku inbound` and a DSN generator (scripts/bench/dsngen.mjs). Every
+# app process gets the same HIKYAKU_SECRET, made up by the driver for the run (it signs return
+# paths for (i) with it), and WEBHOOK_ALLOW_PRIVATE=true (the receiver is on loopback). Phases:
 #   (a) accept rate: closed loop, BENCH_CONNECTIONS connections, warm-up + measured window, worker
 #       running; then waits (bounded) until the sink has everything (a) accepted. That drain (no
 #       incoming load) gives the deliver-only ("solo") rate; delivery during the window vs solo is
@@ -30,7 +33,28 @@
 #   (o) solo rate for (d): BENCH_SOLO_FILL_SECONDS of closed loop (as (a)) on the same api, then the
 #       drain of the backlog it leaves, timed from the sink's timestamps: the deliver-only rate on
 #       the database as it is just before (d) (it slows as tables grow, markedly without autovacuum).
-#       Delivery during the burst vs that solo is a second, late no-admission ratio.
+#       Delivery during the burst vs that solo is a second, late no-admission ratio. Before (o),
+#       the run waits (bounded by BENCH_DRAIN_SECONDS) until everything accepted so far has reached
+#       the sink, so (o) and (bw) time drains of their own messages only (messages of other phases
+#       delivered during a solo phase are counted and reported).
+#   (w) webhooks out: before (o), the receiver (node:http on 127.0.0.1, answers 204, counts requests
+#       and distinct webhook-ids, verifies 1 in BENCH_WEBHOOK_VERIFY_EVERY signatures with the
+#       `standardwebhooks` library) and one endpoint subscribed to every event (POST /v1/webhooks),
+#       with no webhooks process yet: a new endpoint gets the events from its creation on, so the
+#       events of (o) (email.queued + email.sent of each message, real rows written by the pipeline)
+#       are its backlog. After (o), a `hikyaku webhooks` process starts, the api and worker idle;
+#       deliveries/s at the receiver from its first to its last first-arrival, as a drain (bounded
+#       by BENCH_WEBHOOK_DRAIN_SECONDS). Compared with (c). (Sending N more emails for the backlog
+#       would give the same rows for ~N/1500 s more run time; copying events with SQL would skip
+#       the pipeline that writes them.) Without (o), a fill of its own, (wo), plays its part.
+#   (bw) sending with webhooks: (ow), the solo phase (o) again (same fill, then its drain) with the
+#       webhooks process running and the endpoint subscribed to every event; its deliver-only rate
+#       / (o)'s = send_with_webhooks_ratio (also the accept rate of the fill, and delivery during
+#       it); then the wait (bounded) until webhooks have caught up, with the event→receiver lag.
+#       On a shared machine that rate ratio follows the other load; send_with_webhooks_cpu_ratio
+#       (this run's own CPU per message, fill and drain, without / with webhooks) does much less.
+#       The webhooks process stops before (d). A failure of (w)/(bw) is reported as a problem and
+#       the rest of the run goes on (BENCH_SKIP_WEBHOOKS skips both).
 #   (d) overload: the api is stopped and a new one started with ADMISSION_MAX_BACKLOG =
 #       BENCH_ADMISSION_MAX_BACKLOG (so (a)/(b) are not affected by the low threshold); closed loop,
 #       BENCH_OVERLOAD_CONNECTIONS connections behaving like SDKs: after a 503 a connection waits the
@@ -56,14 +80,23 @@
 #       many as were accepted; anything else is a problem. (x) runs on a database ~90k messages
 #       bigger than (b)'s (slower, markedly with autovacuum off): compare with care. A failure of
 #       (x) is reported as a problem and (c) still runs.
+#   (i) DSNs in (after (x); the relay-mode api and worker gone): `hikyaku inbound` on a free loopback
+#       port; a generator (own process; nodemailer pool, BENCH_INBOUND_CONNECTIONS connections,
+#       STARTTLS as offered, BENCH_INBOUND_INFLIGHT in flight, closed loop, BENCH_WARMUP_SECONDS +
+#       BENCH_INBOUND_SECONDS) sends the Postfix DSN of test/fixtures/reports/postfix-5.1.1.eml,
+#       MAIL FROM:<>, RCPT the signed return path (verp.ts with the run's secret) of one real `sent`
+#       delivery at example.net each, its recipient named in the DSN. DSNs/s answered 250 (and / (c));
+#       afterwards every recipient whose DSN got a 250 must be `bounced`. It runs after every phase
+#       that mails example.net through the app: the hard bounces suppress those addresses. A failure
+#       of (i) is reported as a problem and (c) still runs. Also: tables scanned sequentially meanwhile.
 #   (c) baseline: nodemailer's pooled transport straight to the same sink (API and worker stopped).
-# Order: smoke test, (a), (s), (b), (b2), (m), (o), (d), (x), (c). Messages are tagged
-# `X-Bench-Id: <phase letter>.<seq>` (smoke test: smoke.0, (x)'s: xsmoke.0; warm-ups count with
-# their phase, except (c)'s, tagged cw, and (x)'s, tagged xw), which is how the sink counts arrivals
-# per phase.
+# Order: smoke test, (a), (s), (b), (b2), (m), (o), (w), (bw), (d), (x), (i), (c). Messages are
+# tagged `X-Bench-Id: <phase letter>.<seq>` (smoke test: smoke.0, (x)'s: xsmoke.0; (bw)'s: ow.<seq>;
+# warm-ups count with their phase, except (c)'s, tagged cw, and (x)'s, tagged xw), which is how the
+# sink counts arrivals per phase.
 # Memory: RSS of api and worker every second from the smoke test until they stop; reference point =
 # first sample after BENCH_MEMORY_WARMUP_MESSAGES messages (api: 202s; worker: arrivals at the
-# sink), compared with the last sample (api: after (o); worker: after (d)); also the median RSS
+# sink), compared with the last sample (api: after (bw); worker: after (d)); also the median RSS
 # during (b) vs during (m), which offer the same rate (like for like, ~15–30k messages apart).
 # Prints a readable report (stdout; progress goes to stderr); the LAST line is one JSON object:
 #   accept_rps accept_p50_ms accept_p99_ms
@@ -77,10 +110,22 @@
 #   mx_e2e_msgs_per_s mx_e2e_p50_ms mx_e2e_p99_ms mx_kept_up mx_domains
 #   mx_vs_relay_e2e (= mx_e2e_msgs_per_s / e2e_msgs_per_s of (b); both at their own offered rate)
 #   mx_deliver_only_msgs_per_s mx_vs_relay_deliver_only (= / solo of (o))
-#   mx_recipients_delivered mx_recipients_not_delivered + extra keys.
+#   mx_recipients_delivered mx_recipients_not_delivered
+#   webhook_deliveries_per_s webhook_vs_baseline (= / baseline_msgs_per_s) webhook_backlog
+#   webhook_missing webhook_signatures_failed
+#   send_with_webhooks_ratio (= deliver-only of (bw) / of (o)) send_with_webhooks_msgs_per_s
+#   send_without_webhooks_msgs_per_s send_with_webhooks_accept_ratio send_with_webhooks_lag_p99_ms
+#   send_with_webhooks_cpu_ratio send_with_webhooks_comparable (false: a drain was not its own alone)
+#   inbound_dsns_per_s inbound_vs_baseline inbound_p50_ms inbound_p99_ms inbound_errors
+#   inbound_bounced inbound_bounced_expected
+#   foreign_cpu_max_cores (most CPU other users of the machine took during a measured phase) + extra keys.
+# The report also lists, per phase, the CPU of processes foreign to the run (other databases'
+# Postgres backends, other programs): on a shared machine, ratios from phases where it is high mean
+# little.
 # Everything it started (processes, the database, Redis keys under its prefix) is removed at the
 # end (the DNS server and the MX listeners too), also on failure or Ctrl-C. Default total run time
-# is about 2 3/4 minutes on 2 cores ((x) adds ~35 s to the ~2m15s of the rest).
+# is about 5 minutes on 2 cores ((x) adds ~40 s, (w)+(bw) ~35 s, (i) ~20 s; longer when (b) and (m)
+# fall behind and leave backlogs to drain).
 #
 # Knobs (environment; durations in seconds):
 #   BENCH_WARMUP_SECONDS=2          (a) warm-up before the measured window; (s)'s too, and (x)'s unmeasured open-loop warm-up
@@ -120,22 +165,31 @@
 #   BENCH_MX_DOMAINS=20             (x) recipient domains, one MX host (loopback address) each; at most 200
 #   BENCH_MX_FILL_SECONDS=4         (xo) closed-loop fill before the timed drain (0: no (xo)); drain bounded by BENCH_DRAIN_SECONDS
 #   BENCH_MX_SHAPING_CONFIG=        (x) a JSON file passed as SHAPING_CONFIG to the MX-mode api and worker
+#   BENCH_WEBHOOK_DRAIN_SECONDS=60  (w) longest drain; (bw) longest wait for webhooks to catch up
+#   BENCH_WEBHOOK_VERIFY_EVERY=50   (w)/(bw) the receiver verifies the signature of 1 request in this many
+#   BENCH_INBOUND_SECONDS=10        (i) measured window (after BENCH_WARMUP_SECONDS)
+#   BENCH_INBOUND_CONNECTIONS=10    (i) pooled SMTP connections of the DSN generator
+#   BENCH_INBOUND_INFLIGHT=50       (i) DSNs in flight
+#   BENCH_INBOUND_TARGETS=30000     (i) sent deliveries read from the database to answer (used again if they run out)
+#   BENCH_INBOUND_NO_TLS=1          (i) do not use the STARTTLS the inbound listener offers
 #   BENCH_SKIP_ACCEPT=1 / BENCH_SKIP_SMTP=1 / BENCH_SKIP_LATENCY=1 / BENCH_SKIP_OVERLOAD=1 /
-#   BENCH_SKIP_MX=1 / BENCH_SKIP_BASELINE=1
+#   BENCH_SKIP_MX=1 / BENCH_SKIP_WEBHOOKS=1 / BENCH_SKIP_INBOUND=1 / BENCH_SKIP_BASELINE=1
 #                                   skip a phase (BENCH_SKIP_OVERLOAD skips (o) as well; BENCH_SKIP_SMTP
-#                                   does not start `hikyaku smtp` at all; BENCH_SKIP_MX skips (x) and (xo))
+#                                   does not start `hikyaku smtp` at all; BENCH_SKIP_MX skips (x) and (xo);
+#                                   BENCH_SKIP_WEBHOOKS skips (w) and (bw))
 #   BENCH_REQUEST_TIMEOUT_SECONDS=30  per HTTP request (counted as an error when hit); (s): SMTP
 #                                   connection, greeting and socket inactivity timeouts
 #   BENCH_MAX_INFLIGHT=4000         open loop: requests in flight before the generator skips (reported)
 #   BENCH_OPEN_MAX_SOCKETS=256      open loop: keep-alive sockets
-#   BENCH_MAX_TOTAL_SECONDS=360     watchdog for the whole run
+#   BENCH_MAX_TOTAL_SECONDS=420     watchdog for the whole run
 #   BENCH_DB=hikyaku_bench          database (dropped and recreated; dropped at the end)
 #   BENCH_PG_URL=postgresql://hikyaku:hikyaku@127.0.0.1:5432   server + role (needs CREATEDB)
 #   BENCH_REDIS_URL=redis://127.0.0.1:6379
-#   BENCH_LOG_LEVEL=warn            LOG_LEVEL of api, worker, smtp and (x)'s api and worker (their logs are summarised)
-#   BENCH_KEEP_LOGS=1               keep the run directory (api.log, worker.log, smtp.log, api-x.log, worker-x.log, prof/) and print its path
+#   BENCH_LOG_LEVEL=warn            LOG_LEVEL of every app process (their logs are summarised)
+#   BENCH_KEEP_LOGS=1               keep the run directory (api.log, worker.log, smtp.log, webhooks.log, inbound.log,
+#                                   api-x.log, worker-x.log, prof/) and print its path
 #   BENCH_NO_BUILD=1                do not rebuild dist/ even if src/ is newer
-#   WORKER_CONCURRENCY=50 SMTP_POOL_SIZE=10 DB_POOL_SIZE=10  passed to the app; ADMISSION_MAX_BACKLOG
+#   WORKER_CONCURRENCY=50 SMTP_POOL_SIZE=10 DB_POOL_SIZE=10 WEBHOOK_CONCURRENCY=100  passed to the app; ADMISSION_MAX_BACKLOG
 #                                   to the api of (a)–(o) only ((d) uses BENCH_ADMISSION_MAX_BACKLOG);
 #                                   DELIVERY_MODE is always relay except for (x)'s api and worker
 set -euo pipefail

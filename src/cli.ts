@@ -56,9 +56,37 @@ const COMMANDS: Command[] = [
     parse: noArguments(() => serve(['smtp'])),
   },
   {
+    name: 'inbound',
+    args: '[--stdin [--recipient ADDRESS]]',
+    summary: 'the listener for bounces and complaints (the return-path MX), or one report from stdin',
+    details: [
+      'Without options: an SMTP listener on INBOUND_HOST:INBOUND_PORT (25 in production) taking DSNs',
+      'and complaints for signed return paths and the complaint address; 550 for anything else.',
+      'Options:',
+      '  --stdin              read one report from standard input (for an MTA pipe transport) and exit',
+      '  --recipient ADDRESS  the address the report was sent to (the return path), when the MTA knows it',
+      'Exit status with --stdin: 0 stored (a report past INBOUND_MAX_BYTES is cut there), 75 try again later (database away).',
+    ].join('\n'),
+    parse: (args, fail) => {
+      const spec = { stdin: { type: 'boolean', default: false }, recipient: { type: 'string' } } as const
+      const { values, positionals } = options(args, spec, fail)
+      if (positionals.length > 0) throw fail(`unexpected argument "${positionals[0]}"`)
+      const { stdin, recipient } = values as { stdin: boolean; recipient?: string }
+      if (recipient !== undefined && !stdin) throw fail('--recipient goes with --stdin')
+      if (!stdin) return () => serve(['inbound'])
+      return () =>
+        oneShot(async (container) => (await import('./entrypoints/inbound.js')).receiveStdin(container, process.stdin, recipient))
+    },
+  },
+  {
+    name: 'webhooks',
+    summary: 'webhook delivery: signed POSTs of every event to the endpoints that want it',
+    parse: noArguments(() => serve(['webhooks'])),
+  },
+  {
     name: 'all',
-    summary: 'the api, worker and smtp roles in one process',
-    parse: noArguments(() => serve(['worker', 'api', 'smtp'])),
+    summary: 'the api, worker, smtp, inbound and webhooks roles in one process',
+    parse: noArguments(() => serve(['worker', 'api', 'smtp', 'inbound', 'webhooks'])),
   },
   {
     name: 'migrate',
@@ -239,19 +267,22 @@ async function boot(): Promise<{ config: Config; logger: Logger }> {
 }
 
 /** Runs `fn` against a container, prints what it returns, and closes the container. */
-async function oneShot(fn: (container: Container) => Promise<string>): Promise<number> {
+/** Runs one command's work; a string is printed (exit 0), a number is the exit status. */
+async function oneShot(fn: (container: Container) => Promise<string | number>): Promise<number> {
   const { config, logger } = await boot()
   const { createContainer } = await import('./container.js')
   const container = createContainer(config, { logger })
   try {
-    out(await fn(container))
+    const result = await fn(container)
+    if (typeof result === 'number') return result
+    out(result)
     return 0
   } finally {
     await container.close()
   }
 }
 
-type Role = 'worker' | 'api' | 'smtp'
+type Role = 'worker' | 'api' | 'smtp' | 'inbound' | 'webhooks'
 
 /**
  * Starts the roles in this order and serves until SIGTERM/SIGINT, which stops them all at once,
@@ -266,6 +297,8 @@ async function serve(roles: Role[]): Promise<undefined> {
     worker: async () => (await import('./entrypoints/worker.js')).startWorker(container),
     api: async () => (await import('./entrypoints/api.js')).startApi(container),
     smtp: async () => (await (await import('./entrypoints/smtp.js')).startSmtp(container)).close,
+    inbound: async () => (await import('./entrypoints/inbound.js')).startInboundRole(container),
+    webhooks: async () => (await import('./entrypoints/webhooks.js')).startWebhooks(container),
   }
   const stops: Stop[] = []
   try {

@@ -236,6 +236,24 @@ export const CONFIG_KEYS = {
   SMTP_HOST: { description: 'SMTP submission listen address', parse: str, expect: 'an address', default: dev('127.0.0.1', '0.0.0.0') },
   SMTP_PORT: { description: 'SMTP submission port with STARTTLS', parse: int(0, 65535), expect: 'a port', default: dev(2587, 587) },
   SMTPS_PORT: { description: 'SMTP submission port with implicit TLS', parse: int(0, 65535), expect: 'a port', default: dev(2465, 465) },
+  INBOUND_HOST: {
+    description: "Listen address of the inbound listener for bounces and complaints (the return-path domains' MX)",
+    parse: str,
+    expect: 'an address',
+    default: dev('127.0.0.1', '0.0.0.0'),
+  },
+  INBOUND_PORT: {
+    description: 'Port of the inbound listener (25 for the MX)',
+    parse: int(0, 65535),
+    expect: 'a port',
+    default: dev(2525, 25),
+  },
+  INBOUND_MAX_BYTES: {
+    description: 'Largest report the inbound listener takes (a DSN may carry the whole original message, up to MAX_MESSAGE_BYTES and more)',
+    parse: int(1024, 100 * 1024 * 1024),
+    expect: 'bytes, 1024 to 104857600',
+    default: 32 * 1024 * 1024,
+  },
   SMTP_TLS_CERT: {
     description: 'PEM certificate (chain) file for SMTP; generated under var/tls in development',
     parse: str,
@@ -278,6 +296,38 @@ export const CONFIG_KEYS = {
     default: false,
   },
   MX_SOURCE_ADDRESS: { description: 'Local address to send MX traffic from', parse: str, expect: 'an IP address' },
+  LOG_RETENTION: {
+    description: 'How long inbound reports (DSNs, complaints) and webhook request logs are kept',
+    ...duration('1h', '30d', '3650d'),
+    default: 30 * 24 * 3_600_000,
+  },
+  WEBHOOK_TIMEOUT: {
+    description: 'How long one webhook request may take, connecting and reading the answer included',
+    ...duration('100ms', '10s', '60s'),
+    default: 10_000,
+  },
+  WEBHOOK_CONCURRENCY: {
+    description: 'Webhook requests in flight per webhooks process',
+    parse: int(1, 1000),
+    expect: 'an integer 1-1000',
+    default: 100,
+  },
+  WEBHOOK_ALLOW_PRIVATE: {
+    description: 'Allow webhook URLs on loopback, private or link-local addresses (refused by default: SSRF)',
+    parse: bool,
+    expect: 'true or false',
+    default: false,
+  },
+  WEBHOOK_RETRY_SCHEDULE: {
+    description: 'Waits before each retry of a failed webhook (±20 %); after the last one it is given up',
+    ...durationList('100ms', '5s,30s,2m'),
+    default: parseDurationList('5s,30s,2m,10m,30m,1h,2h,4h,8h,8h,8h,8h'),
+  },
+  WEBHOOK_DISABLE_AFTER: {
+    description: 'An endpoint whose every request failed for this long is disabled, with the reason shown',
+    ...duration('1s', '5d', '365d'),
+    default: 5 * 24 * 3_600_000,
+  },
   REQUIRE_VERIFIED_DOMAIN: {
     description: 'Refuse mail whose From domain is not a verified sending domain',
     parse: bool,

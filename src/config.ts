@@ -45,6 +45,9 @@ export interface Config {
   devInboxDir: string
   shutdownTimeoutMs: number
   smtpHost: string
+  inboundHost: string
+  inboundPort: number
+  inboundMaxBytes: number
   smtpPort: number
   smtpsPort: number
   smtpTlsCert: string | undefined
@@ -57,6 +60,12 @@ export interface Config {
   dnsTimeoutMs: number
   mxPort: number
   mxAllowPrivate: boolean
+  webhookTimeoutMs: number
+  logRetentionMs: number
+  webhookConcurrency: number
+  webhookAllowPrivate: boolean
+  webhookRetryScheduleMs: number[]
+  webhookDisableAfterMs: number
   mxSourceAddress: string | undefined
   requireVerifiedDomain: boolean
   dkimSelector: string
@@ -144,6 +153,9 @@ export function loadConfig(env: Env = process.env): Config {
     devInboxDir: resolve((read('DEV_INBOX_DIR') as string | undefined) ?? join(varDir, 'inbox')),
     shutdownTimeoutMs: read('SHUTDOWN_TIMEOUT') as number,
     smtpHost: read('SMTP_HOST') as string,
+    inboundHost: read('INBOUND_HOST') as string,
+    inboundPort: read('INBOUND_PORT') as number,
+    inboundMaxBytes: read('INBOUND_MAX_BYTES') as number,
     smtpPort: read('SMTP_PORT') as number,
     smtpsPort: read('SMTPS_PORT') as number,
     smtpTlsCert: read('SMTP_TLS_CERT') as string | undefined,
@@ -156,6 +168,12 @@ export function loadConfig(env: Env = process.env): Config {
     dnsTimeoutMs: read('DNS_TIMEOUT') as number,
     mxPort: read('MX_PORT') as number,
     mxAllowPrivate: read('MX_ALLOW_PRIVATE') as boolean,
+    webhookTimeoutMs: read('WEBHOOK_TIMEOUT') as number,
+    logRetentionMs: read('LOG_RETENTION') as number,
+    webhookConcurrency: read('WEBHOOK_CONCURRENCY') as number,
+    webhookAllowPrivate: read('WEBHOOK_ALLOW_PRIVATE') as boolean,
+    webhookRetryScheduleMs: read('WEBHOOK_RETRY_SCHEDULE') as number[],
+    webhookDisableAfterMs: read('WEBHOOK_DISABLE_AFTER') as number,
     mxSourceAddress: read('MX_SOURCE_ADDRESS') as string | undefined,
     requireVerifiedDomain: read('REQUIRE_VERIFIED_DOMAIN') as boolean,
     dkimSelector: read('DKIM_SELECTOR') as string,

@@ -64,6 +64,7 @@ export function createDeliveryParts(
     dispatcher,
     logger: logger.child({ component: 'sweeper' }),
     graceMs: Math.max(1_000, config.sweepIntervalMs),
+    logRetentionMs: config.logRetentionMs,
   })
   return {
     service,

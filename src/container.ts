@@ -4,6 +4,7 @@ import { createPool, createPrisma, type Pool, type PrismaClient } from './infra/
 import { createDns } from './infra/dns.js'
 import { createLogger, type Logger } from './infra/logger.js'
 import { createProducerRedis, type Redis } from './infra/redis.js'
+import { checkWebhookUrl } from './infra/webhook-http.js'
 import { createSecretBox } from './lib/secret-box.js'
 import { createAccountRepository } from './modules/accounts/account.repository.js'
 import { createAccountService } from './modules/accounts/account.service.js'
@@ -19,6 +20,14 @@ import { createEmailRepository } from './modules/emails/email.repository.js'
 import { createEmailService } from './modules/emails/email.service.js'
 import { createEventRepository } from './modules/events/event.repository.js'
 import { createEventService } from './modules/events/event.service.js'
+import { createFeedbackRepository } from './modules/feedback/feedback.repository.js'
+import { createFeedbackService } from './modules/feedback/feedback.service.js'
+import { returnPath } from './modules/feedback/verp.js'
+import { createSuppressionRepository } from './modules/suppressions/suppression.repository.js'
+import { createSuppressionService } from './modules/suppressions/suppression.service.js'
+import { createEndpointRepository } from './modules/webhooks/endpoint.repository.js'
+import { createWebhookRepository } from './modules/webhooks/webhook.repository.js'
+import { createWebhookService } from './modules/webhooks/webhook.service.js'
 import { createDeliveryDispatcher } from './queue/delivery.queue.js'
 
 /**
@@ -63,6 +72,23 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   })
 
   const events = createEventService({ repository: createEventRepository(db) })
+  const suppressions = createSuppressionService({ repository: createSuppressionRepository(db) })
+  const feedback = createFeedbackService({
+    repository: createFeedbackRepository(db),
+    secret: config.secret,
+    logger: logger.child({ component: 'feedback' }),
+  })
+
+  // Webhook signing secrets are sealed like DKIM keys, under their own purpose.
+  const webhookBox = createSecretBox(config.secret, 'webhook-secret')
+  const webhookParts = { endpoints: createEndpointRepository(db), webhooks: createWebhookRepository(db), box: webhookBox }
+  const webhooks = createWebhookService({
+    ...webhookParts,
+    checkUrl: (url) => {
+      const checked = checkWebhookUrl(url, config.webhookAllowPrivate)
+      return checked.ok ? { ok: true } : checked
+    },
+  })
 
   let delivery: DeliveryParts | undefined
 
@@ -71,6 +97,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const signer = {
     identity: domains.signingIdentity,
     sign: (raw: Buffer, keys: SigningKey[]) => signMessage(raw, keys, { extraHeaders: ['Feedback-ID'] }),
+    returnPath: (deliveryId: string, domain: string) => returnPath(config.secret, deliveryId, domain),
   }
   const deliveryParts = () => {
     delivery ??= createDeliveryParts(config, { pool, redis: requestRedis, dispatcher, logger, shaping, signer })
@@ -99,7 +126,8 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     redis: redis as Redis,
     requestRedis: requestRedis as Redis,
     dispatcher,
-    services: { apiKeys, accounts, emails, domains, events },
+    services: { apiKeys, accounts, emails, domains, events, feedback, suppressions, webhooks },
+    webhookParts,
     deliveryParts,
     checkReady,
     /** Closes in reverse order of creation; safe to call once everything above has stopped. */

@@ -1,15 +1,18 @@
 // Benchmark driver for `npm run bench` (started by scripts/bench.sh, which documents the knobs).
 // Sets up a fresh database and a unique BullMQ prefix, starts the SMTP sink, the Hikyaku API,
 // worker and SMTP submission server, and the HTTP and SMTP load generators (loadgen.mjs,
-// smtpgen.mjs) as separate processes, runs the phases, prints a report whose last line is one JSON
+// smtpgen.mjs) as separate processes (later the webhooks and inbound roles, with the webhook
+// receiver hooksink.mjs and the DSN generator dsngen.mjs), runs the phases, prints a report whose last line is one JSON
 // object, and removes everything it created, also on failure or Ctrl-C.
 // Progress goes to stderr; the report goes to stdout.
 import { fork, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { pathToFileURL } from 'node:url'
 import pg from 'pg'
 import { cleanupAll } from './cleanup.mjs'
 import { envFlag, envInt, envNumber, envSeconds, ipcClient, round, summarize } from './lib.mjs'
@@ -47,13 +50,25 @@ const C = {
   reqTimeoutMs: envSeconds('BENCH_REQUEST_TIMEOUT_SECONDS', 30),
   maxInflight: envInt('BENCH_MAX_INFLIGHT', 4000, 1),
   openSockets: envInt('BENCH_OPEN_MAX_SOCKETS', 256, 1),
-  maxTotalMs: envSeconds('BENCH_MAX_TOTAL_SECONDS', 360),
+  maxTotalMs: envSeconds('BENCH_MAX_TOTAL_SECONDS', 420),
   skipAccept: envFlag('BENCH_SKIP_ACCEPT'),
   skipLat: envFlag('BENCH_SKIP_LATENCY'),
   skipBaseline: envFlag('BENCH_SKIP_BASELINE'),
   skipOverload: envFlag('BENCH_SKIP_OVERLOAD'),
   skipSmtp: envFlag('BENCH_SKIP_SMTP'),
   skipMx: envFlag('BENCH_SKIP_MX'),
+  skipWebhooks: envFlag('BENCH_SKIP_WEBHOOKS'),
+  skipInbound: envFlag('BENCH_SKIP_INBOUND'),
+  webhookDrainMs: envSeconds('BENCH_WEBHOOK_DRAIN_SECONDS', 60),
+  webhookVerifyEvery: envInt('BENCH_WEBHOOK_VERIFY_EVERY', 50, 1),
+  webhookConcurrency: env.WEBHOOK_CONCURRENCY || '100',
+  inboundMs: envSeconds('BENCH_INBOUND_SECONDS', 10),
+  inboundConns: envInt('BENCH_INBOUND_CONNECTIONS', 10, 1),
+  inboundInflight: envInt('BENCH_INBOUND_INFLIGHT', 50, 1),
+  inboundTargets: envInt('BENCH_INBOUND_TARGETS', 30_000, 1),
+  inboundTls: !envFlag('BENCH_INBOUND_NO_TLS'),
+  // HIKYAKU_SECRET of every process of the run: the driver signs return paths with it for (i).
+  secret: randomBytes(32).toString('base64url'),
   mxRate: envInt('BENCH_MX_RATE', 600, 1),
   mxMs: envSeconds('BENCH_MX_SECONDS', 15),
   mxDrainMs: envSeconds('BENCH_MX_DRAIN_SECONDS', 20),
@@ -165,6 +180,11 @@ function appEnv(extra = {}) {
     HIKYAKU_ENV: 'development',
     HIKYAKU_VAR_DIR: join(STATE, 'var'),
     SHUTDOWN_TIMEOUT: '10s',
+    HIKYAKU_SECRET: C.secret,
+    // The webhook receiver of (w) and (bw) is on loopback: the api checks endpoint URLs against it,
+    // the webhooks process every connection. Nothing else reads it.
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    WEBHOOK_CONCURRENCY: C.webhookConcurrency,
     // Relay mode unless a phase says otherwise ((x) runs its own api and worker in MX mode).
     DELIVERY_MODE: 'relay',
     ...extra,
@@ -316,6 +336,49 @@ function rssMb(pid) {
   }
 }
 
+/**
+ * A Postgres process's group: a backend of another database ("postgres: 15/main: user db
+ * host(port) …" in its title) is someone else's load on a shared machine, "other postgres (db)";
+ * the run's own backends and the server's background processes are "postgres". Cached by pid.
+ */
+const pgGroups = new Map()
+function pgGroup(pid) {
+  let g = pgGroups.get(pid)
+  if (g) return g
+  g = 'postgres'
+  try {
+    const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()
+    const m = /^postgres: (?:\S+: )?\S+ (\S+) (?:\S+\(\d+\)|\[local\])/.exec(title)
+    if (m && m[1] !== C.db) g = `other postgres (${m[1]})`
+  } catch {}
+  pgGroups.set(pid, g)
+  return g
+}
+
+/** Cores used by processes that are not this run's (other users of the machine), kernel threads excluded. */
+function foreignCores(cpu) {
+  if (!cpu) return null
+  let n = 0
+  for (const [g, v] of Object.entries(cpu.byGroup))
+    if (g.startsWith('other ') && !/^other (kworker|ksoftirqd|kswapd|kcompactd|migration|rcu_|jbd2|kdamond)/.test(g)) n += v
+  return n
+}
+
+/** Cores this run used (the machine's busy time less foreign processes and what exited unaccounted). */
+function ownCores(cpu) {
+  return cpu ? Math.max(0, cpu.machine - foreignCores(cpu) - (cpu.byGroup['exited/untracked'] ?? 0)) : null
+}
+
+/**
+ * CPU-ms of this run's processes (app, Postgres, Redis, generators, sinks, kernel) per message of a
+ * solo phase, fill and drain together: all the work a message causes, whatever else shares the
+ * machine. Null without CPU samples or messages.
+ */
+function ownCpuMsPerMessage(o) {
+  if (!o?.cpuFill || !o.cpuDrain || !o.accepted) return null
+  return ((ownCores(o.cpuFill) * o.cpuFill.secs + ownCores(o.cpuDrain) * o.cpuDrain.secs) * 1000) / o.accepted
+}
+
 /** CPU ticks of every process (by pid, with its name) and of the machine. */
 function cpuSample() {
   const pids = new Map()
@@ -345,7 +408,7 @@ function cpuDelta(a, b) {
     const before = a.pids.get(pid)
     const d = before && before.comm === s.comm ? s.ticks - before.ticks : s.ticks
     if (d <= 0) continue
-    const g = roles.get(pid) ?? (s.comm === 'postgres' ? 'postgres' : s.comm.startsWith('redis-server') ? 'redis' : `other ${s.comm}`)
+    const g = roles.get(pid) ?? (s.comm === 'postgres' ? pgGroup(pid) : s.comm.startsWith('redis-server') ? 'redis' : `other ${s.comm}`)
     ticks[g] = (ticks[g] ?? 0) + d
     tracked += d
   }
@@ -574,7 +637,13 @@ async function soloPhase(sink, loadgen, phase = 'o', fillMs = C.soloFillMs) {
   const from = res.windowStartEpoch + 1_000
   const to = res.windowEndEpoch
   const during = dump.arrivedAt.filter((t) => t >= from && t <= to).length
+  // Messages of other phases delivered meanwhile (a backlog left by an earlier phase): they take
+  // the worker's time, so the solo rate understates what it would be on an empty queue.
+  const lastOwn = dump.arrivedAt.reduce((m, t) => Math.max(m, t), 0)
+  const seen = lastOwn ? await guard(sink.call('between', { from: res.windowStartEpoch, to: lastOwn })) : { total: 0, byPhase: {} }
   const o = {
+    phase,
+    fillMs,
     res,
     drain,
     ...dr,
@@ -582,13 +651,43 @@ async function soloPhase(sink, loadgen, phase = 'o', fillMs = C.soloFillMs) {
     received: dump.seq.length,
     missing: res.total.ok202 - dump.seq.length,
     duringRate: to - from >= 1_000 ? (during / (to - from)) * 1000 : null,
+    otherArrivals: seen.total - (seen.byPhase[phase] ?? 0),
     cpuFill: cpuDelta(cpu0, cpu1),
     cpuDrain: cpuDelta(cpu1, cpu2),
   }
   progress(
-    `${elapsed()} phase ${phase}: ${res.total.ok202} accepted (${round(res.acceptRps)}/s); ${dr.n} delivered after the load stopped in ${Math.round(dr.spanMs)} ms → solo ≈ ${f(dr.rate, ' msg/s')}`,
+    `${elapsed()} phase ${phase}: ${res.total.ok202} accepted (${round(res.acceptRps)}/s); ${dr.n} delivered after the load stopped in ${Math.round(dr.spanMs)} ms → solo ≈ ${f(dr.rate, ' msg/s')}` +
+      (o.otherArrivals ? `; ${o.otherArrivals} messages of earlier phases were delivered meanwhile` : ''),
   )
   return o
+}
+
+/**
+ * Waits (bounded) until the sink has every message accepted so far (HTTP phases as the load
+ * generator counted them, and (s)), so that the next phase starts on an empty queue. Resolves
+ * with what was still missing at the start and at the end.
+ */
+async function waitAllDelivered(sink, loadgen, maxMs) {
+  const missingNow = async () => {
+    const [{ acceptedByPhase }, counts] = await Promise.all([loadgen.call('stats'), sink.call('counts')])
+    const wanted = { ...acceptedByPhase, ...(R.s ? { s: R.s.accepted } : {}) }
+    let n = 0
+    for (const [ph, k] of Object.entries(wanted)) n += Math.max(0, k - (counts.byPhase[ph] ?? 0))
+    return n
+  }
+  const atStart = await guard(missingNow())
+  if (atStart === 0) return { ok: true, ms: 0, atStart, missing: 0 }
+  progress(`${elapsed()} ${atStart} accepted messages of earlier phases are still queued: waiting (at most ${maxMs / 1000}s)`)
+  let missing = atStart
+  const r = await waitFor(
+    async () => {
+      missing = await missingNow()
+      return missing === 0
+    },
+    maxMs,
+    250,
+  )
+  return { ...r, atStart, missing }
 }
 
 // ------------------------------------------------------------------ (d) overload
@@ -1096,6 +1195,380 @@ async function mxPhase(sink, loadgen, key) {
   return x
 }
 
+// ------------------------------------------------------------------ (w) and (bw) webhooks
+/** One JSON request to the API; resolves {status, body} (body parsed when it is JSON), never rejects. */
+function httpJson(method, url, key, payload, timeoutMs = 10_000) {
+  return new Promise((resolve) => {
+    const data = payload === undefined ? undefined : JSON.stringify(payload)
+    const req = http.request(
+      url,
+      {
+        method,
+        agent: false,
+        timeout: timeoutMs,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}),
+        },
+      },
+      (res) => {
+        const chunks = []
+        res.on('data', (c) => chunks.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          let body = text
+          try {
+            body = JSON.parse(text)
+          } catch {}
+          resolve({ status: res.statusCode, body })
+        })
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error('timed out')))
+    req.on('error', (err) => resolve({ status: 0, body: err.message }))
+    req.end(data)
+  })
+}
+
+/** Runs `fn` with a short-lived client on the bench database. */
+async function withDb(fn) {
+  const client = new pg.Client({ connectionString: C.dbUrl, connectionTimeoutMillis: 5_000 })
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/**
+ * Where webhook delivery stands: events past the fan-out cursor (not yet turned into deliveries),
+ * deliveries not over yet (pending or sending), succeeded, failed.
+ */
+async function webhookBacklog() {
+  return withDb(async (db) => {
+    const feed = await db.query(
+      `SELECT count(*)::int AS n FROM events ev JOIN webhook_cursors c ON c.account_id = ev.account_id
+        WHERE (ev.txid, ev.id) > (c.txid::xid8, c.event_id)`,
+    )
+    const st = await db.query('SELECT status::text AS status, count(*)::int AS n FROM webhook_deliveries GROUP BY 1')
+    const by = Object.fromEntries(st.rows.map((r) => [r.status, r.n]))
+    return {
+      unfanned: feed.rows[0].n,
+      open: (by.pending ?? 0) + (by.sending ?? 0),
+      succeeded: by.succeeded ?? 0,
+      failed: by.failed ?? 0,
+      byStatus: by,
+    }
+  })
+}
+
+/** Webhook deliveries and attempts in Postgres at the end: statuses, non-2xx answers, retries. */
+async function webhookDbStatus() {
+  return withDb(async (db) => {
+    const d = await db.query('SELECT status::text AS status, count(*)::int AS n FROM webhook_deliveries GROUP BY 1 ORDER BY 2 DESC')
+    const a = await db.query(
+      `SELECT count(*)::int AS attempts, count(*) FILTER (WHERE status_code BETWEEN 200 AND 299)::int AS ok,
+              count(DISTINCT delivery_id)::int AS attempted, max(number)::int AS max_number
+         FROM webhook_attempts`,
+    )
+    const errs = await db.query(
+      `SELECT coalesce(status_code::text, '') || ' ' || left(coalesce(error, ''), 120) AS what, count(*)::int AS n
+         FROM webhook_attempts WHERE status_code IS NULL OR status_code NOT BETWEEN 200 AND 299 GROUP BY 1 ORDER BY 2 DESC LIMIT 3`,
+    )
+    const ep = await db.query('SELECT enabled, failing_since, disabled_reason FROM webhook_endpoints')
+    return {
+      deliveries: Object.fromEntries(d.rows.map((r) => [r.status, r.n])),
+      ...a.rows[0],
+      errorSamples: errs.rows,
+      endpoints: ep.rows,
+    }
+  }).catch((err) => ({ error: err.message }))
+}
+
+/**
+ * Before the backlog of (w) is produced: the receiver (hooksink.mjs, own process) and one endpoint
+ * subscribed to every event (no filter) pointing at it, created through the API. No webhooks
+ * process runs yet, so the events of the next phase ((o)) pile up in the feed after the cursor the
+ * endpoint started.
+ */
+async function webhookSetup(apiPort, key) {
+  const hooks = forkChild('hooksink', 'hooksink.mjs', { critical: false })
+  const { port } = await guard(hooks.call('listen'))
+  const url = `http://127.0.0.1:${port}/hikyaku`
+  const res = await guard(httpJson('POST', `http://127.0.0.1:${apiPort}/v1/webhooks`, key, { url, description: 'bench' }))
+  if (res.status !== 201 || typeof res.body?.secret !== 'string')
+    throw new Error(`POST /v1/webhooks answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`)
+  await guard(hooks.call('setSecret', { secret: res.body.secret, every: C.webhookVerifyEvery }))
+  await guard(hooks.call('label', { name: 'w' }))
+  progress(
+    `${elapsed()} webhooks: receiver on 127.0.0.1:${port}, endpoint ${res.body.id} (every event type) created; no webhooks process yet`,
+  )
+  return { hooks, port, url, endpointId: res.body.id, eventTypes: res.body.event_types }
+}
+
+/** Deliveries/s from first-arrival times: n over first→last (null when too few), and over `fromEpoch`→last. */
+function arrivalRate(at, fromEpoch) {
+  if (at.length === 0) return { n: 0, rate: null, first: null, last: null, spanMs: 0, rateFromStart: null }
+  let first = Number.POSITIVE_INFINITY
+  let last = 0
+  for (const t of at) {
+    if (t < first) first = t
+    if (t > last) last = t
+  }
+  const spanMs = last - first
+  return {
+    n: at.length,
+    first,
+    last,
+    spanMs,
+    rate: at.length >= 200 && spanMs >= 500 ? (at.length / spanMs) * 1000 : null,
+    rateFromStart: fromEpoch && last > fromEpoch ? (at.length / (last - fromEpoch)) * 1000 : null,
+  }
+}
+
+/** Waits (bounded) until every event is fanned out and every delivery is over; samples every 250 ms. */
+async function waitWebhooksCaughtUp(maxMs) {
+  let last = null
+  const r = await waitFor(
+    async () => {
+      if (procs.webhooks?.exit) return true
+      last = await webhookBacklog()
+      return last.unfanned === 0 && last.open === 0
+    },
+    maxMs,
+    250,
+  )
+  return { ...r, ok: r.ok && !procs.webhooks?.exit, last }
+}
+
+/**
+ * (w): the drain of the backlog the reference solo phase left in the feed (every event of its
+ * messages: email.queued and email.sent, real rows written by the real pipeline), by a webhooks
+ * process started now with the api and worker idle: deliveries/s at the receiver from its first
+ * to its last first-arrival. Then (bw): the solo phase again ((ow): closed-loop fill + drain) with
+ * the webhooks process running and the endpoint subscribed to everything, against the solo rate
+ * without it measured just before; then the wait until webhooks have caught up with (ow)'s events.
+ */
+async function webhooksPhase(W, sink, loadgen, ref, apiPort) {
+  const w = { endpointId: W.endpointId, url: W.url, ref: ref.phase }
+  const b0 = await webhookBacklog()
+  w.backlog = b0.unfanned + b0.open
+  w.backlogByStatus = b0
+  progress(
+    `${elapsed()} phase w: ${w.backlog} events of (${ref.phase}) in the feed for the endpoint; starting a webhooks process (WEBHOOK_CONCURRENCY=${C.webhookConcurrency}); drain bounded by ${C.webhookDrainMs / 1000}s`,
+  )
+  if (w.backlog < 200) R.notes.push(`(w): only ${w.backlog} events in the backlog: the rate is not meaningful`)
+  const stats0 = await tableStats()
+  const cpu0 = cpuSample()
+  w.startedAt = Date.now()
+  startApp('webhooks', 'webhooks', apiPort, R.sinkPort, {}, { critical: false })
+  const drain = await waitFor(
+    async () => !!procs.webhooks.exit || ((await W.hooks.call('counts')).byLabel.w?.distinct ?? 0) >= w.backlog,
+    C.webhookDrainMs,
+    100,
+  )
+  const cpu1 = cpuSample()
+  w.scans = tableStatsDelta(stats0, await tableStats())
+  if (procs.webhooks.exit) throw new Error(`the webhooks process exited (code ${procs.webhooks.exit.code})${logHint('webhooks')}`)
+  const dump = await guard(W.hooks.call('dump', { name: 'w' }, 30_000))
+  w.drain = drain
+  w.received = dump.at.length
+  w.missing = w.backlog - dump.at.length
+  w.duplicates = dump.duplicates
+  w.types = dump.types
+  w.arrivals = arrivalRate(dump.at, w.startedAt)
+  w.rate = w.arrivals.rate
+  w.cpu = cpuDelta(cpu0, cpu1)
+  w.rss = rssMb(procs.webhooks.child.pid)
+  progress(
+    `${elapsed()} phase w: ${w.received}/${w.backlog} delivered to the receiver (${dump.duplicates} repeats) ${drain.ok ? `in ${drain.ms} ms` : `— INCOMPLETE after ${drain.ms} ms`} → ${f(w.rate, ' webhooks/s')} (first→last), ${f(w.arrivals.rateFromStart, '/s')} from the process start`,
+  )
+  if (!drain.ok) R.errors.push(`(w): ${w.missing} of ${w.backlog} webhooks had not reached the receiver within ${C.webhookDrainMs / 1000}s`)
+  const settled = await waitWebhooksCaughtUp(5_000)
+  w.afterDrain = settled.last
+
+  // (bw): the reference solo phase again, the webhooks process running.
+  await guard(W.hooks.call('label', { name: 'ow' }))
+  const ow = await soloPhase(sink, loadgen, 'ow', ref.fillMs)
+  const caught = await waitWebhooksCaughtUp(C.webhookDrainMs)
+  const owDump = await guard(W.hooks.call('dump', { name: 'ow' }, 30_000))
+  const lags = summarize(owDump.lag.filter((x) => x >= 0))
+  ow.webhooks = {
+    received: owDump.at.length,
+    duplicates: owDump.duplicates,
+    types: owDump.types,
+    caughtUp: caught.ok,
+    caughtUpMs: caught.ok ? caught.ms : null,
+    left: caught.last,
+    lag: lags,
+    // Webhooks delivered while the fill ran (after its first second), per second.
+    duringRate: (() => {
+      const from = ow.res.windowStartEpoch + 1_000
+      const to = ow.res.windowEndEpoch
+      return to - from >= 1_000 ? (owDump.at.filter((t) => t >= from && t <= to).length / (to - from)) * 1000 : null
+    })(),
+    ...arrivalRate(owDump.at, null),
+  }
+  w.ow = ow
+  progress(
+    `${elapsed()} phase bw: solo with webhooks ${f(ow.rate, ' msg/s')} vs ${f(ref.rate, ' msg/s')} without → ${ow.rate && ref.rate ? (ow.rate / ref.rate).toFixed(3) : '—'}; ${ow.webhooks.received} webhooks, ${caught.ok ? `caught up ${round(ow.webhooks.caughtUpMs)} ms after the mail drain` : 'NOT caught up'}`,
+  )
+  if (!ow.drain.ok) R.errors.push(`(bw): ${ow.missing} accepted messages had not reached the sink within ${C.drainAcceptMs / 1000}s`)
+  w.comparable = !ref.otherArrivals && !ow.otherArrivals && ref.drain.ok && ow.drain.ok
+  if (!w.comparable)
+    R.notes.push(
+      `(bw): the two drains are not like for like (messages of earlier phases delivered during (${ref.phase}): ${ref.otherArrivals}, during (ow): ${ow.otherArrivals}; drains complete: ${ref.drain.ok}, ${ow.drain.ok}): send_with_webhooks_ratio means little`,
+    )
+  if (!caught.ok)
+    R.errors.push(
+      `(bw): webhooks had not caught up ${C.webhookDrainMs / 1000}s after the mail drain (${caught.last?.unfanned ?? '?'} events not fanned out, ${caught.last?.open ?? '?'} deliveries open)`,
+    )
+  w.rssEnd = rssMb(procs.webhooks.child.pid)
+  progress(`${elapsed()} stopping webhooks`)
+  w.stop = await stopProcess('webhooks')
+  w.receiver = await guard(W.hooks.call('counts'))
+  w.db = await webhookDbStatus()
+  return w
+}
+
+// ------------------------------------------------------------------ (i) inbound DSNs
+/** Sequential and index scans per table of the bench database so far (pg_stat_user_tables); null on failure. */
+async function tableStats() {
+  return withDb(async (db) => {
+    const { rows } = await db.query(
+      `SELECT relname, seq_scan::float8 AS seq_scan, seq_tup_read::float8 AS seq_tup_read, coalesce(idx_scan, 0)::float8 AS idx_scan,
+              n_live_tup::float8 AS live FROM pg_stat_user_tables`,
+    )
+    return Object.fromEntries(rows.map((r) => [r.relname, r]))
+  }).catch(() => null)
+}
+
+/** Tables sequentially scanned between two snapshots, most rows read first. */
+function tableStatsDelta(before, after) {
+  if (!before || !after) return null
+  return Object.values(after)
+    .map((t) => {
+      const b = before[t.relname] ?? { seq_scan: 0, seq_tup_read: 0, idx_scan: 0 }
+      return {
+        table: t.relname,
+        seqScans: t.seq_scan - b.seq_scan,
+        rowsRead: t.seq_tup_read - b.seq_tup_read,
+        idxScans: t.idx_scan - b.idx_scan,
+        live: t.live,
+      }
+    })
+    .filter((t) => t.rowsRead > 0)
+    .sort((x, y) => y.rowsRead - x.rowsRead)
+}
+
+/** The DSN written by a real Postfix that (i) sends, and the recipient it names (replaced per message). */
+const DSN_FIXTURE = join(ROOT, 'test', 'fixtures', 'reports', 'postfix-5.1.1.eml')
+const DSN_PLACEHOLDER_RECIPIENT = 'gone@example.net'
+
+/**
+ * (i): DSNs in. A `hikyaku inbound` process on a free loopback port; a generator (dsngen.mjs, own
+ * process) submits the Postfix DSN, each time made to answer one real delivery of the earlier
+ * relay-mode phases (a `sent` recipient at example.net: its signed return path as RCPT, computed
+ * with HIKYAKU_SECRET, and its address), over pooled connections, closed loop. Afterwards: how many
+ * of the recipients whose DSN was answered 250 are `bounced` in Postgres. Runs after every phase
+ * that mails example.net through the app: the hard bounces suppress those addresses.
+ */
+async function inboundPhase() {
+  const template = readFileSync(DSN_FIXTURE, 'latin1')
+  if (!template.includes(DSN_PLACEHOLDER_RECIPIENT)) throw new Error(`${DSN_FIXTURE} no longer names ${DSN_PLACEHOLDER_RECIPIENT}`)
+  const { returnPath } = await import(pathToFileURL(join(ROOT, 'dist', 'modules', 'feedback', 'verp.js')).href)
+  const rows = await withDb(
+    async (db) =>
+      (
+        await db.query(
+          `SELECT delivery_id::text AS delivery_id, address FROM recipients
+            WHERE status = 'sent' AND delivery_id IS NOT NULL AND address LIKE '%@example.net'
+            ORDER BY delivery_id LIMIT $1`,
+          [C.inboundTargets],
+        )
+      ).rows,
+  )
+  if (rows.length === 0) throw new Error('no sent recipient at example.net in the database to bounce')
+  const targets = rows.map((r) => ({ verp: returnPath(C.secret, r.delivery_id, 'bounces.example.com'), address: r.address }))
+  const port = await freePort()
+  const stats0 = await tableStats()
+  progress(
+    `${elapsed()} phase i: starting inbound on :${port}; ${targets.length} sent deliveries to answer; ${C.inboundConns} pooled connections${C.inboundTls ? ' (STARTTLS)' : ''}, ${C.inboundInflight} in flight, ${C.warmupMs / 1000}s warm-up + ${C.inboundMs / 1000}s measured`,
+  )
+  startApp('inbound', 'inbound', port, R.sinkPort, { INBOUND_HOST: '127.0.0.1', INBOUND_PORT: String(port) }, { critical: false })
+  const failed = () => !!procs.inbound.exit || /^hikyaku: /m.test(logTail('inbound', 200))
+  const up = await waitFor(async () => failed() || (await smtpGreets(port)), 30_000, 200)
+  if (failed() || !up.ok)
+    throw new Error(`hikyaku inbound ${failed() ? 'failed to start' : `did not greet on :${port} within 30 s`}${logHint('inbound')}`)
+  const gen = forkChild('dsngen', 'dsngen.mjs', { critical: false })
+  const cpu0 = cpuSample()
+  const res = await guard(
+    gen.call(
+      'closed',
+      {
+        port,
+        template,
+        placeholderRecipient: DSN_PLACEHOLDER_RECIPIENT,
+        targets,
+        conns: C.inboundConns,
+        inflight: C.inboundInflight,
+        warmupMs: C.warmupMs,
+        durationMs: C.inboundMs,
+        timeoutMs: C.reqTimeoutMs,
+        tls: C.inboundTls,
+      },
+      C.warmupMs + C.inboundMs + 2 * C.reqTimeoutMs + 30_000,
+    ),
+  )
+  const cpu1 = cpuSample()
+  const rss = rssMb(procs.inbound.child.pid)
+  await stopProcess('dsngen', 3_000)
+  progress(`${elapsed()} stopping inbound`)
+  const stop = await stopProcess('inbound')
+  // Its backends have exited, so their table statistics are in.
+  const scans = tableStatsDelta(stats0, await tableStats())
+  const ids = res.acceptedIdx.map((k) => rows[k].delivery_id)
+  const db = await withDb(async (c) => {
+    const rec = await c.query(
+      `SELECT status::text AS status, coalesce(reason, '') AS reason, count(*)::int AS n FROM recipients
+        WHERE delivery_id = ANY($1::uuid[]) GROUP BY 1, 2 ORDER BY 3 DESC`,
+      [ids],
+    )
+    const rep = await c.query(
+      `SELECT kind::text AS kind, (recipient_id IS NOT NULL) AS matched, count(*)::int AS n FROM inbound_reports GROUP BY 1, 2 ORDER BY 3 DESC`,
+    )
+    const ev = await c.query(`SELECT count(*)::int AS n FROM events WHERE type = 'email.bounced'`)
+    const sup = await c.query(`SELECT reason::text AS reason, count(*)::int AS n FROM suppressions GROUP BY 1`)
+    const bounced = rec.rows.filter((r) => r.status === 'bounced').reduce((a, r) => a + r.n, 0)
+    return {
+      recipients: rec.rows,
+      bounced,
+      reports: rep.rows,
+      reportsTotal: rep.rows.reduce((a, r) => a + r.n, 0),
+      bouncedEvents: ev.rows[0].n,
+      suppressions: Object.fromEntries(sup.rows.map((r) => [r.reason, r.n])),
+    }
+  }).catch((err) => ({ error: err.message }))
+  const i = {
+    scans,
+    port,
+    targets: targets.length,
+    res,
+    distinctAccepted: ids.length,
+    db,
+    rss,
+    stop,
+    cpu: cpuDelta(cpu0, cpu1),
+    dsnBytes: res.meanBytes,
+  }
+  delete res.acceptedIdx
+  progress(
+    `${elapsed()} phase i: ${round(res.acceptRps)} DSNs/s answered 250 (${res.total.errorCount} errors); ${db.error ? `database: ${db.error}` : `${db.bounced} of ${ids.length} answered deliveries' recipients bounced`}`,
+  )
+  return i
+}
+
 // ------------------------------------------------------------------ the run
 const R = { errors: [], notes: [] }
 
@@ -1269,6 +1742,29 @@ async function main() {
     }
   }
 
+  // (o) and (bw) time drains: they start on an empty queue, whatever earlier phases left behind.
+  if ((!C.skipOverload && C.soloFillMs > 0) || !C.skipWebhooks) {
+    R.preSolo = await waitAllDelivered(sink, loadgen, C.drainAcceptMs)
+    if (R.preSolo.atStart > 0)
+      (R.preSolo.ok ? R.notes : R.errors).push(
+        `before (o): ${R.preSolo.atStart} accepted messages of earlier phases were still queued; ${R.preSolo.ok ? `delivered after waiting ${f(R.preSolo.ms / 1000, ' s')}` : `${R.preSolo.missing} still were after ${C.drainAcceptMs / 1000}s, so (o) drains them too`}`,
+      )
+  }
+
+  // (w) and (bw): the receiver and an endpoint first, so that the events of the next solo phase
+  // ((o), or (wo) of its own when (o) is skipped) are the backlog (w) drains.
+  let W = null
+  if (!C.skipWebhooks) {
+    try {
+      W = await webhookSetup(apiPort, key)
+    } catch (err) {
+      if (abort.signal.aborted) throw err
+      R.errors.push(`(w)/(bw) failed: ${err instanceof Error ? err.message : String(err)}`)
+      progress(`(w)/(bw) failed: ${err instanceof Error ? err.message : String(err)}`)
+      await stopProcess('hooksink', 3_000)
+    }
+  }
+
   // (o) the solo rate (d) is compared with, just before it.
   if (!C.skipOverload && C.soloFillMs > 0) {
     R.o = await soloPhase(sink, loadgen)
@@ -1276,6 +1772,23 @@ async function main() {
       R.errors.push(
         `(o): ${R.o.missing} accepted messages had not reached the sink within ${C.drainAcceptMs / 1000}s; (d) starts with that backlog`,
       )
+  }
+
+  // (w) webhook deliveries/s draining the backlog of (o); (bw) the solo phase again with the
+  // webhooks process running. A failure is reported as a problem and the run goes on.
+  if (W) {
+    try {
+      const ref = R.o ?? (await soloPhase(sink, loadgen, 'wo', C.soloFillMs || 5_000))
+      R.w = await webhooksPhase(W, sink, loadgen, ref, apiPort)
+      R.w.refSolo = ref
+    } catch (err) {
+      if (abort.signal.aborted) throw err
+      R.errors.push(`(w)/(bw) failed: ${err instanceof Error ? err.message : String(err)}`)
+      progress(`(w)/(bw) failed: ${err instanceof Error ? err.message : String(err)}`)
+      await stopProcess('webhooks')
+    }
+    await guard(W.hooks.call('close', {}, 3_000)).catch(() => {})
+    await stopProcess('hooksink', 3_000)
   }
 
   // The last look at the first api, which goes away now ((d) runs on a fresh one).
@@ -1348,6 +1861,29 @@ async function main() {
     }
   }
 
+  // (i) DSNs in, after every phase that mails example.net through the app (the hard bounces
+  // suppress those addresses) and with the relay-mode api and worker gone. A failure is reported
+  // as a problem and the baseline still runs.
+  if (!C.skipInbound) {
+    try {
+      R.i = await inboundPhase()
+      const i = R.i
+      if (i.res.total.errorCount > 0)
+        R.errors.push(`(i): ${i.res.total.errorCount} DSNs were not answered 250 (${fmtCounts(i.res.total.errors)})`)
+      if (i.db.error) R.errors.push(`(i): could not read the recipients' statuses: ${i.db.error}`)
+      else if (i.db.bounced !== i.distinctAccepted)
+        R.errors.push(
+          `(i): ${i.distinctAccepted} deliveries' DSNs were answered 250, but ${i.db.bounced} of their recipients are 'bounced'`,
+        )
+      if (i.res.wrapped) R.notes.push(`(i): the ${i.targets} targets ran out and were used again (BENCH_INBOUND_TARGETS)`)
+    } catch (err) {
+      if (abort.signal.aborted) throw err
+      R.errors.push(`(i) failed: ${err instanceof Error ? err.message : String(err)}`)
+      progress(`(i) failed: ${err instanceof Error ? err.message : String(err)}`)
+      await Promise.all([stopProcess('dsngen', 3_000), stopProcess('inbound')])
+    }
+  }
+
   // (c) baseline: nodemailer pooled transport straight to the same sink.
   if (!C.skipBaseline) {
     progress(`${elapsed()} phase c: nodemailer pool (10 connections) → sink, ${C.baselineN} messages, ${C.baselineInflight} in flight`)
@@ -1392,13 +1928,32 @@ async function dbStatus() {
   }
 }
 
+/** The app's processes whose logs the report summarises. */
+const LOGGED_ROLES = ['api', 'api-d', 'smtp', 'webhooks', 'worker', 'api-x', 'worker-x', 'inbound']
+
 async function teardown() {
   clearTimeout(watchdog)
   stopMemSampler()
-  const order = ['loadgen', 'smtpgen', 'baseline', 'api', 'api-d', 'api-x', 'smtp', 'worker', 'worker-x', 'dns', 'sink']
-  const app = new Set(['api', 'api-d', 'api-x', 'smtp', 'worker', 'worker-x'])
+  const order = [
+    'loadgen',
+    'smtpgen',
+    'dsngen',
+    'baseline',
+    'api',
+    'api-d',
+    'api-x',
+    'smtp',
+    'webhooks',
+    'inbound',
+    'worker',
+    'worker-x',
+    'dns',
+    'hooksink',
+    'sink',
+  ]
+  const app = new Set(['api', 'api-d', 'api-x', 'smtp', 'webhooks', 'inbound', 'worker', 'worker-x'])
   await Promise.all(order.filter((r) => procs[r] && !procs[r].exit).map((r) => stopProcess(r, app.has(r) ? 12_000 : 3_000)))
-  R.logs = Object.fromEntries(['api', 'api-d', 'smtp', 'worker', 'api-x', 'worker-x'].map((r) => [r, logSummary(r)]))
+  R.logs = Object.fromEntries(LOGGED_ROLES.map((r) => [r, logSummary(r)]))
   const cleaned = await cleanupAll({ stateDir: STATE, root: ROOT, adminUrl: C.adminUrl, db: C.db, redisUrl: C.redisUrl, prefix: C.prefix })
   R.cleanup = cleaned
   progress(
@@ -1582,9 +2137,88 @@ function report() {
       `    accepted ${o.accepted} (${f(o.res.acceptRps)}/s; non-202 ${fmtCounts(o.res.total.byStatus)}, errors ${fmtCounts(o.res.total.errors)}); delivered meanwhile (after the first second) ${f(o.duringRate, ' msg/s')}`,
     )
     line(
-      `    drain: ${o.drain.ok ? 'complete' : `INCOMPLETE (${o.missing} missing)`}; ${o.n} messages in ${f(o.spanMs, ' ms')} → solo ≈ ${f(o.rate, ' msg/s')}${soloA ? ` (after (a): ${f(soloA, ' msg/s')})` : ''}`,
+      `    drain: ${o.drain.ok ? 'complete' : `INCOMPLETE (${o.missing} missing)`}; ${o.n} messages in ${f(o.spanMs, ' ms')} → solo ≈ ${f(o.rate, ' msg/s')}${soloA ? ` (after (a): ${f(soloA, ' msg/s')})` : ''}${o.otherArrivals ? `; ${o.otherArrivals} messages of earlier phases delivered meanwhile (understated)` : ''}`,
     )
     if (o.rate) line(fmtCpu(o.cpuDrain, o.rate))
+  }
+  const wh = R.w
+  const whRate = wh?.rate ?? null
+  const whVsBaseline = whRate !== null && c?.msgsPerS ? whRate / c.msgsPerS : null
+  const ow = wh?.ow
+  const refSolo = wh?.refSolo
+  const bwRatio = ow?.rate && refSolo?.rate ? ow.rate / refSolo.rate : null
+  const bwAcceptRatio = ow && refSolo?.res.acceptRps ? ow.res.acceptRps / refSolo.res.acceptRps : null
+  const bwDuringRatio = ow?.duringRate && refSolo?.duringRate ? ow.duringRate / refSolo.duringRate : null
+  // Robust to other users of the machine: this run's own CPU per message without webhooks / with.
+  const bwCpuMs = [ownCpuMsPerMessage(refSolo), ownCpuMsPerMessage(ow)]
+  const bwCpuRatio = bwCpuMs[0] && bwCpuMs[1] ? bwCpuMs[0] / bwCpuMs[1] : null
+  if (wh) {
+    const a0 = wh.arrivals
+    const rc = wh.receiver
+    line('')
+    line(
+      `(w) webhooks out — one endpoint subscribed to every event type → a loopback receiver (node:http, answers 204); a webhooks process (WEBHOOK_CONCURRENCY=${C.webhookConcurrency}) started once the backlog was in place, the api and worker idle`,
+    )
+    line(
+      `    backlog: ${wh.backlog} events written while (${wh.ref}) ran (email.queued + email.sent of its ${refSolo?.accepted ?? '—'} messages${refSolo?.otherArrivals ? `, email.sent of ${refSolo.otherArrivals} earlier ones` : ''}: real rows written by the pipeline; a new endpoint gets the events from its creation on, so earlier phases' events are not in it)`,
+    )
+    line(
+      `    delivered: ${wh.received} distinct webhook-ids ${wh.drain.ok ? `in ${f(wh.drain.ms / 1000, ' s')}` : `— ${wh.missing} MISSING after ${f(wh.drain.ms / 1000, ' s')}`}; first→last arrival ${f(a0.spanMs, ' ms')} → ${f(whRate, ' webhooks/s')} (${f(a0.rateFromStart, '/s')} counting the process start-up); ${wh.duplicates} repeats; types: ${fmtCounts(wh.types)}`,
+    )
+    line(
+      `    → ${whVsBaseline === null ? '—' : whVsBaseline.toFixed(3)}× the nodemailer baseline (c) ${f(c?.msgsPerS, ' msg/s')} (target ≥ 2,000 webhooks/s)`,
+    )
+    if (rc)
+      line(
+        `    receiver: ${rc.requests} requests, ${rc.distinct} distinct ids over (w) and (bw), ${rc.duplicates} repeats; signatures verified with standardwebhooks (1 in ${C.webhookVerifyEvery}): ${rc.verified} ok, ${rc.verifyFailed} failed${rc.verifySamples.length ? ` (${rc.verifySamples[0]})` : ''}; ${rc.opened} connections opened, at most ${rc.maxConnections} at once`,
+      )
+    line(fmtCpu(wh.cpu, whRate))
+    if (wh.received)
+      line(
+        `    this run's own CPU per webhook (foreign processes left out): ${f((ownCores(wh.cpu) * wh.cpu.secs * 1000) / wh.received, ' ms')}`,
+      )
+    const db = wh.db
+    if (db)
+      line(
+        `    Postgres: webhook deliveries ${db.error ? `ERROR ${db.error}` : `${fmtCounts(db.deliveries)}; ${db.attempts} attempts (${db.ok} answered 2xx, at most attempt #${db.max_number ?? '—'})${db.errorSamples?.length ? `; failures: ${db.errorSamples.map((e) => `${e.n}× ${e.what.trim()}`).join('; ')}` : ''}`}`,
+      )
+    if (wh.scans?.length)
+      line(
+        `    sequential scans during the drain (pg_stat_user_tables, flushed about every second): ${wh.scans
+          .slice(0, 4)
+          .map((t) => `${t.table} ${t.seqScans} scans, ${round(t.rowsRead)} rows read (${round(t.live)} live)`)
+          .join('; ')}`,
+      )
+    line(
+      `    webhooks process: RSS ${f(wh.rss, ' MB')} after (w), ${f(wh.rssEnd, ' MB')} after (bw); shutdown on SIGTERM ${wh.stop?.ms ?? '—'} ms (code ${wh.stop?.code})`,
+    )
+    if (ow) {
+      const hw = ow.webhooks
+      line('')
+      line(
+        `(bw) sending with webhooks — (ow): the solo phase of (${wh.ref}) again (${ow.fillMs / 1000}s closed loop, ${C.conns} connections, then the drain of what it left), the webhooks process running and the endpoint subscribed to every event`,
+      )
+      line(
+        `    accepted ${ow.accepted} (${f(ow.res.acceptRps)}/s vs ${f(refSolo.res.acceptRps)}/s in (${wh.ref}) → ${bwAcceptRatio === null ? '—' : bwAcceptRatio.toFixed(3)}); delivered meanwhile ${f(ow.duringRate, ' msg/s')} vs ${f(refSolo.duringRate, ' msg/s')} → ${bwDuringRatio === null ? '—' : bwDuringRatio.toFixed(3)}`,
+      )
+      if (ow.otherArrivals || refSolo.otherArrivals)
+        line(
+          `    NOT COMPARABLE: messages of earlier phases were delivered during (${wh.ref}) (${refSolo.otherArrivals}) or (ow) (${ow.otherArrivals})`,
+        )
+      line(
+        `    drain: ${ow.drain.ok ? 'complete' : `INCOMPLETE (${ow.missing} missing)`}; ${ow.n} messages in ${f(ow.spanMs, ' ms')} → solo with webhooks ≈ ${f(ow.rate, ' msg/s')} vs ${f(refSolo.rate, ' msg/s')} without → send_with_webhooks_ratio ${bwRatio === null ? '—' : bwRatio.toFixed(3)} (target ≥ 0.85)`,
+      )
+      line(
+        `    webhooks for (ow): ${hw.received} (${fmtCounts(hw.types)}; ${hw.duplicates} repeats); ${f(hw.duringRate, '/s')} during the fill; event→receiver lag p50 ${f(hw.lag.p50, ' ms')}, p99 ${f(hw.lag.p99, ' ms')}, max ${f(hw.lag.max, ' ms')}; ${hw.caughtUp ? `all caught up ${f(hw.caughtUpMs, ' ms')} after the mail drain` : `NOT caught up (${hw.left?.unfanned ?? '?'} events not fanned out, ${hw.left?.open ?? '?'} open)`}`,
+      )
+      line(
+        `    this run's own CPU (foreign processes left out) per message, fill and drain: ${f(bwCpuMs[1], ' ms')} with webhooks vs ${f(bwCpuMs[0], ' ms')} without → ${bwCpuRatio === null ? '—' : bwCpuRatio.toFixed(3)} (what the ratio would be if CPU were all that limits it; foreign CPU: ${f(foreignCores(ow.cpuFill))}/${f(foreignCores(ow.cpuDrain))} cores during fill/drain vs ${f(foreignCores(refSolo.cpuFill))}/${f(foreignCores(refSolo.cpuDrain))})`,
+      )
+      line(fmtCpu(ow.cpuFill))
+      if (ow.rate) line(fmtCpu(ow.cpuDrain, ow.rate))
+      if (refSolo.rate) line(`    without webhooks ((${wh.ref}), drain):`)
+      if (refSolo.rate) line(fmtCpu(refSolo.cpuDrain, refSolo.rate))
+    }
   }
   if (d) {
     const r = d.res
@@ -1716,6 +2350,43 @@ function report() {
       `    shutdown on SIGTERM: api (MX) ${x.stopApi?.ms ?? '—'} ms (code ${x.stopApi?.code}), worker (MX) ${x.stopWorker?.ms ?? '—'} ms (code ${x.stopWorker?.code})`,
     )
   }
+  const ib = R.i
+  const ibRate = ib ? ib.res.acceptRps : null
+  const ibVsBaseline = ibRate !== null && c?.msgsPerS ? ibRate / c.msgsPerS : null
+  if (ib) {
+    const r = ib.res
+    line('')
+    line(
+      `(i) DSNs in — \`hikyaku inbound\` on its own (relay api and worker gone); nodemailer pool, ${r.conns} connections${r.tls ? ' (STARTTLS)' : ''}, ${r.inflight} in flight, closed loop, ${r.warmupMs / 1000}s warm-up + ${r.durationMs / 1000}s measured; MAIL FROM:<>, RCPT the signed return path of a real delivery; the Postfix DSN of test/fixtures (${f(ib.dsnBytes, ' bytes')}) naming its recipient`,
+    )
+    line(
+      `    accepted: ${f(ibRate, ' DSNs/s')} (250s inside the window: ${r.window.ok}) → ${ibVsBaseline === null ? '—' : ibVsBaseline.toFixed(3)}× the baseline (c) (target ≥ 500 DSNs/s)`,
+    )
+    line(
+      `    latency of 250s: p50 ${f(r.latency.p50, ' ms')}, p90 ${f(r.latency.p90, ' ms')}, p99 ${f(r.latency.p99, ' ms')}, max ${f(r.latency.max, ' ms')}; errors ${r.total.errorCount} (${fmtCounts(r.total.errors)}); ${r.sent} sent, ${r.total.ok} accepted over ${ib.targets} available deliveries${r.wrapped ? ' (used again: ran out)' : ''}`,
+    )
+    for (const x of r.total.samples) line(`      sample error: ${x.key} ${x.message}`)
+    const db = ib.db
+    line(
+      db.error
+        ? `    Postgres: ERROR ${db.error}`
+        : `    Postgres: of the ${ib.distinctAccepted} deliveries whose DSN got a 250, recipients ${db.recipients.map((x) => `${x.status}${x.reason ? ` (${x.reason})` : ''} ${x.n}`).join(', ')} → ${db.bounced === ib.distinctAccepted ? 'all bounced' : `${ib.distinctAccepted - db.bounced} NOT bounced`}; inbound reports ${db.reportsTotal} (${db.reports.map((x) => `${x.kind}${x.matched ? ' matched' : ' unmatched'} ${x.n}`).join(', ')}); email.bounced events ${db.bouncedEvents}; suppressions ${fmtCounts(db.suppressions)}`,
+    )
+    line(fmtCpu(ib.cpu, ibRate))
+    if (ibRate)
+      line(`    this run's own CPU per DSN (foreign processes left out): ${f((ownCores(ib.cpu) * ib.cpu.secs * 1000) / r.total.ok, ' ms')}`)
+    if (ib.scans?.length)
+      line(
+        `    sequential scans while it ran (pg_stat_user_tables of the bench database; nothing else used it): ${ib.scans
+          .slice(0, 4)
+          .map(
+            (t) =>
+              `${t.table} ${t.seqScans} scans, ${round(t.rowsRead)} rows read (${r.sent ? f(t.rowsRead / r.sent) : '—'} per DSN; ${round(t.live)} rows live)`,
+          )
+          .join('; ')}`,
+      )
+    line(`    inbound process: RSS ${f(ib.rss, ' MB')}; shutdown on SIGTERM ${ib.stop?.ms ?? '—'} ms (code ${ib.stop?.code})`)
+  }
   if (c) {
     line('')
     line(
@@ -1748,7 +2419,7 @@ function report() {
     line(
       `memory — RSS sampled every second; reference point = first sample after ${C.memWarmMessages} messages; target < 10% growth over ≥ ${C.memMessages} messages:`,
     )
-    memLine('api (a–o)', memApi, 'messages accepted')
+    memLine(`api (a–${R.w?.ow ? 'bw' : 'o'})`, memApi, 'messages accepted')
     memLine('worker', memWorker, 'messages delivered')
     const like = (name, x) =>
       x &&
@@ -1773,13 +2444,40 @@ function report() {
     line(
       `sink: ${sc.total} messages, ${sc.duplicates} duplicates, ${sc.untagged} without X-Bench-Id, ${sc.errors} errors, at most ${sc.maxConnections} connections at once`,
     )
-  for (const role of ['api', 'api-d', 'smtp', 'worker', 'api-x', 'worker-x']) {
+  for (const role of LOGGED_ROLES) {
     const s = R.logs?.[role]
     if (s && (s.warn || s.error || s.other)) {
       line(`${role} log: ${s.error} error/fatal, ${s.warn} warn, ${s.other} non-JSON lines`)
       for (const m of s.samples) line(`    ${m.slice(0, 240)}`)
     }
   }
+  // Other users of the machine (processes that are not this run's, backends of other databases):
+  // figures of a phase they took much CPU from are not comparable with the others'.
+  const foreign = [
+    ['(a)', a?.cpu],
+    ['(s)', sm?.cpu],
+    ['(b)', b?.cpu],
+    ['(o) drain', o?.cpuDrain],
+    ['(w)', wh?.cpu],
+    ['(bw) fill', ow?.cpuFill],
+    ['(bw) drain', ow?.cpuDrain],
+    ['(d)', d?.cpu],
+    ['(x)', x?.open.cpu],
+    ['(i)', ib?.cpu],
+    ['(c)', c?.cpu],
+  ]
+    .filter(([, cpu]) => cpu)
+    .map(([name, cpu]) => [name, foreignCores(cpu)])
+  const foreignMax = foreign.length ? Math.max(...foreign.map(([, v]) => v)) : null
+  if (foreign.length)
+    line(
+      `CPU taken by processes foreign to this run (other databases' backends, other programs; kernel threads excluded), cores: ${foreign.map(([n, v]) => `${n} ${v.toFixed(2)}`).join(', ')}`,
+    )
+  const busyPhases = foreign.filter(([, v]) => v >= 0.25).map(([n]) => n)
+  if (busyPhases.length)
+    R.notes.push(
+      `the machine was shared: ≥ 0.25 cores went to foreign processes during ${busyPhases.join(', ')}; compare those figures with care`,
+    )
   for (const n of R.notes) line(`note: ${n}`)
   for (const e of R.errors) line(`PROBLEM: ${e}`)
   if (R.fatal) line(`RUN FAILED: ${R.fatal}`)
@@ -1902,6 +2600,38 @@ function report() {
     mx_recipients_delivered: x?.db && !x.db.error ? x.db.delivered : null,
     mx_recipients_not_delivered: x?.db && !x.db.error ? x.db.notDelivered : null,
     mx_recipient_statuses: x?.db && !x.db.error ? x.db.byStatus : null,
+    webhook_deliveries_per_s: round(whRate),
+    webhook_vs_baseline: ratio3(whVsBaseline),
+    webhook_per_s_from_start: round(wh?.arrivals.rateFromStart),
+    webhook_backlog: wh ? wh.backlog : null,
+    webhook_received: wh ? wh.received : null,
+    webhook_missing: wh ? wh.missing : null,
+    webhook_repeats: wh?.receiver ? wh.receiver.duplicates : null,
+    webhook_signatures_verified: wh?.receiver ? wh.receiver.verified : null,
+    webhook_signatures_failed: wh?.receiver ? wh.receiver.verifyFailed : null,
+    webhook_concurrency: wh ? Number(C.webhookConcurrency) : null,
+    webhook_cpu_ms_per_delivery: wh && whRate ? round((wh.cpu.machine * 1000) / whRate) : null,
+    send_with_webhooks_ratio: ratio3(bwRatio),
+    send_with_webhooks_comparable: wh?.ow ? wh.comparable : null,
+    send_with_webhooks_cpu_ratio: ratio3(bwCpuRatio),
+    send_with_webhooks_msgs_per_s: round(ow?.rate),
+    send_without_webhooks_msgs_per_s: round(refSolo?.rate),
+    send_with_webhooks_accept_ratio: ratio3(bwAcceptRatio),
+    send_with_webhooks_during_ratio: ratio3(bwDuringRatio),
+    send_with_webhooks_lag_p50_ms: round(ow?.webhooks.lag.p50),
+    send_with_webhooks_lag_p99_ms: round(ow?.webhooks.lag.p99),
+    send_with_webhooks_caught_up_ms: ow?.webhooks.caughtUp ? round(ow.webhooks.caughtUpMs) : null,
+    inbound_dsns_per_s: round(ibRate),
+    inbound_vs_baseline: ratio3(ibVsBaseline),
+    inbound_p50_ms: round(ib?.res.latency.p50),
+    inbound_p99_ms: round(ib?.res.latency.p99),
+    inbound_errors: ib ? ib.res.total.errorCount : null,
+    inbound_connections: ib ? ib.res.conns : null,
+    inbound_accepted: ib ? ib.res.total.ok : null,
+    inbound_bounced: ib && !ib.db.error ? ib.db.bounced : null,
+    inbound_bounced_expected: ib ? ib.distinctAccepted : null,
+    inbound_cpu_ms_per_dsn: ib && ibRate ? round((ib.cpu.machine * 1000) / ibRate) : null,
+    foreign_cpu_max_cores: round(foreignMax),
     errors: [...R.errors, ...(R.fatal ? [R.fatal] : [])],
   }
   line(JSON.stringify(json))

@@ -15,6 +15,8 @@ export function buildApp(container: Container, options: Pick<HttpDeps, 'requestT
     emails: services.emails,
     domains: services.domains,
     events: services.events,
+    webhooks: services.webhooks,
+    suppressions: services.suppressions,
     checkReady: container.checkReady,
     ...options,
   })

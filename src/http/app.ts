@@ -10,6 +10,8 @@ import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
 import type { DomainService } from '../modules/domains/domain.service.js'
 import type { EmailService } from '../modules/emails/email.service.js'
 import type { EventService } from '../modules/events/event.service.js'
+import type { SuppressionService } from '../modules/suppressions/suppression.service.js'
+import type { WebhookService } from '../modules/webhooks/webhook.service.js'
 import { registerAdmission } from './plugins/admission.js'
 import { registerAuth } from './plugins/auth.js'
 import { registerBodyBudget } from './plugins/body-budget.js'
@@ -21,6 +23,8 @@ import { domainRoutes } from './routes/domains.routes.js'
 import { emailRoutes } from './routes/emails.routes.js'
 import { eventRoutes } from './routes/events.routes.js'
 import { type HealthOptions, healthRoutes } from './routes/health.routes.js'
+import { suppressionRoutes } from './routes/suppressions.routes.js'
+import { webhookRoutes } from './routes/webhooks.routes.js'
 import { ErrorResponseSchema } from './schemas/common.js'
 import { validatorCompiler } from './validation.js'
 
@@ -33,6 +37,8 @@ export interface HttpDeps {
   emails: EmailService
   domains: DomainService
   events: EventService
+  webhooks: WebhookService
+  suppressions: SuppressionService
   checkReady: HealthOptions['checkReady']
   /** The longest one request may take to arrive (REQUEST_TIMEOUT_MS unless a test shortens it). */
   requestTimeoutMs?: number
@@ -99,6 +105,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       await v1.register(apiKeyRoutes, { apiKeys: deps.apiKeys })
       await v1.register(domainRoutes, { domains: deps.domains })
       await v1.register(eventRoutes, { events: deps.events })
+      await v1.register(webhookRoutes, { webhooks: deps.webhooks })
+      await v1.register(suppressionRoutes, { suppressions: deps.suppressions })
     },
     { prefix: '/v1' },
   )

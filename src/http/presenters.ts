@@ -4,6 +4,7 @@ import type { ApiKeyView } from '../modules/api-keys/api-key.types.js'
 import type { DomainView } from '../modules/domains/domain.types.js'
 import type { EmailDetail, EmailSummaryRow } from '../modules/emails/email.repository.js'
 import type { EventRow } from '../modules/events/event.repository.js'
+import type { Suppression } from '../modules/suppressions/suppression.types.js'
 
 /** Shapes domain objects into the API's snake_case JSON. Dates become RFC 3339 strings. */
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null)
@@ -77,6 +78,7 @@ export function presentEmail(email: EmailDetail, events: EventRow[]) {
       last_reply:
         r.lastCode === null && r.lastReply === null ? null : { code: r.lastCode, enhanced_code: r.lastEnhancedCode, text: r.lastReply },
       possible_duplicate: r.possibleDuplicate,
+      bounce_category: r.bounceCategory,
       updated_at: r.updatedAt.toISOString(),
     })),
     attempts: email.recipients
@@ -150,5 +152,17 @@ export function presentDomain(d: DomainView) {
     verified_at: iso(d.verifiedAt),
     checked_at: iso(d.checkedAt),
     created_at: d.createdAt.toISOString(),
+  }
+}
+
+/** A suppression list entry; `stream` null means every stream of the account. */
+export function presentSuppression(s: Suppression) {
+  return {
+    address: s.address,
+    stream: s.stream,
+    reason: s.reason,
+    source: s.source,
+    expires_at: iso(s.expiresAt),
+    created_at: s.createdAt.toISOString(),
   }
 }

@@ -45,7 +45,7 @@ export async function startHarness(options: HarnessOptions = {}) {
     smtp,
     /** Any request through the real app (this harness's key unless `headers` say otherwise), parsed. */
     async request(
-      method: 'GET' | 'POST' | 'DELETE',
+      method: 'GET' | 'POST' | 'DELETE' | 'PATCH',
       url: string,
       options: { payload?: object | string; headers?: Record<string, string> } = {},
     ) {

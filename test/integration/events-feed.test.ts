@@ -87,6 +87,11 @@ describe('GET /v1/events', () => {
     const onlyDeferred = await poll(h, null, '&types=email.deferred')
     assert.ok(onlyDeferred.data.length > 0)
     assert.ok(onlyDeferred.data.every((e) => e.type === 'email.deferred'))
+    // A filtered poll that finds nothing still moves past what it looked through.
+    const none = await poll(h, null, '&types=email.cancelled')
+    assert.deepEqual(none.data, [])
+    assert.notEqual(none.next_cursor, null)
+    assert.deepEqual((await poll(h, none.next_cursor)).data, [], 'nothing is left behind the advanced cursor')
 
     const badType = await h.request('GET', '/v1/events?types=email.queued,email.opend')
     assert.equal(badType.status, 422)

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js'
 import { generate } from 'selfsigned'
+import { parseReturnPath, returnPath as signedReturnPath } from '../../src/modules/feedback/verp.js'
 import { startDnsServer, type ZoneEntry } from '../helpers/dns-server.js'
 import { waitFor } from '../helpers/env.js'
 import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
@@ -212,7 +213,10 @@ describe('MX delivery', () => {
       ['pass'],
     )
     const { rows } = await h.container.pool.query('SELECT delivery_id FROM recipients WHERE email_id = $1', [res.body.id])
-    assert.equal(message.from, `bounces+${rows[0].delivery_id}@bounces.signed.test`)
+    // The signed return path names this delivery, and only a tag made with the secret verifies.
+    assert.equal(message.from, signedReturnPath(h.config.secret, rows[0].delivery_id, 'bounces.signed.test'))
+    assert.deepEqual(parseReturnPath(h.config.secret, message.from), { deliveryId: rows[0].delivery_id })
+    assert.equal(parseReturnPath(`${h.config.secret}x`, message.from), undefined)
   })
 
   it('pauses a domain that answers 421 without holding workers: other domains flow, and its recipients say why and until when', async () => {

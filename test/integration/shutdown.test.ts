@@ -41,6 +41,7 @@ describe('SIGTERM to `hikyaku all` with an idle SMTP session and an HTTP upload 
         SMTP_HOST: '127.0.0.1',
         SMTP_PORT: String(await freePort()),
         SMTPS_PORT: String(smtpsPort),
+        INBOUND_PORT: String(await freePort()),
         SMTP_RELAY_URL: 'smtp://127.0.0.1:9',
         SHUTDOWN_TIMEOUT: `${SHUTDOWN_MS}ms`,
       }),

@@ -26,6 +26,15 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
           name: 'events',
           description: "The account's events feed: every delivery outcome, resumable from a cursor (full-access keys only)",
         },
+        {
+          name: 'suppressions',
+          description:
+            'Addresses mail is not sent to: hard bounces, complaints, unsubscribes, and entries added by hand (full-access keys only)',
+        },
+        {
+          name: 'webhooks',
+          description: 'Webhook endpoints: signed POSTs of every event, retried, logged and replayable (full-access keys only)',
+        },
         { name: 'operations', description: 'Health and readiness' },
       ],
     },

@@ -13,7 +13,8 @@ const encodeFeedCursor = (p: FeedPosition): string => Buffer.from(`f1:${p.txid}:
 
 function decodeFeedCursor(cursor: string): FeedPosition {
   const [tag, txid, id, ...rest] = Buffer.from(cursor, 'base64url').toString().split(':')
-  if (tag !== 'f1' || rest.length > 0 || !txid || !/^[0-9]{1,20}$/.test(txid) || !id || !isUuid(id)) {
+  const tooBig = !!txid && /^[0-9]{1,20}$/.test(txid) && BigInt(txid) > 0xffffffffffffffffn
+  if (tag !== 'f1' || rest.length > 0 || !txid || !/^[0-9]{1,20}$/.test(txid) || tooBig || !id || !isUuid(id)) {
     throw validationFailed([{ path: '/query/after', message: 'is not a cursor this feed returned' }])
   }
   return { txid, id }

@@ -47,7 +47,20 @@ export const SendEmailBodySchema = Type.Object(
   { additionalProperties: false },
 )
 
-export const AcceptedSchema = Type.Object({ id: Type.String({ format: 'uuid' }), status: EmailStatusSchema })
+export const AcceptedSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  status: EmailStatusSchema,
+  suppressed: Type.Array(
+    Type.Object({
+      address: Type.String(),
+      reason: Type.String({ description: 'hard_bounce, complaint, unsubscribe or manual' }),
+    }),
+    {
+      description:
+        "Recipients on the account's suppression list (for this stream or every stream): stored as suppressed and never sent to; empty when none",
+    },
+  ),
+})
 
 export const IdempotencyHeadersSchema = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
@@ -99,6 +112,12 @@ export const EmailDetailSchema = Type.Object({
       next_attempt_at: Nullable(Timestamp),
       last_reply: Nullable(Reply),
       possible_duplicate: Type.Boolean(),
+      bounce_category: Nullable(
+        Type.String({
+          description:
+            'When bounced: hard (no such user or domain; the address is suppressed), soft (mailbox full, temporary), policy (refused as spam or for reputation: a sender problem), unknown',
+        }),
+      ),
       updated_at: Timestamp,
     }),
   ),

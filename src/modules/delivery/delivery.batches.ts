@@ -57,7 +57,15 @@ export function createDeliveryBatches(deps: {
     weight: (request) => request.size ?? UNKNOWN_SIZE,
     maxBatchWeight: MAX_CLAIM_BYTES,
     run: async (requests) => {
-      const { recipients: claimed, emails } = await repository.claim(requests)
+      const { recipients: claimed, emails, quiet } = await repository.claim(requests)
+      // Rare (recipients suppressed at claim): the claim set these statuses from its snapshot;
+      // read again under the lock, they also see a writer that committed while it ran. The
+      // claim is committed either way, so a failure here only leaves that status as it set it.
+      if (quiet.length > 0) {
+        await repository
+          .refreshStatuses(quiet)
+          .catch((err) => logger.warn({ err: String(err), emails: quiet }, 'could not recompute the status of emails after a claim'))
+      }
       return requests.map((_req, i) => {
         const recipients = claimed.filter((c) => c.request === i)
         return { recipients, email: recipients[0] ? emails.get(recipients[0].emailId) : undefined }

@@ -1,10 +1,20 @@
 import { type Pool, withTransaction } from '../../infra/db.js'
-import { refreshEmailStatuses } from '../emails/email.repository.js'
+import { EMAIL_STATUS_SQL, refreshEmailStatuses } from '../emails/email.repository.js'
+import { foldAddressSql, suppressionApplies } from '../suppressions/suppression.repository.js'
 import type { ClaimedRecipient, ClaimRequest, EmailContent, HeldRecipient } from './delivery.types.js'
 
 // A UUIDv7 made in SQL: millisecond time over a random v4, version and variant bits set.
 export const SQL_UUIDV7 = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing
   substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid`
+
+/**
+ * The recipients a claim may take, as `r` (a recipients row) against the attempt number its
+ * job expects: queued, deferred or scheduled ones for that attempt once due (with a little
+ * clock skew), and `sending` ones whose lease ran out.
+ */
+const CLAIMABLE = (attempt: string) => `((r.status IN ('queued', 'deferred', 'scheduled') AND r.attempt_count = ${attempt} - 1
+      AND r.next_attempt_at <= now() + interval '2 seconds')
+   OR (r.status = 'sending' AND r.lease_until < now()))`
 
 /**
  * The claim (docs/architecture.md §3), for many deliveries in one statement and one commit: due recipients
@@ -15,54 +25,96 @@ export const SQL_UUIDV7 = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_u
  * - A recipient whose lease ran out is taken over. It is flagged `possible_duplicate` only when
  *   the dead attempt had reached DATA (its attempt row says so, written before the final dot);
  *   that attempt row is closed as abandoned either way.
+ * - A recipient whose address is on the account's suppression list (for the email's stream or
+ *   every stream, unexpired: suppressed after the email was accepted, by a hard bounce of another
+ *   email say) is not claimed but settled (C8): `suppressed` with the list's reason, no lease, its
+ *   attempt count unchanged, no attempt row, an `email.suppressed` event (a lapsed takeover's
+ *   dead attempt is closed all the same). The same UPDATE decides: its multi-column SET looks the
+ *   list up once per row it updates (one probe of the unique index on account, address and
+ *   stream), so rows are found, locked and fenced exactly as by a claim with no list at all.
  * Each claimed row names the request (`ord`) it was claimed for: when two requests in one batch
  * name the same delivery, only one of them gets its recipients. The same statement returns each
- * email's content, once per email, and sets its status to `sending`.
+ * email's content, once per email, and sets its status to `sending`. An email none of whose
+ * recipients this statement claimed but some of which it suppressed (`quiet`) gets its status
+ * from all its recipients here (ours as now suppressed), and its id is returned: a writer of
+ * another of its recipients that committed while this statement ran is not in this statement's
+ * snapshot, so the caller recomputes those statuses again, under the email's lock, after commit.
+ * Without any claim the statement still returns one row, with `id` null, for `quiet`.
  */
 const CLAIM_SQL = `
 WITH req AS (SELECT * FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS q(delivery_id, attempt, ord)),
-claimed AS (
+upd AS (
   UPDATE recipients r
-     SET status = 'sending', reason = 'sending', attempt_count = r.attempt_count + 1,
-         lease_until = now() + $3 * interval '1 millisecond',
-         next_attempt_at = now() + $3 * interval '1 millisecond',
+     SET (status, reason, attempt_count, lease_until, next_attempt_at) = (
+           SELECT CASE WHEN x.reason IS NULL THEN 'sending' ELSE 'suppressed' END::"RecipientStatus",
+                  coalesce(x.reason::text, 'sending'),
+                  r.attempt_count + CASE WHEN x.reason IS NULL THEN 1 ELSE 0 END,
+                  CASE WHEN x.reason IS NULL THEN now() + $3 * interval '1 millisecond' END,
+                  CASE WHEN x.reason IS NULL THEN now() + $3 * interval '1 millisecond' END
+             FROM (SELECT min(s.reason) AS reason FROM suppressions s
+                    WHERE ${suppressionApplies('s', 'r.account_id', foldAddressSql('r.address'), 'e.stream::text')}) x),
          possible_duplicate = r.possible_duplicate OR (r.status = 'sending' AND EXISTS (
            SELECT 1 FROM delivery_attempts a WHERE a.recipient_id = r.id AND a.finished_at IS NULL AND a.phase = 'data')),
          updated_at = now()
     FROM req, emails e
-   WHERE r.delivery_id = req.delivery_id AND e.id = r.email_id AND e.expires_at > now()
-     AND ((r.status IN ('queued', 'deferred', 'scheduled') AND r.attempt_count = req.attempt - 1
-           AND r.next_attempt_at <= now() + interval '2 seconds')
-       OR (r.status = 'sending' AND r.lease_until < now()))
-  RETURNING r.id, r.delivery_id, r.email_id, r.account_id, r.address, r.attempt_count, r.possible_duplicate, req.ord
+   WHERE r.delivery_id = req.delivery_id AND e.id = r.email_id AND e.expires_at > now() AND ${CLAIMABLE('req.attempt')}
+  RETURNING r.id, r.delivery_id, r.email_id, r.account_id, r.address, r.attempt_count, r.possible_duplicate, req.ord,
+            CASE WHEN r.status = 'suppressed' THEN r.reason END AS suppressed
 ),
+claimed AS (SELECT * FROM upd WHERE suppressed IS NULL),
 att AS (
   INSERT INTO delivery_attempts (id, recipient_id, email_id, number)
   SELECT ${SQL_UUIDV7}, c.id, c.email_id, c.attempt_count FROM claimed c
   RETURNING id, recipient_id
 ),
 abandoned AS (
+  -- The dead attempt of a takeover: below the new attempt number when claimed, at the unchanged one when suppressed.
   UPDATE delivery_attempts a SET finished_at = now(), outcome = 'abandoned'
-    FROM claimed c
-   WHERE c.attempt_count > 1 AND a.recipient_id = c.id AND a.finished_at IS NULL AND a.number < c.attempt_count
+    FROM upd u
+   WHERE (u.attempt_count > 1 OR (u.suppressed IS NOT NULL AND u.attempt_count > 0))
+     AND a.recipient_id = u.id AND a.finished_at IS NULL
+     AND a.number < u.attempt_count + CASE WHEN u.suppressed IS NULL THEN 0 ELSE 1 END
+  RETURNING 1
+),
+suppressed_events AS (
+  INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data)
+  SELECT ${SQL_UUIDV7}, u.account_id, u.email_id, u.id, u.address, 'email.suppressed', jsonb_build_object('reason', u.suppressed)
+    FROM upd u WHERE u.suppressed IS NOT NULL
   RETURNING 1
 ),
 sending AS (
   UPDATE emails e SET status = 'sending', updated_at = now()
    WHERE e.id IN (SELECT email_id FROM claimed) AND e.status <> 'sending'
   RETURNING 1
+),
+quiet AS (SELECT email_id FROM upd WHERE suppressed IS NOT NULL EXCEPT SELECT email_id FROM claimed),
+settled AS (
+  UPDATE emails e SET status = x.status, updated_at = now()
+    FROM quiet q CROSS JOIN LATERAL (
+      SELECT ${EMAIL_STATUS_SQL('y.st')} AS status
+        -- An email in quiet has no claimed recipient: every one of its rows in upd was suppressed.
+        FROM (SELECT CASE WHEN u.id IS NULL THEN r.status ELSE 'suppressed' END AS st
+                FROM recipients r LEFT JOIN upd u ON u.id = r.id WHERE r.email_id = q.email_id) y
+    ) x
+   WHERE e.id = q.email_id AND e.status IS DISTINCT FROM x.status
+  RETURNING 1
 )
-SELECT e.id, e.account_id, e.from_header, e.envelope_from, e.to_header, e.cc_header, e.reply_to, e.subject, e.text, e.html, e.headers,
-       e.message_id, e.raw, e.created_at, e.expires_at, e.tags, e.size_bytes,
-       (SELECT count(*) FROM recipients r2 WHERE r2.email_id = e.id) AS recipient_count,
-       EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments,
-       json_agg(json_build_object('id', c.id, 'delivery_id', c.delivery_id, 'account_id', c.account_id, 'address', c.address,
-         'attempt', c.attempt_count, 'attempt_id', att.id, 'possible_duplicate', c.possible_duplicate, 'ord', c.ord) ORDER BY c.id) AS claimed
-  FROM claimed c JOIN att ON att.recipient_id = c.id JOIN emails e ON e.id = c.email_id
- GROUP BY e.id`
+SELECT m.*, q.quiet
+  FROM (SELECT coalesce(json_agg(email_id), '[]') AS quiet FROM quiet) q
+  LEFT JOIN (
+    SELECT e.id, e.account_id, e.from_header, e.envelope_from, e.to_header, e.cc_header, e.reply_to, e.subject, e.text, e.html,
+           e.headers, e.message_id, e.raw, e.created_at, e.expires_at, e.tags, e.size_bytes,
+           (SELECT count(*) FROM recipients r2 WHERE r2.email_id = e.id) AS recipient_count,
+           EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments,
+           json_agg(json_build_object('id', c.id, 'delivery_id', c.delivery_id, 'account_id', c.account_id, 'address', c.address,
+             'attempt', c.attempt_count, 'attempt_id', att.id, 'possible_duplicate', c.possible_duplicate, 'ord', c.ord) ORDER BY c.id) AS claimed
+      FROM claimed c JOIN att ON att.recipient_id = c.id JOIN emails e ON e.id = c.email_id
+     GROUP BY e.id
+  ) m ON true`
 
+/** A row of the claim's answer: an email with its claimed recipients, or (with `id` null) none, only `quiet`. */
 interface ClaimRow {
-  id: string
+  id: string | null
   account_id: string
   from_header: string
   envelope_from: string
@@ -91,6 +143,8 @@ interface ClaimRow {
     possible_duplicate: boolean
     ord: number
   }>
+  /** Emails whose recipients the claim only suppressed (see CLAIM_SQL); on every row. */
+  quiet: string[]
 }
 
 interface AttachmentRow {
@@ -104,6 +158,8 @@ interface AttachmentRow {
 export interface ClaimResult {
   recipients: ClaimedRecipient[]
   emails: Map<string, EmailContent>
+  /** Emails none of whose recipients were claimed but some suppressed: their status is to be recomputed (`refreshStatuses`). */
+  quiet: string[]
 }
 
 // Lease statements are fenced like every write of an attempt: status `sending` and the attempt
@@ -159,6 +215,7 @@ export function createDeliveryRepository(pool: Pool, options: { leaseMs: number 
       const recipients: ClaimedRecipient[] = []
       const emails = new Map<string, EmailContent>()
       for (const row of rows) {
+        if (row.id === null) continue
         for (const c of row.claimed) {
           recipients.push({
             id: c.id,
@@ -194,7 +251,7 @@ export function createDeliveryRepository(pool: Pool, options: { leaseMs: number 
           attachments: [],
         })
       }
-      const withAttachments = rows.filter((row) => row.has_attachments).map((row) => row.id)
+      const withAttachments = rows.flatMap((row) => (row.id !== null && row.has_attachments ? [row.id] : []))
       if (withAttachments.length > 0) {
         const { rows: files } = await pool.query<AttachmentRow>(
           `SELECT email_id, filename, content_type, content_id, content FROM email_attachments
@@ -207,7 +264,15 @@ export function createDeliveryRepository(pool: Pool, options: { leaseMs: number 
             ?.attachments.push({ filename: f.filename, contentType: f.content_type, contentId: f.content_id, content: f.content })
         }
       }
-      return { recipients, emails }
+      return { recipients, emails, quiet: rows[0]?.quiet ?? [] }
+    },
+
+    /**
+     * Recomputes the status of emails from all their recipients, each under its row lock (after
+     * a claim that suppressed recipients of theirs: see CLAIM_SQL).
+     */
+    async refreshStatuses(emailIds: string[]): Promise<void> {
+      await withTransaction(pool, (client) => refreshEmailStatuses(client, emailIds))
     },
 
     /** Renews the leases of recipients being sent; returns the ids still held. */

@@ -78,7 +78,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     try {
       const { message, envelopeFrom } = await prepareMessage(email, {
         signer: deps.signer,
-        verpDeliveryId: ticket ? request.deliveryId : undefined,
+        deliveryId: request.deliveryId,
       })
       const envelope = { from: envelopeFrom, to: claim.recipients.map((r) => r.address), eightBit: hasEightBit(message) }
       if (ticket && deps.mx) return await deps.mx.send(ticket, envelope, message, limits())

@@ -1,5 +1,6 @@
 import type { EmailStatus, RecipientStatus } from '../emails/email.types.js'
 import type { EventData, EventType } from '../events/event.types.js'
+import type { BounceCategory } from '../feedback/bounce.classify.js'
 import type { ComposableAttachment, ComposableEmail } from './mime.compose.js'
 
 /** A reply line from a remote SMTP server, with its RFC 3463 enhanced code when it had one. */
@@ -118,6 +119,8 @@ export interface RecordedOutcome {
   tlsCipher: string | null
   durationMs: number
   possibleDuplicate: boolean
+  /** hard | soft | policy | unknown when bounced; a hard bounce suppresses the address. */
+  bounceCategory: BounceCategory | null
   eventType: EventType
   eventData: EventData
   /** The email's new status when this batch holds all of its recipients; null to recompute it. */

@@ -18,6 +18,8 @@ export interface DkimKey {
 export interface Signer {
   identity(accountId: string, domain: string): Promise<{ keys: DkimKey[]; returnPathDomain?: string }>
   sign(raw: Buffer, keys: DkimKey[]): Buffer
+  /** The signed return path of one delivery on a bounce domain (`bounces+<delivery>-<tag>@…`). */
+  returnPath(deliveryId: string, domain: string): string
 }
 
 export interface PreparedMessage {
@@ -42,11 +44,12 @@ export class PrepareError extends Error {
 
 /**
  * The bytes to send and the envelope sender. Messages from a sending domain of the account are
- * DKIM-signed over exactly these bytes (in both modes). Sent straight to MX hosts, they also get
- * a VERP return path, `bounces+<delivery>@<return-path domain>`, so a bounce names the
- * transaction it answers.
+ * DKIM-signed over exactly these bytes (in both modes). Once the domain's return-path MX is
+ * published they also get a signed VERP return path, `bounces+<delivery>-<tag>@<return-path
+ * domain>`, in both modes (a relay returns bounces to the envelope sender too), so that a bounce
+ * names the transaction it answers and nobody else can make one that does.
  */
-export async function prepareMessage(email: EmailContent, opts: { signer?: Signer; verpDeliveryId?: string }): Promise<PreparedMessage> {
+export async function prepareMessage(email: EmailContent, opts: { signer?: Signer; deliveryId?: string }): Promise<PreparedMessage> {
   let message: Buffer
   try {
     message = await composeMessage(email, email.attachments)
@@ -73,6 +76,8 @@ export async function prepareMessage(email: EmailContent, opts: { signer?: Signe
     }
   }
   const envelopeFrom =
-    identity?.returnPathDomain && opts.verpDeliveryId ? `bounces+${opts.verpDeliveryId}@${identity.returnPathDomain}` : email.envelopeFrom
+    identity?.returnPathDomain && opts.deliveryId && opts.signer
+      ? opts.signer.returnPath(opts.deliveryId, identity.returnPathDomain)
+      : email.envelopeFrom
   return { message, envelopeFrom }
 }

@@ -1,5 +1,6 @@
 import { storableText } from '../../lib/text.js'
 import type { EventData, EventType } from '../events/event.types.js'
+import { bounceCategory } from '../feedback/bounce.classify.js'
 import type { ClaimedRecipient, RecipientOutcome, RecordedOutcome, SessionInfo } from './delivery.types.js'
 
 const EVENT_BY_STATUS: Record<RecordedOutcome['status'], EventType> = {
@@ -33,6 +34,7 @@ export function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: Sess
   const reason =
     status === 'deferred' ? (o.relayUnavailable ? 'relay_unavailable' : opts.throttled ? 'waiting_rate_limit' : 'waiting_retry') : null
   const possibleDuplicate = o.possibleDuplicate || r.possibleDuplicate
+  const category = status === 'bounced' ? bounceCategory({ status: o.reply?.enhanced, code: o.reply?.code, text: replyText }) : null
   const data: EventData = {
     attempt: r.attempt,
     smtp_code: o.reply?.code,
@@ -45,6 +47,8 @@ export function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: Sess
     reason: reason ?? undefined,
     next_attempt_at: status === 'deferred' ? retryAt?.toISOString() : undefined,
     possible_duplicate: possibleDuplicate || undefined,
+    bounce_category: category ?? undefined,
+    async: category ? false : undefined,
   }
   return {
     recipientId: r.id,
@@ -66,6 +70,7 @@ export function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: Sess
     tlsCipher: session.tlsCipher ?? null,
     durationMs: session.durationMs,
     possibleDuplicate,
+    bounceCategory: category,
     eventType: EVENT_BY_STATUS[status],
     // Drops the keys left undefined: events store only what applies.
     eventData: JSON.parse(JSON.stringify(data)),

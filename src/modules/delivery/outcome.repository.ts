@@ -1,6 +1,7 @@
 import { type Pool, withTransaction } from '../../infra/db.js'
 import { uuidv7 } from '../../lib/uuid.js'
 import { refreshEmailStatuses } from '../emails/email.repository.js'
+import { insertSuppressions } from '../suppressions/suppression.repository.js'
 import type { RecordedOutcome } from './delivery.types.js'
 
 type Queryable = Pick<Pool, 'query'>
@@ -9,7 +10,7 @@ const ROWSET = `x AS MATERIALIZED (
   SELECT * FROM json_to_recordset($1::json) AS x(attempt_id uuid, recipient_id uuid, attempt int, status "RecipientStatus",
     reason text, next_attempt_at timestamptz, phase text, smtp_code int, enhanced_code text, reply text, remote_host text,
     remote_ip text, tls_version text, tls_cipher text, duration_ms int, possible_duplicate boolean, event_id uuid,
-    account_id uuid, email_id uuid, address text, event_type text, event_data jsonb, email_status "EmailStatus")
+    account_id uuid, email_id uuid, address text, event_type text, event_data jsonb, email_status "EmailStatus", bounce_category text)
 )`
 
 // An attempt row is filled in once, when its attempt ends.
@@ -28,7 +29,7 @@ WITH ${ROWSET}, upd AS (
   UPDATE recipients r
      SET status = x.status, reason = x.reason, next_attempt_at = x.next_attempt_at, lease_until = NULL,
          last_code = x.smtp_code, last_enhanced_code = x.enhanced_code, last_reply = x.reply,
-         possible_duplicate = r.possible_duplicate OR x.possible_duplicate, updated_at = now()
+         possible_duplicate = r.possible_duplicate OR x.possible_duplicate, bounce_category = x.bounce_category, updated_at = now()
     FROM x
    WHERE r.id = x.recipient_id AND r.status = 'sending' AND r.attempt_count = x.attempt
   RETURNING r.id
@@ -110,6 +111,7 @@ const asJson = (outcomes: RecordedOutcome[]) =>
       event_type: o.eventType,
       event_data: o.eventData,
       email_status: o.emailStatus,
+      bounce_category: o.bounceCategory,
     })),
   )
 
@@ -122,12 +124,25 @@ export function createOutcomeRepository(pool: Pool) {
   return {
     /** Stores a batch of outcomes; returns the recipients it updated (those this attempt still held). */
     async record(outcomes: RecordedOutcome[]): Promise<Set<string>> {
-      // Emails only partly in this batch get their status recomputed, in the same transaction.
-      if (outcomes.some((o) => o.emailStatus === null)) {
+      // Emails only partly in this batch get their status recomputed, and hard bounces suppress
+      // their address, in the same transaction.
+      if (outcomes.some((o) => o.emailStatus === null || o.bounceCategory === 'hard')) {
         return withTransaction(pool, async (client) => {
           const updated = await writeOutcomes(client, outcomes)
           const partial = outcomes.filter((o) => o.emailStatus === null && updated.has(o.recipientId)).map((o) => o.emailId)
           await refreshEmailStatuses(client, partial)
+          const hard = outcomes.filter((o) => o.bounceCategory === 'hard' && updated.has(o.recipientId))
+          await insertSuppressions(
+            client,
+            hard.map((o) => ({
+              accountId: o.accountId,
+              address: o.address,
+              // A mailbox that does not exist is gone for every stream.
+              stream: null,
+              reason: 'hard_bounce' as const,
+              source: { email_id: o.emailId, recipient_id: o.recipientId },
+            })),
+          )
           return updated
         })
       }

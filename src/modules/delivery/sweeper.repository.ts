@@ -1,5 +1,5 @@
 import { type Pool, withTransaction } from '../../infra/db.js'
-import { uuidv7 } from '../../lib/uuid.js'
+import { uuidv7, uuidv7LowerBound } from '../../lib/uuid.js'
 import { refreshEmailStatuses } from '../emails/email.repository.js'
 import { insertEvents } from '../events/event.repository.js'
 import type { DeliveryJob } from './dispatch.port.js'
@@ -135,6 +135,31 @@ export function createSweeperRepository(pool: Pool) {
 
     async deleteExpiredIdempotencyRecords(): Promise<void> {
       await pool.query('DELETE FROM idempotency_records WHERE expires_at < now()')
+    },
+
+    /**
+     * Deletes, at most `limit` rows of each per call, what LOG_RETENTION keeps: inbound reports,
+     * webhook request logs, and webhook deliveries that are over (succeeded or given up).
+     */
+    async deleteOldLogs(retentionMs: number, limit: number): Promise<number> {
+      const { rows } = await pool.query<{ n: string }>(
+        `WITH r AS (
+           DELETE FROM inbound_reports WHERE id IN (
+             SELECT id FROM inbound_reports WHERE created_at < now() - $1 * interval '1 millisecond' LIMIT $2)
+           RETURNING 1
+         ), a AS (
+           DELETE FROM webhook_attempts WHERE id IN (
+             SELECT id FROM webhook_attempts WHERE id < $3::uuid ORDER BY id LIMIT $2)
+           RETURNING 1
+         ), d AS (
+           DELETE FROM webhook_deliveries WHERE id IN (
+             SELECT id FROM webhook_deliveries WHERE id < $3::uuid AND next_attempt_at IS NULL AND status IN ('succeeded', 'failed') LIMIT $2)
+           RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM r) + (SELECT count(*) FROM a) + (SELECT count(*) FROM d) AS n`,
+        [retentionMs, limit, uuidv7LowerBound(new Date(Date.now() - retentionMs))],
+      )
+      return Number(rows[0]?.n ?? 0)
     },
   }
 }

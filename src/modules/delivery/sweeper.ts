@@ -25,6 +25,8 @@ export function createSweeper(deps: {
   logger: Logger
   graceMs: number
   maxPages?: number
+  /** How long inbound reports and webhook logs are kept (LOG_RETENTION). */
+  logRetentionMs?: number
 }) {
   const { repository, dispatcher, logger } = deps
   const maxPages = deps.maxPages ?? 20
@@ -74,6 +76,13 @@ export function createSweeper(deps: {
         await unlock()
       }
       if (due.length > 0) await dispatcher.dispatch(due)
+      // Old reports and webhook logs go in small batches, after the sweep's own work and apart
+      // from it: a slow delete must never hold up re-dispatching or the takeover of lapsed leases.
+      if (deps.logRetentionMs) {
+        await repository
+          .deleteOldLogs(deps.logRetentionMs, 1_000)
+          .catch((err: unknown) => logger.warn({ err: String(err) }, 'could not delete old reports and webhook logs'))
+      }
       if (expired + due.length > 0) logger.info({ expired, promoted, redispatched: due.length }, 'sweep')
       return { ran: true, expired, promoted, redispatched: due.length }
     },

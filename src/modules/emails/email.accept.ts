@@ -3,12 +3,14 @@ import type { Logger } from '../../infra/logger.js'
 import { createBatcher, type Settlement } from '../../lib/batcher.js'
 import { AppError, unavailable } from '../../lib/errors.js'
 import type { CommitCheck, EmailKey, NewEmailRows } from './email.repository.js'
+import { markSuppressed } from './email.rows.js'
 
 /** Bytes of messages one accept statement carries at most (a larger message goes alone). */
 const MAX_BATCH_BYTES = 16 * 1024 * 1024
 
 /** What the accept batcher needs of the email repository. */
 export interface AcceptStore {
+  /** Writes the batch in one statement, marking in it the recipients written as suppressed (`markSuppressed`). */
   insert(batch: NewEmailRows[]): Promise<void>
   /** After `insert` failed with the database unavailable: which emails committed, and whether that is final. */
   committedAfter(failure: unknown, emails: EmailKey[]): Promise<CommitCheck>
@@ -39,7 +41,14 @@ export function createAcceptBatcher(deps: { store: AcceptStore; concurrency: num
     },
     onFailure: async (batch, err) => {
       const emails = batch.map((rows) => ({ id: rows.email.id, accountId: rows.email.account_id }))
-      const decided = await settleFailedAccept(emails, err, (failure, keys) => store.committedAfter(failure, keys))
+      const decided = await settleFailedAccept(emails, err, async (failure, keys) => {
+        const check = await store.committedAfter(failure, keys)
+        // A committed message is answered from its rows: they say what the statement wrote.
+        for (const rows of batch) {
+          if (check.committed.has(rows.email.id)) markSuppressed(rows, (recipientId) => check.suppressed?.get(recipientId))
+        }
+        return check
+      })
       if (decided !== 'isolate' && isAmbiguous(err)) {
         const committed = decided.filter((s) => s.ok).length
         logger.warn(

@@ -10,6 +10,8 @@ import {
 import { uuidv7, uuidv7LowerBound } from '../../lib/uuid.js'
 import { eventRow, insertEvents, listEmailEvents } from '../events/event.repository.js'
 import type { NewEvent } from '../events/event.types.js'
+import { foldAddressSql, suppressionApplies } from '../suppressions/suppression.repository.js'
+import { acceptedBody, markSuppressed } from './email.rows.js'
 import { aggregateStatus } from './email.status.js'
 import type { Accepted, EmailStatus, RecipientKind, RecipientStatus } from './email.types.js'
 import { IDEMPOTENCY_TTL_MS } from './idempotency.js'
@@ -62,7 +64,8 @@ export interface NewEmailRows {
     kind: string
     status: RecipientStatus
     reason: string
-    next_attempt_at: string
+    /** Null for a recipient suppressed at accept: it is never attempted. */
+    next_attempt_at: string | null
   }>
   events: NewEvent[]
 }
@@ -74,16 +77,32 @@ export interface NewEmailRows {
 // The hot statements are deliberately not named prepared statements: a cached generic plan made
 // while a table was small (a seq scan) outlives the table's growth until the next ANALYZE, and
 // planning each batch afresh costs less than one such plan.
+//
+// The same statement checks the suppression list (C8), so that costs no round trip of its own:
+// `sup` holds the recipients on their account's list for their email's stream (one probe each of
+// its unique index), and they are written `suppressed` with the entry's reason, no next attempt,
+// and an `email.suppressed` event instead of the accept event; an email all of whose recipients
+// are suppressed (as many in `sup` as it has) is written `suppressed`, otherwise its pending status
+// stands, as `aggregateStatus` has it. The statement returns the suppressed recipients.
 const INSERT_EMAILS = `
-WITH e AS (
+WITH rin AS MATERIALIZED (
+  SELECT * FROM json_to_recordset($4::json) AS x(id uuid, email_id uuid, delivery_id uuid, account_id uuid, address text,
+    kind "RecipientKind", status "RecipientStatus", reason text, next_attempt_at timestamptz, stream text)
+), sup AS MATERIALIZED (
+  SELECT x.id, min(s.reason) AS reason, x.email_id
+    FROM rin x JOIN suppressions s ON ${suppressionApplies('s', 'x.account_id', foldAddressSql('x.address'), 'x.stream')}
+   GROUP BY x.id, x.email_id
+), e AS (
   INSERT INTO emails (id, account_id, api_key_id, source, status, from_header, envelope_from, to_header, cc_header,
     reply_to, subject, text, html, headers, tags, stream, message_id, raw, size_bytes, scheduled_at, expires_at, created_at, updated_at)
-  SELECT id, account_id, api_key_id, source, status, from_header, envelope_from, to_header, cc_header, reply_to, subject,
+  SELECT id, account_id, api_key_id, source,
+    CASE WHEN recipient_count = (SELECT count(*) FROM sup WHERE sup.email_id = x.id) THEN 'suppressed' ELSE status END,
+    from_header, envelope_from, to_header, cc_header, reply_to, subject,
     text, html, headers, tags, stream, message_id, decode(raw, 'base64'), size_bytes, scheduled_at, expires_at, created_at, created_at
   FROM json_to_recordset($1::json) AS x(id uuid, account_id uuid, api_key_id uuid, source "EmailSource", status "EmailStatus",
     from_header text, envelope_from text, to_header jsonb, cc_header jsonb, reply_to jsonb, subject text, text text, html text,
     headers jsonb, tags jsonb, stream "EmailStream", message_id text, raw text, size_bytes int, scheduled_at timestamptz,
-    expires_at timestamptz, created_at timestamptz)
+    expires_at timestamptz, created_at timestamptz, recipient_count int)
   RETURNING 1
 ), a AS (
   INSERT INTO email_attachments (id, email_id, position, filename, content_type, content_id, content, size)
@@ -97,31 +116,59 @@ WITH e AS (
   RETURNING 1
 ), r AS (
   INSERT INTO recipients (id, email_id, delivery_id, account_id, address, kind, status, reason, next_attempt_at)
-  SELECT id, email_id, delivery_id, account_id, address, kind, status, reason, next_attempt_at
-  FROM json_to_recordset($4::json) AS x(id uuid, email_id uuid, delivery_id uuid, account_id uuid, address text,
-    kind "RecipientKind", status "RecipientStatus", reason text, next_attempt_at timestamptz)
+  SELECT x.id, x.email_id, x.delivery_id, x.account_id, x.address, x.kind,
+    CASE WHEN s.id IS NULL THEN x.status ELSE 'suppressed' END, coalesce(s.reason::text, x.reason),
+    CASE WHEN s.id IS NULL THEN x.next_attempt_at END
+  FROM rin x LEFT JOIN sup s ON s.id = x.id
   RETURNING 1
 ), ev AS (
   INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data, created_at)
-  SELECT id, account_id, email_id, recipient_id, recipient, type, data, created_at
+  SELECT x.id, x.account_id, x.email_id, x.recipient_id, x.recipient,
+    CASE WHEN s.id IS NULL THEN x.type ELSE 'email.suppressed' END,
+    CASE WHEN s.id IS NULL THEN x.data ELSE jsonb_build_object('reason', s.reason) END, x.created_at
   FROM json_to_recordset($5::json) AS x(id uuid, account_id uuid, email_id uuid, recipient_id uuid, recipient text,
     type text, data jsonb, created_at timestamptz)
+  LEFT JOIN sup s ON s.id = x.recipient_id
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM e) AS emails`
+SELECT id, reason FROM sup`
 
+/**
+ * Writes a batch (INSERT_EMAILS) and marks in the caller's rows the recipients it wrote as
+ * suppressed (`markSuppressed`), so the rows say what was committed.
+ */
 async function insertEmails(db: Queryable, batch: NewEmailRows[]): Promise<void> {
-  await db.query({
+  const { rows: marked } = await db.query<{ id: string; reason: string }>({
     text: INSERT_EMAILS,
     values: [
-      JSON.stringify(batch.map((b) => b.email)),
+      JSON.stringify(batch.map((b) => ({ ...b.email, recipient_count: b.recipients.length }))),
       JSON.stringify(batch.flatMap((b) => b.attachments)),
       JSON.stringify(batch.flatMap((b) => b.deliveries)),
-      JSON.stringify(batch.flatMap((b) => b.recipients)),
+      JSON.stringify(batch.flatMap((b) => b.recipients.map((r) => ({ ...r, stream: b.email.stream })))),
       JSON.stringify(batch.flatMap((b) => b.events.map((e) => ({ ...eventRow(e), created_at: b.email.created_at })))),
     ],
   })
+  if (marked.length === 0) return
+  const suppressed = new Map(marked.map((row) => [row.id, row.reason]))
+  for (const rows of batch) markSuppressed(rows, (recipientId) => suppressed.get(recipientId))
 }
+
+/**
+ * `aggregateStatus` (email.status.ts) in SQL: an aggregate over the recipient statuses `st` of
+ * one email, for a statement that must settle an email's status itself (the claim, when it
+ * suppresses recipients). Among equally common failures it picks the first in alphabetical
+ * order, where the TypeScript one picks the first it meets (itself in no set order).
+ */
+export const EMAIL_STATUS_SQL = (st: string): string => `(CASE
+    WHEN min(${st}::text) = max(${st}::text) THEN min(${st}::text)
+    WHEN bool_or(${st} = 'sending') THEN 'sending'
+    WHEN bool_or(${st} = 'deferred') THEN 'deferred'
+    WHEN bool_or(${st} = 'queued') THEN 'queued'
+    WHEN bool_or(${st} = 'scheduled') THEN 'scheduled'
+    WHEN bool_and(${st} IN ('sent', 'delivered')) THEN 'sent'
+    WHEN bool_or(${st} IN ('sent', 'delivered')) THEN 'partially_delivered'
+    ELSE mode() WITHIN GROUP (ORDER BY ${st}::text)
+  END)::"EmailStatus"`
 
 /**
  * Recomputes the stored status of emails from their recipients. Rows are locked in id order
@@ -236,6 +283,7 @@ export interface RecipientDetail {
   lastEnhancedCode: string | null
   lastReply: string | null
   possibleDuplicate: boolean
+  bounceCategory: string | null
   updatedAt: Date
   /** The latest attempts (at most the limit asked for), oldest first. */
   attempts: AttemptDetail[]
@@ -341,6 +389,8 @@ export interface EmailKey {
 export interface CommitCheck {
   committed: Set<string>
   final: boolean
+  /** The recipients of committed emails that were written as suppressed, with their reasons. */
+  suppressed?: Map<string, string>
 }
 
 /** How long the settling of a failed accept waits for the failed statement's backend to exit. */
@@ -370,7 +420,8 @@ export type IdempotentOutcome =
 export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
   return guardRepository({
     /**
-     * Commits accepted messages, everything they add, in one statement (one commit). When the
+     * Commits accepted messages, everything they add, in one statement (one commit), the
+     * recipients on the suppression list written as suppressed and marked so in `batch`. When the
      * database becomes unavailable meanwhile it fails with a `StatementFailure` naming the
      * backend that ran the statement, for `committedAfter`.
      */
@@ -397,7 +448,20 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
              JOIN unnest($1::uuid[], $2::uuid[]) AS k(id, account_id) ON e.id = k.id AND e.account_id = k.account_id`,
           [emails.map((e) => e.id), emails.map((e) => e.accountId)],
         )
-        return { committed: new Set(rows.map((row) => row.id)), final }
+        const committed = new Set(rows.map((row) => row.id))
+        // What the statement wrote as suppressed, which its lost answer would have said. Only for
+        // the answer's `suppressed` list: when this cannot be read, the callers are still told
+        // their messages were accepted (the list then misses them; the stored rows are right).
+        const suppressed = await client
+          .query<{ id: string; reason: string }>(
+            `SELECT id, reason FROM recipients WHERE email_id = ANY($1::uuid[]) AND status = 'suppressed'`,
+            [[...committed]],
+          )
+          .then(
+            (found) => new Map(found.rows.map((row) => [row.id, row.reason])),
+            () => undefined,
+          )
+        return { committed, final, suppressed }
       })
     },
 
@@ -415,8 +479,8 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
         )
         const stored = found[0]
         if (stored) return stored.fingerprint === fingerprint ? { kind: 'replayed', body: stored.response_body } : { kind: 'mismatch' }
-        const body: Accepted = { id: rows.email.id, status: rows.email.status }
         await insertEmails(client, [rows])
+        const body: Accepted = acceptedBody(rows)
         await client.query(
           `INSERT INTO idempotency_records (account_id, key, fingerprint, response_status, response_body, email_id, expires_at)
            VALUES ($1, $2, $3, 202, $4, $5, now() + $6 * interval '1 millisecond')
@@ -480,6 +544,7 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
             lastEnhancedCode: r.lastEnhancedCode,
             lastReply: r.lastReply,
             possibleDuplicate: r.possibleDuplicate,
+            bounceCategory: r.bounceCategory,
             updatedAt: r.updatedAt,
             attempts: attempts.map(attemptDetail),
             attemptsTotal: attempts[0]?.total ?? 0,

@@ -3,7 +3,8 @@ import type { Principal } from '../api-keys/api-key.types.js'
 import { RELAY_ROUTE } from '../delivery/route.js'
 import type { NewEvent } from '../events/event.types.js'
 import type { NewEmailRows } from './email.repository.js'
-import type { EmailDraft } from './email.types.js'
+import { aggregateStatus } from './email.status.js'
+import type { Accepted, EmailDraft } from './email.types.js'
 
 export interface RowOptions {
   /** The route of each recipient (`relay` or its domain); all relay when absent. */
@@ -96,3 +97,39 @@ export function buildEmailRows(principal: Principal, draft: EmailDraft, options:
     events,
   }
 }
+
+/**
+ * Marks the recipients the accepting statement wrote as suppressed (C8: never attempted), as it
+ * wrote them: `suppressed` with the list's reason, no next attempt, an `email.suppressed` event
+ * instead of the accept event, and the email's status recomputed (all suppressed →
+ * `suppressed`). Changes `rows` in place, so that the caller's rows say what was committed.
+ */
+export function markSuppressed(rows: NewEmailRows, reasonOf: (recipientId: string) => string | undefined): void {
+  let marked = false
+  const eventOf = new Map(rows.events.map((e) => [e.recipientId, e]))
+  for (const r of rows.recipients) {
+    const reason = reasonOf(r.id)
+    if (!reason) continue
+    marked = true
+    r.status = 'suppressed'
+    r.reason = reason
+    r.next_attempt_at = null
+    const event = eventOf.get(r.id)
+    if (event) {
+      event.type = 'email.suppressed'
+      event.data = { reason }
+    }
+  }
+  if (marked) rows.email.status = aggregateStatus(rows.recipients.map((r) => r.status))
+}
+
+/** The answer to an accepted message: its id, status, and the recipients it will not be sent to. */
+export const acceptedBody = (rows: NewEmailRows): Accepted => ({
+  id: rows.email.id,
+  status: rows.email.status,
+  suppressed: rows.recipients.filter((r) => r.status === 'suppressed').map((r) => ({ address: r.address, reason: r.reason })),
+})
+
+/** The deliveries that have a recipient to send to: one whose recipients are all suppressed gets no job. */
+export const deliveriesToSend = (rows: NewEmailRows): NewEmailRows['deliveries'] =>
+  rows.deliveries.filter((d) => rows.recipients.some((r) => r.delivery_id === d.id && r.status !== 'suppressed'))

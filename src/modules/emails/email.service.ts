@@ -4,7 +4,7 @@ import type { Principal } from '../api-keys/api-key.types.js'
 import type { DeliveryJob, Dispatcher } from '../delivery/dispatch.port.js'
 import { createAcceptBatcher, OUTCOME_UNKNOWN_RETRY_WITH_KEY } from './email.accept.js'
 import type { EmailRepository, ListFilter, NewEmailRows } from './email.repository.js'
-import { buildEmailRows, type RowOptions } from './email.rows.js'
+import { acceptedBody, buildEmailRows, deliveriesToSend, type RowOptions } from './email.rows.js'
 import { type Accepted, type EmailDraft, type EmailStatus, MAX_ATTEMPTS_SHOWN, type SendEmailInput } from './email.types.js'
 import { inspectSendInput, type ValidationLimits, validateSendInput } from './email.validate.js'
 import type { SmtpSubmission } from './smtp-submission.js'
@@ -42,13 +42,15 @@ export function createEmailService(deps: EmailServiceDeps) {
 
   const dispatchAccepted = (rows: NewEmailRows): void => {
     const runAt = rows.email.scheduled_at ? new Date(rows.email.scheduled_at) : undefined
-    const jobs: DeliveryJob[] = rows.deliveries.map((d) => ({
+    // A delivery whose recipients are all suppressed has nothing to send: no job.
+    const jobs: DeliveryJob[] = deliveriesToSend(rows).map((d) => ({
       deliveryId: d.id,
       attempt: 1,
       runAt,
       route: d.route,
       size: rows.email.size_bytes,
     }))
+    if (jobs.length === 0) return
     dispatcher
       .dispatch(jobs)
       .catch((err) => logger.warn({ err: String(err), emailId: rows.email.id }, 'dispatch failed; the sweeper will retry'))
@@ -80,7 +82,11 @@ export function createEmailService(deps: EmailServiceDeps) {
     if (only.mailbox.domain !== submission.draft.from.domain) await checkSendingDomain(accountId, only.mailbox.domain, '/headers/From')
   }
 
-  /** Commits the message (alone under an Idempotency-Key, else in a shared batch) and dispatches it. */
+  /**
+   * Commits the message (alone under an Idempotency-Key, else in a shared batch) and dispatches
+   * it. The commit marks the recipients on the suppression list (see the repository's insert),
+   * so the answer is read from the rows after it.
+   */
   async function accepted(
     principal: Principal,
     draft: EmailDraft,
@@ -93,7 +99,6 @@ export function createEmailService(deps: EmailServiceDeps) {
       maxDeliveryAgeMs: limits.maxDeliveryAgeMs,
       now: new Date(),
     })
-    const body: Accepted = { id: rows.email.id, status: rows.email.status }
     if (idempotency) {
       const outcome = await repository
         .submitIdempotent(rows, principal.accountId, idempotency.key, idempotency.fingerprint)
@@ -113,13 +118,14 @@ export function createEmailService(deps: EmailServiceDeps) {
         case 'mismatch':
           throw new AppError('idempotency_mismatch', 'This Idempotency-Key was already used with a different request body; use a new key.')
         case 'replayed':
-          return { body: outcome.body, replayed: true }
+          // Answers stored before the suppression list existed have no `suppressed`.
+          return { body: { ...outcome.body, suppressed: outcome.body.suppressed ?? [] }, replayed: true }
       }
     } else {
       await accept.push(rows)
     }
     dispatchAccepted(rows)
-    return { body, replayed: false }
+    return { body: acceptedBody(rows), replayed: false }
   }
 
   return {

@@ -14,6 +14,8 @@ export type EmailStatus = RecipientStatus | 'partially_delivered'
 export interface Accepted {
   id: string
   status: EmailStatus
+  /** Recipients on the account's suppression list: stored as `suppressed`, never sent to. */
+  suppressed: Array<{ address: string; reason: string }>
 }
 
 /** Attempts shown per recipient in an email's detail: the latest ones; `attemptsTotal` counts them all. */

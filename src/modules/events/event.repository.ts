@@ -64,12 +64,23 @@ export interface FeedRow extends EventRow {
   txid: string
 }
 
+/** How many events a filtered poll looks through at most, whatever it finds. */
+const FILTERED_SCAN = 5_000
+
+const FEED_WHERE = `ev.account_id = $1
+        AND ev.txid < pg_snapshot_xmin(pg_current_snapshot())
+        AND ($2::xid8 IS NULL OR (ev.txid, ev.id) > ($2::xid8, $3::uuid))`
+
 /**
  * One page of the account's feed after `after` (from the start without one), in (txid, id)
  * order. Only events written by transactions older than every transaction still running are
  * read: an event id or txid is taken before its transaction commits, so a reader that went past
  * a running transaction would skip its events when it commits later. Below that horizon nothing
  * can appear any more, so a poller resuming from its cursor sees every event exactly once.
+ *
+ * With `types`, at most FILTERED_SCAN events are looked through, and `scanned` says how far:
+ * a poll for a rare type then moves its cursor over the others instead of reading the same
+ * history again at every poll.
  */
 export async function listFeed(
   pool: Pool,
@@ -77,20 +88,41 @@ export async function listFeed(
   after: FeedPosition | undefined,
   types: readonly string[] | undefined,
   limit: number,
-): Promise<FeedRow[]> {
-  const { rows } = await pool.query<FeedRow>(
-    `SELECT ev.id, ev.type, ev.created_at, ev.email_id, ev.recipient, ev.data, e.tags, ev.txid::text AS txid
-       FROM events ev JOIN emails e ON e.id = ev.email_id
-      WHERE ev.account_id = $1
-        AND ev.txid < pg_snapshot_xmin(pg_current_snapshot())
-        AND ($2::xid8 IS NULL OR (ev.txid, ev.id) > ($2::xid8, $3::uuid))
-        AND ($4::text[] IS NULL OR ev.type = ANY($4::text[]))
-      ORDER BY ev.txid, ev.id
-      LIMIT $5`,
-    [accountId, after?.txid ?? null, after?.id ?? null, types && types.length > 0 ? types : null, limit],
+): Promise<{ rows: FeedRow[]; scanned?: FeedPosition }> {
+  const cursor = [accountId, after?.txid ?? null, after?.id ?? null]
+  if (!types || types.length === 0) {
+    const { rows } = await pool.query<FeedRow>(
+      `SELECT ev.id, ev.type, ev.created_at, ev.email_id, ev.recipient, ev.data, e.tags, ev.txid::text AS txid
+         FROM events ev JOIN emails e ON e.id = ev.email_id
+        WHERE ${FEED_WHERE}
+        ORDER BY ev.txid, ev.id LIMIT $4`,
+      [...cursor, limit],
+    )
+    return { rows }
+  }
+  const { rows } = await pool.query<FeedRow & { last_txid: string | null; last_id: string | null }>(
+    `WITH scan AS MATERIALIZED (
+       SELECT ev.id, ev.txid, ev.type FROM events ev WHERE ${FEED_WHERE} ORDER BY ev.txid, ev.id LIMIT $4
+     ), last AS (SELECT txid, id FROM scan ORDER BY txid DESC, id DESC LIMIT 1)
+     SELECT ev.id, ev.type, ev.created_at, ev.email_id, ev.recipient, ev.data, e.tags, ev.txid::text AS txid,
+            (SELECT txid::text FROM last) AS last_txid, (SELECT id FROM last) AS last_id
+       FROM (SELECT id, txid FROM scan WHERE type = ANY($5::text[]) ORDER BY txid, id LIMIT $6) s
+       JOIN events ev ON ev.id = s.id JOIN emails e ON e.id = ev.email_id
+      ORDER BY s.txid, s.id`,
+    [...cursor, FILTERED_SCAN, types, limit],
   )
-  return rows
+  if (rows.length > 0) return { rows, scanned: rows.length < limit ? scannedOf(rows[0]) : undefined }
+  // Nothing matched: one more look, for how far the scan went.
+  const { rows: last } = await pool.query<{ txid: string; id: string }>(
+    `SELECT txid::text AS txid, id FROM (SELECT ev.txid, ev.id FROM events ev WHERE ${FEED_WHERE} ORDER BY ev.txid, ev.id LIMIT $4) s
+      ORDER BY txid DESC, id DESC LIMIT 1`,
+    [...cursor, FILTERED_SCAN],
+  )
+  return { rows: [], scanned: last[0] ? { txid: last[0].txid, id: last[0].id } : undefined }
 }
+
+const scannedOf = (row: { last_txid: string | null; last_id: string | null } | undefined): FeedPosition | undefined =>
+  row?.last_txid && row.last_id ? { txid: row.last_txid, id: row.last_id } : undefined
 
 export function createEventRepository(deps: RepositoryDeps) {
   return guardRepository({

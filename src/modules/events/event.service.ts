@@ -10,9 +10,10 @@ export interface FeedPage {
 export function createEventService(deps: { repository: EventRepository }) {
   return {
     async feed(accountId: string, options: { after?: FeedPosition; types?: readonly string[]; limit: number }): Promise<FeedPage> {
-      const events = await deps.repository.feed(accountId, options.after, options.types, options.limit)
+      const { rows: events, scanned } = await deps.repository.feed(accountId, options.after, options.types, options.limit)
       const last = events[events.length - 1]
-      return { events, next: last ? { txid: last.txid, id: last.id } : options.after }
+      // A filtered page that is not full looked further than its last event: resume from there.
+      return { events, next: scanned ?? (last ? { txid: last.txid, id: last.id } : options.after) }
     },
   }
 }

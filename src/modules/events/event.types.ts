@@ -27,6 +27,15 @@ export interface EventData {
   reason?: string
   next_attempt_at?: string
   possible_duplicate?: boolean
+  /** hard | soft | policy | unknown, on every bounce. */
+  bounce_category?: string
+  /** The bounce or delay was reported later (a DSN), not answered in the SMTP transaction. */
+  async?: boolean
+  /** The stored inbound report behind an asynchronous bounce, delay or complaint. */
+  report_id?: string
+  /** A complaint's ARF Feedback-Type (abuse, fraud, …) and the reporting provider's software. */
+  feedback_type?: string
+  user_agent?: string
 }
 
 export interface NewEvent {
