@@ -26,10 +26,18 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
 const PART_PREFIX: Record<string, string> = { body: '', querystring: '/query', params: '/params', headers: '/headers' }
 
 /** Details from the semantic checks that the schema check did not already report for that field. */
-export const mergeDetails = (schema: ErrorDetail[], semantic: ErrorDetail[]): ErrorDetail[] => [
-  ...schema,
-  ...semantic.filter((d) => !schema.some((s) => s.path === d.path || d.path.startsWith(`${s.path}/`))),
-]
+export function mergeDetails(schema: ErrorDetail[], semantic: ErrorDetail[]): ErrorDetail[] {
+  const reported = new Set(schema.map((s) => s.path))
+  // A semantic detail is dropped when its path or one of its parents was reported: a walk up the
+  // path per detail (its depth), not a comparison with every schema detail.
+  const covered = (path: string): boolean => {
+    for (let p = path; ; p = p.slice(0, p.lastIndexOf('/'))) {
+      if (reported.has(p)) return true
+      if (p === '') return false
+    }
+  }
+  return [...schema, ...semantic.filter((d) => !covered(d.path))]
+}
 
 /** Turns Ajv errors into one detail per field, with messages that say what to send instead. */
 export function toDetails(errors: ErrorObject[], part: string): ErrorDetail[] {

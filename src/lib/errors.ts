@@ -39,14 +39,20 @@ export class AppError extends Error {
   }
 }
 
-export const validationFailed = (details: ErrorDetail[]): AppError =>
-  new AppError(
+/** At most this many details in one answer: a hostile body must not make a huge one. */
+export const MAX_ERROR_DETAILS = 100
+
+export const validationFailed = (all: ErrorDetail[]): AppError => {
+  const details =
+    all.length > MAX_ERROR_DETAILS
+      ? [...all.slice(0, MAX_ERROR_DETAILS), { path: '', message: `and ${all.length - MAX_ERROR_DETAILS} more problems not listed` }]
+      : all
+  return new AppError(
     'validation_failed',
-    details.length === 1 && details[0]
-      ? `${details[0].path || 'body'}: ${details[0].message}`
-      : `${details.length} fields are invalid; see details`,
+    all.length === 1 && all[0] ? `${all[0].path || 'body'}: ${all[0].message}` : `${all.length} fields are invalid; see details`,
     { details },
   )
+}
 
 export const notFound = (what: string): AppError => new AppError('not_found', `${what} not found`)
 

@@ -190,6 +190,17 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox<{ suppressions: Suppre
     '/suppressions/import',
     {
       bodyLimit: IMPORT_BODY_LIMIT,
+      // Before the schema check, which lists every error it finds: an array far too long, or items
+      // with many unknown fields, would otherwise make millions of them.
+      preValidation: async (request) => {
+        const list = (request.body as { suppressions?: unknown } | null)?.suppressions
+        if (!Array.isArray(list)) return
+        if (list.length > MAX_IMPORT_ROWS) {
+          throw validationFailed([{ path: '/suppressions', message: `must have at most ${MAX_IMPORT_ROWS} items` }])
+        }
+        const wide = list.findIndex((item) => item !== null && typeof item === 'object' && Object.keys(item).length > 16)
+        if (wide >= 0) throw validationFailed([{ path: `/suppressions/${wide}`, message: 'has too many fields' }])
+      },
       // A schema failure is combined with the semantic checks, so one answer lists every bad row.
       attachValidation: true,
       schema: {

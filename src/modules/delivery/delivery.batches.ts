@@ -58,13 +58,13 @@ export function createDeliveryBatches(deps: {
     maxBatchWeight: MAX_CLAIM_BYTES,
     run: async (requests) => {
       const { recipients: claimed, emails, quiet } = await repository.claim(requests)
-      // Rare (recipients suppressed at claim): the claim set these statuses from its snapshot;
-      // read again under the lock, they also see a writer that committed while it ran. The
-      // claim is committed either way, so a failure here only leaves that status as it set it.
+      // Rare (recipients suppressed at claim, none claimed): their emails' status is recomputed
+      // from all their recipients under the email's lock. The claim is committed either way; a
+      // database away is waited out a little, past that the status stays as it was.
       if (quiet.length > 0) {
-        await repository
-          .refreshStatuses(quiet)
-          .catch((err) => logger.warn({ err: String(err), emails: quiet }, 'could not recompute the status of emails after a claim'))
+        await retrying(() => repository.refreshStatuses(quiet), deadline(30_000)).catch((err) =>
+          logger.warn({ err: String(err), emails: quiet }, 'could not recompute the status of emails after a claim'),
+        )
       }
       return requests.map((_req, i) => {
         const recipients = claimed.filter((c) => c.request === i)
@@ -123,6 +123,11 @@ export function createDeliveryBatches(deps: {
         await new Promise((resolve) => setTimeout(resolve, delay))
       }
     }
+  }
+
+  const deadline = (ms: number) => {
+    const until = Date.now() + ms
+    return () => Date.now() < until
   }
 
   /** The ids of `held` found in a batch's answer: another caller's rows are not ours to count. */

@@ -1,5 +1,5 @@
 import { type Pool, withTransaction } from '../../infra/db.js'
-import { EMAIL_STATUS_SQL, refreshEmailStatuses } from '../emails/email.repository.js'
+import { refreshEmailStatuses } from '../emails/email.repository.js'
 import { foldAddressSql, suppressionApplies } from '../suppressions/suppression.repository.js'
 import type { ClaimedRecipient, ClaimRequest, EmailContent, HeldRecipient } from './delivery.types.js'
 
@@ -34,12 +34,13 @@ const CLAIMABLE = (attempt: string) => `((r.status IN ('queued', 'deferred', 'sc
  *   stream), so rows are found, locked and fenced exactly as by a claim with no list at all.
  * Each claimed row names the request (`ord`) it was claimed for: when two requests in one batch
  * name the same delivery, only one of them gets its recipients. The same statement returns each
- * email's content, once per email, and sets its status to `sending`. An email none of whose
- * recipients this statement claimed but some of which it suppressed (`quiet`) gets its status
- * from all its recipients here (ours as now suppressed), and its id is returned: a writer of
- * another of its recipients that committed while this statement ran is not in this statement's
- * snapshot, so the caller recomputes those statuses again, under the email's lock, after commit.
- * Without any claim the statement still returns one row, with `id` null, for `quiet`.
+ * email's content, once per email, and sets its status to `sending`. The ids of emails none of
+ * whose recipients this statement claimed but some of which it suppressed (`quiet`) are returned:
+ * the caller recomputes their status from all their recipients, under the email's lock, after
+ * commit. (Recomputing it inside this statement meant a correlated scan of the updated rows per
+ * recipient, quadratic in a batch of large emails, and from a snapshot that misses writers that
+ * committed meanwhile.) Without any claim the statement still returns one row, with `id` null,
+ * for `quiet`.
  */
 const CLAIM_SQL = `
 WITH req AS (SELECT * FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS q(delivery_id, attempt, ord)),
@@ -87,18 +88,7 @@ sending AS (
    WHERE e.id IN (SELECT email_id FROM claimed) AND e.status <> 'sending'
   RETURNING 1
 ),
-quiet AS (SELECT email_id FROM upd WHERE suppressed IS NOT NULL EXCEPT SELECT email_id FROM claimed),
-settled AS (
-  UPDATE emails e SET status = x.status, updated_at = now()
-    FROM quiet q CROSS JOIN LATERAL (
-      SELECT ${EMAIL_STATUS_SQL('y.st')} AS status
-        -- An email in quiet has no claimed recipient: every one of its rows in upd was suppressed.
-        FROM (SELECT CASE WHEN u.id IS NULL THEN r.status ELSE 'suppressed' END AS st
-                FROM recipients r LEFT JOIN upd u ON u.id = r.id WHERE r.email_id = q.email_id) y
-    ) x
-   WHERE e.id = q.email_id AND e.status IS DISTINCT FROM x.status
-  RETURNING 1
-)
+quiet AS (SELECT email_id FROM upd WHERE suppressed IS NOT NULL EXCEPT SELECT email_id FROM claimed)
 SELECT m.*, q.quiet
   FROM (SELECT coalesce(json_agg(email_id), '[]') AS quiet FROM quiet) q
   LEFT JOIN (

@@ -154,23 +154,6 @@ async function insertEmails(db: Queryable, batch: NewEmailRows[]): Promise<void>
 }
 
 /**
- * `aggregateStatus` (email.status.ts) in SQL: an aggregate over the recipient statuses `st` of
- * one email, for a statement that must settle an email's status itself (the claim, when it
- * suppresses recipients). Among equally common failures it picks the first in alphabetical
- * order, where the TypeScript one picks the first it meets (itself in no set order).
- */
-export const EMAIL_STATUS_SQL = (st: string): string => `(CASE
-    WHEN min(${st}::text) = max(${st}::text) THEN min(${st}::text)
-    WHEN bool_or(${st} = 'sending') THEN 'sending'
-    WHEN bool_or(${st} = 'deferred') THEN 'deferred'
-    WHEN bool_or(${st} = 'queued') THEN 'queued'
-    WHEN bool_or(${st} = 'scheduled') THEN 'scheduled'
-    WHEN bool_and(${st} IN ('sent', 'delivered')) THEN 'sent'
-    WHEN bool_or(${st} IN ('sent', 'delivered')) THEN 'partially_delivered'
-    ELSE mode() WITHIN GROUP (ORDER BY ${st}::text)
-  END)::"EmailStatus"`
-
-/**
  * Recomputes the stored status of emails from their recipients. Rows are locked in id order
  * first, so of two transactions touching one email the later sees the earlier's committed
  * recipients and the stored status never lags behind them.

@@ -10,6 +10,9 @@ import {
   type SuppressionReason,
 } from './suppression.types.js'
 
+/** A header longer than this is not a suppression export (and checking it must stay cheap). */
+const MAX_CSV_COLUMNS = 16
+
 /**
  * The form every suppressed address is stored and compared in: the whole address lower-cased,
  * local part included. RFC 5321 lets a receiver treat `Ada@` and `ada@` as two mailboxes, but
@@ -165,6 +168,12 @@ export function inspectImportCsv(text: string, now: Date): InspectedImport {
       details: [{ path: '/line/1', message: 'must be a header line naming the columns: address,reason,stream,expires_at' }],
     }
   const details: ErrorDetail[] = []
+  if (header.fields.length > MAX_CSV_COLUMNS) {
+    return {
+      rows: [],
+      details: [{ path: `/line/${header.line}`, message: `names ${header.fields.length} columns; at most ${MAX_CSV_COLUMNS}` }],
+    }
+  }
   const columns = header.fields.map((name) => name.trim().toLowerCase())
   columns.forEach((name, i) => {
     if (![...CSV_COLUMNS, ...CSV_IGNORED].includes(name)) {
