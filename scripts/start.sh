@@ -54,7 +54,7 @@ cat <<BANNER
   SMTP submission: 127.0.0.1:${SMTP_PORT:-2587} (STARTTLS) and :${SMTPS_PORT:-2465} (TLS),
   user "apikey", password = the key above; certificate in var/tls/smtp-cert.pem
 
-  Bounces and complaints in: 127.0.0.1:${INBOUND_PORT:-2525} (the return-path MX in production)
+  Bounces and complaints in: 127.0.0.1:${INBOUND_PORT:-2526} (the return-path MX in production)
   Events feed: curl -sS http://127.0.0.1:$PORT/v1/events -H 'Authorization: Bearer $KEY'
 
   Ctrl-C stops Hikyaku.

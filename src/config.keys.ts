@@ -246,7 +246,7 @@ export const CONFIG_KEYS = {
     description: 'Port of the inbound listener (25 for the MX)',
     parse: int(0, 65535),
     expect: 'a port',
-    default: dev(2525, 25),
+    default: dev(2526, 25), // 2525 is the dev inbox
   },
   INBOUND_MAX_BYTES: {
     description: 'Largest report the inbound listener takes (a DSN may carry the whole original message, up to MAX_MESSAGE_BYTES and more)',

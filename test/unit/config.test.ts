@@ -15,6 +15,9 @@ describe('loadConfig', () => {
       assert.equal(config.smtpRelayUrl, 'smtp://127.0.0.1:2525')
       assert.ok(config.secret.length >= 32)
       assert.equal(loadConfig({ HIKYAKU_ENV: 'development', HIKYAKU_VAR_DIR: dir }).secret, config.secret)
+      // `npm start` runs every listener at once on their defaults: no two may share a port.
+      const ports = [config.port, config.smtpPort, config.smtpsPort, config.devInboxPort, config.inboundPort]
+      assert.equal(new Set(ports).size, ports.length, `development ports collide: ${ports.join(', ')}`)
     } finally {
       rmSync(dir, { recursive: true })
     }
