@@ -62,19 +62,28 @@ export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; l
   })
 
   let backlogCache = { at: 0, value: 0 }
+  let refreshing = false
   return {
     async dispatch(jobs) {
       await Promise.all(jobs.map((job) => adder.push(job)))
     },
     async backlog() {
-      if (Date.now() - backlogCache.at > BACKLOG_CACHE_MS) {
-        // Refreshed at most a few times a second per process; an unreachable Redis counts as no
-        // change, so admission never waits on it.
+      // Refreshed at most a few times a second per process, in the background: a request never
+      // waits on Redis for it (while Redis is connecting, a count waits for the connection up to
+      // its timeout), and an unreachable Redis counts as no change.
+      if (Date.now() - backlogCache.at > BACKLOG_CACHE_MS && !refreshing && USABLE.has(deps.redis.status)) {
+        refreshing = true
         backlogCache.at = Date.now()
-        const value = USABLE.has(deps.redis.status)
-          ? await withTimeout(queue.getWaitingCount(), REDIS_CALL_TIMEOUT_MS, 'counting waiting jobs').catch(() => backlogCache.value)
-          : backlogCache.value
-        backlogCache = { at: Date.now(), value }
+        withTimeout(queue.getWaitingCount(), REDIS_CALL_TIMEOUT_MS, 'counting waiting jobs')
+          .then(
+            (value) => {
+              backlogCache = { at: Date.now(), value }
+            },
+            () => {},
+          )
+          .finally(() => {
+            refreshing = false
+          })
       }
       return backlogCache.value
     },
