@@ -6,9 +6,8 @@
 // driver passes) with its return path and recipient replaced by those of the target. Targets are
 // used in order, each once; if the run outlasts the list it starts again (a repeat is stored, and
 // changes nothing). A message counts as accepted when the server answered 250.
-import { performance } from 'node:perf_hooks'
 import nodemailer from 'nodemailer'
-import { ipcServer, summarize, windowedLoop } from './lib.mjs'
+import { ipcServer, summarize, timedSendMail, windowedLoop } from './lib.mjs'
 
 /** The fixture's return path (any delivery, any tag) on its bounce domain. */
 const VERP_RE = /bounces\+[0-9a-f]{32}-[a-z2-7]+@bounces\.example\.com/g
@@ -53,23 +52,9 @@ async function closed({ port, template, placeholderRecipient, targets, conns, in
     const { verp, address } = targets[i]
     const raw = template.replace(VERP_RE, verp).replaceAll(placeholderRecipient, address)
     bytes += raw.length
-    const t0 = performance.now()
-    try {
-      const info = await transport.sendMail({ envelope: { from: '', to: [verp] }, raw })
-      const response = String(info?.response ?? '')
-      if (/^250[ -]/.test(response)) {
-        accepted[i] = 1
-        return { ok: true, ms: performance.now() - t0 }
-      }
-      return { ok: false, ms: performance.now() - t0, key: response.slice(0, 3) || 'no reply', message: response.slice(0, 300) }
-    } catch (err) {
-      return {
-        ok: false,
-        ms: performance.now() - t0,
-        key: err?.responseCode ? String(err.responseCode) : (err?.code ?? 'error'),
-        message: String(err?.response ?? err?.message ?? err).slice(0, 300),
-      }
-    }
+    const result = await timedSendMail(() => transport.sendMail({ envelope: { from: '', to: [verp] }, raw }))
+    if (result.ok) accepted[i] = 1
+    return result
   }
   const all = tally()
   const inWindow = tally()

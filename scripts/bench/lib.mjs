@@ -182,3 +182,23 @@ export function ipcServer(handlers) {
     }
   })
 }
+
+/**
+ * One sendMail as the windowed loop tallies it: a 250 is a success; anything else, thrown or
+ * answered, is keyed by its SMTP code (or error code) with the start of its text.
+ */
+export async function timedSendMail(sendMail) {
+  const t0 = performance.now()
+  try {
+    const response = String((await sendMail())?.response ?? '')
+    if (/^250[ -]/.test(response)) return { ok: true, ms: performance.now() - t0 }
+    return { ok: false, ms: performance.now() - t0, key: response.slice(0, 3) || 'no reply', message: response.slice(0, 300) }
+  } catch (err) {
+    return {
+      ok: false,
+      ms: performance.now() - t0,
+      key: err?.responseCode ? String(err.responseCode) : (err?.code ?? 'error'),
+      message: String(err?.response ?? err?.message ?? err).slice(0, 300),
+    }
+  }
+}

@@ -6,9 +6,8 @@
 // carries `X-Bench-Id: <phase>.<seq>` and `X-Bench-Sent-At: <epoch ms>`. A message counts as
 // accepted when the server answered 250; anything else (a rejection, a non-250 reply, a transport
 // error) is an error, tallied by SMTP reply code or error code, with a few samples.
-import { performance } from 'node:perf_hooks'
 import nodemailer from 'nodemailer'
-import { ipcServer, summarize, textBody, windowedLoop } from './lib.mjs'
+import { ipcServer, summarize, textBody, timedSendMail, windowedLoop } from './lib.mjs'
 
 function tally() {
   const t = { ok: 0, errors: {}, samples: [] }
@@ -43,28 +42,16 @@ async function closed({ port, user, pass, conns, inflight, warmupMs, durationMs,
     socketTimeout: timeoutMs,
   })
   transport.on('error', () => {})
-  const send = async (seq) => {
-    const t0 = performance.now()
-    try {
-      const info = await transport.sendMail({
+  const send = (seq) =>
+    timedSendMail(() =>
+      transport.sendMail({
         from: 'Bench <bench@example.com>',
         to: `rcpt${seq % 1000}@example.net`,
         subject: `bench ${phase} ${seq}`,
         text,
         headers: { 'X-Bench-Id': `${phase}.${seq}`, 'X-Bench-Sent-At': String(Date.now()) },
-      })
-      const response = String(info?.response ?? '')
-      if (/^250[ -]/.test(response)) return { ok: true, ms: performance.now() - t0 }
-      return { ok: false, ms: performance.now() - t0, key: response.slice(0, 3) || 'no reply', message: response.slice(0, 300) }
-    } catch (err) {
-      return {
-        ok: false,
-        ms: performance.now() - t0,
-        key: err?.responseCode ? String(err.responseCode) : (err?.code ?? 'error'),
-        message: String(err?.response ?? err?.message ?? err).slice(0, 300),
-      }
-    }
-  }
+      }),
+    )
   const all = tally()
   const inWindow = tally()
   let run
