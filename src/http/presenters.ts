@@ -7,7 +7,7 @@ import type { EventRow } from '../modules/events/event.repository.js'
 import type { Suppression } from '../modules/suppressions/suppression.types.js'
 
 /** Shapes domain objects into the API's snake_case JSON. Dates become RFC 3339 strings. */
-const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null)
+export const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null)
 
 /** Cursors are opaque to callers: the id of the last item, wrapped so its form can change. */
 export const encodeCursor = (id: string): string => Buffer.from(`v1:${id}`).toString('base64url')

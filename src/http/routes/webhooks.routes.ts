@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { MAX_REPLAY, type WebhookService } from '../../modules/webhooks/webhook.service.js'
 import type { WebhookAttemptView, WebhookEndpointView } from '../../modules/webhooks/webhook.types.js'
-import { cursorId, nextCursor } from '../presenters.js'
+import { cursorId, iso, nextCursor } from '../presenters.js'
 import { errors, IdParamsSchema } from '../schemas/common.js'
 import {
   AttemptPageSchema,
@@ -16,8 +16,6 @@ import {
   WebhookSchema,
   WebhookWithSecretSchema,
 } from '../schemas/webhooks.js'
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
 const present = (e: WebhookEndpointView) => ({
   id: e.id,
