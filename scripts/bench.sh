@@ -137,6 +137,7 @@
 #   BENCH_SMTP_CONNECTIONS=10       (s) pooled SMTP connections (nodemailer maxConnections)
 #   BENCH_SMTP_INFLIGHT=50          (s) sendMail calls in flight
 #   BENCH_SMTP_CPU_PROF=1           (s) run `hikyaku smtp` with --cpu-prof; the report lists its self time
+#   BENCH_INBOUND_CPU_PROF=1        (i) the same for `hikyaku inbound`
 #                                   by package and function (profiling slows it: not for the figures)
 #   BENCH_E2E_RATE=800              (b) offered rate, req/s
 #   BENCH_E2E_SECONDS=20            (b) offered window

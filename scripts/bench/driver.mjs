@@ -79,6 +79,7 @@ const C = {
   smtpConns: envInt('BENCH_SMTP_CONNECTIONS', 10, 1),
   smtpInflight: envInt('BENCH_SMTP_INFLIGHT', 50, 1),
   smtpCpuProf: envFlag('BENCH_SMTP_CPU_PROF'),
+  inboundCpuProf: envFlag('BENCH_INBOUND_CPU_PROF'),
   admission: envInt('BENCH_ADMISSION_MAX_BACKLOG', 2000, 1),
   overloadConns: envInt('BENCH_OVERLOAD_CONNECTIONS', 50, 1),
   overloadWarmupMs: envSeconds('BENCH_OVERLOAD_WARMUP_SECONDS', 10),
@@ -834,9 +835,19 @@ function establishedOn(port) {
   return n
 }
 
+/** Prints a `summarizeCpuProfiles` summary (or that none was written) under a phase's block. */
+function printProfile(line, role, flag, prof) {
+  if (!prof) return line(`    CPU profile: none written (did ${role} exit cleanly?)`)
+  line(
+    `    CPU profile of the ${role} process (${flag}; its whole life, ${f(prof.busyMs / 1000, ' s')} busy): self time by package: ${prof.byPackage.map((x) => `${x.name} ${x.pct.toFixed(1)}%`).join(', ')}`,
+  )
+  line('      by function:')
+  for (const x of prof.byFunction) line(`        ${x.pct.toFixed(1).padStart(5)}%  ${x.name}`)
+}
+
 /**
- * Self time by function and by package from the V8 CPU profile(s) in `dir` (BENCH_SMTP_CPU_PROF:
- * the smtp process writes one when it exits). Null when there is none.
+ * Self time by function and by package from the V8 CPU profile(s) in `dir` (BENCH_SMTP_CPU_PROF,
+ * BENCH_INBOUND_CPU_PROF: the process writes one when it exits). Null when there is none.
  */
 function summarizeCpuProfiles(dir) {
   let files = []
@@ -1496,7 +1507,8 @@ async function inboundPhase() {
   progress(
     `${elapsed()} phase i: starting inbound on :${port}; ${targets.length} sent deliveries to answer; ${C.inboundConns} pooled connections${C.inboundTls ? ' (STARTTLS)' : ''}, ${C.inboundInflight} in flight, ${C.warmupMs / 1000}s warm-up + ${C.inboundMs / 1000}s measured`,
   )
-  startApp('inbound', 'inbound', port, R.sinkPort, { INBOUND_HOST: '127.0.0.1', INBOUND_PORT: String(port) }, { critical: false })
+  const nodeArgs = C.inboundCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(STATE, 'prof-inbound')}`] : []
+  startApp('inbound', 'inbound', port, R.sinkPort, { INBOUND_HOST: '127.0.0.1', INBOUND_PORT: String(port) }, { critical: false, nodeArgs })
   const failed = () => !!procs.inbound.exit || /^hikyaku: /m.test(logTail('inbound', 200))
   const up = await waitFor(async () => failed() || (await smtpGreets(port)), 30_000, 200)
   if (failed() || !up.ok)
@@ -1526,6 +1538,7 @@ async function inboundPhase() {
   await stopProcess('dsngen', 3_000)
   progress(`${elapsed()} stopping inbound`)
   const stop = await stopProcess('inbound')
+  const profile = C.inboundCpuProf ? summarizeCpuProfiles(join(STATE, 'prof-inbound')) : null
   // Its backends have exited, so their table statistics are in.
   const scans = tableStatsDelta(stats0, await tableStats())
   const ids = res.acceptedIdx.map((k) => rows[k].delivery_id)
@@ -1561,6 +1574,7 @@ async function inboundPhase() {
     stop,
     cpu: cpuDelta(cpu0, cpu1),
     dsnBytes: res.meanBytes,
+    profile,
   }
   delete res.acceptedIdx
   progress(
@@ -2073,14 +2087,7 @@ function report() {
     line(
       `    drain: ${sm.drain.ok ? 'complete' : `INCOMPLETE (${sm.missing} missing)`} in ${f(sm.drain.ms / 1000, ' s')}; delivery with no incoming load ≈ ${f(sm.deliverOnlyRate, ' msg/s')}; smtp RSS ${f(sm.rssBefore, ' MB')} → ${f(sm.rssAfter, ' MB')}`,
     )
-    const prof = R.smtpProfile
-    if (prof) {
-      line(
-        `    CPU profile of the smtp process (BENCH_SMTP_CPU_PROF; its whole life, ${f(prof.busyMs / 1000, ' s')} busy): self time by package: ${prof.byPackage.map((x) => `${x.name} ${x.pct.toFixed(1)}%`).join(', ')}`,
-      )
-      line('      by function:')
-      for (const x of prof.byFunction) line(`        ${x.pct.toFixed(1).padStart(5)}%  ${x.name}`)
-    } else if (C.smtpCpuProf) line('    CPU profile: none written (did smtp exit cleanly?)')
+    if (C.smtpCpuProf) printProfile(line, 'smtp', 'BENCH_SMTP_CPU_PROF', R.smtpProfile)
   }
   const openBlock = (title, p, rate, durMs) => {
     line('')
@@ -2386,6 +2393,7 @@ function report() {
           .join('; ')}`,
       )
     line(`    inbound process: RSS ${f(ib.rss, ' MB')}; shutdown on SIGTERM ${ib.stop?.ms ?? '—'} ms (code ${ib.stop?.code})`)
+    if (C.inboundCpuProf) printProfile(line, 'inbound', 'BENCH_INBOUND_CPU_PROF', ib.profile)
   }
   if (c) {
     line('')

@@ -127,6 +127,11 @@ const UNAVAILABLE_CODES = new Set([
   'P1017',
   'P2024',
 ])
+/** The SQLSTATE of a pg error, or '' for anything else. */
+export const sqlState = (err: unknown): string => (err as { code?: string } | undefined)?.code ?? ''
+/** The database refused the data itself (SQLSTATE class 22 or 23): running it again changes nothing. */
+export const isDataError = (err: unknown): boolean => /^2[23][0-9A-Z]{3}$/.test(sqlState(err))
+
 // What Prisma's pg adapter says when it lost or never had a connection.
 const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections'])
 const UNAVAILABLE_TEXT = /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connection.*(refused|closed)/i

@@ -5,6 +5,7 @@
  * characters.
  */
 export function storableText(text: string, max = 4_000): string {
-  const clean = text.replaceAll('\u0000', '').toWellFormed()
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean
+  const clean = text.replaceAll('\u0000', '')
+  // Cut first, then mend: a cut inside a surrogate pair leaves half of it, which jsonb refuses.
+  return clean.length > max ? `${clean.slice(0, max).toWellFormed()}…` : clean.toWellFormed()
 }

@@ -199,6 +199,30 @@ describe('bounces and complaints in (hikyaku inbound)', () => {
     assert.ok(!(await h.getEmail(res.body.id)).events.some((e: { type: string }) => e.type === 'email.complained'))
   })
 
+  it('a DSN about one of two recipients of one delivery bounces that one; the email is partially delivered', async () => {
+    const res = await h.send(basicEmail({ to: ['both-1@example.net', 'both-2@example.net'] }))
+    await h.waitForEmail(res.body.id, (e) => TERMINAL.includes(e.status))
+    const { rows } = await db.query<{ delivery_id: string; n: number }>(
+      'SELECT delivery_id, count(*)::int AS n FROM recipients WHERE email_id = $1 GROUP BY 1',
+      [res.body.id],
+    )
+    assert.equal(rows.length, 1, 'one SMTP transaction to the relay for both')
+    const verp = returnPath(h.config.secret, rows[0]?.delivery_id as string, 'bounces.example.com')
+    await submit(report('postfix-5.1.1.eml', verp, { 'gone@example.net': 'both-2@example.net' }), verp)
+    const email = await h.getEmail(res.body.id)
+    assert.equal(email.status, 'partially_delivered')
+    assert.deepEqual(email.recipients.map((r: { address: string; status: string }) => [r.address, r.status]).sort(), [
+      ['both-1@example.net', 'sent'],
+      ['both-2@example.net', 'bounced'],
+    ])
+    // Either recipient could have written it: the suppression expires.
+    const { rows: sup } = await db.query('SELECT expires_at FROM suppressions WHERE account_id = $1 AND address = $2', [
+      h.accountId,
+      'both-2@example.net',
+    ])
+    assert.ok(sup[0]?.expires_at instanceof Date)
+  })
+
   it('answers 451 to a DSN about an attempt still being recorded, and takes it when brought again', async () => {
     const address = 'early-1@example.net'
     const { id, verp } = await sent(address)
@@ -209,6 +233,58 @@ describe('bounces and complaints in (hikyaku inbound)', () => {
     await db.query(`UPDATE recipients SET status = 'sent' WHERE email_id = $1`, [id])
     await submit(dsn, verp)
     assert.equal((await h.getEmail(id)).recipients[0].status, 'bounced')
+  })
+
+  it('reports arriving together (written in shared transactions) each act as if alone', async () => {
+    // Over SMTP, as senders bring them; the in-process test below makes them share one batch.
+    const [a, b, c] = await Promise.all(['together-a@example.net', 'together-b@example.net', 'together-c@example.net'].map(sent))
+    await db.query(`UPDATE recipients SET status = 'sending' WHERE email_id = $1`, [c?.id])
+    const dsn = (x: { verp: string }, address: string) => report('postfix-5.1.1.eml', x.verp, { 'gone@example.net': address })
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 4 }, () => submit(dsn(a as { verp: string }, 'together-a@example.net'), a?.verp as string)),
+      submit(dsn(b as { verp: string }, 'together-b@example.net'), b?.verp as string),
+      submit(dsn(c as { verp: string }, 'together-c@example.net'), c?.verp as string),
+    ])
+    assert.deepEqual(
+      results.map((r) => (r.status === 'fulfilled' ? 250 : (r.reason as { responseCode?: number }).responseCode)),
+      [250, 250, 250, 250, 250, 451],
+      'the report about a recipient still being sent waits; the others are taken',
+    )
+    const emailA = await h.getEmail(a?.id as string)
+    assert.equal(emailA.recipients[0].status, 'bounced')
+    assert.equal(emailA.events.filter((e: { type: string }) => e.type === 'email.bounced').length, 1, 'four reports, one bounce')
+    assert.equal(emailA.attempts.length, 2)
+    assert.equal((await h.getEmail(b?.id as string)).recipients[0].status, 'bounced')
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM inbound_reports WHERE email_id = ANY($1::uuid[])`, [
+      [a?.id, b?.id, c?.id],
+    ])
+    assert.equal(rows[0]?.n, 5, 'every report taken is stored; the one that waits is not')
+  })
+
+  it('reports handed over in one tick share a batch and each get their own answer', async () => {
+    const [a, b, c] = await Promise.all(['batch-a@example.net', 'batch-b@example.net', 'batch-c@example.net'].map(sent))
+    await db.query(`UPDATE recipients SET status = 'sending' WHERE email_id = $1`, [c?.id])
+    const receive = (x: { verp: string } | undefined, address: string) =>
+      h.container.services.feedback.receive({
+        raw: report('postfix-5.1.1.eml', x?.verp as string, { 'gone@example.net': address }),
+        mailFrom: '',
+        rcptTo: [x?.verp as string],
+      })
+    const results = await Promise.allSettled([
+      receive(a, 'batch-a@example.net'),
+      receive(c, 'batch-c@example.net'),
+      receive(a, 'batch-a@example.net'),
+      receive(b, 'batch-b@example.net'),
+      receive(a, 'batch-a@example.net'),
+    ])
+    const outcome = results.map((r) => (r.status === 'fulfilled' ? r.value.applied : (r.reason as { code?: string }).code))
+    // Which of the three reports about batch-a is planned first is up to the order in the batch.
+    assert.deepEqual([outcome[1], outcome[3]], ['unavailable', 1])
+    assert.deepEqual([outcome[0], outcome[2], outcome[4]].sort(), [0, 0, 1], 'one of three reports about one recipient bounces it')
+    const ids = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.reportId] : []))
+    assert.equal(new Set(ids).size, 4, 'each report taken has its own stored row')
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM inbound_reports WHERE id = ANY($1::uuid[])', [ids])
+    assert.equal(rows[0]?.n, 4)
   })
 
   it('keeps mail that is neither as unrecognized, and changes nothing', async () => {

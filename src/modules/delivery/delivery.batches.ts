@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable } from '../../infra/db.js'
+import { isDatabaseUnavailable, isDataError, sqlState } from '../../infra/db.js'
 import type { Logger } from '../../infra/logger.js'
 import { createBatcher } from '../../lib/batcher.js'
 import type { DeliveryRepository } from './delivery.repository.js'
@@ -10,9 +10,6 @@ export interface Claim {
   email: EmailContent | undefined
 }
 
-const sqlState = (err: unknown): string => (err as { code?: string } | undefined)?.code ?? ''
-/** The database refused the data itself (SQLSTATE class 22 or 23): running it again changes nothing. */
-const isDataError = (err: unknown): boolean => /^2[23][0-9A-Z]{3}$/.test(sqlState(err))
 /** A failure worth waiting out: the database away or stalled, or any server error but refused data. */
 const isPassing = (err: unknown): boolean => isDatabaseUnavailable(err) || (/^[0-9A-Z]{5}$/.test(sqlState(err)) && !isDataError(err))
 

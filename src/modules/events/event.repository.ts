@@ -4,15 +4,16 @@ import type { NewEvent } from './event.types.js'
 
 type Queryable = Pick<PoolClient, 'query'>
 
+/** The INSERT of events read from a JSON parameter (`eventsJson`), for statements that fold it in. */
+export const insertEventsSql = (param: string) => `INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data)
+     SELECT id, account_id, email_id, recipient_id, recipient, type, data
+       FROM json_to_recordset(${param}::json) AS x(id uuid, account_id uuid, email_id uuid, recipient_id uuid, recipient text, type text, data jsonb)`
+export const eventsJson = (events: NewEvent[]) => JSON.stringify(events.map(eventRow))
+
 /** Appends events in one statement; callers pass their transaction so events commit with the outcome. */
 export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return
-  await db.query(
-    `INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data)
-     SELECT id, account_id, email_id, recipient_id, recipient, type, data
-       FROM json_to_recordset($1::json) AS x(id uuid, account_id uuid, email_id uuid, recipient_id uuid, recipient text, type text, data jsonb)`,
-    [JSON.stringify(events.map(eventRow))],
-  )
+  await db.query(insertEventsSql('$1'), [eventsJson(events)])
 }
 
 /** An event as a row for the JSON record sets the batched inserts use. */

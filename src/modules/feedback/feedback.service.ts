@@ -1,6 +1,9 @@
+import { isDataError } from '../../infra/db.js'
 import type { Logger } from '../../infra/logger.js'
+import { createBatcher } from '../../lib/batcher.js'
+import { unavailable } from '../../lib/errors.js'
 import { isUuid } from '../../lib/uuid.js'
-import type { Effect, FeedbackRepository, ReportTarget } from './feedback.repository.js'
+import type { Applied, Effect, FeedbackRepository, ReportTarget, ReportToApply, StoredReport } from './feedback.repository.js'
 import { type ParsedReport, parseReport } from './report.parse.js'
 import { isComplaintAddress, parseReturnPath } from './verp.js'
 
@@ -29,8 +32,29 @@ const lower = (a: string | undefined) => a?.trim().toLowerCase()
  * by the address it names; failing that, through the Message-ID Hikyaku gave the email. Anything
  * that matches nothing is still stored, as what it is.
  */
-export function createFeedbackService(deps: { repository: FeedbackRepository; secret: string; logger: Logger }) {
+export function createFeedbackService(deps: {
+  repository: FeedbackRepository
+  secret: string
+  logger: Logger
+  /** Database connections the report batches may use at once (each batch is one transaction). */
+  concurrency: number
+}) {
   const { repository, secret } = deps
+
+  // Reports arrive on many connections at once: their writes share one transaction (and the
+  // statement that finds and locks their recipients) instead of a round trip and a commit each.
+  const writer = createBatcher<ReportToApply, Applied>({
+    maxBatchSize: 100,
+    concurrency: deps.concurrency,
+    // Raw reports are kept up to 256 KiB each: a batch's statement stays within a few MiB.
+    weight: (item) => Math.min(item.raw.length, 256 * 1024),
+    maxBatchWeight: 4 * 1024 * 1024,
+    // A report whose data the database refuses fails only itself: its batch is run again one report
+    // at a time. Anything else (the database away, a deadlock, a commit whose answer was lost)
+    // fails the batch: its senders are answered 451 and bring their reports again.
+    onFailure: async (items, err) => (isDataError(err) ? 'isolate' : items.map(() => ({ ok: false as const, error: err }))),
+    run: (items) => repository.applyMany(items),
+  })
 
   /**
    * Whether the listener takes mail for this address: a signed return path, or the complaint
@@ -50,21 +74,27 @@ export function createFeedbackService(deps: { repository: FeedbackRepository; se
   }
   const knownDomains = new Map<string, { known: boolean; until: number }>()
 
-  async function candidates(message: InboundMessage, report: ParsedReport): Promise<ReportTarget[]> {
-    const deliveries = new Set<string>()
+  /** The deliveries a report came back through: the signed return paths it was sent to, or the one its returned header carries. */
+  function deliveriesOf(message: InboundMessage, report: ParsedReport): string[] {
+    const ids = new Set<string>()
     for (const rcpt of message.rcptTo) {
       const verp = parseReturnPath(secret, rcpt)
-      if (verp) deliveries.add(verp.deliveryId)
+      if (verp) ids.add(verp.deliveryId)
     }
     // A complaint goes to the complaint address: the return path is in the original's header.
     const original = report.originalReturnPath ? parseReturnPath(secret, report.originalReturnPath) : undefined
-    if (original) deliveries.add(original.deliveryId)
-    const found: ReportTarget[] = []
-    for (const id of [...deliveries].slice(0, 5)) found.push(...(await repository.recipientsOfDelivery(id)))
-    if (found.length > 0 || !report.originalMessageId) return found
-    // Hikyaku's own Message-IDs are <email id@domain>; the stored Message-ID must match too. A
-    // Message-ID is no secret to the email's recipients, so this path is taken only for an email
-    // with one recipient: otherwise one recipient could make up a complaint about another.
+    if (original) ids.add(original.deliveryId)
+    return [...ids].slice(0, 5)
+  }
+
+  /**
+   * The recipient of a report that names no signed return path, found by the Message-ID.
+   * Hikyaku's own Message-IDs are <email id@domain>; the stored Message-ID must match too. A
+   * Message-ID is no secret to the email's recipients, so this path is taken only for an email
+   * with one recipient: otherwise one recipient could make up a complaint about another.
+   */
+  async function byMessageId(report: ParsedReport): Promise<ReportTarget[]> {
+    if (!report.originalMessageId) return []
     const messageId = report.originalMessageId.startsWith('<') ? report.originalMessageId : `<${report.originalMessageId}>`
     const emailId = messageId.slice(1, messageId.indexOf('@'))
     if (!isUuid(emailId)) return []
@@ -121,21 +151,29 @@ export function createFeedbackService(deps: { repository: FeedbackRepository; se
 
     async receive(message: InboundMessage): Promise<ReceiveResult> {
       const report = await parseReport(message.raw)
-      const targets = await candidates(message, report)
-      const effects = effectsOf(report, targets)
-      const { id, applied } = await repository.apply(
-        {
-          kind: report.kind,
-          mailFrom: message.mailFrom.slice(0, 1_000),
-          rcptTo: message.rcptTo.join(', ').slice(0, 1_000),
-          summary: summaryOf(report, effects),
-          raw: message.raw,
-          truncated: report.truncated === true,
+      const deliveryIds = deliveriesOf(message, report)
+      const done = await writer.push({
+        deliveryIds,
+        targets: deliveryIds.length === 0 ? await byMessageId(report) : [],
+        raw: message.raw,
+        // Run once the candidates are locked: the effects depend on their status.
+        build: (targets) => {
+          const effects = effectsOf(report, targets)
+          const stored: StoredReport = {
+            kind: report.kind,
+            mailFrom: message.mailFrom.slice(0, 1_000),
+            rcptTo: message.rcptTo.join(', ').slice(0, 1_000),
+            summary: summaryOf(report, effects),
+            raw: message.raw,
+            truncated: report.truncated === true,
+          }
+          return { report: stored, effects }
         },
-        effects,
-      )
-      deps.logger.info({ reportId: id, kind: report.kind, matched: effects.length, applied }, 'inbound report received')
-      return { reportId: id, kind: report.kind, matched: new Set(effects.map((e) => e.target.id)).size, applied }
+      })
+      if ('wait' in done) throw unavailable('A delivery this report is about is still being recorded; try again later', 60)
+      const { id, applied, matched } = done
+      deps.logger.info({ reportId: id, kind: report.kind, matched, applied }, 'inbound report received')
+      return { reportId: id, kind: report.kind, matched, applied }
     },
   }
 }

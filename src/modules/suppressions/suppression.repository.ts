@@ -70,10 +70,10 @@ const suppression = (row: SuppressionRow): Suppression => ({
  * reduced to the strongest (a feedback reason over `manual`, then the longest expiry), since one
  * statement may not update a row twice.
  */
-const UPSERT_SQL = `
+export const suppressionUpsertSql = (param: string) => `
 INSERT INTO suppressions AS s (id, account_id, address, stream, reason, source, expires_at, created_at)
 SELECT DISTINCT ON (account_id, address, stream) id, account_id, address, stream, reason, source, expires_at, created_at
-  FROM json_to_recordset($1::json) AS x(id uuid, account_id uuid, address text, stream text, reason "SuppressionReason",
+  FROM json_to_recordset(${param}::json) AS x(id uuid, account_id uuid, address text, stream text, reason "SuppressionReason",
     source jsonb, expires_at timestamptz, created_at timestamptz)
  ORDER BY account_id, address, stream, reason = 'manual', expires_at DESC NULLS FIRST, reason
 ON CONFLICT (account_id, address, stream) DO UPDATE SET
@@ -88,6 +88,10 @@ WHERE s.expires_at <= now()
    OR (s.reason = 'manual' AND EXCLUDED.reason <> 'manual')
    OR (s.expires_at IS NOT NULL AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > s.expires_at))
 RETURNING ${COLUMNS}`
+const UPSERT_SQL = suppressionUpsertSql('$1')
+
+/** The rows of an upsert, for a caller that folds `suppressionUpsertSql` into a larger statement. */
+export const suppressionRowsJson = (rows: NewSuppression[]) => JSON.stringify(upsertRows(rows))
 
 /** Rows as `UPSERT_SQL` reads them, with the ids and times made here (ids are UUIDv7 of their creation time). */
 function upsertRows(rows: NewSuppression[]) {
