@@ -80,11 +80,11 @@ const CANDIDATES_SQL = `WITH c AS (
    WHERE r.delivery_id = ANY($1::uuid[]) OR r.id = ANY($2::uuid[])
 ), l AS MATERIALIZED (
   SELECT r.id, r.status::text AS status FROM recipients r
-   WHERE r.id IN (SELECT id FROM c WHERE c.status NOT IN (${UNSENT})) AND r.status NOT IN (${UNSENT})
+   WHERE (r.delivery_id = ANY($1::uuid[]) OR r.id = ANY($2::uuid[])) AND r.status NOT IN (${UNSENT})
    ORDER BY r.id FOR UPDATE
 ), n AS (
   SELECT email_id, count(*)::int AS recipient_count FROM recipients
-   WHERE email_id IN (SELECT email_id FROM c) GROUP BY email_id
+   WHERE email_id = ANY(ARRAY(SELECT DISTINCT email_id FROM c)) GROUP BY email_id
 )
 SELECT c.id, c.delivery_id, c.email_id, c.account_id, c.address, coalesce(l.status, c.status) AS status, c.stream, n.recipient_count
   FROM c LEFT JOIN l ON l.id = c.id JOIN n ON n.email_id = c.email_id
