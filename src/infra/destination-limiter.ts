@@ -30,15 +30,31 @@ if tat - now > tolerance then return math.ceil(tat - now - tolerance) end
 redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + 1000))
 return 0`
 
-/** KEYS: state. ARGV: pauseMs, maxPauseMs. A pause in force is not extended by its own stragglers. */
+/**
+ * KEYS: state. ARGV: pauseMs (the least this pause lasts), maxPauseMs, backoffCapMs. A pause in
+ * force is not extended by its own stragglers; a reply that asks for a much longer one (a
+ * reputation limit or a block arriving during a short pause) extends it, without halving
+ * concurrency again. The backoff remembered for the next throttle (pauseMs) stays within the
+ * profile's own maximum, so that a long block does not make every later short throttle long.
+ */
 const THROTTLED = `${NOW}
+local floor = tonumber(ARGV[1])
 local paused = tonumber(redis.call('HGET', KEYS[1], 'pausedUntil') or '0')
-if paused > now then return paused end
+local function keep(ms)
+  if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
+end
+if paused > now then
+  if now + floor <= paused + 60000 then return paused end
+  local longer = math.min(floor, tonumber(ARGV[2]))
+  redis.call('HSET', KEYS[1], 'pausedUntil', now + longer)
+  keep(math.max(longer * 4, 3600000))
+  return now + longer
+end
 local factor = math.max(1 / 64, tonumber(redis.call('HGET', KEYS[1], 'factor') or '1') / 2)
 local last = tonumber(redis.call('HGET', KEYS[1], 'pauseMs') or '0')
-local pause = math.min(last > 0 and last * 2 or tonumber(ARGV[1]), tonumber(ARGV[2]))
-redis.call('HSET', KEYS[1], 'factor', factor, 'pauseMs', pause, 'pausedUntil', now + pause, 'successes', 0)
-redis.call('PEXPIRE', KEYS[1], math.max(pause * 4, 3600000))
+local pause = math.min(math.max(last * 2, floor), tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'factor', factor, 'pauseMs', math.min(pause, tonumber(ARGV[3])), 'pausedUntil', now + pause, 'successes', 0)
+keep(math.max(pause * 4, 3600000))
 return now + pause`
 
 /**
@@ -78,8 +94,8 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
       if (perSecond <= 0) return 0
       return Number(await redis.eval(RATE, 1, key(destination, 'rate'), 1000 / perSecond, Math.max(1, Math.ceil(perSecond))))
     },
-    async throttled(destination, pauseMs, maxPauseMs) {
-      return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs))
+    async throttled(destination, pauseMs, maxPauseMs, backoffCapMs = maxPauseMs) {
+      return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs, backoffCapMs))
     },
     async succeeded(destination) {
       await redis.eval(SUCCEEDED, 1, key(destination, 'state'), SUCCESSES_PER_STEP)

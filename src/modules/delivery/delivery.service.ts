@@ -12,7 +12,9 @@ import { keepLeases } from './lease-keeper.js'
 import { PrepareError, prepareMessage, type Signer } from './message.prepare.js'
 import { toRecord } from './outcome.records.js'
 import type { OutcomeRepository } from './outcome.repository.js'
+import type { RuleMatch } from './reply-rules.js'
 import { nextAttempt, type RetryPolicy } from './retry.schedule.js'
+import { fromProvider } from './shaping.js'
 import { classifyTransaction } from './smtp-reply.classify.js'
 import { CUT_CODES } from './smtp-session.js'
 import type { DirectTransport, MxTicket, RelayTransport, TransactionLimits } from './transport.port.js'
@@ -103,15 +105,20 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
   }
 
   /** A throttling reply or a success, told to the destination's shared state: best effort only. */
-  async function reportToDestination(ticket: MxTicket, throttled: boolean, ok: boolean): Promise<number | undefined> {
+  async function reportToDestination(
+    ticket: MxTicket,
+    throttled: boolean,
+    ok: boolean,
+    rule: RuleMatch | undefined,
+  ): Promise<number | undefined> {
     if (!deps.mx) return undefined
     try {
-      if (throttled) return await deps.mx.throttled(ticket)
+      if (throttled) return await deps.mx.throttled(ticket, rule)
       if (ok) await deps.mx.succeeded(ticket)
     } catch (err) {
       // The SMTP outcome must still be recorded; losing a pause is better than resending mail.
       logger.warn({ err: String(err), domain: ticket.domain }, "could not update the destination's traffic state")
-      if (throttled && ticket.policy) return Date.now() + ticket.policy.pauseMs
+      if (throttled && ticket.policy) return Date.now() + Math.max(ticket.policy.pauseMs, rule?.pauseMs ?? 0)
     }
     return undefined
   }
@@ -191,21 +198,39 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         return await releaseClaims(request, held, attemptNo)
       }
 
+      const policy = admitted.ticket?.policy
+      // Provider rules read only the provider's own replies; a host that merely shares its profile
+      // (a domain listing a provider's MX among its own) is read by the generic rules, and does
+      // not pause the provider's profile for everyone.
+      const host = result.session.remoteHost.split(' [')[0] ?? ''
+      const genuine = !!admitted.ticket && fromProvider(policy, admitted.ticket.domain, host)
       const classified = classifyTransaction(
         result,
         claim.recipients.map((r) => r.address),
+        { provider: genuine ? policy?.provider?.name : undefined },
       )
       const outcomes = [...classified.values()]
-      const throttled = outcomes.some((o) => o.throttled)
+      const throttled = outcomes.some((o) => o.throttled) && (genuine || !policy?.provider)
+      // The rule that asks for the longest pause speaks for the transaction.
+      const pauseRule = outcomes
+        .filter((o) => o.throttled && o.rule)
+        .map((o) => o.rule as RuleMatch)
+        .sort((a, b) => (b.pauseMs ?? 0) - (a.pauseMs ?? 0))[0]
       let retryAt: Date | undefined
       if (outcomes.some((o) => o.status === 'deferred')) {
         const decision = nextAttempt(deps.retry, attemptNo, new Date(), email.expiresAt)
         retryAt = decision.retry ? decision.at : undefined
       }
+      // A per-connection cap (Yahoo's "max message per connection"): nothing is wrong, so the next
+      // attempt goes at once, on a new connection — twice at most, then on the usual schedule, so
+      // that a server that always says so cannot keep a delivery retrying every second.
+      const deferredOnes = outcomes.filter((o) => o.status === 'deferred')
+      const reconnect = deferredOnes.length > 0 && deferredOnes.every((o) => o.rule?.class === 'reconnect')
+      if (retryAt && reconnect && attemptNo <= QUICK_RECONNECTS) retryAt = new Date(Math.min(retryAt.getTime(), Date.now() + 1_000))
       const ticket = admitted.ticket
       if (ticket) {
         // C6: a throttling reply slows the whole destination; the wait is its pause.
-        const pausedUntil = await reportToDestination(ticket, throttled, result.ok)
+        const pausedUntil = await reportToDestination(ticket, throttled, result.ok, pauseRule)
         if (retryAt && pausedUntil && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
       }
 
@@ -294,6 +319,9 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
 export type DeliveryService = ReturnType<typeof createDeliveryService>
 
 /** A transaction stopped before it began (shutdown, a lost claim), as a transaction result. */
+/** Attempts of a delivery that may go again at once after a per-connection cap (`reconnect`). */
+const QUICK_RECONNECTS = 2
+
 const cutFailure = (code: string, message: string): TransactionResult => ({
   ok: false,
   phase: 'connect',

@@ -2,6 +2,7 @@ import type { EmailStatus, RecipientStatus } from '../emails/email.types.js'
 import type { EventData, EventType } from '../events/event.types.js'
 import type { BounceCategory } from '../feedback/bounce.classify.js'
 import type { ComposableAttachment, ComposableEmail } from './mime.compose.js'
+import type { RuleMatch } from './reply-rules.js'
 
 /** A reply line from a remote SMTP server, with its RFC 3463 enhanced code when it had one. */
 export interface SmtpReply {
@@ -56,6 +57,8 @@ export interface RecipientOutcome {
   relayUnavailable: boolean
   /** The remote asked us to slow down (C6). */
   throttled: boolean
+  /** The reply rule that read the reply (src/modules/delivery/reply-rules.ts), when one matched. */
+  rule?: RuleMatch
   /** Human-readable cause when there was no SMTP reply (timeouts, refused connections). */
   error?: string
 }

@@ -12,8 +12,12 @@ export interface DestinationLimiter {
   releaseSlot(destination: string, slot: string): Promise<void>
   /** Counts one message at `perSecond` and returns 0, or returns the ms to wait without counting. */
   reserveRate(destination: string, perSecond: number): Promise<number>
-  /** A throttling reply: halves the factor and pauses the destination for a growing interval. Returns the pause end. */
-  throttled(destination: string, pauseMs: number, maxPauseMs: number): Promise<number>
+  /**
+   * A throttling reply: halves the factor and pauses the destination for a growing interval, at
+   * least `pauseMs` and at most `maxPauseMs`; the interval remembered for the next one stays
+   * within `backoffCapMs`. Returns the pause end.
+   */
+  throttled(destination: string, pauseMs: number, maxPauseMs: number, backoffCapMs?: number): Promise<number>
   /** A success: after enough of them the factor recovers one step; pauses shorten once it is whole. */
   succeeded(destination: string): Promise<void>
 }

@@ -139,12 +139,18 @@ export class MxTransport implements DirectTransport {
     return new Slot(this.deps.limiter, policy.destination, id, this.leaseMs)
   }
 
-  /** A throttling reply: the destination's concurrency halves and it pauses; returns the pause end. */
-  async throttled(ticket: MxTicket): Promise<number> {
+  /**
+   * A throttling reply: the destination's concurrency halves and it pauses, for at least
+   * `pauseMs` when a reply rule asks for a long pause (a reputation limit, a block); returns the
+   * pause end.
+   */
+  async throttled(ticket: MxTicket, rule?: { id: string; pauseMs?: number }): Promise<number> {
     if (!ticket.policy) return 0
-    const { destination, pauseMs, maxPauseMs } = ticket.policy
-    const until = await this.deps.limiter.throttled(destination, pauseMs, maxPauseMs)
-    this.deps.logger.warn({ destination, until: new Date(until).toISOString() }, 'destination throttled us; pausing it')
+    const { destination } = ticket.policy
+    const { pauseMs, maxPauseMs } = ticket.policy
+    const floor = Math.max(pauseMs, rule?.pauseMs ?? 0)
+    const until = await this.deps.limiter.throttled(destination, floor, Math.max(maxPauseMs, floor), maxPauseMs)
+    this.deps.logger.warn({ destination, rule: rule?.id, until: new Date(until).toISOString() }, 'destination throttled us; pausing it')
     // Idle connections to a throttled destination would only be refused again.
     for (const [key, list] of this.idle) if (key.startsWith(`${destination}|`)) for (const c of [...list]) await this.closeConn(c)
     return until

@@ -1,7 +1,8 @@
 import { storableText } from '../../lib/text.js'
 import type { EventData, EventType } from '../events/event.types.js'
-import { bounceCategory } from '../feedback/bounce.classify.js'
+import { type BounceCategory, bounceCategory } from '../feedback/bounce.classify.js'
 import type { ClaimedRecipient, RecipientOutcome, RecordedOutcome, SessionInfo } from './delivery.types.js'
+import type { ReplyClass } from './reply-rules.js'
 
 const EVENT_BY_STATUS: Record<RecordedOutcome['status'], EventType> = {
   sent: 'email.sent',
@@ -21,6 +22,25 @@ export interface RecordOptions {
   throttled: boolean
 }
 
+/** Why a recipient waits: what the reply rule said, else a pause or an ordinary retry. */
+function deferralReason(o: RecipientOutcome, throttled: boolean): string {
+  if (o.relayUnavailable) return 'relay_unavailable'
+  if (o.rule?.class === 'policy_block') return 'destination_blocked'
+  if (o.rule?.class === 'sender_config') return 'sender_config'
+  return throttled ? 'waiting_rate_limit' : 'waiting_retry'
+}
+
+/**
+ * A bounce's category when a reply rule read it: only the address itself is a hard bounce (which
+ * suppresses); the message, our configuration or our reputation are not the recipient's doing.
+ */
+function categoryOfRule(rule: ReplyClass | undefined): BounceCategory | undefined {
+  if (!rule) return undefined
+  if (rule === 'recipient') return 'hard'
+  if (rule === 'recipient_temp' || rule === 'capacity' || rule === 'reconnect') return 'soft'
+  return 'policy'
+}
+
 /** Text a remote server or a socket error gave us, as it may be stored (see storableText). */
 const remote = (text: string | undefined): string | undefined => (text === undefined ? undefined : storableText(text))
 
@@ -31,10 +51,12 @@ export function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: Sess
   const remoteHost = remote(session.remoteHost) as string
   let status: RecordedOutcome['status'] = o.status === 'deferred' && !retryAt ? 'expired' : o.status
   if (status === 'sent' && opts.direct) status = 'delivered'
-  const reason =
-    status === 'deferred' ? (o.relayUnavailable ? 'relay_unavailable' : opts.throttled ? 'waiting_rate_limit' : 'waiting_retry') : null
+  const reason = status === 'deferred' ? deferralReason(o, opts.throttled) : null
   const possibleDuplicate = o.possibleDuplicate || r.possibleDuplicate
-  const category = status === 'bounced' ? bounceCategory({ status: o.reply?.enhanced, code: o.reply?.code, text: replyText }) : null
+  const category =
+    status === 'bounced'
+      ? (categoryOfRule(o.rule?.class) ?? bounceCategory({ status: o.reply?.enhanced, code: o.reply?.code, text: replyText }))
+      : null
   const data: EventData = {
     attempt: r.attempt,
     smtp_code: o.reply?.code,
@@ -49,6 +71,8 @@ export function toRecord(r: ClaimedRecipient, o: RecipientOutcome, session: Sess
     possible_duplicate: possibleDuplicate || undefined,
     bounce_category: category ?? undefined,
     async: category ? false : undefined,
+    rule: o.rule?.id,
+    rule_class: o.rule?.class,
   }
   return {
     recipientId: r.id,

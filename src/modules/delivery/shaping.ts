@@ -36,6 +36,20 @@ export interface ShapingFile {
 export interface DestinationPolicy extends Limits {
   destination: string
   tls: Exclude<TlsPolicy, 'none'>
+  /**
+   * The provider profile, when the destination is one. Its reply rules are applied (and its
+   * profile-wide pauses taken) only for its own domains or when the host we talked to is one of
+   * its MX hosts: anyone can list a provider's MX host among their own.
+   */
+  provider?: { name: string; domains: string[]; mxSuffixes: string[] }
+}
+
+/** Whether a reply came from the provider itself: its own domain, or one of its MX hosts. */
+export function fromProvider(policy: DestinationPolicy | undefined, domain: string, host: string): boolean {
+  const p = policy?.provider
+  if (!p) return false
+  const name = host.toLowerCase()
+  return p.domains.includes(domain) || p.mxSuffixes.some((s) => name === s || name.endsWith(`.${s}`))
 }
 
 const DEFAULTS: Limits = { maxConnections: 10, messagesPerConnection: 100, ratePerSecond: 0, pauseMs: 60_000, maxPauseMs: 3_600_000 }
@@ -96,6 +110,9 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
         ...pick(own),
         destination: profile ? `profile:${profile}` : domain,
         tls: own?.tls ?? (profile ? profiles[profile]?.tls : undefined) ?? defaultTls,
+        ...(profile
+          ? { provider: { name: profile, domains: profiles[profile]?.domains ?? [], mxSuffixes: profiles[profile]?.mxSuffixes ?? [] } }
+          : {}),
       }
     },
   }

@@ -39,6 +39,6 @@ export interface DirectTransport {
   release(ticket: MxTicket): void
   send(ticket: MxTicket, envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult>
   /** A throttling reply from the ticket's destination; returns when its pause ends. */
-  throttled(ticket: MxTicket): Promise<number>
+  throttled(ticket: MxTicket, rule?: { id: string; pauseMs?: number }): Promise<number>
   succeeded(ticket: MxTicket): Promise<void>
 }

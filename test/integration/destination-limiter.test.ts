@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { Redis } from 'ioredis'
+import { createDestinationLimiter } from '../../src/infra/destination-limiter.js'
+import { TEST_REDIS_URL } from '../helpers/env.js'
+
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+
+describe('destination limiter pauses (real Redis)', () => {
+  let redis: Redis
+  const prefix = `hk-test-limiter-${randomUUID()}`
+
+  before(() => {
+    redis = new Redis(TEST_REDIS_URL)
+  })
+  after(async () => {
+    const keys = await redis.keys(`${prefix}:*`)
+    if (keys.length > 0) await redis.del(...keys)
+    await redis.quit()
+  })
+
+  it('a throttle halves concurrency and pauses; its stragglers change nothing', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    const until = await limiter.throttled('profile:a', MINUTE, HOUR)
+    assert.ok(Math.abs(until - (Date.now() + MINUTE)) < 5_000)
+    assert.equal(await limiter.throttled('profile:a', MINUTE, HOUR), until, 'a second reply of the same burst')
+    assert.deepEqual(await limiter.state('profile:a'), { pausedUntil: until, factor: 0.5 })
+  })
+
+  it('a reply that asks for a much longer pause extends the running one, without halving again', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    await limiter.throttled('profile:b', MINUTE, HOUR)
+    const until = await limiter.throttled('profile:b', 2 * HOUR, 2 * HOUR)
+    assert.ok(until > Date.now() + 2 * HOUR - 5_000, 'extended to the block’s pause')
+    assert.deepEqual(await limiter.state('profile:b'), { pausedUntil: until, factor: 0.5 })
+  })
+
+  it('a long first pause is honoured, but the backoff it leaves stays within the profile’s maximum', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    const until = await limiter.throttled('profile:c', 4 * HOUR, 4 * HOUR, HOUR)
+    assert.ok(until > Date.now() + 4 * HOUR - 5_000)
+    const state = `${prefix}:dest:{profile:c}:state`
+    assert.equal(Number(await redis.hget(state, 'pauseMs')), HOUR, 'the next ordinary throttle doubles from at most an hour')
+    assert.ok((await redis.pttl(state)) >= 4 * HOUR, 'the state outlives the pause')
+  })
+
+  it('many replies of one burst at once halve concurrency once', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    await Promise.all(Array.from({ length: 10 }, () => limiter.throttled('profile:d', MINUTE, HOUR)))
+    assert.equal((await limiter.state('profile:d')).factor, 0.5)
+  })
+})

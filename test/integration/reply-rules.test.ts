@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { startDnsServer } from '../helpers/dns-server.js'
+import { waitFor } from '../helpers/env.js'
+import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
+import { freePort } from '../helpers/processes.js'
+import { type Sink, startSink } from '../helpers/smtp-sink.js'
+
+type Recipient = { address: string; status: string; reason: string | null; next_attempt_at: string | null }
+type Email = { status: string; recipients: Recipient[]; events: Array<{ type: string; data: Record<string, unknown> }> }
+
+/**
+ * The providers' replies, as loopback MX sinks give them, read by the reply rules: the MX host
+ * names (served by a loopback DNS server) put each domain in a provider's profile.
+ */
+describe('reply rules in MX mode', () => {
+  let dns: Awaited<ReturnType<typeof startDnsServer>>
+  let h: Harness
+  const sinks: Record<string, Sink> = {}
+
+  before(async () => {
+    const port = await freePort()
+    const banned =
+      '5.7.606 Access denied, banned sending IP [127.0.0.1]. To request removal from this list please visit https://sender.office.com/'
+    sinks.microsoft = await startSink({ rcpt: () => ({ code: 550, message: banned }) }, { host: '127.0.0.31', port })
+    sinks.yahoo = await startSink(
+      {
+        data: (_m, index) =>
+          index === 0
+            ? { kind: 'reject', code: 421, message: 'Max message per connection reached, closing transmission channel' }
+            : { kind: 'accept' },
+      },
+      { host: '127.0.0.32', port },
+    )
+    sinks.google = await startSink(
+      {
+        data: (m) =>
+          m.from.startsWith('unsigned@')
+            ? { kind: 'reject', code: 421, message: '4.7.30 This mail has been rate limited because DKIM does not pass. - gsmtp' }
+            : { kind: 'accept' },
+      },
+      { host: '127.0.0.33', port },
+    )
+    const mx = (exchange: string) => ({ MX: [{ priority: 10, exchange }] })
+    dns = await startDnsServer({
+      'tenant.test': mx('tenant-test.mail.protection.outlook.com'),
+      'tenant-test.mail.protection.outlook.com': { A: ['127.0.0.31'] },
+      'yahoo-hosted.test': mx('mta5.am0.yahoodns.net'),
+      'mta5.am0.yahoodns.net': { A: ['127.0.0.32'] },
+      'workspace.test': mx('aspmx.l.google.com'),
+      'aspmx.l.google.com': { A: ['127.0.0.33'] },
+    })
+    h = await startHarness({
+      env: {
+        DELIVERY_MODE: 'mx',
+        MX_PORT: String(port),
+        MX_ALLOW_PRIVATE: 'true',
+        DNS_SERVERS: dns.server,
+        DNS_TIMEOUT: '1s',
+        WORKER_CONCURRENCY: '4',
+        RETRY_SCHEDULE: '10m',
+      },
+    })
+  })
+  after(async () => {
+    await h.close()
+    await dns.close()
+    for (const s of Object.values(sinks)) await s.close()
+  })
+
+  const send = async (to: string, from = 'Sender <sender@example.com>') => {
+    const res = await h.send(basicEmail({ to, from }))
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    return res.body.id as string
+  }
+  const recipientOf = async (id: string, want: (r: Recipient) => boolean) =>
+    waitFor(`email ${id} to reach the expected state`, async () => {
+      const email = (await h.getEmail(id)) as Email
+      return email.recipients[0] && want(email.recipients[0]) ? email : undefined
+    })
+
+  it('a banned sending IP (Microsoft 5.7.606) defers the mail as destination_blocked, suppresses nobody, and pauses the destination', async () => {
+    const email = await recipientOf(await send('first@tenant.test'), (r) => r.status === 'deferred')
+    assert.equal(email.recipients[0]?.reason, 'destination_blocked')
+    const deferred = email.events.find((e) => e.type === 'email.deferred')
+    assert.equal(deferred?.data.rule, 'microsoft.blocked')
+    assert.equal(deferred?.data.rule_class, 'policy_block')
+    const next = new Date(email.recipients[0]?.next_attempt_at as string).getTime()
+    // Far past the 10-minute retry schedule: the block's long pause (or the message's expiry, if sooner).
+    assert.ok(next > Date.now() + 30 * 60_000, `the block holds the mail back (${email.recipients[0]?.next_attempt_at})`)
+    const suppressions = await h.request('GET', '/v1/suppressions')
+    assert.equal(suppressions.status, 200)
+    assert.deepEqual(suppressions.body.data, [], 'a block on our IP is not the address’s fault')
+
+    // The destination is paused: the next message to it does not connect.
+    const connections = sinks.microsoft?.connections
+    const second = await send('second@tenant.test')
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    assert.equal(sinks.microsoft?.connections, connections, 'no connection to a blocked destination')
+    assert.ok(!TERMINAL.includes(((await h.getEmail(second)) as Email).status))
+  })
+
+  it("Yahoo's per-connection cap only reconnects: the message goes again at once, and Yahoo is not paused", async () => {
+    const started = Date.now()
+    const email = await recipientOf(await send('user@yahoo-hosted.test'), (r) => r.status === 'delivered')
+    assert.ok(Date.now() - started < 10_000, `delivered on the quick retry (${Date.now() - started} ms), not after a pause`)
+    const deferred = email.events.find((e) => e.type === 'email.deferred')
+    assert.equal(deferred?.data.rule_class, 'reconnect')
+    assert.equal(sinks.yahoo?.received.length, 1, 'the refused message is not counted as received')
+  })
+
+  it("a DKIM failure for one sending domain does not pause the provider for another sender's mail", async () => {
+    const failing = await recipientOf(await send('a@workspace.test', 'Unsigned <unsigned@example.com>'), (r) => r.status === 'deferred')
+    assert.equal(failing.recipients[0]?.reason, 'sender_config')
+    assert.equal(failing.events.find((e) => e.type === 'email.deferred')?.data.rule, 'google.authentication')
+    const started = Date.now()
+    await recipientOf(await send('b@workspace.test'), (r) => r.status === 'delivered')
+    assert.ok(Date.now() - started < 5_000, `the other sender's mail went at once (${Date.now() - started} ms)`)
+  })
+})
