@@ -97,6 +97,14 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
     async throttled(destination, pauseMs, maxPauseMs, backoffCapMs = maxPauseMs) {
       return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs, backoffCapMs))
     },
+    async connectFailed(destination) {
+      const k = key(destination, 'connfail')
+      const res = await redis.multi().incr(k).pexpire(k, 3_600_000).exec()
+      return Number(res?.[0]?.[1] ?? 0)
+    },
+    async connected(destination) {
+      await redis.del(key(destination, 'connfail'))
+    },
     async succeeded(destination) {
       await redis.eval(SUCCEEDED, 1, key(destination, 'state'), SUCCESSES_PER_STEP)
     },

@@ -29,6 +29,8 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>) 
     reserveRate: () => call('reserveRate', () => 0),
     throttled: () => call('throttled', () => 0),
     succeeded: () => call('succeeded', () => undefined),
+    connectFailed: () => call('connectFailed', () => 1),
+    connected: () => call('connected', () => undefined),
   }
   return { limiter, held, calls }
 }

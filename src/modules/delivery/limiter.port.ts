@@ -18,6 +18,10 @@ export interface DestinationLimiter {
    * within `backoffCapMs`. Returns the pause end.
    */
   throttled(destination: string, pauseMs: number, maxPauseMs: number, backoffCapMs?: number): Promise<number>
+  /** A connection to the destination failed (refused, reset, timed out): how many in a row now. */
+  connectFailed(destination: string): Promise<number>
+  /** A connection was opened: the count of failures in a row starts again. */
+  connected(destination: string): Promise<void>
   /** A success: after enough of them the factor recovers one step; pauses shorten once it is whole. */
   succeeded(destination: string): Promise<void>
 }

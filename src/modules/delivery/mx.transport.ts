@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from '../../infra/logger.js'
 import type { TransactionResult } from './delivery.types.js'
 import type { DestinationLimiter } from './limiter.port.js'
+import { countConnectionFailure, isConnectionFailure, Slot } from './mx.connections.js'
 import type { MxPlan, MxPlanner } from './mx.plan.js'
 import type { DestinationPolicy, Shaping } from './shaping.js'
 import {
@@ -47,6 +48,8 @@ export interface MxTicket extends TicketBase {
 interface DestConn extends Session {
   key: string
   slot: Slot
+  /** RCPT commands sent on this connection so far (recipientsPerConnection). */
+  recipients: number
   idleTimer?: NodeJS.Timeout
   closed?: boolean
 }
@@ -54,38 +57,6 @@ interface DestConn extends Session {
 /** At most this many addresses are tried for one connection (as Postfix's smtp_mx_address_limit). */
 const MAX_ADDRESSES = 10
 const SHORT_WAIT_MS = 250
-
-/**
- * One connection slot of a destination, renewed from the moment it is taken (a slow MX walk
- * must not let it lapse). If a renewal finds it gone, it counts for nothing any more: the
- * connection using it is closed after its current transaction instead of being reused.
- */
-class Slot {
-  lost = false
-  private readonly timer: NodeJS.Timeout
-
-  constructor(
-    private readonly limiter: DestinationLimiter,
-    readonly destination: string,
-    readonly id: string,
-    leaseMs: number,
-  ) {
-    this.timer = setInterval(() => {
-      limiter.renewSlot(destination, this.id, leaseMs).then(
-        (held) => {
-          if (!held) this.lost = true
-        },
-        () => {},
-      )
-    }, leaseMs / 3)
-    this.timer.unref()
-  }
-
-  async free(): Promise<void> {
-    clearInterval(this.timer)
-    await this.limiter.releaseSlot(this.destination, this.id)
-  }
-}
 
 export class MxTransport implements DirectTransport {
   private readonly idle = new Map<string, DestConn[]>()
@@ -177,7 +148,14 @@ export class MxTransport implements DirectTransport {
     let slot = ticket.slot
     ticket.conn = undefined
     ticket.slot = undefined
+    const cap = policy.recipientsPerConnection
     for (let round = 0; ; round++) {
+      // A reused connection that this delivery's recipients would take past the destination's
+      // limit per session: a new one, in the same slot.
+      if (conn && cap > 0 && conn.recipients + envelope.to.length > cap) {
+        slot = this.retire(conn)
+        conn = undefined
+      }
       if (!conn) {
         if (!slot) return failure(busyError(), started, { remoteHost: ticket.domain }, false)
         const opened = await this.connect(plan, policy, slot, started, limits)
@@ -186,8 +164,10 @@ export class MxTransport implements DirectTransport {
         slot = undefined
       }
       const reused = conn.messages > 0
+      conn.recipients += envelope.to.length
       const { result, bytesRead } = await transact(conn, envelope, message, started, limits)
-      if (result.ok && conn.messages < policy.messagesPerConnection && !conn.slot.lost) this.keepIdle(conn, policy)
+      const room = cap === 0 || conn.recipients < cap
+      if (result.ok && conn.messages < policy.messagesPerConnection && room && !conn.slot.lost) this.keepIdle(conn, policy)
       else void this.closeConn(conn)
       // A reused connection the server had already dropped: once more on a fresh one.
       if (!result.ok && reused && bytesRead === 0 && round === 0 && ['ECONNECTION', 'ESOCKET'].includes(result.errorCode ?? '')) {
@@ -220,6 +200,7 @@ export class MxTransport implements DirectTransport {
     const deadline = Math.min(started + 2 * this.deps.timeoutMs, limits.deadline)
     const candidates = plan.hosts.flatMap((host) => host.addresses.map((address) => ({ host, address }))).slice(0, MAX_ADDRESSES)
     let last: TransactionResult | undefined
+    let unreachable = false
     for (const { host, address } of candidates) {
       const remaining = deadline - Date.now()
       if (limits.signal?.aborted) {
@@ -247,16 +228,21 @@ export class MxTransport implements DirectTransport {
           signal: limits.signal,
           localAddress: this.deps.localAddress,
         })
-        const conn: DestConn = { ...session, key: poolKey(policy), slot }
+        const conn: DestConn = { ...session, key: poolKey(policy), slot, recipients: 0 }
         session.conn.once('end', () => void this.closeConn(conn))
+        // The count of failures in a row starts again (one Redis call per new connection, which
+        // a TCP, TLS and EHLO exchange dwarfs).
+        await this.deps.limiter.connected(policy.destination).catch(() => undefined)
         return conn
       } catch (err) {
         // Refused, unreachable, a 4xx/5xx greeting, or no TLS where the policy requires it:
         // the next host may do better (RFC 5321 §5.1).
         last = failure(err as NodemailerError, started, { remoteHost: label }, false)
+        unreachable = isConnectionFailure(err as NodemailerError)
       }
     }
     await this.freeSlot(slot)
+    if (unreachable) await countConnectionFailure(this.deps.limiter, this.deps.logger, policy)
     return (
       last ??
       failure(busyError('no MX host could be tried within the time allowed'), started, { remoteHost: plan.hosts[0]?.name ?? '' }, false)
@@ -282,6 +268,14 @@ export class MxTransport implements DirectTransport {
     list.push(conn)
     conn.idleTimer = setTimeout(() => void this.closeConn(conn), this.deps.idleMs ?? 2_000)
     conn.idleTimer.unref()
+  }
+
+  /** Closes a connection that is in use but keeps its slot, for a new connection to take. */
+  private retire(conn: DestConn): Slot {
+    conn.closed = true
+    clearTimeout(conn.idleTimer)
+    conn.conn.close()
+    return conn.slot
   }
 
   private async closeConn(conn: DestConn): Promise<void> {

@@ -9,6 +9,8 @@ import type { TlsPolicy } from './relay-target.js'
 export interface Limits {
   maxConnections: number
   messagesPerConnection: number
+  /** RCPT commands one connection carries at most (docomo counts them per session); 0: no limit. */
+  recipientsPerConnection: number
   /** Messages per second over all connections; 0 means no limit. */
   ratePerSecond: number
   /** First pause after a throttling reply; each further one doubles, up to maxPauseMs. */
@@ -52,7 +54,18 @@ export function fromProvider(policy: DestinationPolicy | undefined, domain: stri
   return p.domains.includes(domain) || p.mxSuffixes.some((s) => name === s || name.endsWith(`.${s}`))
 }
 
-const DEFAULTS: Limits = { maxConnections: 10, messagesPerConnection: 100, ratePerSecond: 0, pauseMs: 60_000, maxPauseMs: 3_600_000 }
+const DEFAULTS: Limits = {
+  maxConnections: 10,
+  messagesPerConnection: 100,
+  recipientsPerConnection: 0,
+  ratePerSecond: 0,
+  pauseMs: 60_000,
+  maxPauseMs: 3_600_000,
+}
+
+// The Japanese carriers take at most 100 recipients per session or message (docomo answers a
+// 101st with `554 Transaction failed` and takes none).
+const CARRIER: Partial<Limits> = { maxConnections: 5, messagesPerConnection: 10, recipientsPerConnection: 100, ratePerSecond: 5 }
 
 // Starting points for the providers that throttle hardest; Japanese carriers accept few
 // connections and want mail spread out. Override any of them in SHAPING_CONFIG.
@@ -71,9 +84,9 @@ const BUILT_IN: Record<string, Profile> = {
     messagesPerConnection: 20,
     ratePerSecond: 10,
   },
-  docomo: { domains: ['docomo.ne.jp'], maxConnections: 5, messagesPerConnection: 10, ratePerSecond: 5 },
-  kddi: { domains: ['ezweb.ne.jp', 'au.com'], maxConnections: 5, messagesPerConnection: 10, ratePerSecond: 5 },
-  softbank: { domains: ['softbank.ne.jp', 'i.softbank.jp'], maxConnections: 5, messagesPerConnection: 10, ratePerSecond: 5 },
+  docomo: { domains: ['docomo.ne.jp'], mxSuffixes: ['docomo.ne.jp'], ...CARRIER },
+  kddi: { domains: ['ezweb.ne.jp', 'au.com'], mxSuffixes: ['ezweb.ne.jp', 'au.com'], ...CARRIER },
+  softbank: { domains: ['softbank.ne.jp', 'i.softbank.jp'], ...CARRIER },
 }
 
 export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {

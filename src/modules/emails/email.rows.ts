@@ -6,6 +6,13 @@ import type { NewEmailRows } from './email.repository.js'
 import { aggregateStatus } from './email.status.js'
 import type { Accepted, EmailDraft } from './email.types.js'
 
+/**
+ * Recipients in one SMTP transaction at most: the least a server must accept (RFC 5321
+ * §4.5.3.1.8), and what the Japanese carriers take (docomo refuses a transaction of 101 with
+ * `554 Transaction failed`, and every recipient in it). A larger delivery is several transactions.
+ */
+export const MAX_RECIPIENTS_PER_TRANSACTION = 100
+
 export interface RowOptions {
   /** The route of each recipient (`relay` or its domain); all relay when absent. */
   routeFor?: (address: string) => string
@@ -26,14 +33,19 @@ export function buildEmailRows(principal: Principal, draft: EmailDraft, options:
   const startAt = draft.scheduledAt ?? options.now
   const status = draft.scheduledAt ? 'scheduled' : 'queued'
 
-  const deliveryByRoute = new Map<string, string>()
+  // One delivery (one SMTP transaction) per route, of at most MAX_RECIPIENTS_PER_TRANSACTION.
+  const deliveries: Array<{ id: string; email_id: string; route: string }> = []
+  const open = new Map<string, { id: string; count: number }>()
   const recipients = draft.recipients.map((r) => {
     const route = options.routeFor?.(r.address) ?? RELAY_ROUTE
-    let deliveryId = deliveryByRoute.get(route)
-    if (!deliveryId) {
-      deliveryId = uuidv7(options.now.getTime())
-      deliveryByRoute.set(route, deliveryId)
+    let current = open.get(route)
+    if (!current || current.count >= MAX_RECIPIENTS_PER_TRANSACTION) {
+      current = { id: uuidv7(options.now.getTime()), count: 0 }
+      open.set(route, current)
+      deliveries.push({ id: current.id, email_id: id, route })
     }
+    current.count++
+    const deliveryId = current.id
     return {
       id: uuidv7(options.now.getTime()),
       email_id: id,
@@ -92,7 +104,7 @@ export function buildEmailRows(principal: Principal, draft: EmailDraft, options:
       content: a.content.toString('base64'),
       size: a.content.length,
     })),
-    deliveries: [...deliveryByRoute].map(([route, deliveryId]) => ({ id: deliveryId, email_id: id, route })),
+    deliveries,
     recipients,
     events,
   }
