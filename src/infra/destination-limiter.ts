@@ -74,6 +74,27 @@ return 1`
 
 const SUCCESSES_PER_STEP = 20
 
+/**
+ * KEYS: warm-up state (per destination and sending IP). ARGV: today (UTC day number), then the
+ * schedule's daily caps. Takes one message of today's cap (1) or finds it spent (0). The ramp
+ * moves one step on each new day that mail is sent, unless the last sending day saw a throttle
+ * (\`frozen\`): days without mail do not count.
+ */
+const WARMUP = `
+local day = tonumber(ARGV[1])
+local last = tonumber(redis.call('HGET', KEYS[1], 'day') or '-1')
+local step = tonumber(redis.call('HGET', KEYS[1], 'step') or '0')
+if last ~= day then
+  if last >= 0 and redis.call('HGET', KEYS[1], 'frozen') ~= '1' then step = step + 1 end
+  redis.call('HSET', KEYS[1], 'day', day, 'step', step, 'count', 0, 'frozen', 0)
+end
+local cap = tonumber(ARGV[math.min(step, #ARGV - 2) + 2])
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+if count >= cap then return 0 end
+redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('PEXPIRE', KEYS[1], 90 * 86400000)
+return 1`
+
 export function createDestinationLimiter(redis: Redis, prefix: string): DestinationLimiter {
   const key = (destination: string, part: string) => `${prefix}:dest:{${destination}}:${part}`
   return {
@@ -96,6 +117,12 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
     },
     async throttled(destination, pauseMs, maxPauseMs, backoffCapMs = maxPauseMs) {
       return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs, backoffCapMs))
+    },
+    async warmupTake(destination, source, day, schedule) {
+      return (await redis.eval(WARMUP, 1, key(destination, `warmup:${source}`), day, ...schedule)) === 1
+    },
+    async warmupFreeze(destination, source) {
+      await redis.hset(key(destination, `warmup:${source}`), 'frozen', 1)
     },
     async connectFailed(destination) {
       const k = key(destination, 'connfail')

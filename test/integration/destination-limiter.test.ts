@@ -51,4 +51,20 @@ describe('destination limiter pauses (real Redis)', () => {
     await Promise.all(Array.from({ length: 10 }, () => limiter.throttled('profile:d', MINUTE, HOUR)))
     assert.equal((await limiter.state('profile:d')).factor, 0.5)
   })
+
+  it('warm-up: a daily cap that grows one step per sending day, and stays put after a day with a throttle', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    const take = async (day: number, n: number) => {
+      const got: boolean[] = []
+      for (let i = 0; i < n; i++) got.push(await limiter.warmupTake('profile:w', '192.0.2.1', day, [2, 4, 8]))
+      return got.filter(Boolean).length
+    }
+    assert.equal(await take(100, 5), 2, 'first sending day: 2')
+    assert.equal(await take(105, 6), 4, 'next sending day (days without mail do not count): 4')
+    await limiter.warmupFreeze('profile:w', '192.0.2.1')
+    assert.equal(await take(106, 6), 4, 'after a throttled day: still 4')
+    assert.equal(await take(107, 10), 8)
+    assert.equal(await take(108, 10), 8, 'the last step holds')
+    assert.equal(await limiter.warmupTake('profile:w', '192.0.2.2', 108, [2, 4, 8]), true, 'each sending IP warms up on its own')
+  })
 })

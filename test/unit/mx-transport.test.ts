@@ -30,6 +30,8 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>) 
     throttled: () => call('throttled', () => 0),
     succeeded: () => call('succeeded', () => undefined),
     connectFailed: () => call('connectFailed', () => 1),
+    warmupTake: () => call('warmupTake', () => true),
+    warmupFreeze: () => call('warmupFreeze', () => undefined),
     connected: () => call('connected', () => undefined),
   }
   return { limiter, held, calls }

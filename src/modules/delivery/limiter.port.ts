@@ -18,6 +18,13 @@ export interface DestinationLimiter {
    * within `backoffCapMs`. Returns the pause end.
    */
   throttled(destination: string, pauseMs: number, maxPauseMs: number, backoffCapMs?: number): Promise<number>
+  /**
+   * Takes one message of today's warm-up cap for this destination and sending IP (`source`);
+   * false when today's is spent. `day`: UTC days since the epoch; `schedule`: caps per sending day.
+   */
+  warmupTake(destination: string, source: string, day: number, schedule: number[]): Promise<boolean>
+  /** A throttle today: the warm-up ramp does not move on the next sending day. */
+  warmupFreeze(destination: string, source: string): Promise<void>
   /** A connection to the destination failed (refused, reset, timed out): how many in a row now. */
   connectFailed(destination: string): Promise<number>
   /** A connection was opened: the count of failures in a row starts again. */

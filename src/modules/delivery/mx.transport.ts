@@ -62,9 +62,12 @@ export class MxTransport implements DirectTransport {
   private readonly idle = new Map<string, DestConn[]>()
   private readonly leaseMs: number
   private closed = false
+  /** The sending IP a warm-up is counted for (MX_SOURCE_ADDRESS). */
+  private readonly source: string
 
   constructor(private readonly deps: MxTransportDeps) {
     this.leaseMs = deps.slotLeaseMs ?? 60_000
+    this.source = deps.localAddress ?? 'default'
   }
 
   async reserve(domain: string): Promise<Reservation> {
@@ -95,6 +98,11 @@ export class MxTransport implements DirectTransport {
         this.release(ticket)
         return { kind: 'wait', until: now + rateWait, busy: true }
       }
+      // Last, so that a message of today's warm-up cap is taken only by a delivery that goes.
+      if (policy.warmup && !(await limiter.warmupTake(policy.destination, this.source, utcDay(now), policy.warmup))) {
+        this.release(ticket)
+        return { kind: 'wait', until: (utcDay(now) + 1) * DAY_MS, reason: 'warming_up' }
+      }
       return { kind: 'go', ticket }
     } catch (err) {
       this.release(ticket)
@@ -121,6 +129,8 @@ export class MxTransport implements DirectTransport {
     const { pauseMs, maxPauseMs } = ticket.policy
     const floor = Math.max(pauseMs, rule?.pauseMs ?? 0)
     const until = await this.deps.limiter.throttled(destination, floor, Math.max(maxPauseMs, floor), maxPauseMs)
+    // A destination warming up that throttles us stays at today's step on the next sending day.
+    if (ticket.policy.warmup) await this.deps.limiter.warmupFreeze(destination, this.source)
     this.deps.logger.warn({ destination, rule: rule?.id, until: new Date(until).toISOString() }, 'destination throttled us; pausing it')
     // Idle connections to a throttled destination would only be refused again.
     for (const [key, list] of this.idle) if (key.startsWith(`${destination}|`)) for (const c of [...list]) await this.closeConn(c)
@@ -293,6 +303,10 @@ export class MxTransport implements DirectTransport {
     await slot.free().catch((err) => this.deps.logger.warn({ err: String(err) }, 'could not free an MX slot'))
   }
 }
+
+const DAY_MS = 86_400_000
+/** UTC days since the epoch: warm-up caps are per UTC day. */
+const utcDay = (ms: number) => Math.floor(ms / DAY_MS)
 
 /** Idle connections are shared only between deliveries with the same destination and TLS policy. */
 const poolKey = (policy: DestinationPolicy): string => `${policy.destination}|${policy.tls}`

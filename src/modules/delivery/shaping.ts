@@ -21,16 +21,19 @@ export interface Limits {
 export interface DomainSettings extends Partial<Limits> {
   route?: 'relay' | 'mx'
   tls?: Exclude<TlsPolicy, 'none'>
+  warmup?: number[]
 }
 
 interface Profile extends Partial<Limits> {
   domains: string[]
   mxSuffixes?: string[]
   tls?: Exclude<TlsPolicy, 'none'>
+  /** Messages per day on the first, second, … sending day from this IP; the last holds after. */
+  warmup?: number[]
 }
 
 export interface ShapingFile {
-  defaults?: Partial<Limits> & { tls?: Exclude<TlsPolicy, 'none'> }
+  defaults?: Partial<Limits> & { tls?: Exclude<TlsPolicy, 'none'>; warmup?: number[] }
   profiles?: Record<string, Partial<Profile>>
   domains?: Record<string, DomainSettings>
 }
@@ -38,6 +41,8 @@ export interface ShapingFile {
 export interface DestinationPolicy extends Limits {
   destination: string
   tls: Exclude<TlsPolicy, 'none'>
+  /** A warm-up schedule: messages per day on each sending day (the last entry holds after). */
+  warmup?: number[]
   /**
    * The provider profile, when the destination is one. Its reply rules are applied (and its
    * profile-wide pauses taken) only for its own domains or when the host we talked to is one of
@@ -123,6 +128,7 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
         ...pick(own),
         destination: profile ? `profile:${profile}` : domain,
         tls: own?.tls ?? (profile ? profiles[profile]?.tls : undefined) ?? defaultTls,
+        ...warmupOf(own?.warmup ?? (profile ? profiles[profile]?.warmup : undefined) ?? file.defaults?.warmup),
         ...(profile
           ? { provider: { name: profile, domains: profiles[profile]?.domains ?? [], mxSuffixes: profiles[profile]?.mxSuffixes ?? [] } }
           : {}),
@@ -134,6 +140,8 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
 export type Shaping = ReturnType<typeof createShaping>
 
 /** Only the limit fields, so a profile's domain lists never leak into a policy. */
+const warmupOf = (schedule: number[] | undefined) => (schedule && schedule.length > 0 ? { warmup: schedule } : {})
+
 function pick(source: Partial<Limits> | undefined): Partial<Limits> {
   const out: Partial<Limits> = {}
   for (const key of Object.keys(DEFAULTS) as Array<keyof Limits>) {
@@ -157,7 +165,10 @@ export function checkShapingFile(value: unknown): string[] {
       else if (k === 'route' && v !== 'relay' && v !== 'mx') problems.push(`${where}.route must be relay or mx`)
       else if (k === 'tls' && !['opportunistic', 'require', 'verify'].includes(String(v)))
         problems.push(`${where}.tls must be opportunistic, require or verify`)
-      else if (!(k in DEFAULTS) && !['route', 'tls', 'domains', 'mxSuffixes'].includes(k)) problems.push(`${where}: unknown key "${k}"`)
+      else if (k === 'warmup' && !(Array.isArray(v) && v.length > 0 && v.every((n) => Number.isInteger(n) && n > 0)))
+        problems.push(`${where}.warmup must be a list of messages per day, whole numbers > 0`)
+      else if (!(k in DEFAULTS) && !['route', 'tls', 'domains', 'mxSuffixes', 'warmup'].includes(k))
+        problems.push(`${where}: unknown key "${k}"`)
     }
   }
   if (file.defaults !== undefined) checkSettings('defaults', file.defaults)

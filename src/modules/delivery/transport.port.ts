@@ -30,7 +30,7 @@ export interface MxTicket {
 export type Reservation =
   | { kind: 'go'; ticket: MxTicket }
   /** `busy`: no slot or no rate token right now — a short, repeated wait the caller should back off. */
-  | { kind: 'wait'; until: number; reason?: 'waiting_rate_limit'; busy?: boolean }
+  | { kind: 'wait'; until: number; reason?: 'waiting_rate_limit' | 'warming_up'; busy?: boolean }
 
 /** Delivery straight to MX hosts, paced per destination. */
 export interface DirectTransport {
