@@ -75,25 +75,34 @@ return 1`
 const SUCCESSES_PER_STEP = 20
 
 /**
- * KEYS: warm-up state (per destination and sending IP). ARGV: today (UTC day number), then the
- * schedule's daily caps. Takes one message of today's cap (1) or finds it spent (0). The ramp
- * moves one step on each new day that mail is sent, unless the last sending day saw a throttle
- * (\`frozen\`): days without mail do not count.
+ * KEYS: warm-up state (per destination and sending IP). ARGV: the schedule's daily caps. Takes
+ * one message of today's cap ({1, next midnight}) or finds it spent ({0, next midnight}). The day
+ * is Redis's UTC day, so that workers' clocks cannot disagree on it, and only moves forward. The
+ * ramp moves one step on each new day that mail is sent, unless the last sending day saw a
+ * throttle (\`frozen\`): days without mail do not count.
  */
 const WARMUP = `
-local day = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local day = math.floor(tonumber(t[1]) / 86400)
+local nextMidnight = (day + 1) * 86400000
 local last = tonumber(redis.call('HGET', KEYS[1], 'day') or '-1')
 local step = tonumber(redis.call('HGET', KEYS[1], 'step') or '0')
-if last ~= day then
+if day > last then
   if last >= 0 and redis.call('HGET', KEYS[1], 'frozen') ~= '1' then step = step + 1 end
   redis.call('HSET', KEYS[1], 'day', day, 'step', step, 'count', 0, 'frozen', 0)
 end
-local cap = tonumber(ARGV[math.min(step, #ARGV - 2) + 2])
+local cap = tonumber(ARGV[math.min(step, #ARGV - 1) + 1])
 local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
-if count >= cap then return 0 end
+if count >= cap then return {0, nextMidnight} end
 redis.call('HINCRBY', KEYS[1], 'count', 1)
 redis.call('PEXPIRE', KEYS[1], 90 * 86400000)
-return 1`
+return {1, nextMidnight}`
+
+/** KEYS: warm-up state. Gives back a message of today's cap that was taken but not sent. */
+const WARMUP_GIVE_BACK = `
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+if count > 0 then redis.call('HINCRBY', KEYS[1], 'count', -1) end
+return 0`
 
 export function createDestinationLimiter(redis: Redis, prefix: string): DestinationLimiter {
   const key = (destination: string, part: string) => `${prefix}:dest:{${destination}}:${part}`
@@ -118,11 +127,22 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
     async throttled(destination, pauseMs, maxPauseMs, backoffCapMs = maxPauseMs) {
       return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs, backoffCapMs))
     },
-    async warmupTake(destination, source, day, schedule) {
-      return (await redis.eval(WARMUP, 1, key(destination, `warmup:${source}`), day, ...schedule)) === 1
+    async warmupTake(destination, source, schedule) {
+      const [taken, nextDay] = (await redis.eval(WARMUP, 1, key(destination, `warmup:${source}`), ...schedule)) as [number, number]
+      return { taken: taken === 1, nextDay: Number(nextDay) }
+    },
+    async warmupGiveBack(destination, source) {
+      await redis.eval(WARMUP_GIVE_BACK, 1, key(destination, `warmup:${source}`))
     },
     async warmupFreeze(destination, source) {
-      await redis.hset(key(destination, `warmup:${source}`), 'frozen', 1)
+      const k = key(destination, `warmup:${source}`)
+      // Only a warm-up under way is frozen (no key without an expiry is made).
+      await redis
+        .multi()
+        .hsetnx(k, 'day', -1)
+        .hset(k, 'frozen', 1)
+        .pexpire(k, 90 * 86_400_000)
+        .exec()
     },
     async connectFailed(destination) {
       const k = key(destination, 'connfail')

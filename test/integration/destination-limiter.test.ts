@@ -54,17 +54,41 @@ describe('destination limiter pauses (real Redis)', () => {
 
   it('warm-up: a daily cap that grows one step per sending day, and stays put after a day with a throttle', async () => {
     const limiter = createDestinationLimiter(redis, prefix)
-    const take = async (day: number, n: number) => {
-      const got: boolean[] = []
-      for (let i = 0; i < n; i++) got.push(await limiter.warmupTake('profile:w', '192.0.2.1', day, [2, 4, 8]))
-      return got.filter(Boolean).length
+    const state = `${prefix}:dest:{profile:w}:warmup:192.0.2.1`
+    const [seconds] = await redis.time()
+    const today = Math.floor(Number(seconds) / 86_400)
+    const take = async (n: number) => {
+      let got = 0
+      for (let i = 0; i < n; i++) if ((await limiter.warmupTake('profile:w', '192.0.2.1', [2, 4, 8])).taken) got++
+      return got
     }
-    assert.equal(await take(100, 5), 2, 'first sending day: 2')
-    assert.equal(await take(105, 6), 4, 'next sending day (days without mail do not count): 4')
+    /** As if the last sending day had been `daysAgo` days ago (days without mail do not count). */
+    const lastSentDaysAgo = (daysAgo: number) => redis.hset(state, 'day', today - daysAgo)
+
+    assert.equal(await take(5), 2, 'first sending day: 2')
+    const spent = await limiter.warmupTake('profile:w', '192.0.2.1', [2, 4, 8])
+    assert.equal(spent.nextDay, (today + 1) * 86_400_000, 'waits for the next UTC day, by Redis’s clock')
+    await lastSentDaysAgo(5)
+    assert.equal(await take(6), 4, 'the next sending day: 4')
     await limiter.warmupFreeze('profile:w', '192.0.2.1')
-    assert.equal(await take(106, 6), 4, 'after a throttled day: still 4')
-    assert.equal(await take(107, 10), 8)
-    assert.equal(await take(108, 10), 8, 'the last step holds')
-    assert.equal(await limiter.warmupTake('profile:w', '192.0.2.2', 108, [2, 4, 8]), true, 'each sending IP warms up on its own')
+    await lastSentDaysAgo(1)
+    assert.equal(await take(6), 4, 'after a day with a throttle: still 4')
+    await lastSentDaysAgo(1)
+    assert.equal(await take(10), 8)
+    await lastSentDaysAgo(1)
+    assert.equal(await take(10), 8, 'the last step holds')
+    await redis.hset(state, 'day', today + 1)
+    assert.equal(await take(1), 0, 'a day that is already later (another clock) does not start a new one')
+    await limiter.warmupGiveBack('profile:w', '192.0.2.2')
+    assert.equal((await limiter.warmupTake('profile:w', '192.0.2.2', [2, 4, 8])).taken, true, 'each sending IP warms up on its own')
+    assert.ok((await redis.pttl(state)) > 0, 'the state expires')
+  })
+
+  it('warm-up: a unit taken by a delivery that did not go is given back', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    assert.equal((await limiter.warmupTake('profile:g', 'ip', [1])).taken, true)
+    assert.equal((await limiter.warmupTake('profile:g', 'ip', [1])).taken, false)
+    await limiter.warmupGiveBack('profile:g', 'ip')
+    assert.equal((await limiter.warmupTake('profile:g', 'ip', [1])).taken, true)
   })
 })

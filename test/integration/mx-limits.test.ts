@@ -88,6 +88,18 @@ describe('MX limits: recipients per transaction and connection, and connection r
     )
   })
 
+  it('a pooled connection gives way to a new one before it would carry more than 100 recipients', async () => {
+    rcptsBySession.clear()
+    for (const batch of [0, 1]) {
+      const to = Array.from({ length: 60 }, (_, i) => `pool${batch}-${i}@docomo.ne.jp`)
+      const res = await h.send(basicEmail({ to }))
+      const email = (await h.waitForEmail(res.body.id, (e) => TERMINAL.includes(e.status), 30_000)) as Email
+      assert.equal(email.status, 'delivered')
+    }
+    const perSession = [...rcptsBySession.values()]
+    assert.deepEqual(perSession, [60, 60], 'two sessions of 60, not one of 120')
+  })
+
   it('three connection resets in a row pause the destination', async () => {
     for (const n of [1, 2, 3]) {
       const res = await h.send(basicEmail({ to: `user${n}@reset.test` }))

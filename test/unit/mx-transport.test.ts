@@ -30,7 +30,8 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>) 
     throttled: () => call('throttled', () => 0),
     succeeded: () => call('succeeded', () => undefined),
     connectFailed: () => call('connectFailed', () => 1),
-    warmupTake: () => call('warmupTake', () => true),
+    warmupTake: () => call('warmupTake', () => ({ taken: true, nextDay: 0 })),
+    warmupGiveBack: () => call('warmupGiveBack', () => undefined),
     warmupFreeze: () => call('warmupFreeze', () => undefined),
     connected: () => call('connected', () => undefined),
   }

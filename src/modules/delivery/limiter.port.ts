@@ -20,9 +20,12 @@ export interface DestinationLimiter {
   throttled(destination: string, pauseMs: number, maxPauseMs: number, backoffCapMs?: number): Promise<number>
   /**
    * Takes one message of today's warm-up cap for this destination and sending IP (`source`);
-   * false when today's is spent. `day`: UTC days since the epoch; `schedule`: caps per sending day.
+   * `taken` is false when today's is spent. `schedule`: caps per sending day; `nextDay`: when the
+   * next UTC day starts (epoch ms, by the limiter's clock).
    */
-  warmupTake(destination: string, source: string, day: number, schedule: number[]): Promise<boolean>
+  warmupTake(destination: string, source: string, schedule: number[]): Promise<{ taken: boolean; nextDay: number }>
+  /** Gives back a message of today's cap taken by a delivery that did not go. */
+  warmupGiveBack(destination: string, source: string): Promise<void>
   /** A throttle today: the warm-up ramp does not move on the next sending day. */
   warmupFreeze(destination: string, source: string): Promise<void>
   /** A connection to the destination failed (refused, reset, timed out): how many in a row now. */

@@ -38,9 +38,17 @@ export class Slot {
 /** Connection failures in a row (refused, reset, timed out) after which a destination pauses. */
 const CONNECT_FAILURES_BEFORE_PAUSE = 3
 
-/** A connection that never got as far as an SMTP reply: refused, reset, or timed out. */
-export const isConnectionFailure = (err: NodemailerError): boolean =>
-  !err.responseCode && ['ECONNECTION', 'ESOCKET', 'ETIMEDOUT'].includes(err.code ?? '')
+/** Socket errors that the other side causes: refused, reset, or no answer. Ours (no route, no free descriptor, a bad source address) are not counted. */
+const REMOTE_SOCKET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH'])
+
+/** A connection that never got as far as an SMTP reply, for a reason on the destination's side. */
+export const isConnectionFailure = (err: NodemailerError): boolean => {
+  if (err.responseCode) return false
+  const original = (err as { originalCode?: string; errno?: string }).originalCode ?? (err as { errno?: string }).errno
+  if (err.code === 'ESOCKET') return REMOTE_SOCKET_ERRORS.has(String(original))
+  // ECONNECTION: closed before any greeting; ETIMEDOUT: no greeting in time.
+  return err.code === 'ECONNECTION' || err.code === 'ETIMEDOUT'
+}
 
 /**
  * Every host of a destination refused, reset or timed out the connection (au resets connections

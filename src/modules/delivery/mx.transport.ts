@@ -4,7 +4,7 @@ import type { TransactionResult } from './delivery.types.js'
 import type { DestinationLimiter } from './limiter.port.js'
 import { countConnectionFailure, isConnectionFailure, Slot } from './mx.connections.js'
 import type { MxPlan, MxPlanner } from './mx.plan.js'
-import type { DestinationPolicy, Shaping } from './shaping.js'
+import { type DestinationPolicy, fromProvider, type Shaping } from './shaping.js'
 import {
   CUT_CODES,
   type Envelope,
@@ -43,6 +43,8 @@ export interface MxTransportDeps {
 export interface MxTicket extends TicketBase {
   conn?: DestConn
   slot?: Slot
+  /** It holds a message of today's warm-up cap, given back if nothing is sent with it. */
+  warm?: boolean
 }
 
 interface DestConn extends Session {
@@ -82,26 +84,31 @@ export class MxTransport implements DirectTransport {
     const state = await limiter.state(policy.destination)
     if (state.pausedUntil > now) return { kind: 'wait', until: state.pausedUntil, reason: 'waiting_rate_limit' }
 
-    // A connection first (an idle one, or a new slot), then a rate token: a token is never spent
-    // by a delivery that then has to wait for a connection. Whatever a failing Redis call leaves
-    // taken is given back, or a few blips would leak a destination's slots for good.
+    // Today's warm-up cap first (a delivery over it waits for tomorrow without spending a slot or
+    // a rate token), then a connection (an idle one, or a new slot), then a rate token: a token is
+    // never spent by a delivery that then has to wait for a connection. Whatever a failing Redis
+    // call leaves taken is given back, or a few blips would leak a destination's slots for good.
     const ticket: MxTicket = { domain, plan, policy, factor: state.factor }
     try {
+      if (policy.warmup) {
+        const warm = await limiter.warmupTake(policy.destination, this.source, policy.warmup)
+        // Spread over the first minutes of the day, so that what was held back does not all wake at once.
+        if (!warm.taken) return { kind: 'wait', until: warm.nextDay + Math.floor(Math.random() * WARMUP_SPREAD_MS), reason: 'warming_up' }
+        ticket.warm = true
+      }
       const conn = this.takeIdle(poolKey(policy))
       if (conn) ticket.conn = conn
       else {
         ticket.slot = await this.takeSlot(policy)
-        if (!ticket.slot) return { kind: 'wait', until: now + SHORT_WAIT_MS, busy: true }
+        if (!ticket.slot) {
+          this.release(ticket)
+          return { kind: 'wait', until: now + SHORT_WAIT_MS, busy: true }
+        }
       }
       const rateWait = await limiter.reserveRate(policy.destination, policy.ratePerSecond)
       if (rateWait > 0) {
         this.release(ticket)
         return { kind: 'wait', until: now + rateWait, busy: true }
-      }
-      // Last, so that a message of today's warm-up cap is taken only by a delivery that goes.
-      if (policy.warmup && !(await limiter.warmupTake(policy.destination, this.source, utcDay(now), policy.warmup))) {
-        this.release(ticket)
-        return { kind: 'wait', until: (utcDay(now) + 1) * DAY_MS, reason: 'warming_up' }
       }
       return { kind: 'go', ticket }
     } catch (err) {
@@ -130,7 +137,11 @@ export class MxTransport implements DirectTransport {
     const floor = Math.max(pauseMs, rule?.pauseMs ?? 0)
     const until = await this.deps.limiter.throttled(destination, floor, Math.max(maxPauseMs, floor), maxPauseMs)
     // A destination warming up that throttles us stays at today's step on the next sending day.
-    if (ticket.policy.warmup) await this.deps.limiter.warmupFreeze(destination, this.source)
+    if (ticket.policy.warmup) {
+      await this.deps.limiter
+        .warmupFreeze(destination, this.source)
+        .catch((err) => this.deps.logger.warn({ err: String(err), destination }, 'could not freeze the warm-up ramp'))
+    }
     this.deps.logger.warn({ destination, rule: rule?.id, until: new Date(until).toISOString() }, 'destination throttled us; pausing it')
     // Idle connections to a throttled destination would only be refused again.
     for (const [key, list] of this.idle) if (key.startsWith(`${destination}|`)) for (const c of [...list]) await this.closeConn(c)
@@ -146,8 +157,14 @@ export class MxTransport implements DirectTransport {
   release(ticket: MxTicket): void {
     if (ticket.conn && ticket.policy) this.keepIdle(ticket.conn, ticket.policy)
     else if (ticket.slot) void this.freeSlot(ticket.slot)
+    if (ticket.warm && ticket.policy) {
+      this.deps.limiter
+        .warmupGiveBack(ticket.policy.destination, this.source)
+        .catch((err) => this.deps.logger.warn({ err: String(err) }, 'could not give back a warm-up unit'))
+    }
     ticket.conn = undefined
     ticket.slot = undefined
+    ticket.warm = false
   }
 
   async send(ticket: MxTicket, envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult> {
@@ -158,17 +175,25 @@ export class MxTransport implements DirectTransport {
     let slot = ticket.slot
     ticket.conn = undefined
     ticket.slot = undefined
+    ticket.warm = false
     const cap = policy.recipientsPerConnection
     for (let round = 0; ; round++) {
       // A reused connection that this delivery's recipients would take past the destination's
       // limit per session: a new one, in the same slot.
       if (conn && cap > 0 && conn.recipients + envelope.to.length > cap) {
-        slot = this.retire(conn)
+        const old = conn
         conn = undefined
+        // Its slot goes to the new connection, unless the old one has lost it (closed by the
+        // server meanwhile, or a lapsed lease): then a slot of its own, as for a new delivery.
+        if (!old.closed && !old.slot.lost) slot = this.retire(old)
+        else {
+          void this.closeConn(old)
+          slot = await this.takeSlot(policy).catch(() => undefined)
+        }
       }
       if (!conn) {
         if (!slot) return failure(busyError(), started, { remoteHost: ticket.domain }, false)
-        const opened = await this.connect(plan, policy, slot, started, limits)
+        const opened = await this.connect(ticket.domain, plan, policy, slot, started, limits)
         if ('ok' in opened) return opened
         conn = opened
         slot = undefined
@@ -201,6 +226,7 @@ export class MxTransport implements DirectTransport {
    * within an overall budget so that a walk cannot outlast the delivery's lease.
    */
   private async connect(
+    domain: string,
     plan: Extract<MxPlan, { kind: 'hosts' }>,
     policy: DestinationPolicy,
     slot: Slot,
@@ -210,9 +236,12 @@ export class MxTransport implements DirectTransport {
     const deadline = Math.min(started + 2 * this.deps.timeoutMs, limits.deadline)
     const candidates = plan.hosts.flatMap((host) => host.addresses.map((address) => ({ host, address }))).slice(0, MAX_ADDRESSES)
     let last: TransactionResult | undefined
-    let unreachable = false
+    // Whether every candidate was tried and none could be reached, each a host of the destination
+    // itself (a domain can list anyone's MX host after its own: its failures are not the provider's).
+    let unreachable = candidates.length > 0
     for (const { host, address } of candidates) {
       const remaining = deadline - Date.now()
+      if (limits.signal?.aborted || remaining <= 0) unreachable = false
       if (limits.signal?.aborted) {
         last = failure(
           Object.assign(new Error('connecting was stopped (shutdown)'), { code: CUT_CODES.aborted, command: 'CONN' }),
@@ -248,7 +277,8 @@ export class MxTransport implements DirectTransport {
         // Refused, unreachable, a 4xx/5xx greeting, or no TLS where the policy requires it:
         // the next host may do better (RFC 5321 §5.1).
         last = failure(err as NodemailerError, started, { remoteHost: label }, false)
-        unreachable = isConnectionFailure(err as NodemailerError)
+        const theirs = !policy.provider || fromProvider(policy, domain, host.name)
+        unreachable &&= theirs && isConnectionFailure(err as NodemailerError)
       }
     }
     await this.freeSlot(slot)
@@ -304,9 +334,8 @@ export class MxTransport implements DirectTransport {
   }
 }
 
-const DAY_MS = 86_400_000
-/** UTC days since the epoch: warm-up caps are per UTC day. */
-const utcDay = (ms: number) => Math.floor(ms / DAY_MS)
+/** Warm-up waits end within this long after midnight, spread at random. */
+const WARMUP_SPREAD_MS = 10 * 60_000
 
 /** Idle connections are shared only between deliveries with the same destination and TLS policy. */
 const poolKey = (policy: DestinationPolicy): string => `${policy.destination}|${policy.tls}`

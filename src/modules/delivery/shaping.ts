@@ -121,7 +121,8 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
       const own = domains[domain]
       // A domain given limits of its own is a destination of its own: it must not share (and
       // skew) the counters of a provider's other domains.
-      const profile = Object.keys(pick(own)).length > 0 ? undefined : profileOf(domain, mxHosts)
+      // A domain with limits or a warm-up of its own is its own destination, not the profile's.
+      const profile = Object.keys(pick(own)).length > 0 || own?.warmup ? undefined : profileOf(domain, mxHosts)
       return {
         ...defaults,
         ...pick(profile ? profiles[profile] : undefined),
@@ -139,9 +140,9 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
 
 export type Shaping = ReturnType<typeof createShaping>
 
-/** Only the limit fields, so a profile's domain lists never leak into a policy. */
 const warmupOf = (schedule: number[] | undefined) => (schedule && schedule.length > 0 ? { warmup: schedule } : {})
 
+/** Only the limit fields, so a profile's domain lists never leak into a policy. */
 function pick(source: Partial<Limits> | undefined): Partial<Limits> {
   const out: Partial<Limits> = {}
   for (const key of Object.keys(DEFAULTS) as Array<keyof Limits>) {
@@ -161,6 +162,9 @@ export function checkShapingFile(value: unknown): string[] {
     if (typeof s !== 'object' || s === null) return problems.push(`${where} must be an object`)
     for (const [k, v] of Object.entries(s)) {
       if (k in DEFAULTS && (typeof v !== 'number' || v < 0)) problems.push(`${where}.${k} must be a number ≥ 0`)
+      // A transaction holds up to 100 recipients: a smaller cap per connection could not be kept.
+      else if (k === 'recipientsPerConnection' && v !== 0 && (v as number) < 100)
+        problems.push(`${where}.recipientsPerConnection must be 0 (no limit) or at least 100`)
       else if (k === 'route' && !where.startsWith('domains.')) problems.push(`${where}.route: routes are set per domain, under "domains"`)
       else if (k === 'route' && v !== 'relay' && v !== 'mx') problems.push(`${where}.route must be relay or mx`)
       else if (k === 'tls' && !['opportunistic', 'require', 'verify'].includes(String(v)))
