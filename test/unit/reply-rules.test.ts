@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { SmtpPhase, TransactionResult } from '../../src/modules/delivery/delivery.types.js'
 import { BUILT_IN_RULES, matchReply, type ReplyClass } from '../../src/modules/delivery/reply-rules.js'
+import { checkShapingFile, createShaping } from '../../src/modules/delivery/shaping.js'
 import { classifyTransaction, parseReply } from '../../src/modules/delivery/smtp-reply.classify.js'
 
 type Case = [provider: string | undefined, phase: SmtpPhase | 'done', reply: string, rule: string, cls: ReplyClass]
@@ -300,5 +301,38 @@ describe('classifyTransaction with reply rules', () => {
   it('relayed replies are read by the generic rules only', () => {
     const out = classifyTransaction(failedAt('mail', '550 5.7.1 ... on our block list (S3150)'), ['a@outlook.com']).get('a@outlook.com')
     assert.equal(out?.status, 'bounced')
+  })
+})
+
+describe('operator rules in SHAPING_CONFIG', () => {
+  it('come before the built-in ones, for the providers they name', () => {
+    const shaping = createShaping('mx', {
+      rules: [{ id: 'ops.yahoo_pause', providers: ['yahoo'], code: 421, text: 'Max message per connection', class: 'capacity' }],
+    })
+    const policy = shaping.policyFor('yahoo.com', ['mta5.am0.yahoodns.net'])
+    const reply = parseReply('421 Max message per connection reached, closing transmission channel')
+    assert.ok(reply)
+    assert.deepEqual(matchReply(policy.rules, reply, 'yahoo', 'done'), { id: 'ops.yahoo_pause', class: 'capacity', scope: 'destination' })
+    assert.equal(matchReply(policy.rules, reply, 'google', 'done')?.id, 'generic.throttled')
+  })
+
+  it('are checked: a bad class, pattern, code or key is refused with its place', () => {
+    const problems = checkShapingFile({
+      rules: [
+        { id: 'a', class: 'nonsense', code: 421 },
+        { id: 'b', class: 'capacity', text: '(unclosed' },
+        { id: 'c', class: 'capacity', text: '(a+)+$' },
+        { id: 'd', class: 'capacity', code: 99 },
+        { id: 'e', class: 'capacity' },
+        { id: 'f', class: 'capacity', code: 421, colour: 'red' },
+      ],
+    })
+    assert.equal(problems.length, 6, problems.join('\n'))
+    for (const [i, what] of ['class', 'regular expression', 'quantified group', 'code', 'must match', 'unknown key'].entries())
+      assert.ok(problems[i]?.startsWith(`rules[${i}]`) && problems[i]?.includes(what), problems[i])
+    assert.deepEqual(
+      checkShapingFile({ rules: [{ id: 'ok', class: 'reputation', enhanced: '^4\\.7\\.1$', text: 'blocked', pauseMs: 3_600_000 }] }),
+      [],
+    )
   })
 })

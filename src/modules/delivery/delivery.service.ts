@@ -207,7 +207,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       const classified = classifyTransaction(
         result,
         claim.recipients.map((r) => r.address),
-        { provider: genuine ? policy?.provider?.name : undefined },
+        { provider: genuine ? policy?.provider?.name : undefined, rules: policy?.rules },
       )
       const outcomes = [...classified.values()]
       const throttled = outcomes.some((o) => o.throttled) && (genuine || !policy?.provider)

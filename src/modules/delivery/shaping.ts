@@ -1,4 +1,6 @@
 import type { TlsPolicy } from './relay-target.js'
+import { checkRuleSpecs, compileRules, type RuleSpec } from './reply-rules.config.js'
+import { BUILT_IN_RULES, type ReplyRule } from './reply-rules.js'
 
 /**
  * Per-destination policy in MX mode: which route a domain takes, the TLS it demands, and how
@@ -34,6 +36,8 @@ interface Profile extends Partial<Limits> {
 
 export interface ShapingFile {
   defaults?: Partial<Limits> & { tls?: Exclude<TlsPolicy, 'none'>; warmup?: number[] }
+  /** Reply rules of the operator's, read before the built-in ones (reply-rules.config.ts). */
+  rules?: RuleSpec[]
   profiles?: Record<string, Partial<Profile>>
   domains?: Record<string, DomainSettings>
 }
@@ -43,6 +47,8 @@ export interface DestinationPolicy extends Limits {
   tls: Exclude<TlsPolicy, 'none'>
   /** A warm-up schedule: messages per day on each sending day (the last entry holds after). */
   warmup?: number[]
+  /** The reply rules: the operator's, then the built-in ones. */
+  rules: readonly ReplyRule[]
   /**
    * The provider profile, when the destination is one. Its reply rules are applied (and its
    * profile-wide pauses taken) only for its own domains or when the host we talked to is one of
@@ -102,6 +108,7 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
     profiles[name] = { ...(profiles[name] ?? { domains: [] }), ...p } as Profile
   }
   const domains = Object.fromEntries(Object.entries(file.domains ?? {}).map(([d, s]) => [d.toLowerCase(), s]))
+  const rules: readonly ReplyRule[] = [...compileRules(file.rules ?? []), ...BUILT_IN_RULES]
 
   const profileOf = (domain: string, mxHosts: string[]): string | undefined =>
     Object.entries(profiles).find(
@@ -128,6 +135,7 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
         ...pick(profile ? profiles[profile] : undefined),
         ...pick(own),
         destination: profile ? `profile:${profile}` : domain,
+        rules,
         tls: own?.tls ?? (profile ? profiles[profile]?.tls : undefined) ?? defaultTls,
         ...warmupOf(own?.warmup ?? (profile ? profiles[profile]?.warmup : undefined) ?? file.defaults?.warmup),
         ...(profile
@@ -157,7 +165,9 @@ export function checkShapingFile(value: unknown): string[] {
   const problems: string[] = []
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return ['must be a JSON object']
   const file = value as Record<string, unknown>
-  for (const key of Object.keys(file)) if (!['defaults', 'profiles', 'domains'].includes(key)) problems.push(`unknown key "${key}"`)
+  for (const key of Object.keys(file))
+    if (!['defaults', 'profiles', 'domains', 'rules'].includes(key)) problems.push(`unknown key "${key}"`)
+  if (file.rules !== undefined) problems.push(...checkRuleSpecs(file.rules))
   const checkSettings = (where: string, s: unknown) => {
     if (typeof s !== 'object' || s === null) return problems.push(`${where} must be an object`)
     for (const [k, v] of Object.entries(s)) {
