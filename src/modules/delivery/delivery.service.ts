@@ -318,10 +318,10 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
 
 export type DeliveryService = ReturnType<typeof createDeliveryService>
 
-/** A transaction stopped before it began (shutdown, a lost claim), as a transaction result. */
 /** Attempts of a delivery that may go again at once after a per-connection cap (`reconnect`). */
 const QUICK_RECONNECTS = 2
 
+/** A transaction stopped before it began (shutdown, a lost claim), as a transaction result. */
 const cutFailure = (code: string, message: string): TransactionResult => ({
   ok: false,
   phase: 'connect',

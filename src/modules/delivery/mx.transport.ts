@@ -132,8 +132,7 @@ export class MxTransport implements DirectTransport {
    */
   async throttled(ticket: MxTicket, rule?: { id: string; pauseMs?: number }): Promise<number> {
     if (!ticket.policy) return 0
-    const { destination } = ticket.policy
-    const { pauseMs, maxPauseMs } = ticket.policy
+    const { destination, pauseMs, maxPauseMs } = ticket.policy
     const floor = Math.max(pauseMs, rule?.pauseMs ?? 0)
     const until = await this.deps.limiter.throttled(destination, floor, Math.max(maxPauseMs, floor), maxPauseMs)
     // A destination warming up that throttles us stays at today's step on the next sending day.

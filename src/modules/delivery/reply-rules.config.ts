@@ -36,9 +36,12 @@ export function checkRuleSpecs(value: unknown): string[] {
   if (!Array.isArray(value)) return ['rules must be a list']
   if (value.length > MAX_RULES) return [`rules: at most ${MAX_RULES}`]
   const problems: string[] = []
-  value.forEach((spec, i) => {
+  for (const [i, spec] of value.entries()) {
     const at = `rules[${i}]`
-    if (typeof spec !== 'object' || spec === null) return problems.push(`${at} must be an object`)
+    if (typeof spec !== 'object' || spec === null) {
+      problems.push(`${at} must be an object`)
+      continue
+    }
     const r = spec as Record<string, unknown>
     for (const k of Object.keys(r))
       if (!['id', 'providers', 'code', 'enhanced', 'text', 'phases', 'class', 'scope', 'pauseMs'].includes(k))
@@ -73,7 +76,7 @@ export function checkRuleSpecs(value: unknown): string[] {
     }
     if (r.code === undefined && r.enhanced === undefined && r.text === undefined)
       problems.push(`${at} must match on code, enhanced or text`)
-  })
+  }
   return problems
 }
 
