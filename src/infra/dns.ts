@@ -28,6 +28,8 @@ export interface Dns {
   addresses(host: string): Promise<string[]>
   /** TXT records, each joined from its strings. */
   txt(name: string): Promise<string[]>
+  /** The PTR names of an address; an empty list when it has none. */
+  reverse(address: string): Promise<string[]>
 }
 
 const KIND_BY_CODE: Record<string, DnsFailure> = {
@@ -72,5 +74,6 @@ export function createDns(options: { servers?: string[]; timeoutMs: number }): D
       return [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])]
     },
     txt: (name) => wrap(name, async () => (await resolver.resolveTxt(name)).map((parts) => parts.join(''))),
+    reverse: (address) => orEmpty(() => wrap(address, () => resolver.reverse(address))),
   }
 }

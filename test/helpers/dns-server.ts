@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo } from 'node:dgram'
 import { isIPv4 } from 'node:net'
 
 /**
- * A tiny authoritative DNS server on loopback UDP for tests: A, AAAA, MX, TXT and CNAME records
+ * A tiny authoritative DNS server on loopback UDP for tests: A, AAAA, MX, TXT, CNAME and PTR records
  * from a plain object, NXDOMAIN for unknown names, and SERVFAIL (or silence) on demand. Enough
  * for Node's resolver (c-ares) pointed at it with `setServers(['127.0.0.1:<port>'])`.
  */
@@ -12,6 +12,8 @@ export interface ZoneEntry {
   MX?: Array<{ priority: number; exchange: string }>
   TXT?: string[]
   CNAME?: string
+  /** For reverse names (`4.3.2.1.in-addr.arpa`). */
+  PTR?: string[]
   /** Answer every query for this name with SERVFAIL. */
   servfail?: boolean
   /** Never answer (the resolver times out). */
@@ -20,7 +22,7 @@ export interface ZoneEntry {
 
 export type Zone = Record<string, ZoneEntry>
 
-const TYPES: Record<number, keyof ZoneEntry> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT', 5: 'CNAME' }
+const TYPES: Record<number, keyof ZoneEntry> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT', 5: 'CNAME', 12: 'PTR' }
 
 export async function startDnsServer(initial: Zone = {}) {
   let zone: Zone = normalise(initial)
@@ -69,6 +71,7 @@ function answer(msg: Buffer, zone: Zone, log: Array<{ name: string; type: string
     if (type === 'MX') for (const mx of entry.MX ?? []) answers.push(record(15, Buffer.concat([u16(mx.priority), encodeName(mx.exchange)])))
     if (type === 'TXT') for (const txt of entry.TXT ?? []) answers.push(record(16, txtData(txt)))
     if (type === 'CNAME' && entry.CNAME) answers.push(record(5, encodeName(entry.CNAME)))
+    if (type === 'PTR') for (const name of entry.PTR ?? []) answers.push(record(12, encodeName(name)))
   }
   // QR, opcode 0, AA, RD copied, RA; rcode.
   const flags = 0x8400 | (msg.readUInt16BE(2) & 0x0100) | 0x0080 | rcode

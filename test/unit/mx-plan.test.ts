@@ -24,6 +24,9 @@ function fakeDns(
     async txt() {
       return []
     },
+    async reverse() {
+      return []
+    },
   }
   return dns
 }

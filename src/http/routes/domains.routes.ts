@@ -2,7 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { type DomainService, MAX_DOMAINS_PER_ACCOUNT } from '../../modules/domains/domain.service.js'
 import { cursorId, nextCursor, presentDomain } from '../presenters.js'
 import { errors, IdParamsSchema } from '../schemas/common.js'
-import { CreateDomainBodySchema, DeletedDomainSchema, DomainPageSchema, DomainSchema, ListDomainsQuerySchema } from '../schemas/domains.js'
+import {
+  CreateDomainBodySchema,
+  DeletedDomainSchema,
+  DomainPageSchema,
+  DomainSchema,
+  ListDomainsQuerySchema,
+  SendingHostSchema,
+} from '../schemas/domains.js'
 
 /** Sending domains (full-scope keys: no route here opts into the `send` scope). */
 export const domainRoutes: FastifyPluginAsyncTypebox<{ domains: DomainService }> = async (app, { domains }) => {
@@ -62,6 +69,20 @@ export const domainRoutes: FastifyPluginAsyncTypebox<{ domains: DomainService }>
       },
     },
     async (request) => presentDomain(await domains.verify(request.principal.accountId, request.params.id)),
+  )
+
+  app.get(
+    '/sending-host',
+    {
+      schema: {
+        tags: ['domains'],
+        summary: 'Self-check of the sending host: forward-confirmed reverse DNS of HELO_NAME and the sending address',
+        description:
+          'Gmail and Microsoft defer or refuse mail from an address without a PTR record whose name resolves back to it. Advice only; looked up at most once a minute.',
+        response: { 200: SendingHostSchema, ...errors(401, 403, 429) },
+      },
+    },
+    async () => await domains.sendingHost(),
   )
 
   app.delete(

@@ -40,3 +40,20 @@ export const ListDomainsQuerySchema = Type.Object(
 export const DomainPageSchema = Type.Object({ data: Type.Array(DomainSchema), next_cursor: Nullable(Type.String()) })
 
 export const DeletedDomainSchema = Type.Object({ id: Type.String(), deleted: Type.Literal(true) })
+
+export const SendingHostSchema = Type.Object({
+  helo_name: Type.String({ description: 'HELO_NAME, the name Hikyaku gives itself to receivers' }),
+  helo_addresses: Type.Array(Type.String(), { description: "HELO_NAME's A and AAAA addresses" }),
+  addresses: Type.Array(
+    Type.Object({
+      address: Type.String({ description: 'MX_SOURCE_ADDRESS when set, else one of HELO_NAME’s addresses' }),
+      ptr: Type.Array(Type.String(), { description: 'Its PTR names' }),
+      status: Type.Enum(['ok', 'not_helo', 'unconfirmed', 'missing', 'unknown'] as const, {
+        description:
+          'ok: a PTR name resolves back to the address and is HELO_NAME; not_helo: confirmed, but another name; unconfirmed: no PTR name resolves back; missing: no PTR record; unknown: DNS gave no answer',
+      }),
+    }),
+  ),
+  status: Type.Enum(['ok', 'warning'] as const),
+  advice: Type.Array(Type.String(), { description: 'What to publish or change, one line each' }),
+})

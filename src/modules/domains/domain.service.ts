@@ -1,4 +1,5 @@
 import type { Config } from '../../config.js'
+import type { Dns } from '../../infra/dns.js'
 import type { Logger } from '../../infra/logger.js'
 import { normaliseDomain } from '../../lib/address.js'
 import { AppError, notFound, validationFailed } from '../../lib/errors.js'
@@ -10,6 +11,7 @@ import { ed25519Selector, expectedRecords, type RecordSettings } from './domain.
 import type { DomainRepository, StoredDomain } from './domain.repository.js'
 import type { DnsRecord, DomainStatus, DomainView, SigningKey } from './domain.types.js'
 import { checkRecords, type DnsLookups } from './domain.verify.js'
+import { checkSendingHost, type SendingHostCheck } from './sending-host.js'
 
 /**
  * Sending domains: each gets a DKIM key (sealed at rest) and the DNS records to publish;
@@ -18,10 +20,13 @@ import { checkRecords, type DnsLookups } from './domain.verify.js'
  */
 export interface DomainServiceDeps {
   repository: DomainRepository
-  dns: DnsLookups
+  dns: DnsLookups & Pick<Dns, 'addresses' | 'reverse'>
   /** Seals the DKIM private keys (purpose `dkim`), each bound to its row (`sealedKeyAad`). */
   box: SecretBox
-  config: Pick<Config, 'dkimSelector' | 'dkimEd25519' | 'spfInclude' | 'spfIps' | 'bounceSubdomain' | 'bounceMxHost' | 'heloName'>
+  config: Pick<
+    Config,
+    'dkimSelector' | 'dkimEd25519' | 'spfInclude' | 'spfIps' | 'bounceSubdomain' | 'bounceMxHost' | 'heloName' | 'mxSourceAddress'
+  >
   /** Where operator problems (an unusable sealed key) are reported. */
   logger?: Logger
   now?: () => Date
@@ -46,6 +51,7 @@ const CACHE_MAX_ENTRIES = 10_000
 
 export function createDomainService(deps: DomainServiceDeps) {
   const { repository, dns, box, config } = deps
+  let hostCheck: { value: SendingHostCheck; until: number } | undefined
   const now = deps.now ?? (() => new Date())
   const settings: RecordSettings = {
     spfInclude: config.spfInclude,
@@ -207,6 +213,14 @@ export function createDomainService(deps: DomainServiceDeps) {
 
     async isVerified(accountId: string, domainName: string): Promise<boolean> {
       return (await sendingDomain(accountId, domainName)).verified
+    },
+
+    /** Forward-confirmed reverse DNS of HELO_NAME and the sending address (a minute's cache: it is a host-wide fact). */
+    async sendingHost(): Promise<SendingHostCheck> {
+      if (hostCheck && hostCheck.until > Date.now()) return hostCheck.value
+      const value = await checkSendingHost(dns, config.heloName, config.mxSourceAddress)
+      hostCheck = { value, until: Date.now() + 60_000 }
+      return value
     },
   }
 }
