@@ -477,6 +477,10 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
 
     /** One email of the account with its recipients and their latest attempts; undefined when it has no such email. */
     async find(accountId: string, id: string, attemptsPerRecipient: number): Promise<EmailDetail | undefined> {
+      // Attempts first: an outcome commits the attempt row and the recipient's status together, and
+      // the two reads are separate snapshots. Read in this order, a finished attempt is never shown
+      // next to the status from before it (the other order showed 'sending' beside its outcome).
+      const { rows } = await pool.query<AttemptRow>(LATEST_ATTEMPTS, [id, attemptsPerRecipient, accountId])
       const email = await prisma.email.findFirst({
         where: { id, accountId },
         omit: { raw: true, text: true, html: true },
@@ -486,7 +490,6 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
         },
       })
       if (!email) return undefined
-      const { rows } = await pool.query<AttemptRow>(LATEST_ATTEMPTS, [id, attemptsPerRecipient, accountId])
       const byRecipient = new Map<string, AttemptRow[]>()
       for (const row of rows) byRecipient.set(row.recipient_id, [...(byRecipient.get(row.recipient_id) ?? []), row])
       return {
