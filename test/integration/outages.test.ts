@@ -149,11 +149,17 @@ describe('a stale job resurrected from an old Redis snapshot (F5)', () => {
 
     // Due now, but expired: a job must not send it either; the sweeper expires it.
     await h.container.pool.query("UPDATE emails SET expires_at = now() - interval '1 second' WHERE id = $1; ", [id])
-    await h.container.pool.query('UPDATE recipients SET next_attempt_at = now() WHERE email_id = $1', [id])
+    // As if a provider's block had held it until then: the expiry says so.
+    await h.container.pool.query("UPDATE recipients SET next_attempt_at = now(), reason = 'destination_blocked' WHERE email_id = $1", [id])
     await queue.add('attempt', { deliveryId, attempt: 2, route: 'relay' }, { jobId: `dlv-${deliveryId}-2b`, removeOnComplete: true })
     const expired = await h.waitForEmail(id, (e) => e.status === 'expired')
     assert.equal(tries.get('stale@example.net'), 1, 'nothing sent after the deadline')
     assert.equal((expired as unknown as EmailView).attempts.length, 1)
+    const expiry = (expired as unknown as { events: Array<{ type: string; data: Record<string, unknown> }> }).events.at(-1)
+    assert.deepEqual(
+      [expiry?.type, expiry?.data.reason, expiry?.data.last_reason],
+      ['email.expired', 'max_delivery_age', 'destination_blocked'],
+    )
   })
 })
 

@@ -13,7 +13,12 @@ interface ExpiredRow {
   account_id: string
   address: string
   attempt_count: number
+  /** Its pending reason before it expired. */
+  last_reason: string | null
 }
+
+/** Pending reasons that say nothing more than "it was waiting its turn". */
+const ORDINARY_WAITS = new Set(['scheduled', 'queued', 'waiting_retry', 'sending'])
 
 /** The sweeper's statements (docs/architecture.md §3); each page is bounded and commits on its own. */
 export function createSweeperRepository(pool: Pool) {
@@ -58,15 +63,17 @@ export function createSweeperRepository(pool: Pool) {
     async expireOverdue(limit: number): Promise<number> {
       return withTransaction(pool, async (client) => {
         const { rows } = await client.query<ExpiredRow>(
-          `UPDATE recipients r SET status = 'expired', reason = NULL, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
-             FROM emails e
-            WHERE r.id IN (SELECT r2.id FROM recipients r2 JOIN emails e2 ON e2.id = r2.email_id
-                            WHERE r2.status IN ('scheduled', 'queued', 'deferred', 'sending')
-                              AND r2.next_attempt_at <= now() AND e2.expires_at < now()
-                              AND (r2.status <> 'sending' OR r2.lease_until < now())
-                            ORDER BY r2.next_attempt_at LIMIT $1 FOR UPDATE OF r2 SKIP LOCKED)
-              AND e.id = r.email_id
-           RETURNING r.id, r.email_id, r.account_id, r.address, r.attempt_count`,
+          `WITH due AS MATERIALIZED (
+             SELECT r2.id, r2.reason FROM recipients r2 JOIN emails e2 ON e2.id = r2.email_id
+              WHERE r2.status IN ('scheduled', 'queued', 'deferred', 'sending')
+                AND r2.next_attempt_at <= now() AND e2.expires_at < now()
+                AND (r2.status <> 'sending' OR r2.lease_until < now())
+              ORDER BY r2.next_attempt_at LIMIT $1 FOR UPDATE OF r2 SKIP LOCKED
+           )
+           UPDATE recipients r SET status = 'expired', reason = NULL, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+             FROM due
+            WHERE r.id = due.id
+           RETURNING r.id, r.email_id, r.account_id, r.address, r.attempt_count, due.reason AS last_reason`,
           [limit],
         )
         // An attempt cut off with its worker never finishes by itself.
@@ -84,7 +91,13 @@ export function createSweeperRepository(pool: Pool) {
             recipientId: r.id,
             recipient: r.address,
             type: 'email.expired',
-            data: { attempt: r.attempt_count, reason: 'max_delivery_age' },
+            // What it was waiting for when it ran out of time (a block, a warm-up cap, our relay), if
+            // more than an ordinary retry: why the mail never went.
+            data: {
+              attempt: r.attempt_count,
+              reason: 'max_delivery_age',
+              ...(r.last_reason && !ORDINARY_WAITS.has(r.last_reason) ? { last_reason: r.last_reason } : {}),
+            },
           })),
         )
         await refreshEmailStatuses(

@@ -36,6 +36,8 @@ export interface EventData {
   /** A complaint's ARF Feedback-Type (abuse, fraud, …) and the reporting provider's software. */
   feedback_type?: string
   user_agent?: string
+  /** An expiry's pending reason before it, when more than a retry (destination_blocked, warming_up, …). */
+  last_reason?: string
   /** The reply rule that read the remote's reply (its id), and the class it put the reply in. */
   rule?: string
   rule_class?: string
