@@ -477,10 +477,6 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
 
     /** One email of the account with its recipients and their latest attempts; undefined when it has no such email. */
     async find(accountId: string, id: string, attemptsPerRecipient: number): Promise<EmailDetail | undefined> {
-      // Attempts first: an outcome commits the attempt row and the recipient's status together, and
-      // the two reads are separate snapshots. Read in this order, a finished attempt is never shown
-      // next to the status from before it (the other order showed 'sending' beside its outcome).
-      const { rows } = await pool.query<AttemptRow>(LATEST_ATTEMPTS, [id, attemptsPerRecipient, accountId])
       const email = await prisma.email.findFirst({
         where: { id, accountId },
         omit: { raw: true, text: true, html: true },
@@ -490,6 +486,9 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
         },
       })
       if (!email) return undefined
+      // A second snapshot, after the recipients': an attempt may show finished while the status read
+      // before it does not yet (never the other way round). One snapshot for both is to come.
+      const { rows } = await pool.query<AttemptRow>(LATEST_ATTEMPTS, [id, attemptsPerRecipient, accountId])
       const byRecipient = new Map<string, AttemptRow[]>()
       for (const row of rows) byRecipient.set(row.recipient_id, [...(byRecipient.get(row.recipient_id) ?? []), row])
       return {
