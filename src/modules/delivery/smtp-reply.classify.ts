@@ -3,7 +3,6 @@ import { BUILT_IN_RULES, matchReply, PAUSING, type ReplyRule } from './reply-rul
 
 const ENHANCED_RE = /^([245])\.(\d{1,3})\.(\d{1,3})\b/
 const REPLY_RE = /^(\d{3})(?:[ -](.*))?$/s
-const THROTTLE_TEXT_RE = /\b(rate|too many|throttl|slow down)/i
 
 /** Parses `550 5.1.1 User unknown` (multi-line replies keep their text) into code and parts. */
 export function parseReply(raw: string): SmtpReply | undefined {
@@ -28,11 +27,9 @@ export function parseReply(raw: string): SmtpReply | undefined {
   return { code, text }
 }
 
+/** A reply that asks any destination to slow down: what the generic rules of the table call `capacity`. */
 export const isThrottling = (reply: SmtpReply | undefined): boolean =>
-  !!reply &&
-  reply.code >= 400 &&
-  reply.code < 500 &&
-  (reply.code === 421 || reply.enhanced?.startsWith('4.7.') === true || THROTTLE_TEXT_RE.test(reply.text))
+  !!reply && matchReply(BUILT_IN_RULES, reply, undefined, 'mail')?.class === 'capacity'
 
 // 5.3.4 "message too big for system": the message itself cannot go this way — a local failure,
 // not a statement about the recipient.
