@@ -122,6 +122,19 @@ export type EmailView = {
 
 export const TERMINAL = ['sent', 'delivered', 'bounced', 'expired', 'failed', 'suppressed', 'cancelled', 'partially_delivered']
 
+/**
+ * Environment for a harness delivering straight to MX hosts on loopback sinks (one shared port)
+ * found through the loopback DNS server at `dnsServer`.
+ */
+export const mxEnv = (port: number, dnsServer: string, extra: Record<string, string> = {}) => ({
+  DELIVERY_MODE: 'mx',
+  MX_PORT: String(port),
+  MX_ALLOW_PRIVATE: 'true',
+  DNS_SERVERS: dnsServer,
+  DNS_TIMEOUT: '1s',
+  ...extra,
+})
+
 export const basicEmail = (overrides: Record<string, unknown> = {}) => ({
   from: 'Sender <sender@example.com>',
   to: 'rcpt@example.net',

@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { startDnsServer } from '../helpers/dns-server.js'
 import { waitFor } from '../helpers/env.js'
-import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
+import { basicEmail, type Harness, mxEnv, startHarness, TERMINAL } from '../helpers/harness.js'
 import { freePort } from '../helpers/processes.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 
@@ -47,16 +47,11 @@ describe('MX limits: recipients per transaction and connection, and connection r
       'mx.reset.test': { A: ['127.0.0.43'] },
     })
     h = await startHarness({
-      env: {
-        DELIVERY_MODE: 'mx',
-        MX_PORT: String(port),
-        MX_ALLOW_PRIVATE: 'true',
-        DNS_SERVERS: dns.server,
-        DNS_TIMEOUT: '1s',
+      env: mxEnv(port, dns.server, {
         WORKER_CONCURRENCY: '4',
         RETRY_SCHEDULE: '10m',
         MAX_RECIPIENTS: '300',
-      },
+      }),
     })
   })
   after(async () => {

@@ -9,7 +9,7 @@ import { generate } from 'selfsigned'
 import { parseReturnPath, returnPath as signedReturnPath } from '../../src/modules/feedback/verp.js'
 import { startDnsServer, type ZoneEntry } from '../helpers/dns-server.js'
 import { waitFor } from '../helpers/env.js'
-import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
+import { basicEmail, type Harness, mxEnv, startHarness, TERMINAL } from '../helpers/harness.js'
 import { freePort } from '../helpers/processes.js'
 import { type Sink, type SinkScript, startSink } from '../helpers/smtp-sink.js'
 
@@ -97,16 +97,11 @@ describe('MX delivery', () => {
       }),
     )
     h = await startHarness({
-      env: {
-        DELIVERY_MODE: 'mx',
-        MX_PORT: String(port),
-        MX_ALLOW_PRIVATE: 'true',
-        DNS_SERVERS: dns.server,
-        DNS_TIMEOUT: '1s',
+      env: mxEnv(port, dns.server, {
         SHAPING_CONFIG: shapingFile,
         WORKER_CONCURRENCY: '4',
         RETRY_SCHEDULE: '10m',
-      },
+      }),
     })
   })
   after(async () => {

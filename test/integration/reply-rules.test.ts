@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startDnsServer } from '../helpers/dns-server.js'
 import { waitFor } from '../helpers/env.js'
-import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
+import { basicEmail, type Harness, mxEnv, startHarness, TERMINAL } from '../helpers/harness.js'
 import { freePort } from '../helpers/processes.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 
@@ -51,15 +51,10 @@ describe('reply rules in MX mode', () => {
       'aspmx.l.google.com': { A: ['127.0.0.33'] },
     })
     h = await startHarness({
-      env: {
-        DELIVERY_MODE: 'mx',
-        MX_PORT: String(port),
-        MX_ALLOW_PRIVATE: 'true',
-        DNS_SERVERS: dns.server,
-        DNS_TIMEOUT: '1s',
+      env: mxEnv(port, dns.server, {
         WORKER_CONCURRENCY: '4',
         RETRY_SCHEDULE: '10m',
-      },
+      }),
     })
   })
   after(async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startDnsServer } from '../helpers/dns-server.js'
 import { waitFor } from '../helpers/env.js'
-import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
+import { basicEmail, type Harness, mxEnv, startHarness, TERMINAL } from '../helpers/harness.js'
 import { freePort } from '../helpers/processes.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 
@@ -30,17 +30,12 @@ describe('warm-up caps in MX mode', () => {
     const shaping = join(dir, 'shaping.json')
     writeFileSync(shaping, JSON.stringify({ domains: { 'warm.test': { warmup: [2, 4, 8] } } }))
     h = await startHarness({
-      env: {
-        DELIVERY_MODE: 'mx',
-        MX_PORT: String(port),
-        MX_ALLOW_PRIVATE: 'true',
-        DNS_SERVERS: dns.server,
-        DNS_TIMEOUT: '1s',
+      env: mxEnv(port, dns.server, {
         SHAPING_CONFIG: shaping,
         WORKER_CONCURRENCY: '1',
         // Long enough to wait for tomorrow: a wait never outlasts the message.
         MAX_DELIVERY_AGE: '3d',
-      },
+      }),
     })
   })
   after(async () => {
