@@ -47,6 +47,7 @@ if paused > now then
   if now + floor <= paused + 60000 then return paused end
   local longer = math.min(floor, tonumber(ARGV[2]))
   redis.call('HSET', KEYS[1], 'pausedUntil', now + longer)
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'rule', ARGV[4], 'ruleAt', now) end
   keep(math.max(longer * 4, 3600000))
   return now + longer
 end
@@ -54,6 +55,7 @@ local factor = math.max(1 / 64, tonumber(redis.call('HGET', KEYS[1], 'factor') o
 local last = tonumber(redis.call('HGET', KEYS[1], 'pauseMs') or '0')
 local pause = math.min(math.max(last * 2, floor), tonumber(ARGV[2]))
 redis.call('HSET', KEYS[1], 'factor', factor, 'pauseMs', math.min(pause, tonumber(ARGV[3])), 'pausedUntil', now + pause, 'successes', 0)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'rule', ARGV[4], 'ruleAt', now) end
 keep(math.max(pause * 4, 3600000))
 return now + pause`
 
@@ -98,6 +100,26 @@ redis.call('HINCRBY', KEYS[1], 'count', 1)
 redis.call('PEXPIRE', KEYS[1], 90 * 86400000)
 return {1, nextMidnight}`
 
+/**
+ * KEYS: state, recipient-domain holds, sender holds. ARGV: the recipient domain. The destination's
+ * pause and factor, when this recipient domain is held, and how many senders are (so that a
+ * delivery checks its sender only when some are).
+ */
+const STATE = `${NOW}
+local s = redis.call('HMGET', KEYS[1], 'pausedUntil', 'factor')
+local held = redis.call('ZSCORE', KEYS[2], ARGV[1]) or '0'
+return {s[1] or '0', s[2] or '1', held, redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')}`
+
+/**
+ * KEYS: holds. ARGV: who (a recipient domain or a sender), ms. Holds them for at least `ms` from
+ * now (a longer hold in force stays); expired holds are dropped. Returns the hold's end.
+ */
+const HOLD = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], 'GT', now + tonumber(ARGV[2]), ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))`
+
 /** KEYS: warm-up state. Gives back a message of today's cap that was taken but not sent. */
 const WARMUP_GIVE_BACK = `
 local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
@@ -107,9 +129,36 @@ return 0`
 export function createDestinationLimiter(redis: Redis, prefix: string): DestinationLimiter {
   const key = (destination: string, part: string) => `${prefix}:dest:{${destination}}:${part}`
   return {
-    async state(destination) {
-      const [pausedUntil, factor] = await redis.hmget(key(destination, 'state'), 'pausedUntil', 'factor')
-      return { pausedUntil: Number(pausedUntil ?? 0), factor: Number(factor ?? 1) }
+    async state(destination, recipientDomain = '') {
+      const keys = [key(destination, 'state'), key(destination, 'holds:r'), key(destination, 'holds:s')]
+      const [pausedUntil, factor, held, senders] = (await redis.eval(STATE, 3, ...keys, recipientDomain)) as string[]
+      return { pausedUntil: Number(pausedUntil), factor: Number(factor), domainHeldUntil: Number(held), sendersHeld: Number(senders) }
+    },
+    async hold(destination, scope, who, ms) {
+      return Number(await redis.eval(HOLD, 1, key(destination, scope === 'sender' ? 'holds:s' : 'holds:r'), who, Math.max(1, ms)))
+    },
+    async senderHeldUntil(destination, sender) {
+      return Number((await redis.zscore(key(destination, 'holds:s'), sender)) ?? 0)
+    },
+    async describe(destination) {
+      const k = (part: string) => key(destination, part)
+      const [state, senders, domains] = await Promise.all([
+        redis.hmget(k('state'), 'pausedUntil', 'factor', 'rule', 'ruleAt'),
+        redis.zrangebyscore(k('holds:s'), `(${Date.now()}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000),
+        redis.zrangebyscore(k('holds:r'), `(${Date.now()}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000),
+      ])
+      const pairs = (flat: string[]) => {
+        const out: Array<{ who: string; until: number }> = []
+        for (let i = 0; i + 1 < flat.length; i += 2) out.push({ who: flat[i] as string, until: Number(flat[i + 1]) })
+        return out
+      }
+      return {
+        pausedUntil: Number(state[0] ?? 0),
+        factor: Number(state[1] ?? 1),
+        lastRule: state[2] ? { id: state[2], at: Number(state[3] ?? 0) } : undefined,
+        senders: pairs(senders),
+        recipientDomains: pairs(domains),
+      }
     },
     async acquireSlot(destination, slot, max, leaseMs) {
       return (await redis.eval(ACQUIRE, 2, key(destination, 'slots'), key(destination, 'state'), slot, max, leaseMs)) === 1
@@ -124,8 +173,8 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
       if (perSecond <= 0) return 0
       return Number(await redis.eval(RATE, 1, key(destination, 'rate'), 1000 / perSecond, Math.max(1, Math.ceil(perSecond))))
     },
-    async throttled(destination, pauseMs, maxPauseMs, backoffCapMs = maxPauseMs) {
-      return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs, backoffCapMs))
+    async throttled(destination, pauseMs, maxPauseMs, backoffCapMs = maxPauseMs, rule = '') {
+      return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs, backoffCapMs, rule))
     },
     async warmupTake(destination, source, schedule) {
       const [taken, nextDay] = (await redis.eval(WARMUP, 1, key(destination, `warmup:${source}`), ...schedule)) as [number, number]

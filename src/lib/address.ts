@@ -92,3 +92,17 @@ function unquote(name: string): string {
 }
 
 const fail = (reason: string): ParseResult => ({ ok: false, reason })
+
+/** The domain of the address in a From header value (`Name <a@b.example>` or `a@b.example`), lower-cased. */
+export function fromDomain(fromHeader: string): string {
+  const end = fromHeader.lastIndexOf('>')
+  const start = end >= 0 ? fromHeader.lastIndexOf('<', end) : -1
+  const address = start >= 0 ? fromHeader.slice(start + 1, end) : fromHeader
+  const at = address.lastIndexOf('@')
+  return at >= 0
+    ? address
+        .slice(at + 1)
+        .trim()
+        .toLowerCase()
+    : ''
+}

@@ -26,7 +26,7 @@ describe('destination limiter pauses (real Redis)', () => {
     const until = await limiter.throttled('profile:a', MINUTE, HOUR)
     assert.ok(Math.abs(until - (Date.now() + MINUTE)) < 5_000)
     assert.equal(await limiter.throttled('profile:a', MINUTE, HOUR), until, 'a second reply of the same burst')
-    assert.deepEqual(await limiter.state('profile:a'), { pausedUntil: until, factor: 0.5 })
+    assert.deepEqual(await limiter.state('profile:a'), { pausedUntil: until, factor: 0.5, domainHeldUntil: 0, sendersHeld: 0 })
   })
 
   it('a reply that asks for a much longer pause extends the running one, without halving again', async () => {
@@ -34,7 +34,7 @@ describe('destination limiter pauses (real Redis)', () => {
     await limiter.throttled('profile:b', MINUTE, HOUR)
     const until = await limiter.throttled('profile:b', 2 * HOUR, 2 * HOUR)
     assert.ok(until > Date.now() + 2 * HOUR - 5_000, 'extended to the block’s pause')
-    assert.deepEqual(await limiter.state('profile:b'), { pausedUntil: until, factor: 0.5 })
+    assert.deepEqual(await limiter.state('profile:b'), { pausedUntil: until, factor: 0.5, domainHeldUntil: 0, sendersHeld: 0 })
   })
 
   it('a long first pause is honoured, but the backoff it leaves stays within the profile’s maximum', async () => {
@@ -44,6 +44,32 @@ describe('destination limiter pauses (real Redis)', () => {
     const state = `${prefix}:dest:{profile:c}:state`
     assert.equal(Number(await redis.hget(state, 'pauseMs')), HOUR, 'the next ordinary throttle doubles from at most an hour')
     assert.ok((await redis.pttl(state)) >= 4 * HOUR, 'the state outlives the pause')
+  })
+
+  it('holds a sender or a recipient domain without pausing the destination; a longer hold in force stays', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    const sender = await limiter.hold('profile:h', 'sender', 'a.example', HOUR)
+    assert.ok(Math.abs(sender - (Date.now() + HOUR)) < 5_000)
+    assert.equal(await limiter.hold('profile:h', 'sender', 'a.example', MINUTE), sender, 'a shorter hold does not cut a longer one')
+    const domain = await limiter.hold('profile:h', 'recipient_domain', 'tenant.example', MINUTE)
+    const state = await limiter.state('profile:h', 'tenant.example')
+    assert.deepEqual(state, { pausedUntil: 0, factor: 1, domainHeldUntil: domain, sendersHeld: 1 })
+    assert.equal((await limiter.state('profile:h', 'other.example')).domainHeldUntil, 0, 'another domain goes')
+    assert.equal(await limiter.senderHeldUntil('profile:h', 'a.example'), sender)
+    assert.equal(await limiter.senderHeldUntil('profile:h', 'b.example'), 0)
+    await limiter.throttled('profile:h', MINUTE, HOUR, HOUR, 'google.ip_reputation')
+    const view = await limiter.describe('profile:h')
+    assert.equal(view.lastRule?.id, 'google.ip_reputation')
+    assert.deepEqual(view.senders, [{ who: 'a.example', until: sender }])
+    assert.deepEqual(view.recipientDomains, [{ who: 'tenant.example', until: domain }])
+  })
+
+  it('an ended hold no longer counts', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    await limiter.hold('profile:e', 'sender', 'a.example', 1)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    assert.equal((await limiter.state('profile:e')).sendersHeld, 0)
+    assert.deepEqual((await limiter.describe('profile:e')).senders, [])
   })
 
   it('many replies of one burst at once halve concurrency once', async () => {

@@ -17,12 +17,24 @@ describe('reply rules in MX mode', () => {
   let dns: Awaited<ReturnType<typeof startDnsServer>>
   let h: Harness
   const sinks: Record<string, Sink> = {}
+  let unsignedTries = 0
 
   before(async () => {
     const port = await freePort()
     const banned =
       '5.7.606 Access denied, banned sending IP [127.0.0.1]. To request removal from this list please visit https://sender.office.com/'
-    sinks.microsoft = await startSink({ rcpt: () => ({ code: 550, message: banned }) }, { host: '127.0.0.31', port })
+    const tenantBlock =
+      '5.7.1 Service unavailable; Client host [127.0.0.1] blocked using Customer Block list (AS16012607). To request removal from this list, please forward this message to delist@messaging.microsoft.com'
+    sinks.microsoft = await startSink(
+      {
+        rcpt: (address) => {
+          if (address.endsWith('@blocking.test')) return { code: 550, message: tenantBlock }
+          if (address.endsWith('@tenant.test')) return { code: 550, message: banned }
+          return undefined
+        },
+      },
+      { host: '127.0.0.31', port },
+    )
     sinks.yahoo = await startSink(
       {
         data: (_m, index) =>
@@ -34,10 +46,11 @@ describe('reply rules in MX mode', () => {
     )
     sinks.google = await startSink(
       {
-        data: (m) =>
-          m.from.startsWith('unsigned@')
-            ? { kind: 'reject', code: 421, message: '4.7.30 This mail has been rate limited because DKIM does not pass. - gsmtp' }
-            : { kind: 'accept' },
+        data: (m) => {
+          if (!/^From:.*@unsigned\.example>?\s*$/im.test(m.raw.toString())) return { kind: 'accept' }
+          unsignedTries++
+          return { kind: 'reject', code: 421, message: '4.7.30 This mail has been rate limited because DKIM does not pass. - gsmtp' }
+        },
       },
       { host: '127.0.0.33', port },
     )
@@ -45,6 +58,10 @@ describe('reply rules in MX mode', () => {
     dns = await startDnsServer({
       'tenant.test': mx('tenant-test.mail.protection.outlook.com'),
       'tenant-test.mail.protection.outlook.com': { A: ['127.0.0.31'] },
+      'blocking.test': mx('blocking-test.mail.protection.outlook.com'),
+      'open.test': mx('open-test.mail.protection.outlook.com'),
+      'blocking-test.mail.protection.outlook.com': { A: ['127.0.0.31'] },
+      'open-test.mail.protection.outlook.com': { A: ['127.0.0.31'] },
       'yahoo-hosted.test': mx('mta5.am0.yahoodns.net'),
       'mta5.am0.yahoodns.net': { A: ['127.0.0.32'] },
       'workspace.test': mx('aspmx.l.google.com'),
@@ -73,6 +90,22 @@ describe('reply rules in MX mode', () => {
       const email = (await h.getEmail(id)) as Email
       return email.recipients[0] && want(email.recipients[0]) ? email : undefined
     })
+
+  it("a Microsoft 365 tenant's own block list holds only that domain's mail: Microsoft is not paused", async () => {
+    const email = await recipientOf(await send('first@blocking.test'), (r) => r.status === 'deferred')
+    assert.equal(email.recipients[0]?.reason, 'destination_blocked')
+    assert.equal(email.events.find((e) => e.type === 'email.deferred')?.data.rule, 'microsoft.tenant_block')
+    const next = new Date(email.recipients[0]?.next_attempt_at as string).getTime()
+    assert.ok(next > Date.now() + 30 * 60_000, `the domain is held for long (${email.recipients[0]?.next_attempt_at})`)
+
+    // The next message to that domain waits before connecting, with the reason, and no attempt.
+    const connections = sinks.microsoft?.connections
+    const second = await recipientOf(await send('second@blocking.test'), (r) => r.reason === 'destination_blocked')
+    assert.equal(second.recipients[0]?.status, 'queued', 'held before any attempt')
+    assert.equal(sinks.microsoft?.connections, connections, 'no connection for a held domain')
+    // Another tenant at the same provider is not held.
+    await recipientOf(await send('user@open.test'), (r) => r.status === 'delivered')
+  })
 
   it('a banned sending IP (Microsoft 5.7.606) defers the mail as destination_blocked, suppresses nobody, and pauses the destination', async () => {
     const email = await recipientOf(await send('first@tenant.test'), (r) => r.status === 'deferred')
@@ -104,10 +137,22 @@ describe('reply rules in MX mode', () => {
     assert.equal(sinks.yahoo?.received.length, 1, 'the refused message is not counted as received')
   })
 
-  it("a DKIM failure for one sending domain does not pause the provider for another sender's mail", async () => {
-    const failing = await recipientOf(await send('a@workspace.test', 'Unsigned <unsigned@example.com>'), (r) => r.status === 'deferred')
+  it("a DKIM failure holds that sending domain's mail at Gmail, uncounted, and not another sender's", async () => {
+    const failing = await recipientOf(await send('a@workspace.test', 'Unsigned <news@unsigned.example>'), (r) => r.status === 'deferred')
     assert.equal(failing.recipients[0]?.reason, 'sender_config')
-    assert.equal(failing.events.find((e) => e.type === 'email.deferred')?.data.rule, 'google.authentication')
+    const deferred = failing.events.find((e) => e.type === 'email.deferred')
+    assert.equal(deferred?.data.rule, 'google.authentication')
+    assert.equal(deferred?.data.rule_class, 'sender_config')
+    assert.equal(unsignedTries, 1)
+
+    // The same sender's next message to Google waits for the hold, without an attempt.
+    const held = await recipientOf(await send('c@workspace.test', 'Unsigned <news@unsigned.example>'), (r) => r.reason === 'sender_config')
+    assert.equal(held.recipients[0]?.status, 'queued', 'the claim was undone: no attempt counted')
+    assert.ok(new Date(held.recipients[0]?.next_attempt_at as string).getTime() > Date.now() + 20 * 60_000)
+    assert.equal(held.events.filter((e) => e.type === 'email.deferred').length, 0)
+    assert.equal(unsignedTries, 1, 'Gmail did not see the held message')
+
+    // Another sender's mail to Google goes at once.
     const started = Date.now()
     await recipientOf(await send('b@workspace.test'), (r) => r.status === 'delivered')
     assert.ok(Date.now() - started < 5_000, `the other sender's mail went at once (${Date.now() - started} ms)`)

@@ -18,7 +18,10 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>) 
     return err ? Promise.reject(err) : Promise.resolve(value())
   }
   const limiter: DestinationLimiter = {
-    state: () => call('state', () => ({ pausedUntil: 0, factor: 1 })),
+    state: () => call('state', () => ({ pausedUntil: 0, factor: 1, domainHeldUntil: 0, sendersHeld: 0 })),
+    hold: () => call('hold', () => 0),
+    senderHeldUntil: () => call('senderHeldUntil', () => 0),
+    describe: () => call('describe', () => ({ pausedUntil: 0, factor: 1, senders: [], recipientDomains: [] })),
     acquireSlot: (_d, slot) =>
       call('acquireSlot', () => {
         held.add(slot)

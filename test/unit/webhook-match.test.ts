@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fromDomain, wants } from '../../src/modules/webhooks/webhook.match.js'
+import { fromDomain } from '../../src/lib/address.js'
+import { wants } from '../../src/modules/webhooks/webhook.match.js'
 import { nextWebhookAttempt } from '../../src/modules/webhooks/webhook.schedule.js'
 
 const endpoint = { id: 'e', createdAt: new Date(1_000), eventTypes: [], streams: [], domains: [], tags: {} }

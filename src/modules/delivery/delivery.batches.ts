@@ -137,6 +137,7 @@ export function createDeliveryBatches(deps: {
     markData: async (held: HeldRecipient[]) => ours(held, await marker.push(held)),
     /** Rare (shutdown only): not batched. */
     release: (held: HeldRecipient[]) => repository.release(held),
+    holdBack: (held: HeldRecipient[], until: Date, reason: string) => repository.holdBack(held, until, reason),
 
     /**
      * The SMTP outcome is known: losing it to a passing database error would send the message

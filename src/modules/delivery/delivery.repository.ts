@@ -191,6 +191,25 @@ const RELEASE_SQL = `WITH ${HELD}, released AS (
   RETURNING 1
 ) SELECT id AS recipient_id, email_id FROM released`
 
+/**
+ * Undoes claims that found their sender held at the destination before anything was sent: the
+ * attempt never happened (its row goes, the attempt count goes back), and the recipients wait
+ * until the hold ends, with its reason.
+ */
+const HOLD_BACK_SQL = `WITH ${HELD}, back AS (
+  UPDATE recipients r
+     SET status = CASE WHEN r.attempt_count > 1 THEN 'deferred' ELSE 'queued' END::"RecipientStatus", reason = $5,
+         attempt_count = r.attempt_count - 1, next_attempt_at = LEAST($4::timestamptz, e.expires_at), lease_until = NULL,
+         updated_at = now()
+    FROM x, emails e
+   WHERE r.id = x.recipient_id AND e.id = r.email_id AND r.status = 'sending' AND r.attempt_count = x.attempt
+  RETURNING r.id, r.email_id
+), gone AS (
+  DELETE FROM delivery_attempts a USING x JOIN back ON back.id = x.recipient_id
+   WHERE a.id = x.attempt_id AND a.finished_at IS NULL
+  RETURNING 1
+) SELECT id AS recipient_id, email_id FROM back`
+
 const heldParams = (held: HeldRecipient[]) => [held.map((h) => h.recipientId), held.map((h) => h.attempt), held.map((h) => h.attemptId)]
 
 export function createDeliveryRepository(pool: Pool, options: { leaseMs: number }) {
@@ -281,6 +300,18 @@ export function createDeliveryRepository(pool: Pool, options: { leaseMs: number 
     async release(held: HeldRecipient[]): Promise<Set<string>> {
       return withTransaction(pool, async (client) => {
         const { rows } = await client.query<{ recipient_id: string; email_id: string }>(RELEASE_SQL, heldParams(held))
+        await refreshEmailStatuses(
+          client,
+          rows.map((r) => r.email_id),
+        )
+        return new Set(rows.map((r) => r.recipient_id))
+      })
+    },
+
+    /** Undoes claims whose sender is held (see HOLD_BACK_SQL); returns the ids given back. */
+    async holdBack(held: HeldRecipient[], until: Date, reason: string): Promise<Set<string>> {
+      return withTransaction(pool, async (client) => {
+        const { rows } = await client.query<{ recipient_id: string; email_id: string }>(HOLD_BACK_SQL, [...heldParams(held), until, reason])
         await refreshEmailStatuses(
           client,
           rows.map((r) => r.email_id),

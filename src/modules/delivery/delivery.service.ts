@@ -8,6 +8,7 @@ import { type Claim, createDeliveryBatches } from './delivery.batches.js'
 import type { DeliveryRepository } from './delivery.repository.js'
 import type { ClaimRequest, HeldRecipient, RecipientOutcome, TransactionResult } from './delivery.types.js'
 import type { Dispatcher } from './dispatch.port.js'
+import { applyHold, holdingRule, senderHeld } from './holds.js'
 import { keepLeases } from './lease-keeper.js'
 import { PrepareError, prepareMessage, type Signer } from './message.prepare.js'
 import { toRecord } from './outcome.records.js'
@@ -139,6 +140,14 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     const email = claim.email
     const held: HeldRecipient[] = claim.recipients.map((r) => ({ recipientId: r.id, attempt: r.attempt, attemptId: r.attemptId }))
     const attemptNo = Math.max(...claim.recipients.map((r) => r.attempt))
+    // Its sender is held at this destination (its authentication failed there): the claim is
+    // undone, uncounted, and the job waits for the hold's end (spread, so held mail does not all
+    // wake at once).
+    const senderHeldUntil = admitted.ticket && deps.mx ? await senderHeld(deps.mx, admitted.ticket, email.fromHeader, logger) : 0
+    if (senderHeldUntil > Date.now()) {
+      await batches.holdBack(held, new Date(senderHeldUntil), 'sender_config')
+      return { claimed: 0, delayUntil: Math.min(senderHeldUntil + Math.floor(Math.random() * 30_000), email.expiresAt.getTime()) }
+    }
 
     // The claim lives as long as the transaction does; if it is lost before the final dot, the
     // transaction stops, so that two workers never send the same recipients at once.
@@ -232,6 +241,10 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         // C6: a throttling reply slows the whole destination; the wait is its pause.
         const pausedUntil = await reportToDestination(ticket, throttled, result.ok, pauseRule)
         if (retryAt && pausedUntil && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
+        // A rule about this sender or this recipient domain holds back only their mail.
+        const hold = deps.mx ? holdingRule(outcomes) : undefined
+        const heldUntil = hold && deps.mx ? await applyHold(deps.mx, ticket, hold, email.fromHeader, logger) : 0
+        if (retryAt && heldUntil > retryAt.getTime()) retryAt = new Date(Math.min(heldUntil, email.expiresAt.getTime()))
       }
 
       const records = claim.recipients.map((r) =>

@@ -1,10 +1,37 @@
+export type HoldScope = 'sender' | 'recipient_domain'
+
+export interface DestinationView {
+  pausedUntil: number
+  factor: number
+  /** The last reply rule that paused the destination, and when. */
+  lastRule?: { id: string; at: number }
+  /** Senders and recipient domains held there, with when each hold ends (epoch ms). */
+  senders: Array<{ who: string; until: number }>
+  recipientDomains: Array<{ who: string; until: number }>
+}
+
 /**
  * Per-destination traffic state shared by every worker process (C6): connection slots, a send
  * rate, and the throttling backoff. Implemented on Redis (src/infra/destination-limiter.ts).
  */
 export interface DestinationLimiter {
-  /** When the destination is paused (epoch ms, 0 when not) and its concurrency factor (0-1]. */
-  state(destination: string): Promise<{ pausedUntil: number; factor: number }>
+  /**
+   * When the destination is paused (epoch ms, 0 when not), its concurrency factor (0-1], until
+   * when mail to `recipientDomain` there is held (0 when not), and how many senders are held there.
+   */
+  state(
+    destination: string,
+    recipientDomain?: string,
+  ): Promise<{ pausedUntil: number; factor: number; domainHeldUntil: number; sendersHeld: number }>
+  /**
+   * Holds one recipient domain's or one sender's mail at this destination for at least `ms` (a
+   * rule about them, not about everyone's traffic); returns the hold's end.
+   */
+  hold(destination: string, scope: HoldScope, who: string, ms: number): Promise<number>
+  /** Until when a sender's mail to the destination is held (epoch ms, 0 when not). */
+  senderHeldUntil(destination: string, sender: string): Promise<number>
+  /** What the destination's state shows (the destinations view). */
+  describe(destination: string): Promise<DestinationView>
   /** Takes a connection slot if fewer than `max × factor` are held; the slot expires unless renewed. */
   acquireSlot(destination: string, slot: string, max: number, leaseMs: number): Promise<boolean>
   /** Extends a slot's lease; false when it had already expired (it no longer counts). */
@@ -15,9 +42,9 @@ export interface DestinationLimiter {
   /**
    * A throttling reply: halves the factor and pauses the destination for a growing interval, at
    * least `pauseMs` and at most `maxPauseMs`; the interval remembered for the next one stays
-   * within `backoffCapMs`. Returns the pause end.
+   * within `backoffCapMs`; `rule` is remembered as the last that fired. Returns the pause end.
    */
-  throttled(destination: string, pauseMs: number, maxPauseMs: number, backoffCapMs?: number): Promise<number>
+  throttled(destination: string, pauseMs: number, maxPauseMs: number, backoffCapMs?: number, rule?: string): Promise<number>
   /**
    * Takes one message of today's warm-up cap for this destination and sending IP (`source`);
    * `taken` is false when today's is spent. `schedule`: caps per sending day; `nextDay`: when the

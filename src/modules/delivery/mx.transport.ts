@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from '../../infra/logger.js'
 import type { TransactionResult } from './delivery.types.js'
-import type { DestinationLimiter } from './limiter.port.js'
+import type { DestinationLimiter, HoldScope } from './limiter.port.js'
 import { countConnectionFailure, isConnectionFailure, Slot } from './mx.connections.js'
 import type { MxPlan, MxPlanner } from './mx.plan.js'
 import { type DestinationPolicy, fromProvider, type Shaping } from './shaping.js'
@@ -81,14 +81,16 @@ export class MxTransport implements DirectTransport {
     )
     const { limiter } = this.deps
     const now = Date.now()
-    const state = await limiter.state(policy.destination)
+    const state = await limiter.state(policy.destination, domain)
     if (state.pausedUntil > now) return { kind: 'wait', until: state.pausedUntil, reason: 'waiting_rate_limit' }
+    // This domain's own rule at the destination (a tenant's block list): its mail waits.
+    if (state.domainHeldUntil > now) return { kind: 'wait', until: state.domainHeldUntil, reason: 'destination_blocked' }
 
     // Today's warm-up cap first (a delivery over it waits for tomorrow without spending a slot or
     // a rate token), then a connection (an idle one, or a new slot), then a rate token: a token is
     // never spent by a delivery that then has to wait for a connection. Whatever a failing Redis
     // call leaves taken is given back, or a few blips would leak a destination's slots for good.
-    const ticket: MxTicket = { domain, plan, policy, factor: state.factor }
+    const ticket: MxTicket = { domain, plan, policy, factor: state.factor, sendersHeld: state.sendersHeld > 0 }
     try {
       if (policy.warmup) {
         const warm = await limiter.warmupTake(policy.destination, this.source, policy.warmup)
@@ -134,7 +136,7 @@ export class MxTransport implements DirectTransport {
     if (!ticket.policy) return 0
     const { destination, pauseMs, maxPauseMs } = ticket.policy
     const floor = Math.max(pauseMs, rule?.pauseMs ?? 0)
-    const until = await this.deps.limiter.throttled(destination, floor, Math.max(maxPauseMs, floor), maxPauseMs)
+    const until = await this.deps.limiter.throttled(destination, floor, Math.max(maxPauseMs, floor), maxPauseMs, rule?.id)
     // A destination warming up that throttles us stays at today's step on the next sending day.
     if (ticket.policy.warmup) {
       await this.deps.limiter
@@ -145,6 +147,23 @@ export class MxTransport implements DirectTransport {
     // Idle connections to a throttled destination would only be refused again.
     for (const [key, list] of this.idle) if (key.startsWith(`${destination}|`)) for (const c of [...list]) await this.closeConn(c)
     return until
+  }
+
+  /** Holds one sender's or this recipient domain's mail at the ticket's destination; returns the hold's end. */
+  async hold(ticket: MxTicket, scope: HoldScope, who: string, ms: number): Promise<number> {
+    if (!ticket.policy) return 0
+    const until = await this.deps.limiter.hold(ticket.policy.destination, scope, who, ms)
+    this.deps.logger.warn(
+      { destination: ticket.policy.destination, scope, who, until: new Date(until).toISOString() },
+      'holding mail at a destination',
+    )
+    return until
+  }
+
+  /** Until when a sender's mail is held at the ticket's destination (0: not held; asked only when some sender is). */
+  async senderHeldUntil(ticket: MxTicket, sender: string): Promise<number> {
+    if (!ticket.policy || !ticket.sendersHeld) return 0
+    return this.deps.limiter.senderHeldUntil(ticket.policy.destination, sender)
   }
 
   /** A success: a destination recovering from throttling gets one step of its concurrency back. */

@@ -1,4 +1,4 @@
-import type { ReplyClass, ReplyPhase, ReplyRule } from './reply-rules.js'
+import type { ReplyClass, ReplyPhase, ReplyRule, RuleScope } from './reply-rules.js'
 
 /** A rule as an operator writes it in SHAPING_CONFIG (`rules`): patterns are strings. */
 export interface RuleSpec {
@@ -9,7 +9,7 @@ export interface RuleSpec {
   text?: string
   phases?: ReplyPhase[]
   class: ReplyClass
-  scope?: 'destination' | 'recipient_domain'
+  scope?: RuleScope
   pauseMs?: number
 }
 
@@ -55,8 +55,8 @@ export function checkRuleSpecs(value: unknown): string[] {
       problems.push(`${at}.code must be a reply code or a [low, high] range`)
     if (r.phases !== undefined && !(Array.isArray(r.phases) && r.phases.every((p) => PHASES.includes(p))))
       problems.push(`${at}.phases must be a list of ${PHASES.join(', ')}`)
-    if (r.scope !== undefined && r.scope !== 'destination' && r.scope !== 'recipient_domain')
-      problems.push(`${at}.scope must be destination or recipient_domain`)
+    if (r.scope !== undefined && !['destination', 'recipient_domain', 'sender'].includes(String(r.scope)))
+      problems.push(`${at}.scope must be destination, recipient_domain or sender`)
     if (r.pauseMs !== undefined && !(Number.isInteger(r.pauseMs) && (r.pauseMs as number) > 0 && (r.pauseMs as number) <= 7 * 86_400_000))
       problems.push(`${at}.pauseMs must be a whole number of milliseconds, at most 7 days`)
     for (const k of ['enhanced', 'text'] as const) {

@@ -7,7 +7,8 @@ import type { SmtpPhase, SmtpReply } from './delivery.types.js'
  * - `reputation`: our IP or domain is being rate limited; pause the destination for long.
  * - `policy_block`: our IP or domain is refused; suspend the destination, keep the mail deferred,
  *   never bounce or suppress the recipients for it.
- * - `sender_config`: our authentication, DNS or TLS is wrong; the destination is not paused.
+ * - `sender_config`: the sender's authentication, DNS or TLS is wrong; that sender's mail to the
+ *   destination waits (a hold on the sending domain), everyone else's goes on.
  * - `content`: this message was refused, not the address: no suppression.
  * - `recipient_temp`: this recipient, for now (busy, over quota).
  * - `recipient`: the address itself (unknown, disabled): a hard bounce.
@@ -38,25 +39,31 @@ export interface ReplyRule {
   phases?: ReplyPhase[]
   class: ReplyClass
   /**
-   * Whom the reply is about, for the classes that pause: the destination (our IP, at this
-   * provider), or only the recipient's domain (one tenant's own rule), whose mail then waits
-   * without pausing the provider for everyone else.
+   * Whom the reply is about, for the classes that hold mail back: the destination (our IP, at
+   * this provider), only the recipient's domain (one tenant's own rule), or only the sending
+   * domain (its authentication): the mail of the latter two waits without pausing the provider
+   * for everyone else. `sender` for `sender_config` rules, `destination` for the others, when omitted.
    */
-  scope?: 'destination' | 'recipient_domain'
-  /** How long the destination pauses (reputation, policy_block); the profile's pause when omitted. */
+  scope?: RuleScope
+  /** How long the destination, domain or sender is held; the profile's pause (or HOLD_MS) when omitted. */
   pauseMs?: number
 }
+
+export type RuleScope = 'destination' | 'recipient_domain' | 'sender'
 
 /** The rule that fired for a reply, as recorded with the attempt. */
 export interface RuleMatch {
   id: string
   class: ReplyClass
-  scope: 'destination' | 'recipient_domain'
+  scope: RuleScope
   pauseMs?: number
 }
 
 /** Classes that slow the destination down, when the rule's scope is the destination. */
 export const PAUSING: ReadonlySet<ReplyClass> = new Set(['capacity', 'reputation', 'policy_block'])
+
+/** Classes that hold one recipient domain's or one sender's mail back, when the rule's scope is theirs. */
+export const HOLDING: ReadonlySet<ReplyClass> = new Set(['capacity', 'reputation', 'policy_block', 'sender_config'])
 
 /** Reply text beyond this is not read: every rule's tokens come early, and replies may be long. */
 const MAX_TEXT = 2_000
@@ -89,6 +96,8 @@ export const BUILT_IN_RULES: ReplyRule[] = [
     enhanced: /^4\.7\.0$/,
     text: /TLS required for RCPT domain/i,
     class: 'sender_config',
+    // The recipient domain's own demand: its mail waits, not the sender's to everyone.
+    scope: 'recipient_domain',
   },
   // One Workspace customer's gateway rule: that domain's mail waits; Google is not paused.
   {
@@ -211,6 +220,8 @@ export const BUILT_IN_RULES: ReplyRule[] = [
   { id: 'generic.throttled', code: [400, 499], text: /\b(rate|too many|throttl|slow down)/i, class: 'capacity' },
 ]
 
+const defaultScope = (c: ReplyClass): RuleScope => (c === 'sender_config' ? 'sender' : 'destination')
+
 const inRange = (code: number, want: number | [number, number]) =>
   typeof want === 'number' ? code === want : code >= want[0] && code <= want[1]
 
@@ -234,6 +245,6 @@ export function matchReply(
   if (reply.code < 400) return undefined
   const rule = rules.find((r) => matches(r, reply, provider, phase))
   return rule
-    ? { id: rule.id, class: rule.class, scope: rule.scope ?? 'destination', ...(rule.pauseMs ? { pauseMs: rule.pauseMs } : {}) }
+    ? { id: rule.id, class: rule.class, scope: rule.scope ?? defaultScope(rule.class), ...(rule.pauseMs ? { pauseMs: rule.pauseMs } : {}) }
     : undefined
 }

@@ -1,4 +1,5 @@
 import type { TransactionResult } from './delivery.types.js'
+import type { HoldScope } from './limiter.port.js'
 import type { MxPlan } from './mx.plan.js'
 import type { DestinationPolicy } from './shaping.js'
 import type { Envelope, TransactionLimits } from './smtp-session.js'
@@ -25,12 +26,14 @@ export interface MxTicket {
   policy?: DestinationPolicy
   /** Concurrency factor when reserved: below 1 the destination is recovering from throttling. */
   factor: number
+  /** Some sender's mail was held at the destination when reserved: the claimed email's sender is checked. */
+  sendersHeld?: boolean
 }
 
 export type Reservation =
   | { kind: 'go'; ticket: MxTicket }
   /** `busy`: no slot or no rate token right now — a short, repeated wait the caller should back off. */
-  | { kind: 'wait'; until: number; reason?: 'waiting_rate_limit' | 'warming_up'; busy?: boolean }
+  | { kind: 'wait'; until: number; reason?: 'waiting_rate_limit' | 'warming_up' | 'destination_blocked'; busy?: boolean }
 
 /** Delivery straight to MX hosts, paced per destination. */
 export interface DirectTransport {
@@ -41,4 +44,8 @@ export interface DirectTransport {
   /** A throttling reply from the ticket's destination; returns when its pause ends. */
   throttled(ticket: MxTicket, rule?: { id: string; pauseMs?: number }): Promise<number>
   succeeded(ticket: MxTicket): Promise<void>
+  /** Holds one sender's or one recipient domain's mail at the ticket's destination for `ms`; returns the hold's end. */
+  hold(ticket: MxTicket, scope: HoldScope, who: string, ms: number): Promise<number>
+  /** Until when a sender's mail is held at the ticket's destination (epoch ms, 0 when not). */
+  senderHeldUntil(ticket: MxTicket, sender: string): Promise<number>
 }

@@ -1,18 +1,5 @@
+import { fromDomain } from '../../lib/address.js'
 import type { FanoutEndpoint, FanoutEvent } from './webhook.types.js'
-
-/** The domain of the address in a From header value (`Name <a@b.example>` or `a@b.example`), lower-cased. */
-export function fromDomain(fromHeader: string): string {
-  const end = fromHeader.lastIndexOf('>')
-  const start = end >= 0 ? fromHeader.lastIndexOf('<', end) : -1
-  const address = start >= 0 ? fromHeader.slice(start + 1, end) : fromHeader
-  const at = address.lastIndexOf('@')
-  return at >= 0
-    ? address
-        .slice(at + 1)
-        .trim()
-        .toLowerCase()
-    : ''
-}
 
 /** Whether an endpoint wants an event: every filter it sets must hold, and it existed when the event happened. */
 export function wants(endpoint: FanoutEndpoint, event: FanoutEvent): boolean {
