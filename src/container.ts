@@ -1,6 +1,7 @@
 import { type Config, ConfigError } from './config.js'
 import { createDeliveryParts, type DeliveryParts } from './container.delivery.js'
 import { createPool, createPrisma, type Pool, type PrismaClient } from './infra/db.js'
+import { createDestinationLimiter } from './infra/destination-limiter.js'
 import { createDns } from './infra/dns.js'
 import { createLogger, type Logger } from './infra/logger.js'
 import { createProducerRedis, type Redis } from './infra/redis.js'
@@ -10,6 +11,7 @@ import { createAccountRepository } from './modules/accounts/account.repository.j
 import { createAccountService } from './modules/accounts/account.service.js'
 import { createApiKeyRepository } from './modules/api-keys/api-key.repository.js'
 import { createApiKeyService } from './modules/api-keys/api-key.service.js'
+import { createDestinationsView } from './modules/delivery/destinations.view.js'
 import { checkShapingFile, createShaping, type ShapingFile } from './modules/delivery/shaping.js'
 import { DKIM_BOX_PURPOSE } from './modules/domains/dkim.keys.js'
 import { signMessage } from './modules/domains/dkim.sign.js'
@@ -71,6 +73,8 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     requireVerifiedDomain: config.requireVerifiedDomain,
   })
 
+  // The API reads the destinations' shared state (pauses, holds) the workers write.
+  const destinations = createDestinationsView({ shaping, limiter: createDestinationLimiter(requestRedis, config.bullmqPrefix) })
   const events = createEventService({ repository: createEventRepository(db) })
   const suppressions = createSuppressionService({ repository: createSuppressionRepository(db) })
   const feedback = createFeedbackService({
@@ -130,7 +134,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     redis: redis as Redis,
     requestRedis: requestRedis as Redis,
     dispatcher,
-    services: { apiKeys, accounts, emails, domains, events, feedback, suppressions, webhooks },
+    services: { apiKeys, accounts, emails, domains, destinations, events, feedback, suppressions, webhooks },
     webhookParts,
     deliveryParts,
     checkReady,

@@ -14,6 +14,7 @@ export function buildApp(container: Container, options: Pick<HttpDeps, 'requestT
     apiKeys: services.apiKeys,
     emails: services.emails,
     domains: services.domains,
+    destinations: services.destinations,
     events: services.events,
     webhooks: services.webhooks,
     suppressions: services.suppressions,

@@ -6,6 +6,7 @@ import type { Redis } from '../infra/redis.js'
 import { createByteBudget } from '../lib/byte-budget.js'
 import { uuidv7 } from '../lib/uuid.js'
 import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
+import type { DestinationsView } from '../modules/delivery/destinations.view.js'
 import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
 import type { DomainService } from '../modules/domains/domain.service.js'
 import type { EmailService } from '../modules/emails/email.service.js'
@@ -19,6 +20,7 @@ import { registerErrorHandler } from './plugins/error-handler.js'
 import { registerOpenApi } from './plugins/openapi.js'
 import { registerRateLimit } from './plugins/rate-limit.js'
 import { apiKeyRoutes } from './routes/api-keys.routes.js'
+import { destinationRoutes } from './routes/destinations.routes.js'
 import { domainRoutes } from './routes/domains.routes.js'
 import { emailRoutes } from './routes/emails.routes.js'
 import { eventRoutes } from './routes/events.routes.js'
@@ -36,6 +38,7 @@ export interface HttpDeps {
   apiKeys: ApiKeyService
   emails: EmailService
   domains: DomainService
+  destinations: DestinationsView
   events: EventService
   webhooks: WebhookService
   suppressions: SuppressionService
@@ -104,6 +107,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       await v1.register(emailRoutes, { emails: deps.emails })
       await v1.register(apiKeyRoutes, { apiKeys: deps.apiKeys })
       await v1.register(domainRoutes, { domains: deps.domains })
+      await v1.register(destinationRoutes, { destinations: deps.destinations })
       await v1.register(eventRoutes, { events: deps.events })
       await v1.register(webhookRoutes, { webhooks: deps.webhooks })
       await v1.register(suppressionRoutes, { suppressions: deps.suppressions })

@@ -157,4 +157,41 @@ describe('reply rules in MX mode', () => {
     await recipientOf(await send('b@workspace.test'), (r) => r.status === 'delivered')
     assert.ok(Date.now() - started < 5_000, `the other sender's mail went at once (${Date.now() - started} ms)`)
   })
+
+  it('the destinations view shows what fired: pauses to every account, a sender hold only to its own account', async () => {
+    type Dest = {
+      destination: string
+      paused_until: string | null
+      last_rule: { id: string; class: string | null } | null
+      held_senders: Array<{ domain: string; until: string }>
+      held_recipient_domains: Array<{ domain: string; until: string }>
+    }
+    const view = async (headers?: Record<string, string>) => {
+      const res = await h.request('GET', '/v1/destinations', headers ? { headers } : {})
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+      return new Map((res.body.data as Dest[]).map((d) => [d.destination, d]))
+    }
+    const mine = await view()
+    const microsoft = mine.get('microsoft')
+    assert.ok(microsoft?.paused_until && new Date(microsoft.paused_until).getTime() > Date.now() + 30 * 60_000)
+    assert.deepEqual(microsoft?.last_rule && { id: microsoft.last_rule.id, class: microsoft.last_rule.class }, {
+      id: 'microsoft.blocked',
+      class: 'policy_block',
+    })
+    assert.deepEqual(
+      microsoft?.held_recipient_domains.map((d) => d.domain),
+      ['blocking.test'],
+    )
+    const google = mine.get('google')
+    assert.equal(google?.paused_until, null, 'one sender’s authentication does not pause Google')
+    assert.deepEqual(
+      google?.held_senders.map((s) => s.domain),
+      ['unsigned.example'],
+    )
+
+    const other = await h.container.services.accounts.create('Another sender')
+    const theirs = await view({ authorization: `Bearer ${other.key}` })
+    assert.deepEqual(theirs.get('google')?.held_senders, [], "another account does not see this account's sending domains")
+    assert.equal(theirs.get('microsoft')?.last_rule?.id, 'microsoft.blocked', 'a pause about our IP is shown to everyone')
+  })
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { RecipientOutcome } from '../../src/modules/delivery/delivery.types.js'
-import { HOLD_MS, holdingRule, holdTarget } from '../../src/modules/delivery/holds.js'
+import { HOLD_MS, holdingRule, holdTarget, senderKey } from '../../src/modules/delivery/holds.js'
 import type { RuleMatch } from '../../src/modules/delivery/reply-rules.js'
 import type { MxTicket } from '../../src/modules/delivery/transport.port.js'
 
@@ -32,12 +32,11 @@ describe('holds', () => {
     assert.equal(rule?.id, 'long', `the recipient domain's default (${HOLD_MS.recipient_domain} ms) is the longest`)
   })
 
-  it('a sender hold is on the From domain, a recipient-domain hold on the delivery’s domain', () => {
+  it('a sender hold is on the account’s From domain, a recipient-domain hold on the delivery’s domain', () => {
     const ticket = { domain: 'tenant.example', plan: { kind: 'hosts', hosts: [] }, factor: 1 } as unknown as MxTicket
-    assert.equal(
-      holdTarget({ id: 'a', class: 'sender_config', scope: 'sender' }, ticket, 'News <News@Mail.Example.com>'),
-      'mail.example.com',
-    )
-    assert.equal(holdTarget({ id: 'b', class: 'policy_block', scope: 'recipient_domain' }, ticket, 'a@b.example'), 'tenant.example')
+    const email = { accountId: 'acct', fromHeader: 'News <News@Mail.Example.com>' }
+    assert.equal(holdTarget({ id: 'a', class: 'sender_config', scope: 'sender' }, ticket, email), 'acct/mail.example.com')
+    assert.equal(holdTarget({ id: 'b', class: 'policy_block', scope: 'recipient_domain' }, ticket, email), 'tenant.example')
+    assert.equal(senderKey({ accountId: 'acct', fromHeader: 'nobody' }), '', 'no domain, no hold')
   })
 })

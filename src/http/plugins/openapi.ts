@@ -35,6 +35,10 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
           name: 'webhooks',
           description: 'Webhook endpoints: signed POSTs of every event, retried, logged and replayable (full-access keys only)',
         },
+        {
+          name: 'destinations',
+          description: "What the mailbox providers' replies did: pauses, the rule that fired, mail held back (full-access keys only)",
+        },
         { name: 'operations', description: 'Health and readiness' },
       ],
     },

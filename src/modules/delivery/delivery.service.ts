@@ -143,7 +143,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     // Its sender is held at this destination (its authentication failed there): the claim is
     // undone, uncounted, and the job waits for the hold's end (spread, so held mail does not all
     // wake at once).
-    const senderHeldUntil = admitted.ticket && deps.mx ? await senderHeld(deps.mx, admitted.ticket, email.fromHeader, logger) : 0
+    const senderHeldUntil = admitted.ticket && deps.mx ? await senderHeld(deps.mx, admitted.ticket, email, logger) : 0
     if (senderHeldUntil > Date.now()) {
       await batches.holdBack(held, new Date(senderHeldUntil), 'sender_config')
       return { claimed: 0, delayUntil: Math.min(senderHeldUntil + Math.floor(Math.random() * 30_000), email.expiresAt.getTime()) }
@@ -243,7 +243,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         if (retryAt && pausedUntil && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
         // A rule about this sender or this recipient domain holds back only their mail.
         const hold = deps.mx ? holdingRule(outcomes) : undefined
-        const heldUntil = hold && deps.mx ? await applyHold(deps.mx, ticket, hold, email.fromHeader, logger) : 0
+        const heldUntil = hold && deps.mx ? await applyHold(deps.mx, ticket, hold, email, logger) : 0
         if (retryAt && heldUntil > retryAt.getTime()) retryAt = new Date(Math.min(heldUntil, email.expiresAt.getTime()))
       }
 

@@ -30,9 +30,24 @@ export function holdingRule(outcomes: readonly RecipientOutcome[]): HoldRule | u
   return best
 }
 
-/** Who a hold is on: the sending domain (of the From address) or the delivery's recipient domain. */
-export const holdTarget = (rule: HoldRule, ticket: MxTicket, fromHeader: string): string =>
-  rule.scope === 'sender' ? fromDomain(fromHeader) : ticket.domain
+/** The email a hold may be about: its account and From header. */
+export interface HoldSubject {
+  accountId: string
+  fromHeader: string
+}
+
+/**
+ * A sender, as holds name it: the account and its From domain. An account's domain has its own
+ * DKIM keys, so another account's mail from the same domain may well pass where this one failed.
+ */
+export function senderKey(email: HoldSubject): string {
+  const domain = fromDomain(email.fromHeader)
+  return domain ? `${email.accountId}/${domain}` : ''
+}
+
+/** Who a hold is on: the sender (see senderKey) or the delivery's recipient domain. */
+export const holdTarget = (rule: HoldRule, ticket: MxTicket, email: HoldSubject): string =>
+  rule.scope === 'sender' ? senderKey(email) : ticket.domain
 
 /**
  * Records a hold at the ticket's destination; returns when it ends. Best effort, like a pause:
@@ -42,11 +57,11 @@ export async function applyHold(
   mx: DirectTransport,
   ticket: MxTicket,
   rule: HoldRule,
-  fromHeader: string,
+  email: HoldSubject,
   logger: Logger,
 ): Promise<number> {
   const ms = rule.pauseMs ?? HOLD_MS[rule.scope]
-  const who = holdTarget(rule, ticket, fromHeader)
+  const who = holdTarget(rule, ticket, email)
   if (!who) return Date.now() + ms
   try {
     return await mx.hold(ticket, rule.scope, who, ms)
@@ -57,9 +72,9 @@ export async function applyHold(
 }
 
 /** Until when the claimed email's sender is held at the ticket's destination (0: not held, or unknown). */
-export async function senderHeld(mx: DirectTransport, ticket: MxTicket, fromHeader: string, logger: Logger): Promise<number> {
+export async function senderHeld(mx: DirectTransport, ticket: MxTicket, email: HoldSubject, logger: Logger): Promise<number> {
   if (!ticket.sendersHeld) return 0
-  const sender = fromDomain(fromHeader)
+  const sender = senderKey(email)
   if (!sender) return 0
   try {
     return await mx.senderHeldUntil(ticket, sender)

@@ -1,4 +1,4 @@
-import type { ReplyClass, ReplyPhase, ReplyRule, RuleScope } from './reply-rules.js'
+import { REPLY_CLASSES, type ReplyClass, type ReplyPhase, type ReplyRule, type RuleScope } from './reply-rules.js'
 
 /** A rule as an operator writes it in SHAPING_CONFIG (`rules`): patterns are strings. */
 export interface RuleSpec {
@@ -13,16 +13,7 @@ export interface RuleSpec {
   pauseMs?: number
 }
 
-const CLASSES: ReplyClass[] = [
-  'capacity',
-  'reconnect',
-  'reputation',
-  'policy_block',
-  'sender_config',
-  'content',
-  'recipient_temp',
-  'recipient',
-]
+const CLASSES: readonly ReplyClass[] = REPLY_CLASSES
 const PHASES: ReplyPhase[] = ['dns', 'connect', 'greeting', 'tls', 'auth', 'mail', 'rcpt', 'data', 'after_data', 'done']
 /** Patterns are short: a provider's token or phrase, not a grammar. */
 const MAX_PATTERN = 200

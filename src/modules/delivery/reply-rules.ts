@@ -13,15 +13,18 @@ import type { SmtpPhase, SmtpReply } from './delivery.types.js'
  * - `recipient_temp`: this recipient, for now (busy, over quota).
  * - `recipient`: the address itself (unknown, disabled): a hard bounce.
  */
-export type ReplyClass =
-  | 'capacity'
-  | 'reconnect'
-  | 'reputation'
-  | 'policy_block'
-  | 'sender_config'
-  | 'content'
-  | 'recipient_temp'
-  | 'recipient'
+export const REPLY_CLASSES = [
+  'capacity',
+  'reconnect',
+  'reputation',
+  'policy_block',
+  'sender_config',
+  'content',
+  'recipient_temp',
+  'recipient',
+] as const
+
+export type ReplyClass = (typeof REPLY_CLASSES)[number]
 
 /** The phases of a transaction a reply can come in ('done': the reply to the final dot). */
 export type ReplyPhase = SmtpPhase | 'done'

@@ -116,6 +116,12 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
     )?.[0]
 
   return {
+    /** The provider profiles (built in and configured): each is one destination, `profile:<name>`. */
+    profileNames: (): string[] => Object.keys(profiles),
+
+    /** The class of the rule with this id (built-in or configured), for showing what fired. */
+    ruleClass: (id: string) => rules.find((r) => r.id === id)?.class,
+
     /** `relay` or the recipient's domain (an MX route), per DELIVERY_MODE and per-domain overrides. */
     routeFor(address: string): string {
       const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase()

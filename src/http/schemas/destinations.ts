@@ -1,0 +1,28 @@
+import { Type } from 'typebox'
+import { REPLY_CLASSES } from '../../modules/delivery/reply-rules.js'
+import { Nullable, Timestamp } from './common.js'
+
+const Held = Type.Object({ domain: Type.String(), until: Timestamp })
+
+export const DestinationSchema = Type.Object({
+  destination: Type.String({
+    description: 'The provider profile (google, microsoft, yahoo, apple, docomo, kddi, softbank, … and configured ones)',
+  }),
+  paused_until: Nullable(Timestamp),
+  concurrency: Type.Number({ description: "Share of the profile's connections allowed now: below 1 while it recovers from throttling" }),
+  last_rule: Nullable(
+    Type.Object({
+      id: Type.String({ description: 'The reply rule that last paused this destination' }),
+      class: Nullable(Type.Enum([...REPLY_CLASSES])),
+      at: Timestamp,
+    }),
+  ),
+  held_senders: Type.Array(Held, {
+    description: "This account's sending domains whose mail waits here (their authentication failed: fix it, the hold then ends)",
+  }),
+  held_recipient_domains: Type.Array(Held, {
+    description: 'Recipient domains whose mail waits here (their own block list or demand), for every sender',
+  }),
+})
+
+export const DestinationListSchema = Type.Object({ data: Type.Array(DestinationSchema) })

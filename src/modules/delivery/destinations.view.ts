@@ -1,0 +1,49 @@
+import type { DestinationLimiter } from './limiter.port.js'
+import type { ReplyClass } from './reply-rules.js'
+import type { Shaping } from './shaping.js'
+
+/** One provider destination as an account sees it: its shared pause, and the holds that concern it. */
+export interface DestinationInfo {
+  destination: string
+  pausedUntil: Date | null
+  /** Share of the profile's connections allowed now: below 1 while it recovers from throttling. */
+  concurrency: number
+  lastRule: { id: string; class: ReplyClass | null; at: Date } | null
+  /** This account's sending domains held there (their authentication failed), with when each hold ends. */
+  heldSenders: Array<{ domain: string; until: Date }>
+  /** Recipient domains held there (their own block lists or demands), with when each hold ends. */
+  heldRecipientDomains: Array<{ domain: string; until: Date }>
+}
+
+/**
+ * The destinations view (GET /v1/destinations): what the reply rules did to each provider
+ * profile. Pauses and recipient-domain holds are shared facts about our sending IP and are shown
+ * to every account; a sender hold names an account (see holds.ts) and is shown only to it.
+ */
+export function createDestinationsView(deps: { shaping: Pick<Shaping, 'profileNames' | 'ruleClass'>; limiter: DestinationLimiter }) {
+  return {
+    async list(accountId: string): Promise<DestinationInfo[]> {
+      const now = Date.now()
+      const own = `${accountId}/`
+      return Promise.all(
+        deps.shaping.profileNames().map(async (name) => {
+          const view = await deps.limiter.describe(`profile:${name}`)
+          return {
+            destination: name,
+            pausedUntil: view.pausedUntil > now ? new Date(view.pausedUntil) : null,
+            concurrency: view.factor,
+            lastRule: view.lastRule
+              ? { id: view.lastRule.id, class: deps.shaping.ruleClass(view.lastRule.id) ?? null, at: new Date(view.lastRule.at) }
+              : null,
+            heldSenders: view.senders
+              .filter((s) => s.who.startsWith(own))
+              .map((s) => ({ domain: s.who.slice(own.length), until: new Date(s.until) })),
+            heldRecipientDomains: view.recipientDomains.map((d) => ({ domain: d.who, until: new Date(d.until) })),
+          }
+        }),
+      )
+    },
+  }
+}
+
+export type DestinationsView = ReturnType<typeof createDestinationsView>
