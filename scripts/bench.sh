@@ -111,6 +111,8 @@
 #   mx_vs_relay_e2e (= mx_e2e_msgs_per_s / e2e_msgs_per_s of (b); both at their own offered rate)
 #   mx_deliver_only_msgs_per_s mx_vs_relay_deliver_only (= / solo of (o))
 #   mx_recipients_delivered mx_recipients_not_delivered
+#   reply_rules_us_per_reply reply_rules_worst_us_per_reply reply_rules_share_of_mx_worker_cpu (worst
+#       case, were every message refused once: the rule table's cost; target < 0.05)
 #   webhook_deliveries_per_s webhook_vs_baseline (= / baseline_msgs_per_s) webhook_backlog
 #   webhook_missing webhook_signatures_failed
 #   send_with_webhooks_ratio (= deliver-only of (bw) / of (o)) send_with_webhooks_msgs_per_s

@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url'
 import pg from 'pg'
 import { cleanupAll } from './cleanup.mjs'
 import { envFlag, envInt, envNumber, envSeconds, ipcClient, round, summarize } from './lib.mjs'
+import { measureRules } from './rules.mjs'
 
 const env = process.env
 const ROOT = env.BENCH_ROOT
@@ -1197,6 +1198,8 @@ async function mxPhase(sink, loadgen, key) {
   }
   x.allConns = mxSinkDelta(stats0, await guard(sink.call('mxStats')))
   x.dns = await guard(dns.call('stats'))
+  // After the measured windows, so that it takes no CPU from them.
+  x.rules = await measureRules(ROOT).catch((err) => ({ error: String(err) }))
   progress(`${elapsed()} stopping api and worker (MX mode)`)
   ;[x.stopApi, x.stopWorker] = await Promise.all([stopProcess('api-x'), stopProcess('worker-x')])
   x.db = await mxDbStatus()
@@ -2338,6 +2341,14 @@ function report() {
       line(fmtCpu(xo.cpuFill))
       if (xo.rate) line(fmtCpu(xo.cpuDrain, xo.rate))
       const ms = (cpu, rate, group) => (cpu && rate ? ((cpu.byGroup[group] ?? 0) * 1000) / rate : null)
+      const workerMs = ms(xo.cpuDrain, xo.rate, 'worker-x')
+      if (x.rules?.error) line(`    reply rules: not measured (${x.rules.error})`)
+      else if (x.rules && workerMs) {
+        const share = (us) => `${((us / 1000 / workerMs) * 100).toFixed(2)} %`
+        line(
+          `    reply rules (${x.rules.rules} built in): ${f(x.rules.mix.usPerReply)} µs per refused reply (providers' real replies, ${x.rules.mix.matched}/${x.rules.mix.n} matched) = ${share(x.rules.mix.usPerReply)} of the MX worker's CPU per message (${f(workerMs)} ms); worst case (no rule matches, 2,000 characters) ${f(x.rules.worst.usPerReply)} µs = ${share(x.rules.worst.usPerReply)}, were every message refused once (a 2xx is never matched; target < 5 %)`,
+        )
+      }
       if (xo.rate && o?.rate)
         line(
           `    CPU-ms per message while draining, MX (xo) vs relay (o): worker ${f(ms(xo.cpuDrain, xo.rate, 'worker-x'))} vs ${f(ms(o.cpuDrain, o.rate, 'worker'))}, postgres ${f(ms(xo.cpuDrain, xo.rate, 'postgres'))} vs ${f(ms(o.cpuDrain, o.rate, 'postgres'))}, redis ${f(ms(xo.cpuDrain, xo.rate, 'redis'))} vs ${f(ms(o.cpuDrain, o.rate, 'redis'))} ((xo) runs on a database ${(R.d?.accepted ?? 0) + 1 + (x.warmup?.accepted ?? 0) + x.open.accepted} messages bigger)`,
@@ -2605,6 +2616,12 @@ function report() {
     mx_dns_queries: x?.dns ? x.dns.queries : null,
     mx_deliver_only_msgs_per_s: round(xo?.rate),
     mx_vs_relay_deliver_only: ratio3(mxVsRelaySolo),
+    reply_rules_us_per_reply: round(x?.rules?.mix?.usPerReply),
+    reply_rules_worst_us_per_reply: round(x?.rules?.worst?.usPerReply),
+    reply_rules_share_of_mx_worker_cpu: (() => {
+      const workerMs = xo?.rate && xo.cpuDrain ? ((xo.cpuDrain.byGroup['worker-x'] ?? 0) * 1000) / xo.rate : null
+      return workerMs && x?.rules?.worst ? ratio3(x.rules.worst.usPerReply / 1000 / workerMs) : null
+    })(),
     mx_recipients_delivered: x?.db && !x.db.error ? x.db.delivered : null,
     mx_recipients_not_delivered: x?.db && !x.db.error ? x.db.notDelivered : null,
     mx_recipient_statuses: x?.db && !x.db.error ? x.db.byStatus : null,

@@ -9,6 +9,7 @@ import {
   DomainSchema,
   ListDomainsQuerySchema,
   SendingHostSchema,
+  VerifiedDomainSchema,
 } from '../schemas/domains.js'
 
 /** Sending domains (full-scope keys: no route here opts into the `send` scope). */
@@ -63,12 +64,20 @@ export const domainRoutes: FastifyPluginAsyncTypebox<{ domains: DomainService }>
       schema: {
         tags: ['domains'],
         summary: "Look the domain's DNS records up and store a verdict for each",
-        description: 'The domain is verified once its SPF and DKIM records are found; DMARC and the return path are advisory.',
+        description:
+          'The domain is verified once its SPF and DKIM records are found; DMARC and the return path are advisory. `warnings` lists what is worth fixing anyway (no DMARC record, the sending host’s reverse DNS, checked as by GET /v1/sending-host).',
         params: IdParamsSchema,
-        response: { 200: DomainSchema, ...errors(401, 403, 404, 429) },
+        response: { 200: VerifiedDomainSchema, ...errors(401, 403, 404, 429) },
       },
     },
-    async (request) => presentDomain(await domains.verify(request.principal.accountId, request.params.id)),
+    async (request) => {
+      const verified = await domains.verify(request.principal.accountId, request.params.id)
+      return {
+        ...presentDomain(verified),
+        warnings: verified.warnings,
+        ...(verified.sendingHost ? { sending_host: verified.sendingHost } : {}),
+      }
+    },
   )
 
   app.get(

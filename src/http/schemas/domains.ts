@@ -57,3 +57,11 @@ export const SendingHostSchema = Type.Object({
   status: Type.Enum(['ok', 'warning'] as const),
   advice: Type.Array(Type.String(), { description: 'What to publish or change, one line each' }),
 })
+
+export const VerifiedDomainSchema = Type.Object({
+  ...DomainSchema.properties,
+  warnings: Type.Array(Type.String(), {
+    description: 'What is worth fixing that does not decide verification: no DMARC record, the sending host’s reverse DNS',
+  }),
+  sending_host: Type.Optional(SendingHostSchema),
+})

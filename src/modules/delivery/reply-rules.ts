@@ -228,12 +228,12 @@ const defaultScope = (c: ReplyClass): RuleScope => (c === 'sender_config' ? 'sen
 const inRange = (code: number, want: number | [number, number]) =>
   typeof want === 'number' ? code === want : code >= want[0] && code <= want[1]
 
-function matches(rule: ReplyRule, reply: SmtpReply, provider: string | undefined, phase: ReplyPhase): boolean {
+function matches(rule: ReplyRule, reply: SmtpReply, text: string, provider: string | undefined, phase: ReplyPhase): boolean {
   if (rule.providers && (!provider || !rule.providers.includes(provider))) return false
   if (rule.code !== undefined && !inRange(reply.code, rule.code)) return false
   if (rule.enhanced && !(reply.enhanced && rule.enhanced.test(reply.enhanced))) return false
   if (rule.phases && !rule.phases.includes(phase)) return false
-  if (rule.text && !rule.text.test(reply.text.slice(0, MAX_TEXT))) return false
+  if (rule.text && !rule.text.test(text)) return false
   return true
 }
 
@@ -246,7 +246,8 @@ export function matchReply(
 ): RuleMatch | undefined {
   // Success is never a rule's business.
   if (reply.code < 400) return undefined
-  const rule = rules.find((r) => matches(r, reply, provider, phase))
+  const text = reply.text.length > MAX_TEXT ? reply.text.slice(0, MAX_TEXT) : reply.text
+  const rule = rules.find((r) => matches(r, reply, text, provider, phase))
   return rule
     ? { id: rule.id, class: rule.class, scope: rule.scope ?? defaultScope(rule.class), ...(rule.pauseMs ? { pauseMs: rule.pauseMs } : {}) }
     : undefined

@@ -9,7 +9,7 @@ import { uuidv7 } from '../../lib/uuid.js'
 import { generateDkimKey, type SealedKeyPurpose, sealedKeyAad } from './dkim.keys.js'
 import { ed25519Selector, expectedRecords, type RecordSettings } from './domain.records.js'
 import type { DomainRepository, StoredDomain } from './domain.repository.js'
-import type { DnsRecord, DomainStatus, DomainView, SigningKey } from './domain.types.js'
+import type { DnsRecord, DomainStatus, DomainView, SigningKey, VerifiedDomain } from './domain.types.js'
 import { checkRecords, type DnsLookups } from './domain.verify.js'
 import { checkSendingHost, type SendingHostCheck } from './sending-host.js'
 
@@ -60,6 +60,14 @@ export function createDomainService(deps: DomainServiceDeps) {
   }
   const cache = createTtlCache<Promise<SendingDomain>>({ maxEntries: CACHE_MAX_ENTRIES })
   const cacheKey = (accountId: string, name: string) => `${accountId}/${name.toLowerCase()}`
+
+  /** Forward-confirmed reverse DNS of HELO_NAME and the sending address (a minute's cache: it is a host-wide fact). */
+  async function sendingHost(): Promise<SendingHostCheck> {
+    if (hostCheck && hostCheck.until > Date.now()) return hostCheck.value
+    const value = await checkSendingHost(dns, config.heloName, config.mxSourceAddress)
+    hostCheck = { value, until: Date.now() + 60_000 }
+    return value
+  }
 
   const owned = async (accountId: string, id: string): Promise<StoredDomain> => {
     const domain = await repository.find(accountId, id)
@@ -186,9 +194,16 @@ export function createDomainService(deps: DomainServiceDeps) {
      * DKIM decide: both found verifies the domain; either missing or mismatched un-verifies it;
      * a lookup that got no answer (SERVFAIL, timeout) leaves the previous state alone.
      */
-    async verify(accountId: string, id: string): Promise<DomainView> {
+    async verify(accountId: string, id: string): Promise<VerifiedDomain> {
       const domain = await owned(accountId, id)
-      const records = await checkRecords(expectedRecords(keysOf(domain), settings), dns)
+      // The host check is cached and host-wide: looked up alongside the domain's records.
+      const [records, host] = await Promise.all([
+        checkRecords(expectedRecords(keysOf(domain), settings), dns),
+        sendingHost().catch((err) => {
+          deps.logger?.warn({ err: String(err) }, 'sending-host check failed')
+          return undefined
+        }),
+      ])
       const decisive = records.filter(isDecisive).map((r) => r.status)
       let verifiedAt = domain.verifiedAt
       if (decisive.every((s) => s === 'found')) verifiedAt ??= now()
@@ -197,7 +212,7 @@ export function createDomainService(deps: DomainServiceDeps) {
       cache.delete(cacheKey(accountId, domain.name))
       // Deleted while its records were being looked up.
       if (!saved) throw notFound('Domain')
-      return view(saved)
+      return { ...view(saved), warnings: verifyWarnings(saved.name, records, host), ...(host ? { sendingHost: host } : {}) }
     },
 
     /** Decrypted DKIM keys for mail from `domainName`; [] when the account has no such domain. */
@@ -215,17 +230,20 @@ export function createDomainService(deps: DomainServiceDeps) {
       return (await sendingDomain(accountId, domainName)).verified
     },
 
-    /** Forward-confirmed reverse DNS of HELO_NAME and the sending address (a minute's cache: it is a host-wide fact). */
-    async sendingHost(): Promise<SendingHostCheck> {
-      if (hostCheck && hostCheck.until > Date.now()) return hostCheck.value
-      const value = await checkSendingHost(dns, config.heloName, config.mxSourceAddress)
-      hostCheck = { value, until: Date.now() + 60_000 }
-      return value
-    },
+    sendingHost,
   }
 }
 
 export type DomainService = ReturnType<typeof createDomainService>
+
+/** What a verification found worth fixing that does not decide it: no DMARC record, the sending host's reverse DNS. */
+function verifyWarnings(name: string, records: DnsRecord[], host: SendingHostCheck | undefined): string[] {
+  const warnings: string[] = []
+  if (records.some((r) => r.purpose === 'dmarc' && r.status === 'missing'))
+    warnings.push(`No DMARC record at _dmarc.${name}: Gmail, Yahoo and Microsoft require one of bulk senders (p=none is enough to start)`)
+  if (host?.status === 'warning') warnings.push(...host.advice.map((a) => `Sending host: ${a}`))
+  return warnings
+}
 
 /** SPF and DKIM decide verification; DMARC, the return path and Ed25519 are advice. */
 const isDecisive = (record: DnsRecord): boolean => record.purpose === 'spf' || record.purpose === 'dkim'

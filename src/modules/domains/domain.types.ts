@@ -1,4 +1,5 @@
 import type { DkimAlgorithm } from './dkim.sign.js'
+import type { SendingHostCheck } from './sending-host.js'
 
 export type RecordType = 'TXT' | 'MX' | 'CNAME'
 export type RecordPurpose = 'spf' | 'dkim' | 'dkim-ed25519' | 'dmarc' | 'return-path'
@@ -31,6 +32,13 @@ export interface DomainView {
   verifiedAt: Date | null
   checkedAt: Date | null
   createdAt: Date
+}
+
+/** A domain just verified: its view, with what is worth fixing that does not decide verification. */
+export interface VerifiedDomain extends DomainView {
+  warnings: string[]
+  /** The sending host's self-check (absent when it could not be made). */
+  sendingHost?: SendingHostCheck
 }
 
 /** A decrypted signing key, as the DKIM signer takes it. */
