@@ -100,24 +100,47 @@ redis.call('HINCRBY', KEYS[1], 'count', 1)
 redis.call('PEXPIRE', KEYS[1], 90 * 86400000)
 return {1, nextMidnight}`
 
+/** A hold that ended less than this long ago is still looked at (its mail is let through by one probe first). */
+const HOLD_LINGER_MS = 10 * 60_000
+/** How long the rest of a held sender's or domain's mail waits while one delivery probes an ended hold. */
+const PROBE_MS = 60_000
+
 /**
- * KEYS: state, recipient-domain holds, sender holds. ARGV: the recipient domain. The destination's
- * pause and factor, when this recipient domain is held, and how many senders are (so that a
- * delivery checks its sender only when some are).
+ * KEYS: state, recipient-domain holds, sender holds. ARGV: the recipient domain, the sender (''
+ * when unknown). The destination's pause and factor; until when the domain and the sender are
+ * held (0: not); how many senders are held (so that a delivery whose job did not name its sender
+ * checks it after its claim only when some are); and which of this delivery's holds it probes
+ * (1: the domain's, 2: the sender's). When a hold has ended, the first delivery to look is the
+ * probe and the others wait PROBE_MS more: if the block is still there, one message meets it,
+ * not everything held back behind it.
  */
 const STATE = `${NOW}
 local s = redis.call('HMGET', KEYS[1], 'pausedUntil', 'factor')
-local held = redis.call('ZSCORE', KEYS[2], ARGV[1]) or '0'
-return {s[1] or '0', s[2] or '1', held, redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')}`
+local probes = 0
+local function held(key, member, bit)
+  if member == '' then return 0 end
+  local ends = tonumber(redis.call('ZSCORE', key, member) or '0')
+  if ends > now then return ends end
+  if ends > now - ${HOLD_LINGER_MS} then
+    redis.call('ZADD', key, now + ${PROBE_MS}, member)
+    if redis.call('PTTL', key) < ${PROBE_MS + HOLD_LINGER_MS} then redis.call('PEXPIRE', key, ${PROBE_MS + HOLD_LINGER_MS}) end
+    probes = probes + bit
+  end
+  return 0
+end
+local domain = held(KEYS[2], ARGV[1], 1)
+local sender = held(KEYS[3], ARGV[2], 2)
+return {s[1] or '0', s[2] or '1', domain, redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf'), sender, probes}`
 
 /**
- * KEYS: holds. ARGV: who (a recipient domain or a sender), ms. Holds them for at least `ms` from
- * now (a longer hold in force stays); expired holds are dropped. Returns the hold's end.
+ * KEYS: holds. ARGV: who (a recipient domain or a sender), ms. Holds them for at least \`ms\` from
+ * now (a longer hold in force stays); holds long over are dropped. Returns the hold's end.
  */
 const HOLD = `${NOW}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ${HOLD_LINGER_MS})
 redis.call('ZADD', KEYS[1], 'GT', now + tonumber(ARGV[2]), ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local keep = tonumber(ARGV[2]) + ${HOLD_LINGER_MS}
+if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
 return tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))`
 
 /** KEYS: warm-up state. Gives back a message of today's cap that was taken but not sent. */
@@ -129,10 +152,26 @@ return 0`
 export function createDestinationLimiter(redis: Redis, prefix: string): DestinationLimiter {
   const key = (destination: string, part: string) => `${prefix}:dest:{${destination}}:${part}`
   return {
-    async state(destination, recipientDomain = '') {
+    async state(destination, recipientDomain = '', sender = '') {
       const keys = [key(destination, 'state'), key(destination, 'holds:r'), key(destination, 'holds:s')]
-      const [pausedUntil, factor, held, senders] = (await redis.eval(STATE, 3, ...keys, recipientDomain)) as string[]
-      return { pausedUntil: Number(pausedUntil), factor: Number(factor), domainHeldUntil: Number(held), sendersHeld: Number(senders) }
+      const [pausedUntil, factor, domainHeld, senders, senderHeld, probes] = (await redis.eval(
+        STATE,
+        3,
+        ...keys,
+        recipientDomain,
+        sender,
+      )) as string[]
+      return {
+        pausedUntil: Number(pausedUntil),
+        factor: Number(factor),
+        domainHeldUntil: Number(domainHeld),
+        sendersHeld: Number(senders),
+        senderHeldUntil: Number(senderHeld),
+        probes: { domain: (Number(probes) & 1) !== 0, sender: (Number(probes) & 2) !== 0 },
+      }
+    },
+    async endHold(destination, scope, who) {
+      await redis.zrem(key(destination, scope === 'sender' ? 'holds:s' : 'holds:r'), who)
     },
     async hold(destination, scope, who, ms) {
       return Number(await redis.eval(HOLD, 1, key(destination, scope === 'sender' ? 'holds:s' : 'holds:r'), who, Math.max(1, ms)))
@@ -140,12 +179,13 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
     async senderHeldUntil(destination, sender) {
       return Number((await redis.zscore(key(destination, 'holds:s'), sender)) ?? 0)
     },
-    async describe(destination) {
+    async describe(destination, sendersOf) {
       const k = (part: string) => key(destination, part)
+      const now = Date.now()
       const [state, senders, domains] = await Promise.all([
         redis.hmget(k('state'), 'pausedUntil', 'factor', 'rule', 'ruleAt'),
-        redis.zrangebyscore(k('holds:s'), `(${Date.now()}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000),
-        redis.zrangebyscore(k('holds:r'), `(${Date.now()}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000),
+        scanHolds(redis, k('holds:s'), `${sendersOf}/*`, now),
+        redis.zrangebyscore(k('holds:r'), `(${now}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000),
       ])
       const pairs = (flat: string[]) => {
         const out: Array<{ who: string; until: number }> = []
@@ -156,7 +196,7 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
         pausedUntil: Number(state[0] ?? 0),
         factor: Number(state[1] ?? 1),
         lastRule: state[2] ? { id: state[2], at: Number(state[3] ?? 0) } : undefined,
-        senders: pairs(senders),
+        senders,
         recipientDomains: pairs(domains),
       }
     },
@@ -205,4 +245,24 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
       await redis.eval(SUCCEEDED, 1, key(destination, 'state'), SUCCESSES_PER_STEP)
     },
   }
+}
+
+/**
+ * The holds of one account's senders (members \`<account>/<domain>\`) still running: filtered by
+ * Redis as it scans, so that other accounts' holds, however many, neither show nor crowd these
+ * out. Bounded: at most 100 scan calls.
+ */
+async function scanHolds(redis: Redis, key: string, match: string, now: number): Promise<Array<{ who: string; until: number }>> {
+  const out: Array<{ who: string; until: number }> = []
+  let cursor = '0'
+  for (let calls = 0; calls < 100; calls++) {
+    const [next, flat] = await redis.zscan(key, cursor, 'MATCH', match, 'COUNT', 500)
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const until = Number(flat[i + 1])
+      if (until > now) out.push({ who: flat[i] as string, until })
+    }
+    cursor = next
+    if (cursor === '0') break
+  }
+  return out
 }

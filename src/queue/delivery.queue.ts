@@ -15,6 +15,8 @@ export interface DeliveryJobData {
   route?: string
   /** Bytes of the message (a number, not content), so a worker can budget memory before claiming. */
   size?: number
+  /** `<account id>/<From domain>` of an MX delivery: a held sender waits before claiming. */
+  sender?: string
 }
 
 /**
@@ -47,7 +49,7 @@ export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; l
       const adding = queue.addBulk(
         jobs.map((job) => ({
           name: 'attempt',
-          data: { deliveryId: job.deliveryId, attempt: job.attempt, route: job.route, size: job.size },
+          data: { deliveryId: job.deliveryId, attempt: job.attempt, route: job.route, size: job.size, sender: job.sender },
           opts: {
             jobId: deliveryJobId(job.deliveryId, job.attempt),
             delay: job.runAt ? Math.max(0, job.runAt.getTime() - now) : undefined,

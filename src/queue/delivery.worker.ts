@@ -36,6 +36,7 @@ export function startDeliveryWorker(options: DeliveryWorkerOptions): {
         attempt: job.data.attempt,
         route: job.data.route,
         size: job.data.size,
+        sender: job.data.sender,
         // When the job first became due; a busy destination's back-off grows with the wait since.
         waitingSince: job.timestamp + (job.opts.delay ?? 0),
       })

@@ -26,7 +26,14 @@ describe('destination limiter pauses (real Redis)', () => {
     const until = await limiter.throttled('profile:a', MINUTE, HOUR)
     assert.ok(Math.abs(until - (Date.now() + MINUTE)) < 5_000)
     assert.equal(await limiter.throttled('profile:a', MINUTE, HOUR), until, 'a second reply of the same burst')
-    assert.deepEqual(await limiter.state('profile:a'), { pausedUntil: until, factor: 0.5, domainHeldUntil: 0, sendersHeld: 0 })
+    assert.deepEqual(await limiter.state('profile:a'), {
+      pausedUntil: until,
+      factor: 0.5,
+      domainHeldUntil: 0,
+      sendersHeld: 0,
+      senderHeldUntil: 0,
+      probes: { domain: false, sender: false },
+    })
   })
 
   it('a reply that asks for a much longer pause extends the running one, without halving again', async () => {
@@ -34,7 +41,14 @@ describe('destination limiter pauses (real Redis)', () => {
     await limiter.throttled('profile:b', MINUTE, HOUR)
     const until = await limiter.throttled('profile:b', 2 * HOUR, 2 * HOUR)
     assert.ok(until > Date.now() + 2 * HOUR - 5_000, 'extended to the block’s pause')
-    assert.deepEqual(await limiter.state('profile:b'), { pausedUntil: until, factor: 0.5, domainHeldUntil: 0, sendersHeld: 0 })
+    assert.deepEqual(await limiter.state('profile:b'), {
+      pausedUntil: until,
+      factor: 0.5,
+      domainHeldUntil: 0,
+      sendersHeld: 0,
+      senderHeldUntil: 0,
+      probes: { domain: false, sender: false },
+    })
   })
 
   it('a long first pause is honoured, but the backoff it leaves stays within the profile’s maximum', async () => {
@@ -48,28 +62,46 @@ describe('destination limiter pauses (real Redis)', () => {
 
   it('holds a sender or a recipient domain without pausing the destination; a longer hold in force stays', async () => {
     const limiter = createDestinationLimiter(redis, prefix)
-    const sender = await limiter.hold('profile:h', 'sender', 'a.example', HOUR)
+    const sender = await limiter.hold('profile:h', 'sender', 'acct-a/a.example', HOUR)
     assert.ok(Math.abs(sender - (Date.now() + HOUR)) < 5_000)
-    assert.equal(await limiter.hold('profile:h', 'sender', 'a.example', MINUTE), sender, 'a shorter hold does not cut a longer one')
+    assert.equal(await limiter.hold('profile:h', 'sender', 'acct-a/a.example', MINUTE), sender, 'a shorter hold does not cut a longer one')
     const domain = await limiter.hold('profile:h', 'recipient_domain', 'tenant.example', MINUTE)
-    const state = await limiter.state('profile:h', 'tenant.example')
-    assert.deepEqual(state, { pausedUntil: 0, factor: 1, domainHeldUntil: domain, sendersHeld: 1 })
-    assert.equal((await limiter.state('profile:h', 'other.example')).domainHeldUntil, 0, 'another domain goes')
-    assert.equal(await limiter.senderHeldUntil('profile:h', 'a.example'), sender)
-    assert.equal(await limiter.senderHeldUntil('profile:h', 'b.example'), 0)
+    assert.deepEqual(await limiter.state('profile:h', 'tenant.example', 'acct-a/a.example'), {
+      pausedUntil: 0,
+      factor: 1,
+      domainHeldUntil: domain,
+      sendersHeld: 1,
+      senderHeldUntil: sender,
+      probes: { domain: false, sender: false },
+    })
+    const other = await limiter.state('profile:h', 'other.example', 'acct-b/a.example')
+    assert.equal(other.domainHeldUntil, 0, 'another domain goes')
+    assert.equal(other.senderHeldUntil, 0, "another account's mail from the same domain goes")
+    assert.equal(await limiter.senderHeldUntil('profile:h', 'acct-a/a.example'), sender)
     await limiter.throttled('profile:h', MINUTE, HOUR, HOUR, 'google.ip_reputation')
-    const view = await limiter.describe('profile:h')
+    const view = await limiter.describe('profile:h', 'acct-a')
     assert.equal(view.lastRule?.id, 'google.ip_reputation')
-    assert.deepEqual(view.senders, [{ who: 'a.example', until: sender }])
+    assert.deepEqual(view.senders, [{ who: 'acct-a/a.example', until: sender }])
     assert.deepEqual(view.recipientDomains, [{ who: 'tenant.example', until: domain }])
+    assert.deepEqual((await limiter.describe('profile:h', 'acct-b')).senders, [], "another account's holds are not shown")
   })
 
-  it('an ended hold no longer counts', async () => {
+  it('an ended hold lets one delivery probe first while the rest wait; the probe’s success ends it', async () => {
     const limiter = createDestinationLimiter(redis, prefix)
-    await limiter.hold('profile:e', 'sender', 'a.example', 1)
+    await limiter.hold('profile:e', 'sender', 'acct/a.example', 1)
+    await limiter.hold('profile:e', 'recipient_domain', 'tenant.example', 1)
     await new Promise((resolve) => setTimeout(resolve, 20))
-    assert.equal((await limiter.state('profile:e')).sendersHeld, 0)
-    assert.deepEqual((await limiter.describe('profile:e')).senders, [])
+    const probe = await limiter.state('profile:e', 'tenant.example', 'acct/a.example')
+    assert.deepEqual([probe.senderHeldUntil, probe.domainHeldUntil, probe.probes], [0, 0, { domain: true, sender: true }])
+    const rest = await limiter.state('profile:e', 'tenant.example', 'acct/a.example')
+    assert.ok(rest.senderHeldUntil > Date.now() + 30_000, 'the others wait while the probe goes')
+    assert.ok(rest.domainHeldUntil > Date.now() + 30_000)
+    assert.deepEqual(rest.probes, { domain: false, sender: false })
+    await limiter.endHold('profile:e', 'sender', 'acct/a.example')
+    await limiter.endHold('profile:e', 'recipient_domain', 'tenant.example')
+    const after = await limiter.state('profile:e', 'tenant.example', 'acct/a.example')
+    assert.deepEqual([after.senderHeldUntil, after.domainHeldUntil, after.probes], [0, 0, { domain: false, sender: false }])
+    assert.equal(after.sendersHeld, 0)
   })
 
   it('many replies of one burst at once halve concurrency once', async () => {

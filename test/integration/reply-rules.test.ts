@@ -164,7 +164,7 @@ describe('reply rules in MX mode', () => {
       paused_until: string | null
       last_rule: { id: string; class: string | null } | null
       held_senders: Array<{ domain: string; until: string }>
-      held_recipient_domains: Array<{ domain: string; until: string }>
+      held_recipient_domains: number
     }
     const view = async (headers?: Record<string, string>) => {
       const res = await h.request('GET', '/v1/destinations', headers ? { headers } : {})
@@ -178,10 +178,7 @@ describe('reply rules in MX mode', () => {
       id: 'microsoft.blocked',
       class: 'policy_block',
     })
-    assert.deepEqual(
-      microsoft?.held_recipient_domains.map((d) => d.domain),
-      ['blocking.test'],
-    )
+    assert.equal(microsoft?.held_recipient_domains, 1, 'counted, not named: it would tell where other accounts send')
     const google = mine.get('google')
     assert.equal(google?.paused_until, null, 'one sender’s authentication does not pause Google')
     assert.deepEqual(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { createLogger } from '../../src/infra/logger.js'
-import type { DestinationLimiter } from '../../src/modules/delivery/limiter.port.js'
+import type { DestinationLimiter, DestinationState } from '../../src/modules/delivery/limiter.port.js'
 import { MxTransport } from '../../src/modules/delivery/mx.transport.js'
 import { createShaping } from '../../src/modules/delivery/shaping.js'
 
@@ -9,16 +9,27 @@ import { createShaping } from '../../src/modules/delivery/shaping.js'
  * Slots a reservation takes are always given back (review finding 4): a Redis call that fails
  * after a slot was taken must not leak it, or a few blips block a destination for good.
  */
-function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>) {
+function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>, state: Partial<DestinationState> = {}) {
   const held = new Set<string>()
   const calls: string[] = []
+  const ended: string[] = []
   const call = <T>(name: keyof DestinationLimiter, value: () => T): Promise<T> => {
     calls.push(name)
     const err = failing[name]
     return err ? Promise.reject(err) : Promise.resolve(value())
   }
   const limiter: DestinationLimiter = {
-    state: () => call('state', () => ({ pausedUntil: 0, factor: 1, domainHeldUntil: 0, sendersHeld: 0 })),
+    state: () =>
+      call('state', () => ({
+        pausedUntil: 0,
+        factor: 1,
+        domainHeldUntil: 0,
+        sendersHeld: 0,
+        senderHeldUntil: 0,
+        probes: { domain: false, sender: false },
+        ...state,
+      })),
+    endHold: (_d, scope, who) => call('endHold', () => void ended.push(`${scope}:${who}`)),
     hold: () => call('hold', () => 0),
     senderHeldUntil: () => call('senderHeldUntil', () => 0),
     describe: () => call('describe', () => ({ pausedUntil: 0, factor: 1, senders: [], recipientDomains: [] })),
@@ -38,7 +49,7 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>) 
     warmupFreeze: () => call('warmupFreeze', () => undefined),
     connected: () => call('connected', () => undefined),
   }
-  return { limiter, held, calls }
+  return { limiter, held, calls, ended }
 }
 
 const transport = (limiter: DestinationLimiter) =>
@@ -76,5 +87,26 @@ describe('MxTransport.reserve', () => {
     if (reservation.kind === 'go') mx.release(reservation.ticket)
     await new Promise((resolve) => setImmediate(resolve))
     assert.equal(held.size, 0)
+  })
+})
+
+describe('MxTransport holds', () => {
+  it('a held sender waits before any slot or rate token is taken', async () => {
+    const until = Date.now() + 60_000
+    const { limiter, calls } = limiterWith({}, { senderHeldUntil: until })
+    const reservation = await transport(limiter).reserve('example.net', 'acct/a.example')
+    assert.deepEqual(reservation, { kind: 'wait', until, reason: 'sender_config' })
+    assert.deepEqual(calls, ['state'])
+  })
+
+  it("a probe's success ends the holds it probed", async () => {
+    const { limiter, ended } = limiterWith({}, { probes: { domain: true, sender: true } })
+    const mx = transport(limiter)
+    const reservation = await mx.reserve('example.net', 'acct/a.example')
+    assert.equal(reservation.kind, 'go')
+    if (reservation.kind !== 'go') return
+    await mx.succeeded(reservation.ticket)
+    assert.deepEqual(ended, ['recipient_domain:example.net', 'sender:acct/a.example'])
+    mx.release(reservation.ticket)
   })
 })

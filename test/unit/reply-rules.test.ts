@@ -336,3 +336,19 @@ describe('operator rules in SHAPING_CONFIG', () => {
     )
   })
 })
+
+describe('reply rule scopes', () => {
+  const scopeOf = (provider: string | undefined, raw: string) =>
+    matchReply(BUILT_IN_RULES, parseReply(raw) as NonNullable<ReturnType<typeof parseReply>>, provider, 'done')?.scope
+  it("a sender's authentication holds that sender; our host's reverse DNS holds no sender; a tenant's block its domain", () => {
+    assert.equal(scopeOf('google', '421 4.7.30 This mail has been rate limited because DKIM does not pass. - gsmtp'), 'sender')
+    assert.equal(
+      scopeOf('google', '550 5.7.25 The IP address sending this message does not have a PTR record setup. - gsmtp'),
+      'destination',
+    )
+    assert.equal(scopeOf('microsoft', '550 5.7.25 The sending IP address has no reverse DNS (PTR) record.'), 'destination')
+    assert.equal(scopeOf(undefined, '550 5.7.25 Reverse DNS lookup failed'), 'destination')
+    assert.equal(scopeOf(undefined, '550 5.7.26 Unauthenticated email is not accepted due to domain DMARC policy'), 'sender')
+    assert.equal(scopeOf('google', '421 4.7.0 TLS required for RCPT domain, closing connection. - gsmtp'), 'recipient_domain')
+  })
+})

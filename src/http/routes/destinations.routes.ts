@@ -11,7 +11,7 @@ export const destinationRoutes: FastifyPluginAsyncTypebox<{ destinations: Destin
         tags: ['destinations'],
         summary: 'What the mailbox providers told us: pauses, the rule that fired, and the mail they hold back',
         description:
-          "One entry per provider profile. A pause is shared by every account (it is about our sending IP); held senders are this account's own sending domains, held until their authentication is fixed; held recipient domains refuse us by their own rule.",
+          "One entry per provider profile. A pause is shared by every account (it is about our sending IP); held senders are this account's own sending domains whose authentication the provider refused (the hold runs out, then one message tries first); held recipient domains (a count) refuse us by their own rule, and each waiting recipient shows its reason.",
         response: { 200: DestinationListSchema, ...errors(401, 403, 429) },
       },
     },
@@ -24,7 +24,7 @@ export const destinationRoutes: FastifyPluginAsyncTypebox<{ destinations: Destin
           concurrency: d.concurrency,
           last_rule: d.lastRule ? { id: d.lastRule.id, class: d.lastRule.class, at: d.lastRule.at.toISOString() } : null,
           held_senders: d.heldSenders.map((h) => ({ domain: h.domain, until: h.until.toISOString() })),
-          held_recipient_domains: d.heldRecipientDomains.map((h) => ({ domain: h.domain, until: h.until.toISOString() })),
+          held_recipient_domains: d.heldRecipientDomains,
         })),
       }
     },

@@ -18,10 +18,11 @@ export const DestinationSchema = Type.Object({
     }),
   ),
   held_senders: Type.Array(Held, {
-    description: "This account's sending domains whose mail waits here (their authentication failed: fix it, the hold then ends)",
+    description:
+      "This account's sending domains whose mail waits here: the provider refused their authentication. Fix it; when the hold runs out, one message tries first and the rest follow if it goes",
   }),
-  held_recipient_domains: Type.Array(Held, {
-    description: 'Recipient domains whose mail waits here (their own block list or demand), for every sender',
+  held_recipient_domains: Type.Integer({
+    description: 'How many recipient domains refuse us here by their own rule (their waiting recipients say so with destination_blocked)',
   }),
 })
 

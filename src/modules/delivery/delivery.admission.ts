@@ -35,7 +35,7 @@ export function createAdmission(deps: { budget: Semaphore; mx?: DirectTransport;
 
   /** MX: may this delivery go now? A long wait is shown on the recipients (`waiting_rate_limit`). */
   async function reserveMx(request: ClaimRequest, mx: DirectTransport): Promise<{ ticket: MxTicket } | { delayUntil: number }> {
-    const reservation = await mx.reserve(request.route as string)
+    const reservation = await mx.reserve(request.route as string, request.sender)
     if (reservation.kind === 'go') return { ticket: reservation.ticket }
     let { until, reason } = reservation
     if (reservation.busy) {

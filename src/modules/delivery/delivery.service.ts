@@ -15,6 +15,7 @@ import { toRecord } from './outcome.records.js'
 import type { OutcomeRepository } from './outcome.repository.js'
 import type { RuleMatch } from './reply-rules.js'
 import { nextAttempt, type RetryPolicy } from './retry.schedule.js'
+import { jobSender } from './route.js'
 import { fromProvider } from './shaping.js'
 import { classifyTransaction } from './smtp-reply.classify.js'
 import { CUT_CODES } from './smtp-session.js'
@@ -128,7 +129,9 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
   async function releaseClaims(request: ClaimRequest, held: HeldRecipient[], attemptNo: number): Promise<AttemptSummary> {
     const released = await batches.release(held)
     await dispatcher
-      .dispatch([{ deliveryId: request.deliveryId, attempt: attemptNo + 1, route: request.route, size: request.size }])
+      .dispatch([
+        { deliveryId: request.deliveryId, attempt: attemptNo + 1, route: request.route, size: request.size, sender: request.sender },
+      ])
       .catch((err) => logger.warn({ err: String(err), deliveryId: request.deliveryId }, 'dispatch failed; the sweeper will retry'))
     return { claimed: held.length, outcomes: { released: released.size } }
   }
@@ -242,7 +245,9 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         const pausedUntil = await reportToDestination(ticket, throttled, result.ok, pauseRule)
         if (retryAt && pausedUntil && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
         // A rule about this sender or this recipient domain holds back only their mail.
-        const hold = deps.mx ? holdingRule(outcomes) : undefined
+        // Only a reply from the provider itself holds mail at its profile, as only such a reply
+        // pauses it: a domain listing the provider's MX after its own must not hold a sender there.
+        const hold = deps.mx && (genuine || !policy?.provider) ? holdingRule(outcomes) : undefined
         const heldUntil = hold && deps.mx ? await applyHold(deps.mx, ticket, hold, email, logger) : 0
         if (retryAt && heldUntil > retryAt.getTime()) retryAt = new Date(Math.min(heldUntil, email.expiresAt.getTime()))
       }
@@ -267,7 +272,14 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       if (retryAt && stillOurs.some((r) => r.status === 'deferred')) {
         await dispatcher
           .dispatch([
-            { deliveryId: request.deliveryId, attempt: attemptNo + 1, runAt: retryAt, route: request.route, size: email.sizeBytes },
+            {
+              deliveryId: request.deliveryId,
+              attempt: attemptNo + 1,
+              runAt: retryAt,
+              route: request.route,
+              size: email.sizeBytes,
+              sender: request.route ? jobSender(request.route, email) : undefined,
+            },
           ])
           .catch((err) =>
             logger.warn({ err: String(err), deliveryId: request.deliveryId }, 'retry dispatch failed; the sweeper will retry'),

@@ -71,6 +71,8 @@ export interface ClaimRequest {
   route?: string
   /** Bytes of the message, when the job knows them: the worker budgets memory before claiming. */
   size?: number
+  /** The email's sender as holds name it (holds.ts `senderKey`), when the job knows it: a held one waits before claiming. */
+  sender?: string
   /** When this delivery started waiting for a busy destination (epoch ms). */
   waitingSince?: number
 }

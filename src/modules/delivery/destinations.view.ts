@@ -11,14 +11,17 @@ export interface DestinationInfo {
   lastRule: { id: string; class: ReplyClass | null; at: Date } | null
   /** This account's sending domains held there (their authentication failed), with when each hold ends. */
   heldSenders: Array<{ domain: string; until: Date }>
-  /** Recipient domains held there (their own block lists or demands), with when each hold ends. */
-  heldRecipientDomains: Array<{ domain: string; until: Date }>
+  /**
+   * How many recipient domains are held there (their own block lists or demands). Not which: they
+   * would tell an account where other accounts send; its own waiting recipients show theirs.
+   */
+  heldRecipientDomains: number
 }
 
 /**
  * The destinations view (GET /v1/destinations): what the reply rules did to each provider
- * profile. Pauses and recipient-domain holds are shared facts about our sending IP and are shown
- * to every account; a sender hold names an account (see holds.ts) and is shown only to it.
+ * profile. Pauses are shared facts about our sending IP and are shown to every account; a sender
+ * hold names an account (see holds.ts) and is shown only to it; recipient-domain holds are counted.
  */
 export function createDestinationsView(deps: { shaping: Pick<Shaping, 'profileNames' | 'ruleClass'>; limiter: DestinationLimiter }) {
   return {
@@ -27,7 +30,7 @@ export function createDestinationsView(deps: { shaping: Pick<Shaping, 'profileNa
       const own = `${accountId}/`
       return Promise.all(
         deps.shaping.profileNames().map(async (name) => {
-          const view = await deps.limiter.describe(`profile:${name}`)
+          const view = await deps.limiter.describe(`profile:${name}`, accountId)
           return {
             destination: name,
             pausedUntil: view.pausedUntil > now ? new Date(view.pausedUntil) : null,
@@ -38,7 +41,7 @@ export function createDestinationsView(deps: { shaping: Pick<Shaping, 'profileNa
             heldSenders: view.senders
               .filter((s) => s.who.startsWith(own))
               .map((s) => ({ domain: s.who.slice(own.length), until: new Date(s.until) })),
-            heldRecipientDomains: view.recipientDomains.map((d) => ({ domain: d.who, until: new Date(d.until) })),
+            heldRecipientDomains: view.recipientDomains.length,
           }
         }),
       )

@@ -13,6 +13,8 @@ export interface DeliveryJob {
   route?: string
   /** Bytes of the message (not its content): lets a worker budget memory before claiming. */
   size?: number
+  /** The email's account and From domain (holds.ts `senderKey`): a sender held at an MX destination waits before claiming. */
+  sender?: string
 }
 
 export interface Dispatcher {

@@ -1,8 +1,8 @@
 import type { Logger } from '../../infra/logger.js'
-import { fromDomain } from '../../lib/address.js'
 import type { RecipientOutcome } from './delivery.types.js'
 import type { HoldScope } from './limiter.port.js'
 import { HOLDING, type RuleMatch } from './reply-rules.js'
+import { senderKey } from './route.js'
 import type { DirectTransport, MxTicket } from './transport.port.js'
 
 /**
@@ -14,6 +14,8 @@ import type { DirectTransport, MxTicket } from './transport.port.js'
  */
 
 /** How long a hold lasts when its rule does not say: long enough for a person to fix DNS or ask for delisting. */
+export { senderKey }
+
 export const HOLD_MS: Record<HoldScope, number> = { sender: 30 * 60_000, recipient_domain: 60 * 60_000 }
 
 export type HoldRule = RuleMatch & { scope: HoldScope }
@@ -34,15 +36,6 @@ export function holdingRule(outcomes: readonly RecipientOutcome[]): HoldRule | u
 export interface HoldSubject {
   accountId: string
   fromHeader: string
-}
-
-/**
- * A sender, as holds name it: the account and its From domain. An account's domain has its own
- * DKIM keys, so another account's mail from the same domain may well pass where this one failed.
- */
-export function senderKey(email: HoldSubject): string {
-  const domain = fromDomain(email.fromHeader)
-  return domain ? `${email.accountId}/${domain}` : ''
 }
 
 /** Who a hold is on: the sender (see senderKey) or the delivery's recipient domain. */

@@ -1,5 +1,14 @@
 export type HoldScope = 'sender' | 'recipient_domain'
 
+export interface DestinationState {
+  pausedUntil: number
+  factor: number
+  domainHeldUntil: number
+  sendersHeld: number
+  senderHeldUntil: number
+  probes: { domain: boolean; sender: boolean }
+}
+
 export interface DestinationView {
   pausedUntil: number
   factor: number
@@ -16,13 +25,14 @@ export interface DestinationView {
  */
 export interface DestinationLimiter {
   /**
-   * When the destination is paused (epoch ms, 0 when not), its concurrency factor (0-1], until
-   * when mail to `recipientDomain` there is held (0 when not), and how many senders are held there.
+   * The destination's pause (epoch ms, 0 when not) and concurrency factor (0-1]; until when mail
+   * to `recipientDomain` and from `sender` is held there (0 when not); how many senders are held
+   * there; and which of the two holds this delivery probes: a hold that has just ended lets one
+   * delivery through first (the others wait a minute more), and the probe's success ends it.
    */
-  state(
-    destination: string,
-    recipientDomain?: string,
-  ): Promise<{ pausedUntil: number; factor: number; domainHeldUntil: number; sendersHeld: number }>
+  state(destination: string, recipientDomain?: string, sender?: string): Promise<DestinationState>
+  /** Ends a hold (a probe went through). */
+  endHold(destination: string, scope: HoldScope, who: string): Promise<void>
   /**
    * Holds one recipient domain's or one sender's mail at this destination for at least `ms` (a
    * rule about them, not about everyone's traffic); returns the hold's end.
@@ -30,8 +40,8 @@ export interface DestinationLimiter {
   hold(destination: string, scope: HoldScope, who: string, ms: number): Promise<number>
   /** Until when a sender's mail to the destination is held (epoch ms, 0 when not). */
   senderHeldUntil(destination: string, sender: string): Promise<number>
-  /** What the destination's state shows (the destinations view). */
-  describe(destination: string): Promise<DestinationView>
+  /** What the destination's state shows (the destinations view), with the holds of one account's senders only. */
+  describe(destination: string, accountId: string): Promise<DestinationView>
   /** Takes a connection slot if fewer than `max × factor` are held; the slot expires unless renewed. */
   acquireSlot(destination: string, slot: string, max: number, leaseMs: number): Promise<boolean>
   /** Extends a slot's lease; false when it had already expired (it no longer counts). */

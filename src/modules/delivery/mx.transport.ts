@@ -72,7 +72,7 @@ export class MxTransport implements DirectTransport {
     this.source = deps.localAddress ?? 'default'
   }
 
-  async reserve(domain: string): Promise<Reservation> {
+  async reserve(domain: string, sender?: string): Promise<Reservation> {
     const plan = await this.deps.planner.plan(domain)
     if (plan.kind !== 'hosts') return { kind: 'go', ticket: { domain, plan, factor: 1 } }
     const policy = this.deps.shaping.policyFor(
@@ -81,16 +81,20 @@ export class MxTransport implements DirectTransport {
     )
     const { limiter } = this.deps
     const now = Date.now()
-    const state = await limiter.state(policy.destination, domain)
+    const state = await limiter.state(policy.destination, domain, sender)
     if (state.pausedUntil > now) return { kind: 'wait', until: state.pausedUntil, reason: 'waiting_rate_limit' }
-    // This domain's own rule at the destination (a tenant's block list): its mail waits.
+    // This domain's own rule at the destination (a tenant's block list), or this sender's (its
+    // authentication): their mail waits, before any claim, slot or rate token.
     if (state.domainHeldUntil > now) return { kind: 'wait', until: state.domainHeldUntil, reason: 'destination_blocked' }
+    if (state.senderHeldUntil > now) return { kind: 'wait', until: state.senderHeldUntil, reason: 'sender_config' }
 
     // Today's warm-up cap first (a delivery over it waits for tomorrow without spending a slot or
     // a rate token), then a connection (an idle one, or a new slot), then a rate token: a token is
     // never spent by a delivery that then has to wait for a connection. Whatever a failing Redis
     // call leaves taken is given back, or a few blips would leak a destination's slots for good.
     const ticket: MxTicket = { domain, plan, policy, factor: state.factor, sendersHeld: state.sendersHeld > 0 }
+    if (state.probes.domain || state.probes.sender)
+      ticket.probes = { domain: state.probes.domain, ...(state.probes.sender ? { sender } : {}) }
     try {
       if (policy.warmup) {
         const warm = await limiter.warmupTake(policy.destination, this.source, policy.warmup)
@@ -168,7 +172,12 @@ export class MxTransport implements DirectTransport {
 
   /** A success: a destination recovering from throttling gets one step of its concurrency back. */
   async succeeded(ticket: MxTicket): Promise<void> {
-    if (ticket.policy && ticket.factor < 1) await this.deps.limiter.succeeded(ticket.policy.destination)
+    if (!ticket.policy) return
+    const { destination } = ticket.policy
+    // A probe of an ended hold went through: the rest of the held mail may go.
+    if (ticket.probes?.domain) await this.deps.limiter.endHold(destination, 'recipient_domain', ticket.domain)
+    if (ticket.probes?.sender) await this.deps.limiter.endHold(destination, 'sender', ticket.probes.sender)
+    if (ticket.factor < 1) await this.deps.limiter.succeeded(destination)
   }
 
   /** Gives back what a reservation holds when nothing was sent with it. */

@@ -121,7 +121,10 @@ export const BUILT_IN_RULES: ReplyRule[] = [
     class: 'reputation',
     pauseMs: HOUR,
   },
-  { id: 'google.no_ptr', providers: ['google'], enhanced: /^4\.7\.0$/, text: /PTR record/i, class: 'sender_config' },
+  // Our sending IP's reverse DNS: the host's configuration, every sender's alike, so no one
+  // sender is held for it (the mail defers as sender_config; GET /v1/sending-host says what to fix).
+  { id: 'google.no_ptr', providers: ['google'], enhanced: /^4\.7\.0$/, text: /PTR record/i, class: 'sender_config', scope: 'destination' },
+  { id: 'google.no_ptr', providers: ['google'], enhanced: /^[45]\.7\.25$/, class: 'sender_config', scope: 'destination' },
   { id: 'google.authentication', providers: ['google'], enhanced: GOOGLE_SENDER_CONFIG, class: 'sender_config' },
   // A 421 carrying 5.7.32 (From not aligned): the enhanced code disagrees with the basic one and is left in the text.
   { id: 'google.authentication', providers: ['google'], code: 421, text: /^5\.7\.(26|27|29|30|32|40)\b/, class: 'sender_config' },
@@ -193,7 +196,8 @@ export const BUILT_IN_RULES: ReplyRule[] = [
     pauseMs: 2 * HOUR,
   },
   { id: 'microsoft.blocked', providers: ['microsoft'], enhanced: /^5\.7\.(6[0-4]\d|511)$/, class: 'policy_block', pauseMs: 2 * HOUR },
-  { id: 'microsoft.authentication', providers: ['microsoft'], enhanced: /^[45]\.7\.(515|509|23|25|26)$/, class: 'sender_config' },
+  { id: 'microsoft.no_ptr', providers: ['microsoft'], enhanced: /^[45]\.7\.25$/, class: 'sender_config', scope: 'destination' },
+  { id: 'microsoft.authentication', providers: ['microsoft'], enhanced: /^[45]\.7\.(515|509|23|26)$/, class: 'sender_config' },
   { id: 'microsoft.connection_limit', providers: ['microsoft'], text: /\bRP-00[23]\b/, class: 'capacity' },
   {
     id: 'microsoft.reputation',
@@ -217,6 +221,7 @@ export const BUILT_IN_RULES: ReplyRule[] = [
 
   // Any destination.
   { id: 'generic.too_big', code: [550, 559], enhanced: /^5\.3\.4$/, class: 'content' },
+  { id: 'generic.no_ptr', code: [550, 559], enhanced: /^5\.7\.25$/, class: 'sender_config', scope: 'destination' },
   { id: 'generic.sender_auth', code: [550, 559], enhanced: /^5\.7\.(2[3-7])$/, class: 'sender_config' },
   { id: 'generic.throttled', code: 421, class: 'capacity' },
   { id: 'generic.throttled', code: [400, 499], enhanced: /^4\.7\./, class: 'capacity' },

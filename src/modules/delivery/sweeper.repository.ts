@@ -3,6 +3,7 @@ import { uuidv7, uuidv7LowerBound } from '../../lib/uuid.js'
 import { refreshEmailStatuses } from '../emails/email.repository.js'
 import { insertEvents } from '../events/event.repository.js'
 import type { DeliveryJob } from './dispatch.port.js'
+import { jobSender } from './route.js'
 
 // Any constant works as long as nothing else in the database uses it.
 const SWEEPER_LOCK_ID = 0x48696b79
@@ -133,8 +134,16 @@ export function createSweeperRepository(pool: Pool) {
      * Ordered by delivery id after `after`, `limit` at a time.
      */
     async dueDeliveries(graceMs: number, after: string, limit: number): Promise<Array<DeliveryJob & { deliveryId: string }>> {
-      const { rows } = await pool.query<{ delivery_id: string; attempt: number; route: string; size: number }>(
-        `SELECT r.delivery_id, max(r.attempt_count) + 1 AS attempt, min(d.route) AS route, max(e.size_bytes) AS size
+      const { rows } = await pool.query<{
+        delivery_id: string
+        attempt: number
+        route: string
+        size: number
+        account_id: string
+        from_header: string
+      }>(
+        `SELECT r.delivery_id, max(r.attempt_count) + 1 AS attempt, min(d.route) AS route, max(e.size_bytes) AS size,
+                min(e.account_id::text) AS account_id, min(e.from_header) AS from_header
            FROM recipients r JOIN deliveries d ON d.id = r.delivery_id JOIN emails e ON e.id = r.email_id
           WHERE r.next_attempt_at <= now()
             AND ((r.status IN ('queued', 'deferred') AND r.next_attempt_at <= now() - $1 * interval '1 millisecond')
@@ -143,7 +152,13 @@ export function createSweeperRepository(pool: Pool) {
           GROUP BY r.delivery_id ORDER BY r.delivery_id LIMIT $3`,
         [graceMs, after, limit],
       )
-      return rows.map((r) => ({ deliveryId: r.delivery_id, attempt: r.attempt, route: r.route, size: r.size }))
+      return rows.map((r) => ({
+        deliveryId: r.delivery_id,
+        attempt: r.attempt,
+        route: r.route,
+        size: r.size,
+        sender: jobSender(r.route, { accountId: r.account_id, fromHeader: r.from_header }),
+      }))
     },
 
     async deleteExpiredIdempotencyRecords(): Promise<void> {

@@ -28,16 +28,24 @@ export interface MxTicket {
   factor: number
   /** Some sender's mail was held at the destination when reserved: the claimed email's sender is checked. */
   sendersHeld?: boolean
+  /** This delivery probes an ended hold of its recipient domain or its sender; its success ends the hold. */
+  probes?: { domain: boolean; sender?: string }
 }
 
 export type Reservation =
   | { kind: 'go'; ticket: MxTicket }
   /** `busy`: no slot or no rate token right now — a short, repeated wait the caller should back off. */
-  | { kind: 'wait'; until: number; reason?: 'waiting_rate_limit' | 'warming_up' | 'destination_blocked'; busy?: boolean }
+  | {
+      kind: 'wait'
+      until: number
+      reason?: 'waiting_rate_limit' | 'warming_up' | 'destination_blocked' | 'sender_config'
+      busy?: boolean
+    }
 
 /** Delivery straight to MX hosts, paced per destination. */
 export interface DirectTransport {
-  reserve(domain: string): Promise<Reservation>
+  /** `sender`: the job's sender (see holds.ts), when it names one. */
+  reserve(domain: string, sender?: string): Promise<Reservation>
   /** Gives back what a reservation holds when nothing was sent with it. */
   release(ticket: MxTicket): void
   send(ticket: MxTicket, envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult>

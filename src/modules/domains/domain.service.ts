@@ -4,6 +4,7 @@ import type { Logger } from '../../infra/logger.js'
 import { normaliseDomain } from '../../lib/address.js'
 import { AppError, notFound, validationFailed } from '../../lib/errors.js'
 import type { SecretBox } from '../../lib/secret-box.js'
+import { withTimeout } from '../../lib/timeout.js'
 import { createTtlCache } from '../../lib/ttl-cache.js'
 import { uuidv7 } from '../../lib/uuid.js'
 import { generateDkimKey, type SealedKeyPurpose, sealedKeyAad } from './dkim.keys.js'
@@ -49,6 +50,9 @@ const VERIFIED_TTL_MS = 60_000
 const UNVERIFIED_TTL_MS = 5_000
 const CACHE_MAX_ENTRIES = 10_000
 
+/** How long a verification waits for the sending-host check (which goes on, and is cached, after). */
+const HOST_CHECK_WAIT_MS = 5_000
+
 export function createDomainService(deps: DomainServiceDeps) {
   const { repository, dns, box, config } = deps
   let hostCheck: { value: SendingHostCheck; until: number } | undefined
@@ -62,11 +66,19 @@ export function createDomainService(deps: DomainServiceDeps) {
   const cacheKey = (accountId: string, name: string) => `${accountId}/${name.toLowerCase()}`
 
   /** Forward-confirmed reverse DNS of HELO_NAME and the sending address (a minute's cache: it is a host-wide fact). */
+  // Callers at once share one lookup.
+  let hostChecking: Promise<SendingHostCheck> | undefined
   async function sendingHost(): Promise<SendingHostCheck> {
     if (hostCheck && hostCheck.until > Date.now()) return hostCheck.value
-    const value = await checkSendingHost(dns, config.heloName, config.mxSourceAddress)
-    hostCheck = { value, until: Date.now() + 60_000 }
-    return value
+    hostChecking ??= checkSendingHost(dns, config.heloName, config.mxSourceAddress)
+      .then((value) => {
+        hostCheck = { value, until: Date.now() + 60_000 }
+        return value
+      })
+      .finally(() => {
+        hostChecking = undefined
+      })
+    return hostChecking
   }
 
   const owned = async (accountId: string, id: string): Promise<StoredDomain> => {
@@ -199,7 +211,8 @@ export function createDomainService(deps: DomainServiceDeps) {
       // The host check is cached and host-wide: looked up alongside the domain's records.
       const [records, host] = await Promise.all([
         checkRecords(expectedRecords(keysOf(domain), settings), dns),
-        sendingHost().catch((err) => {
+        // Advice only: a slow resolver does not hold the domain's verdict back for long.
+        withTimeout(sendingHost(), HOST_CHECK_WAIT_MS, 'the sending-host check').catch((err) => {
           deps.logger?.warn({ err: String(err) }, 'sending-host check failed')
           return undefined
         }),

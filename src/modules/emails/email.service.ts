@@ -2,6 +2,7 @@ import type { Logger } from '../../infra/logger.js'
 import { AppError, type ErrorDetail, notFound, unavailable, validationFailed } from '../../lib/errors.js'
 import type { Principal } from '../api-keys/api-key.types.js'
 import type { DeliveryJob, Dispatcher } from '../delivery/dispatch.port.js'
+import { jobSender } from '../delivery/route.js'
 import { createAcceptBatcher, OUTCOME_UNKNOWN_RETRY_WITH_KEY } from './email.accept.js'
 import type { EmailRepository, ListFilter, NewEmailRows } from './email.repository.js'
 import { acceptedBody, buildEmailRows, deliveriesToSend, type RowOptions } from './email.rows.js'
@@ -49,6 +50,7 @@ export function createEmailService(deps: EmailServiceDeps) {
       runAt,
       route: d.route,
       size: rows.email.size_bytes,
+      sender: jobSender(d.route, { accountId: rows.email.account_id, fromHeader: rows.email.from_header }),
     }))
     if (jobs.length === 0) return
     dispatcher
