@@ -109,17 +109,25 @@ const PROBE_MS = 60_000
  * KEYS: state, recipient-domain holds, sender holds. ARGV: the recipient domain, the sender (''
  * when unknown). The destination's pause and factor; until when the domain and the sender are
  * held (0: not); how many senders are held (so that a delivery whose job did not name its sender
- * checks it after its claim only when some are); and which of this delivery's holds it probes
+ * checks it after its claim only when some may be); and which of this delivery's holds it probes
  * (1: the domain's, 2: the sender's). When a hold has ended, the first delivery to look is the
  * probe and the others wait PROBE_MS more: if the block is still there, one message meets it,
  * not everything held back behind it.
  */
-const STATE = `${NOW}
+const STATE = `
 local s = redis.call('HMGET', KEYS[1], 'pausedUntil', 'factor')
 local probes = 0
+local now
 local function held(key, member, bit)
   if member == '' then return 0 end
-  local ends = tonumber(redis.call('ZSCORE', key, member) or '0')
+  local ends = redis.call('ZSCORE', key, member)
+  if not ends then return 0 end
+  ends = tonumber(ends)
+  -- Redis's clock, read only when there is a hold to compare (most deliveries have none).
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
   if ends > now then return ends end
   if ends > now - ${HOLD_LINGER_MS} then
     redis.call('ZADD', key, now + ${PROBE_MS}, member)
@@ -130,7 +138,8 @@ local function held(key, member, bit)
 end
 local domain = held(KEYS[2], ARGV[1], 1)
 local sender = held(KEYS[3], ARGV[2], 2)
-return {s[1] or '0', s[2] or '1', domain, redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf'), sender, probes}`
+-- Ended holds still lingering count too: it only means a job that names no sender checks it after its claim.
+return {s[1] or '0', s[2] or '1', domain, redis.call('ZCARD', KEYS[3]), sender, probes}`
 
 /**
  * KEYS: holds. ARGV: who (a recipient domain or a sender), ms. Holds them for at least \`ms\` from
