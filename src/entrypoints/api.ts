@@ -12,6 +12,7 @@ export function buildApp(container: Container, options: Pick<HttpDeps, 'requestT
     redis: container.requestRedis,
     dispatcher: container.dispatcher,
     apiKeys: services.apiKeys,
+    accounts: services.accounts,
     emails: services.emails,
     domains: services.domains,
     destinations: services.destinations,

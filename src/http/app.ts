@@ -5,6 +5,7 @@ import type { Logger } from '../infra/logger.js'
 import type { Redis } from '../infra/redis.js'
 import { createByteBudget } from '../lib/byte-budget.js'
 import { uuidv7 } from '../lib/uuid.js'
+import type { AccountService } from '../modules/accounts/account.service.js'
 import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
 import type { DestinationsView } from '../modules/delivery/destinations.view.js'
 import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
@@ -19,6 +20,7 @@ import { registerBodyBudget } from './plugins/body-budget.js'
 import { registerErrorHandler } from './plugins/error-handler.js'
 import { registerOpenApi } from './plugins/openapi.js'
 import { registerRateLimit } from './plugins/rate-limit.js'
+import { accountRoutes } from './routes/account.routes.js'
 import { apiKeyRoutes } from './routes/api-keys.routes.js'
 import { destinationRoutes } from './routes/destinations.routes.js'
 import { domainRoutes } from './routes/domains.routes.js'
@@ -36,6 +38,7 @@ export interface HttpDeps {
   redis: Redis
   dispatcher: Dispatcher
   apiKeys: ApiKeyService
+  accounts: AccountService
   emails: EmailService
   domains: DomainService
   destinations: DestinationsView
@@ -106,6 +109,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       registerBodyBudget(v1, { budget: app.bodyBudget, bodyLimit })
       await v1.register(emailRoutes, { emails: deps.emails })
       await v1.register(apiKeyRoutes, { apiKeys: deps.apiKeys })
+      await v1.register(accountRoutes, { accounts: deps.accounts })
       await v1.register(domainRoutes, { domains: deps.domains })
       await v1.register(destinationRoutes, { destinations: deps.destinations })
       await v1.register(eventRoutes, { events: deps.events })

@@ -21,6 +21,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'emails', description: 'Send and track email' },
         { name: 'api-keys', description: 'Manage API keys (full-access keys only)' },
+        { name: 'account', description: "The account's settings: the footer of its broadcast mail (full-access keys only)" },
         { name: 'domains', description: 'Sending domains: DKIM keys, DNS records and verification (full-access keys only)' },
         {
           name: 'events',

@@ -1,6 +1,8 @@
+import { notFound } from '../../lib/errors.js'
 import { uuidv7 } from '../../lib/uuid.js'
 import type { ApiKeyService } from '../api-keys/api-key.service.js'
-import type { AccountRepository } from './account.repository.js'
+import { checkFooter } from '../emails/broadcast-footer.js'
+import type { AccountRepository, StoredAccount } from './account.repository.js'
 
 export function createAccountService(deps: { repository: AccountRepository; apiKeys: Pick<ApiKeyService, 'create'> }) {
   const { repository, apiKeys } = deps
@@ -14,6 +16,19 @@ export function createAccountService(deps: { repository: AccountRepository; apiK
 
     async exists(id: string): Promise<boolean> {
       return repository.exists(id)
+    },
+
+    async get(id: string): Promise<StoredAccount> {
+      const account = await repository.find(id)
+      if (!account) throw notFound('Account')
+      return account
+    },
+
+    /** Sets (or with null removes) the footer of the account's broadcast mail; sends use it from their next key lookup. */
+    async setBroadcastFooter(id: string, footer: string | null): Promise<StoredAccount> {
+      const account = await repository.setBroadcastFooter(id, checkFooter(footer))
+      if (!account) throw notFound('Account')
+      return account
     },
   }
 }

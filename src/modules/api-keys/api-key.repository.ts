@@ -16,7 +16,10 @@ export interface StoredKey {
 }
 
 /** What authentication needs of a key. */
-export type ActiveKey = Pick<StoredKey, 'id' | 'accountId' | 'keyId' | 'secretHash' | 'scope'>
+export type ActiveKey = Pick<StoredKey, 'id' | 'accountId' | 'keyId' | 'secretHash' | 'scope'> & {
+  /** The account's footer for broadcast mail, read with the key: sends need no second lookup. */
+  broadcastFooter: string | null
+}
 
 interface ActiveKeyRow {
   id: string
@@ -24,6 +27,7 @@ interface ActiveKeyRow {
   key_id: string
   secret_hash: Buffer
   scope: ApiKeyScope
+  broadcast_footer: string | null
 }
 
 const storedKey = (row: ApiKey): StoredKey => ({
@@ -56,10 +60,19 @@ export function createApiKeyRepository({ pool, prisma }: RepositoryDeps) {
      */
     async findActiveByKeyIds(keyIds: string[]): Promise<ActiveKey[]> {
       const { rows } = await pool.query<ActiveKeyRow>(
-        'SELECT id, account_id, key_id, secret_hash, scope FROM api_keys WHERE key_id = ANY($1::text[]) AND revoked_at IS NULL',
+        `SELECT k.id, k.account_id, k.key_id, k.secret_hash, k.scope, a.broadcast_footer
+           FROM api_keys k JOIN accounts a ON a.id = k.account_id
+          WHERE k.key_id = ANY($1::text[]) AND k.revoked_at IS NULL`,
         [keyIds],
       )
-      return rows.map((r) => ({ id: r.id, accountId: r.account_id, keyId: r.key_id, secretHash: r.secret_hash, scope: r.scope }))
+      return rows.map((r) => ({
+        id: r.id,
+        accountId: r.account_id,
+        keyId: r.key_id,
+        secretHash: r.secret_hash,
+        scope: r.scope,
+        broadcastFooter: r.broadcast_footer,
+      }))
     },
 
     /** Newest first; `before` is the id of the last key of the previous page (ids are UUIDv7). */

@@ -6,6 +6,8 @@ export interface Principal {
   apiKeyId: string
   keyId: string
   scope: ApiKeyScope
+  /** The account's footer for broadcast mail, when it has one. */
+  broadcastFooter?: string | null
 }
 
 export interface ApiKeyView {

@@ -3,6 +3,7 @@ import { AppError, type ErrorDetail, notFound, unavailable, validationFailed } f
 import type { Principal } from '../api-keys/api-key.types.js'
 import type { DeliveryJob, Dispatcher } from '../delivery/dispatch.port.js'
 import { jobSender } from '../delivery/route.js'
+import { withBroadcastFooter } from './broadcast-footer.js'
 import { createAcceptBatcher, OUTCOME_UNKNOWN_RETRY_WITH_KEY } from './email.accept.js'
 import type { EmailRepository, ListFilter, NewEmailRows } from './email.repository.js'
 import { acceptedBody, buildEmailRows, deliveriesToSend, type RowOptions } from './email.rows.js'
@@ -95,7 +96,9 @@ export function createEmailService(deps: EmailServiceDeps) {
     options: Omit<RowOptions, 'routeFor' | 'maxDeliveryAgeMs' | 'now'>,
     idempotency: Idempotency | undefined,
   ): Promise<SubmitResult> {
-    const rows = buildEmailRows(principal, draft, {
+    // Mail composed here carries the account's broadcast footer; a raw message is sent as submitted.
+    const final = options.raw ? draft : withBroadcastFooter(draft, principal.broadcastFooter)
+    const rows = buildEmailRows(principal, final, {
       ...options,
       routeFor: deps.routeFor,
       maxDeliveryAgeMs: limits.maxDeliveryAgeMs,

@@ -1,0 +1,51 @@
+import { validationFailed } from '../../lib/errors.js'
+import type { EmailDraft } from './email.types.js'
+
+/** Long enough for a name, a postal address, a contact and how to refuse further mail, in two languages. */
+export const MAX_FOOTER_CHARS = 2_000
+
+// Line breaks and tabs are the only control characters a footer may hold.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are the point
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/
+
+/** A footer as an account sets it: trimmed, its line breaks made \n; null to remove it. */
+export function checkFooter(value: string | null): string | null {
+  if (value === null) return null
+  const footer = value.replace(/\r\n?/g, '\n').trim()
+  const problems: string[] = []
+  if (footer.length === 0) problems.push('is empty: send null to remove the footer')
+  if (footer.length > MAX_FOOTER_CHARS) problems.push(`is longer than ${MAX_FOOTER_CHARS} characters`)
+  if (CONTROL.test(footer)) problems.push('holds control characters other than line breaks and tabs')
+  if (problems.length > 0) throw validationFailed(problems.map((message) => ({ path: '/broadcast_footer', message })))
+  return footer
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
+
+/** The footer as HTML: escaped (it is the account's text, never markup), its lines kept. */
+export const footerHtml = (footer: string): string =>
+  `<div class="hikyaku-footer" style="margin-top:2em;font-size:12px;color:#555">${escapeHtml(footer).replace(/\n/g, '<br>\n')}</div>`
+
+/** Inserts `block` before the last `</body>` of an HTML document, or appends it to a fragment. */
+function intoBody(html: string, block: string): string {
+  const at = html.toLowerCase().lastIndexOf('</body>')
+  return at < 0 ? `${html}\n${block}` : `${html.slice(0, at)}${block}\n${html.slice(at)}`
+}
+
+/**
+ * A broadcast message with the account's footer in its text and its HTML (the sender details
+ * Japan's Act on Specified Electronic Mail requires in advertising mail, a postal address for
+ * CAN-SPAM). Transactional mail is left alone. Sizes grow by the footer, counted in `sizeBytes`.
+ */
+export function withBroadcastFooter(draft: EmailDraft, footer: string | null | undefined): EmailDraft {
+  if (!footer || draft.stream !== 'broadcast') return draft
+  const text = draft.text === undefined ? undefined : `${draft.text.replace(/\s+$/, '')}\n\n${footer}\n`
+  const html = draft.html === undefined ? undefined : intoBody(draft.html, footerHtml(footer))
+  const grown =
+    Buffer.byteLength(text ?? '') -
+    Buffer.byteLength(draft.text ?? '') +
+    Buffer.byteLength(html ?? '') -
+    Buffer.byteLength(draft.html ?? '')
+  return { ...draft, text, html, sizeBytes: draft.sizeBytes + Math.max(0, grown) }
+}
