@@ -107,39 +107,69 @@ const PROBE_MS = 60_000
 
 /**
  * KEYS: state, recipient-domain holds, sender holds. ARGV: the recipient domain, the sender (''
- * when unknown). The destination's pause and factor; until when the domain and the sender are
- * held (0: not); how many senders are held (so that a delivery whose job did not name its sender
- * checks it after its claim only when some may be); and which of this delivery's holds it probes
- * (1: the domain's, 2: the sender's). When a hold has ended, the first delivery to look is the
- * probe and the others wait PROBE_MS more: if the block is still there, one message meets it,
- * not everything held back behind it.
+ * when unknown). Returns: the pause end, the concurrency factor, until when the domain and the
+ * sender are held (0: not), how many senders have holds (ended ones lingering included: it only
+ * decides whether a job that names no sender is checked after its claim), and the probes this
+ * delivery takes (1: the domain's hold, 2: the sender's) with their mark. A hold that ended lately
+ * is probed: only when nothing else holds the delivery back here (a pause, the other hold), the
+ * first delivery to look takes the probe (its hold is marked as lasting PROBE_MS more, so the
+ * rest wait) and goes alone; the caller settles it (settleProbe): ended after its attempt,
+ * restored if it never went.
  */
 const STATE = `
 local s = redis.call('HMGET', KEYS[1], 'pausedUntil', 'factor')
-local probes = 0
+local factor = s[2] or '1'
 local now
-local function held(key, member, bit)
-  if member == '' then return 0 end
-  local ends = redis.call('ZSCORE', key, member)
-  if not ends then return 0 end
-  ends = tonumber(ends)
-  -- Redis's clock, read only when there is a hold to compare (most deliveries have none).
+local function clock()
   if not now then
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  if ends > now then return ends end
+  return now
+end
+local paused = tonumber(s[1] or '0')
+if paused > 0 and paused > clock() then return {paused, factor, 0, 0, 0, 0, 0} end
+local function score(key, member)
+  if member == '' then return 0 end
+  return tonumber(redis.call('ZSCORE', key, member) or '0')
+end
+local domain = score(KEYS[2], ARGV[1])
+local sender = score(KEYS[3], ARGV[2])
+local senders = redis.call('ZCARD', KEYS[3])
+if domain == 0 and sender == 0 then return {0, factor, 0, senders, 0, 0, 0} end
+clock()
+if domain > now or sender > now then
+  return {0, factor, domain > now and domain or 0, senders, sender > now and sender or 0, 0, 0}
+end
+local probes = 0
+local mark = now + ${PROBE_MS}
+local function probe(key, member, ends, bit)
   if ends > now - ${HOLD_LINGER_MS} then
-    redis.call('ZADD', key, now + ${PROBE_MS}, member)
+    redis.call('ZADD', key, mark, member)
     if redis.call('PTTL', key) < ${PROBE_MS + HOLD_LINGER_MS} then redis.call('PEXPIRE', key, ${PROBE_MS + HOLD_LINGER_MS}) end
     probes = probes + bit
   end
-  return 0
 end
-local domain = held(KEYS[2], ARGV[1], 1)
-local sender = held(KEYS[3], ARGV[2], 2)
--- Ended holds still lingering count too: it only means a job that names no sender checks it after its claim.
-return {s[1] or '0', s[2] or '1', domain, redis.call('ZCARD', KEYS[3]), sender, probes}`
+if domain > 0 then probe(KEYS[2], ARGV[1], domain, 1) end
+if sender > 0 then probe(KEYS[3], ARGV[2], sender, 2) end
+return {0, factor, 0, senders, 0, probes, mark}`
+
+/**
+ * KEYS: holds. ARGV: who, the probe's mark, 'end' or 'restore'. Settles a probe, unless the hold
+ * changed since it was taken (renewed by a refusal meanwhile): 'end' removes the hold (the probe
+ * went, and was not refused for it), 'restore' marks it ended again so that the next delivery
+ * to look probes it (this one never went).
+ */
+const SETTLE_PROBE = `
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not current or tonumber(current) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == 'end' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  ${NOW}
+  redis.call('ZADD', KEYS[1], now - 1, ARGV[1])
+end
+return 1`
 
 /**
  * KEYS: holds. ARGV: who (a recipient domain or a sender), ms. Holds them for at least \`ms\` from
@@ -163,24 +193,25 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
   return {
     async state(destination, recipientDomain = '', sender = '') {
       const keys = [key(destination, 'state'), key(destination, 'holds:r'), key(destination, 'holds:s')]
-      const [pausedUntil, factor, domainHeld, senders, senderHeld, probes] = (await redis.eval(
+      const [pausedUntil, factor, domainHeld, senders, senderHeld, probes, mark] = (await redis.eval(
         STATE,
         3,
         ...keys,
         recipientDomain,
         sender,
-      )) as string[]
+      )) as Array<string | number>
       return {
         pausedUntil: Number(pausedUntil),
         factor: Number(factor),
         domainHeldUntil: Number(domainHeld),
         sendersHeld: Number(senders),
         senderHeldUntil: Number(senderHeld),
-        probes: { domain: (Number(probes) & 1) !== 0, sender: (Number(probes) & 2) !== 0 },
+        probes: { domain: (Number(probes) & 1) !== 0, sender: (Number(probes) & 2) !== 0, mark: Number(mark) },
       }
     },
-    async endHold(destination, scope, who) {
-      await redis.zrem(key(destination, scope === 'sender' ? 'holds:s' : 'holds:r'), who)
+    async settleProbe(destination, scope, who, mark, how) {
+      const k = key(destination, scope === 'sender' ? 'holds:s' : 'holds:r')
+      return (await redis.eval(SETTLE_PROBE, 1, k, who, mark, how)) === 1
     },
     async hold(destination, scope, who, ms) {
       return Number(await redis.eval(HOLD, 1, key(destination, scope === 'sender' ? 'holds:s' : 'holds:r'), who, Math.max(1, ms)))
@@ -194,19 +225,14 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
       const [state, senders, domains] = await Promise.all([
         redis.hmget(k('state'), 'pausedUntil', 'factor', 'rule', 'ruleAt'),
         scanHolds(redis, k('holds:s'), `${sendersOf}/*`, now),
-        redis.zrangebyscore(k('holds:r'), `(${now}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000),
+        redis.zcount(k('holds:r'), `(${now}`, '+inf'),
       ])
-      const pairs = (flat: string[]) => {
-        const out: Array<{ who: string; until: number }> = []
-        for (let i = 0; i + 1 < flat.length; i += 2) out.push({ who: flat[i] as string, until: Number(flat[i + 1]) })
-        return out
-      }
       return {
         pausedUntil: Number(state[0] ?? 0),
         factor: Number(state[1] ?? 1),
         lastRule: state[2] ? { id: state[2], at: Number(state[3] ?? 0) } : undefined,
         senders,
-        recipientDomains: pairs(domains),
+        recipientDomainsHeld: domains,
       }
     },
     async acquireSlot(destination, slot, max, leaseMs) {
@@ -262,16 +288,17 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
  * out. Bounded: at most 100 scan calls.
  */
 async function scanHolds(redis: Redis, key: string, match: string, now: number): Promise<Array<{ who: string; until: number }>> {
-  const out: Array<{ who: string; until: number }> = []
+  // A scan may return a member twice (the set changing meanwhile): keyed by member.
+  const out = new Map<string, number>()
   let cursor = '0'
   for (let calls = 0; calls < 100; calls++) {
     const [next, flat] = await redis.zscan(key, cursor, 'MATCH', match, 'COUNT', 500)
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const until = Number(flat[i + 1])
-      if (until > now) out.push({ who: flat[i] as string, until })
+      if (until > now) out.set(flat[i] as string, until)
     }
     cursor = next
     if (cursor === '0') break
   }
-  return out
+  return [...out].map(([who, until]) => ({ who, until }))
 }

@@ -32,7 +32,7 @@ describe('destination limiter pauses (real Redis)', () => {
       domainHeldUntil: 0,
       sendersHeld: 0,
       senderHeldUntil: 0,
-      probes: { domain: false, sender: false },
+      probes: { domain: false, sender: false, mark: 0 },
     })
   })
 
@@ -47,7 +47,7 @@ describe('destination limiter pauses (real Redis)', () => {
       domainHeldUntil: 0,
       sendersHeld: 0,
       senderHeldUntil: 0,
-      probes: { domain: false, sender: false },
+      probes: { domain: false, sender: false, mark: 0 },
     })
   })
 
@@ -72,7 +72,7 @@ describe('destination limiter pauses (real Redis)', () => {
       domainHeldUntil: domain,
       sendersHeld: 1,
       senderHeldUntil: sender,
-      probes: { domain: false, sender: false },
+      probes: { domain: false, sender: false, mark: 0 },
     })
     const other = await limiter.state('profile:h', 'other.example', 'acct-b/a.example')
     assert.equal(other.domainHeldUntil, 0, 'another domain goes')
@@ -82,26 +82,56 @@ describe('destination limiter pauses (real Redis)', () => {
     const view = await limiter.describe('profile:h', 'acct-a')
     assert.equal(view.lastRule?.id, 'google.ip_reputation')
     assert.deepEqual(view.senders, [{ who: 'acct-a/a.example', until: sender }])
-    assert.deepEqual(view.recipientDomains, [{ who: 'tenant.example', until: domain }])
+    assert.equal(view.recipientDomainsHeld, 1)
     assert.deepEqual((await limiter.describe('profile:h', 'acct-b')).senders, [], "another account's holds are not shown")
   })
 
-  it('an ended hold lets one delivery probe first while the rest wait; the probe’s success ends it', async () => {
+  it('an ended hold lets one delivery probe first while the rest wait; the settled probe ends it', async () => {
     const limiter = createDestinationLimiter(redis, prefix)
     await limiter.hold('profile:e', 'sender', 'acct/a.example', 1)
     await limiter.hold('profile:e', 'recipient_domain', 'tenant.example', 1)
     await new Promise((resolve) => setTimeout(resolve, 20))
     const probe = await limiter.state('profile:e', 'tenant.example', 'acct/a.example')
-    assert.deepEqual([probe.senderHeldUntil, probe.domainHeldUntil, probe.probes], [0, 0, { domain: true, sender: true }])
+    assert.deepEqual([probe.senderHeldUntil, probe.domainHeldUntil, probe.probes.domain, probe.probes.sender], [0, 0, true, true])
     const rest = await limiter.state('profile:e', 'tenant.example', 'acct/a.example')
-    assert.ok(rest.senderHeldUntil > Date.now() + 30_000, 'the others wait while the probe goes')
-    assert.ok(rest.domainHeldUntil > Date.now() + 30_000)
-    assert.deepEqual(rest.probes, { domain: false, sender: false })
-    await limiter.endHold('profile:e', 'sender', 'acct/a.example')
-    await limiter.endHold('profile:e', 'recipient_domain', 'tenant.example')
+    assert.equal(rest.senderHeldUntil, probe.probes.mark, 'the others wait while the probe goes')
+    assert.equal(rest.domainHeldUntil, probe.probes.mark)
+    assert.deepEqual([rest.probes.domain, rest.probes.sender], [false, false])
+    assert.equal(await limiter.settleProbe('profile:e', 'sender', 'acct/a.example', probe.probes.mark, 'end'), true)
+    assert.equal(await limiter.settleProbe('profile:e', 'recipient_domain', 'tenant.example', probe.probes.mark, 'end'), true)
     const after = await limiter.state('profile:e', 'tenant.example', 'acct/a.example')
-    assert.deepEqual([after.senderHeldUntil, after.domainHeldUntil, after.probes], [0, 0, { domain: false, sender: false }])
+    assert.deepEqual([after.senderHeldUntil, after.domainHeldUntil, after.probes.domain, after.probes.sender], [0, 0, false, false])
     assert.equal(after.sendersHeld, 0)
+  })
+
+  it('a probe that never went is restored for the next; a renewed hold is not lifted by a stale probe', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    await limiter.hold('profile:f', 'sender', 'acct/a.example', 1)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const first = await limiter.state('profile:f', '', 'acct/a.example')
+    assert.equal(first.probes.sender, true)
+    assert.equal(await limiter.settleProbe('profile:f', 'sender', 'acct/a.example', first.probes.mark, 'restore'), true)
+    const next = await limiter.state('profile:f', '', 'acct/a.example')
+    assert.equal(next.probes.sender, true, 'the next delivery to look probes it')
+    // Refused again while that probe was out: the renewed hold stays.
+    const renewed = await limiter.hold('profile:f', 'sender', 'acct/a.example', HOUR)
+    assert.equal(await limiter.settleProbe('profile:f', 'sender', 'acct/a.example', next.probes.mark, 'end'), false)
+    assert.equal((await limiter.state('profile:f', '', 'acct/a.example')).senderHeldUntil, renewed)
+  })
+
+  it('no probe is taken while the destination is paused or the other hold is in force', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    await limiter.hold('profile:g', 'sender', 'acct/a.example', 1)
+    const domainHold = await limiter.hold('profile:g', 'recipient_domain', 'tenant.example', HOUR)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const blocked = await limiter.state('profile:g', 'tenant.example', 'acct/a.example')
+    assert.equal(blocked.domainHeldUntil, domainHold)
+    assert.equal(blocked.probes.sender, false, 'the domain still holds this delivery: it probes nothing')
+    await limiter.throttled('profile:g', MINUTE, HOUR)
+    const paused = await limiter.state('profile:g', 'other.example', 'acct/a.example')
+    assert.ok(paused.pausedUntil > Date.now())
+    assert.equal(paused.probes.sender, false)
+    assert.equal((await limiter.state('profile:g', 'other.example', 'acct/a.example')).probes.sender, false, 'still unprobed')
   })
 
   it('many replies of one burst at once halve concurrency once', async () => {

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startDnsServer } from '../helpers/dns-server.js'
 import { waitFor } from '../helpers/env.js'
@@ -18,6 +21,8 @@ describe('reply rules in MX mode', () => {
   let h: Harness
   const sinks: Record<string, Sink> = {}
   let unsignedTries = 0
+  let briefTries = 0
+  let dir: string
 
   before(async () => {
     const port = await freePort()
@@ -47,6 +52,9 @@ describe('reply rules in MX mode', () => {
     sinks.google = await startSink(
       {
         data: (m) => {
+          // A sender refused once, briefly (an operator's rule with a short hold), then accepted.
+          if (/^From:.*@brief\.example>?\s*$/im.test(m.raw.toString()) && briefTries++ === 0)
+            return { kind: 'reject', code: 451, message: '4.7.1 Short hold for this test - gsmtp' }
           if (!/^From:.*@unsigned\.example>?\s*$/im.test(m.raw.toString())) return { kind: 'accept' }
           unsignedTries++
           return { kind: 'reject', code: 421, message: '4.7.30 This mail has been rate limited because DKIM does not pass. - gsmtp' }
@@ -67,10 +75,15 @@ describe('reply rules in MX mode', () => {
       'workspace.test': mx('aspmx.l.google.com'),
       'aspmx.l.google.com': { A: ['127.0.0.33'] },
     })
+    dir = mkdtempSync(join(tmpdir(), 'hikyaku-rules-'))
+    const shaping = join(dir, 'shaping.json')
+    const rule = { id: 'test.short_hold', providers: ['google'], code: 451, text: 'Short hold', class: 'sender_config', pauseMs: 1_500 }
+    writeFileSync(shaping, JSON.stringify({ rules: [rule] }))
     h = await startHarness({
       env: mxEnv(port, dns.server, {
         WORKER_CONCURRENCY: '4',
         RETRY_SCHEDULE: '10m',
+        SHAPING_CONFIG: shaping,
       }),
     })
   })
@@ -78,6 +91,7 @@ describe('reply rules in MX mode', () => {
     await h.close()
     await dns.close()
     for (const s of Object.values(sinks)) await s.close()
+    rmSync(dir, { recursive: true, force: true })
   })
 
   const send = async (to: string, from = 'Sender <sender@example.com>') => {
@@ -156,6 +170,19 @@ describe('reply rules in MX mode', () => {
     const started = Date.now()
     await recipientOf(await send('b@workspace.test'), (r) => r.status === 'delivered')
     assert.ok(Date.now() - started < 5_000, `the other sender's mail went at once (${Date.now() - started} ms)`)
+  })
+
+  it("when a sender's hold ends, its next message goes (the hold's probe), and so does the rest", async () => {
+    const from = 'Brief <news@brief.example>'
+    const refused = await recipientOf(await send('p1@workspace.test', from), (r) => r.status === 'deferred')
+    assert.equal(refused.events.find((e) => e.type === 'email.deferred')?.data.rule, 'test.short_hold')
+    // Held for 1.5 s: a message sent meanwhile waits for it, then probes it.
+    const probe = await send('p2@workspace.test', from)
+    await recipientOf(probe, (r) => r.status === 'delivered')
+    const started = Date.now()
+    await recipientOf(await send('p3@workspace.test', from), (r) => r.status === 'delivered')
+    assert.ok(Date.now() - started < 5_000, `the probe's success lifted the hold (${Date.now() - started} ms)`)
+    assert.equal(briefTries, 3)
   })
 
   it('the destinations view shows what fired: pauses to every account, a sender hold only to its own account', async () => {

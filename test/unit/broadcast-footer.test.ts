@@ -4,7 +4,16 @@ import { checkFooter, footerHtml, withBroadcastFooter } from '../../src/modules/
 import type { EmailDraft } from '../../src/modules/emails/email.types.js'
 
 const draft = (over: Partial<EmailDraft>): EmailDraft =>
-  ({ text: 'Hello', html: undefined, stream: 'broadcast', sizeBytes: 100, ...over }) as EmailDraft
+  ({
+    subject: 'Hi',
+    text: 'Hello',
+    html: undefined,
+    headers: {},
+    attachments: [],
+    stream: 'broadcast',
+    sizeBytes: 100,
+    ...over,
+  }) as EmailDraft
 
 describe('broadcast footer', () => {
   it('is checked: trimmed, CRLF made LF, control characters and emptiness refused', () => {
@@ -13,6 +22,10 @@ describe('broadcast footer', () => {
     assert.throws(() => checkFooter(' \n '), /is empty/)
     assert.throws(() => checkFooter('a\u0000b'))
     assert.throws(() => checkFooter('x'.repeat(2_001)))
+    assert.equal(checkFooter('😀'.repeat(2_000))?.length, 4_000, 'counted in characters, not UTF-16 units')
+    assert.throws(() => checkFooter('a\u0085b'), /control characters/)
+    assert.throws(() => checkFooter('a\u2028b'), /control characters/)
+    assert.throws(() => checkFooter('a\ud800b'), /surrogate/)
   })
 
   it('goes after the text and inside the HTML body, escaped', () => {
@@ -29,5 +42,8 @@ describe('broadcast footer', () => {
     const b = draft({})
     assert.equal(withBroadcastFooter(b, null), b)
     assert.equal(withBroadcastFooter(draft({ html: '<p>fragment</p>', text: undefined }), 'F').html, `<p>fragment</p>\n${footerHtml('F')}`)
+    // Found in the HTML itself: İ lower-cases to two characters and must not shift the cut.
+    const turkish = withBroadcastFooter(draft({ html: '<body>İİ</body >' }), 'F').html
+    assert.equal(turkish, `<body>İİ${footerHtml('F')}\n</body >`)
   })
 })

@@ -26,13 +26,17 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>, 
         domainHeldUntil: 0,
         sendersHeld: 0,
         senderHeldUntil: 0,
-        probes: { domain: false, sender: false },
+        probes: { domain: false, sender: false, mark: 0 },
         ...state,
       })),
-    endHold: (_d, scope, who) => call('endHold', () => void ended.push(`${scope}:${who}`)),
+    settleProbe: (_d: string, scope: string, who: string, mark: number, how: string) =>
+      call('settleProbe', () => {
+        ended.push(`${how} ${scope}:${who}@${mark}`)
+        return true
+      }),
     hold: () => call('hold', () => 0),
     senderHeldUntil: () => call('senderHeldUntil', () => 0),
-    describe: () => call('describe', () => ({ pausedUntil: 0, factor: 1, senders: [], recipientDomains: [] })),
+    describe: () => call('describe', () => ({ pausedUntil: 0, factor: 1, senders: [], recipientDomainsHeld: 0 })),
     acquireSlot: (_d, slot) =>
       call('acquireSlot', () => {
         held.add(slot)
@@ -99,14 +103,22 @@ describe('MxTransport holds', () => {
     assert.deepEqual(calls, ['state'])
   })
 
-  it("a probe's success ends the holds it probed", async () => {
-    const { limiter, ended } = limiterWith({}, { probes: { domain: true, sender: true } })
+  it('a probe is settled after its attempt, but for the hold its reply renewed; one that never went is restored', async () => {
+    const { limiter, ended } = limiterWith({}, { probes: { domain: true, sender: true, mark: 42 } })
     const mx = transport(limiter)
-    const reservation = await mx.reserve('example.net', 'acct/a.example')
-    assert.equal(reservation.kind, 'go')
-    if (reservation.kind !== 'go') return
-    await mx.succeeded(reservation.ticket)
-    assert.deepEqual(ended, ['recipient_domain:example.net', 'sender:acct/a.example'])
-    mx.release(reservation.ticket)
+    const sent = await mx.reserve('example.net', 'acct/a.example')
+    assert.equal(sent.kind, 'go')
+    if (sent.kind !== 'go') return
+    sent.ticket.sent = true
+    await mx.settleProbes(sent.ticket, 'sender')
+    mx.release(sent.ticket)
+    assert.deepEqual(ended, ['end recipient_domain:example.net@42'], 'the renewed sender hold is left alone, and nothing is restored')
+
+    ended.length = 0
+    const unsent = await mx.reserve('example.net', 'acct/a.example')
+    if (unsent.kind !== 'go') return assert.fail('expected a go')
+    mx.release(unsent.ticket)
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(ended, ['restore recipient_domain:example.net@42', 'restore sender:acct/a.example@42'])
   })
 })

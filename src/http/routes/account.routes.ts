@@ -18,7 +18,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
       schema: {
         tags: ['account'],
         summary: "The calling key's account and its settings",
-        response: { 200: AccountSchema, ...errors(401, 403, 429) },
+        response: { 200: AccountSchema, ...errors(401, 403, 404, 429) },
       },
     },
     async (request) => present(await accounts.get(request.principal.accountId)),
@@ -31,7 +31,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
         tags: ['account'],
         summary: "Changes the account's settings: the footer of its broadcast mail",
         body: UpdateAccountBodySchema,
-        response: { 200: AccountSchema, ...errors(400, 401, 403, 422, 429) },
+        response: { 200: AccountSchema, ...errors(401, 403, 404, 422, 429) },
       },
     },
     async (request) => present(await accounts.setBroadcastFooter(request.principal.accountId, request.body.broadcast_footer)),

@@ -146,7 +146,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     // Its sender is held at this destination (its authentication failed there): the claim is
     // undone, uncounted, and the job waits for the hold's end (spread, so held mail does not all
     // wake at once).
-    const senderHeldUntil = admitted.ticket && deps.mx ? await senderHeld(deps.mx, admitted.ticket, email, logger) : 0
+    // (Only for a job that did not name its sender: one that did was checked by its reservation.)
+    const senderHeldUntil = admitted.ticket && deps.mx && !request.sender ? await senderHeld(deps.mx, admitted.ticket, email, logger) : 0
     if (senderHeldUntil > Date.now()) {
       await batches.holdBack(held, new Date(senderHeldUntil), 'sender_config')
       return { claimed: 0, delayUntil: Math.min(senderHeldUntil + Math.floor(Math.random() * 30_000), email.expiresAt.getTime()) }
@@ -250,6 +251,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         const hold = deps.mx && (genuine || !policy?.provider) ? holdingRule(outcomes) : undefined
         const heldUntil = hold && deps.mx ? await applyHold(deps.mx, ticket, hold, email, logger) : 0
         if (retryAt && heldUntil > retryAt.getTime()) retryAt = new Date(Math.min(heldUntil, email.expiresAt.getTime()))
+        if (ticket.probes && deps.mx) await deps.mx.settleProbes(ticket, heldUntil ? hold?.scope : undefined)
       }
 
       const records = claim.recipients.map((r) =>

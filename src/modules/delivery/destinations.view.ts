@@ -41,7 +41,7 @@ export function createDestinationsView(deps: { shaping: Pick<Shaping, 'profileNa
             heldSenders: view.senders
               .filter((s) => s.who.startsWith(own))
               .map((s) => ({ domain: s.who.slice(own.length), until: new Date(s.until) })),
-            heldRecipientDomains: view.recipientDomains.length,
+            heldRecipientDomains: view.recipientDomainsHeld,
           }
         }),
       )

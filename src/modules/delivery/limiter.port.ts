@@ -6,7 +6,8 @@ export interface DestinationState {
   domainHeldUntil: number
   sendersHeld: number
   senderHeldUntil: number
-  probes: { domain: boolean; sender: boolean }
+  /** The holds this delivery probes, and the mark they were given. */
+  probes: { domain: boolean; sender: boolean; mark: number }
 }
 
 export interface DestinationView {
@@ -14,9 +15,10 @@ export interface DestinationView {
   factor: number
   /** The last reply rule that paused the destination, and when. */
   lastRule?: { id: string; at: number }
-  /** Senders and recipient domains held there, with when each hold ends (epoch ms). */
+  /** The account's senders held there, with when each hold ends (epoch ms). */
   senders: Array<{ who: string; until: number }>
-  recipientDomains: Array<{ who: string; until: number }>
+  /** How many recipient domains are held there. */
+  recipientDomainsHeld: number
 }
 
 /**
@@ -26,13 +28,17 @@ export interface DestinationView {
 export interface DestinationLimiter {
   /**
    * The destination's pause (epoch ms, 0 when not) and concurrency factor (0-1]; until when mail
-   * to `recipientDomain` and from `sender` is held there (0 when not); how many senders are held
-   * there; and which of the two holds this delivery probes: a hold that has just ended lets one
-   * delivery through first (the others wait a minute more), and the probe's success ends it.
+   * to `recipientDomain` and from `sender` is held there (0 when not); how many senders have holds
+   * there; and the probes this delivery takes: a hold that has just ended lets one delivery
+   * through first (the others wait a minute more), which must then be settled (`settleProbe`).
    */
   state(destination: string, recipientDomain?: string, sender?: string): Promise<DestinationState>
-  /** Ends a hold (a probe went through). */
-  endHold(destination: string, scope: HoldScope, who: string): Promise<void>
+  /**
+   * Settles a probe taken with `mark`, unless the hold was renewed meanwhile: `end` lifts the hold
+   * (the probe went and was not refused for it); `restore` leaves it ended, for the next delivery
+   * to probe (this one never went). True when it did.
+   */
+  settleProbe(destination: string, scope: HoldScope, who: string, mark: number, how: 'end' | 'restore'): Promise<boolean>
   /**
    * Holds one recipient domain's or one sender's mail at this destination for at least `ms` (a
    * rule about them, not about everyone's traffic); returns the hold's end.

@@ -93,8 +93,9 @@ export class MxTransport implements DirectTransport {
     // never spent by a delivery that then has to wait for a connection. Whatever a failing Redis
     // call leaves taken is given back, or a few blips would leak a destination's slots for good.
     const ticket: MxTicket = { domain, plan, policy, factor: state.factor, sendersHeld: state.sendersHeld > 0 }
-    if (state.probes.domain || state.probes.sender)
-      ticket.probes = { domain: state.probes.domain, ...(state.probes.sender ? { sender } : {}) }
+    if (state.probes.domain || state.probes.sender) {
+      ticket.probes = { mark: state.probes.mark, ...(state.probes.domain ? { domain } : {}), ...(state.probes.sender ? { sender } : {}) }
+    }
     try {
       if (policy.warmup) {
         const warm = await limiter.warmupTake(policy.destination, this.source, policy.warmup)
@@ -172,16 +173,40 @@ export class MxTransport implements DirectTransport {
 
   /** A success: a destination recovering from throttling gets one step of its concurrency back. */
   async succeeded(ticket: MxTicket): Promise<void> {
-    if (!ticket.policy) return
-    const { destination } = ticket.policy
-    // A probe of an ended hold went through: the rest of the held mail may go.
-    if (ticket.probes?.domain) await this.deps.limiter.endHold(destination, 'recipient_domain', ticket.domain)
-    if (ticket.probes?.sender) await this.deps.limiter.endHold(destination, 'sender', ticket.probes.sender)
-    if (ticket.factor < 1) await this.deps.limiter.succeeded(destination)
+    if (ticket.policy && ticket.factor < 1) await this.deps.limiter.succeeded(ticket.policy.destination)
+  }
+
+  /**
+   * After a probe's attempt: the holds it probed are lifted, but for the one its reply renewed
+   * (`renewed`). The rest of the held mail then goes; if the refusal is still there, the next
+   * message renews the hold. Best effort: an unsettled probe's mark lapses within PROBE_MS.
+   */
+  async settleProbes(ticket: MxTicket, renewed?: HoldScope): Promise<void> {
+    const probes = ticket.probes
+    ticket.probes = undefined
+    if (!probes || !ticket.policy) return
+    await this.settle(ticket.policy.destination, probes, 'end', renewed)
+  }
+
+  private async settle(destination: string, probes: NonNullable<MxTicket['probes']>, how: 'end' | 'restore', renewed?: HoldScope) {
+    const done = await Promise.allSettled([
+      probes.domain && renewed !== 'recipient_domain'
+        ? this.deps.limiter.settleProbe(destination, 'recipient_domain', probes.domain, probes.mark, how)
+        : undefined,
+      probes.sender && renewed !== 'sender'
+        ? this.deps.limiter.settleProbe(destination, 'sender', probes.sender, probes.mark, how)
+        : undefined,
+    ])
+    for (const d of done) {
+      if (d.status === 'rejected') this.deps.logger.warn({ err: String(d.reason), destination }, 'could not settle a probe of a hold')
+    }
   }
 
   /** Gives back what a reservation holds when nothing was sent with it. */
   release(ticket: MxTicket): void {
+    // A probe that never went: the next delivery to look probes the hold instead.
+    if (ticket.probes && !ticket.sent && ticket.policy) void this.settle(ticket.policy.destination, ticket.probes, 'restore')
+    ticket.probes = undefined
     if (ticket.conn && ticket.policy) this.keepIdle(ticket.conn, ticket.policy)
     else if (ticket.slot) void this.freeSlot(ticket.slot)
     if (ticket.warm && ticket.policy) {
@@ -196,6 +221,7 @@ export class MxTransport implements DirectTransport {
 
   async send(ticket: MxTicket, envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult> {
     const started = Date.now()
+    ticket.sent = true
     const { plan, policy } = ticket
     if (plan.kind !== 'hosts' || !policy) return planFailure(ticket.domain, plan, started)
     let conn = ticket.conn

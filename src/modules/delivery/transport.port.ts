@@ -28,8 +28,10 @@ export interface MxTicket {
   factor: number
   /** Some sender's mail was held at the destination when reserved: the claimed email's sender is checked. */
   sendersHeld?: boolean
-  /** This delivery probes an ended hold of its recipient domain or its sender; its success ends the hold. */
-  probes?: { domain: boolean; sender?: string }
+  /** The ended holds (of its recipient domain, of its sender) this delivery probes, and their mark (see DestinationLimiter.state). */
+  probes?: { domain?: string; sender?: string; mark: number }
+  /** A transaction was started with it. */
+  sent?: boolean
 }
 
 export type Reservation =
@@ -56,4 +58,6 @@ export interface DirectTransport {
   hold(ticket: MxTicket, scope: HoldScope, who: string, ms: number): Promise<number>
   /** Until when a sender's mail is held at the ticket's destination (epoch ms, 0 when not). */
   senderHeldUntil(ticket: MxTicket, sender: string): Promise<number>
+  /** After the attempt of a ticket that probed ended holds: lifts them, but for the scope its reply renewed. */
+  settleProbes(ticket: MxTicket, renewed?: HoldScope): Promise<void>
 }

@@ -98,6 +98,12 @@ export function createEmailService(deps: EmailServiceDeps) {
   ): Promise<SubmitResult> {
     // Mail composed here carries the account's broadcast footer; a raw message is sent as submitted.
     const final = options.raw ? draft : withBroadcastFooter(draft, principal.broadcastFooter)
+    if (final.sizeBytes > limits.maxMessageBytes) {
+      throw new AppError(
+        'payload_too_large',
+        `With the account's broadcast footer the encoded message would be about ${final.sizeBytes} bytes; the limit is ${limits.maxMessageBytes}. Send smaller attachments or link to them.`,
+      )
+    }
     const rows = buildEmailRows(principal, final, {
       ...options,
       routeFor: deps.routeFor,
