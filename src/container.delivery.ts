@@ -1,5 +1,5 @@
 import type { Config } from './config.js'
-import type { Pool } from './infra/db.js'
+import { createPool, type Pool } from './infra/db.js'
 import { createDestinationLimiter } from './infra/destination-limiter.js'
 import { createDns } from './infra/dns.js'
 import type { Logger } from './infra/logger.js'
@@ -44,7 +44,9 @@ export function createDeliveryParts(
     localAddress: config.mxSourceAddress,
     logger: logger.child({ component: 'mx' }),
   })
-  const repository = createDeliveryRepository(pool, { leaseMs: config.deliveryLeaseMs })
+  // DATA marks wait for no disk flush (see MARK_DATA_SQL): one connection of their own.
+  const markPool = createPool(config.databaseUrl, 1, { statementTimeoutMs: config.dbStatementTimeoutMs, asynchronousCommit: true })
+  const repository = createDeliveryRepository(pool, { leaseMs: config.deliveryLeaseMs, markPool })
   const service = createDeliveryService({
     repository,
     outcomes: createOutcomeRepository(pool),
@@ -74,6 +76,7 @@ export function createDeliveryParts(
       await service.drain()
       await relay.close()
       await mx.close()
+      await markPool.end()
     },
   }
 }
