@@ -1,5 +1,5 @@
 import type { Config } from './config.js'
-import { createPool, type Pool } from './infra/db.js'
+import type { Pool } from './infra/db.js'
 import { createDestinationLimiter } from './infra/destination-limiter.js'
 import { createDns } from './infra/dns.js'
 import type { Logger } from './infra/logger.js'
@@ -44,9 +44,7 @@ export function createDeliveryParts(
     localAddress: config.mxSourceAddress,
     logger: logger.child({ component: 'mx' }),
   })
-  // DATA marks wait for no disk flush (see MARK_DATA_SQL): one connection of their own.
-  const markPool = createPool(config.databaseUrl, 1, { statementTimeoutMs: config.dbStatementTimeoutMs, asynchronousCommit: true })
-  const repository = createDeliveryRepository(pool, { leaseMs: config.deliveryLeaseMs, markPool })
+  const repository = createDeliveryRepository(pool, { leaseMs: config.deliveryLeaseMs })
   const service = createDeliveryService({
     repository,
     outcomes: createOutcomeRepository(pool),
@@ -76,7 +74,6 @@ export function createDeliveryParts(
       await service.drain()
       await relay.close()
       await mx.close()
-      await markPool.end()
     },
   }
 }

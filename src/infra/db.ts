@@ -21,19 +21,11 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value))
 /** The client waits this much longer than the server: a statement the server can cancel, it does. */
 const QUERY_TIMEOUT_MARGIN_MS = 2_000
 
-export function createPool(
-  connectionString: string,
-  max: number,
-  options: { statementTimeoutMs?: number; asynchronousCommit?: boolean } = {},
-): Pool {
+export function createPool(connectionString: string, max: number, options: { statementTimeoutMs?: number } = {}): Pool {
   const statementTimeoutMs = options.statementTimeoutMs ?? 10_000
   const pool = new pg.Pool({
     connectionString,
     max,
-    // A commit that returns before its WAL reaches the disk: visible to every session at once, and
-    // kept by the server through any client's death; only a crash of the server itself within
-    // its WAL writer's delay (200 ms by default) could lose it. For writes that are hints.
-    ...(options.asynchronousCommit ? { options: '-c synchronous_commit=off' } : {}),
     connectionTimeoutMillis: Math.min(5_000, statementTimeoutMs),
     idleTimeoutMillis: 30_000,
     statement_timeout: statementTimeoutMs,

@@ -168,10 +168,7 @@ const RENEW_SQL = `WITH ${HELD}, ${RENEW} SELECT id AS recipient_id FROM renewed
 
 /**
  * Before the final dot: renews the leases and records on each attempt row that it reached DATA,
- * in one statement. Committed asynchronously (its own pool): the mark is on the critical path of
- * every message, and what it guards against is this worker dying, which cannot undo a commit the
- * server has. Only a crash of the database server within its WAL writer's delay can lose a mark,
- * and a resend then goes unflagged only if the lease also lapses before the outcome is recorded. Writing the recipient row is what orders this against a takeover: a claim
+ * in one statement. Writing the recipient row is what orders this against a takeover: a claim
  * that meets the renewed row re-checks it, finds the lease running and leaves it; a claim that
  * came first changed the attempt number, so nothing is marked and the dot is not sent. (A mere
  * row lock would not do: a claim waiting on it goes on without re-checking the row.)
@@ -215,9 +212,8 @@ const HOLD_BACK_SQL = `WITH ${HELD}, back AS (
 
 const heldParams = (held: HeldRecipient[]) => [held.map((h) => h.recipientId), held.map((h) => h.attempt), held.map((h) => h.attemptId)]
 
-export function createDeliveryRepository(pool: Pool, options: { leaseMs: number; markPool?: Pool }) {
+export function createDeliveryRepository(pool: Pool, options: { leaseMs: number }) {
   const { leaseMs } = options
-  const markPool = options.markPool ?? pool
 
   return {
     async claim(requests: ClaimRequest[]): Promise<ClaimResult> {
@@ -296,7 +292,7 @@ export function createDeliveryRepository(pool: Pool, options: { leaseMs: number;
 
     /** Records that these attempts reached DATA (and renews their leases); returns the ids still held. */
     async markData(held: HeldRecipient[]): Promise<Set<string>> {
-      const { rows } = await markPool.query<{ recipient_id: string }>(MARK_DATA_SQL, [...heldParams(held), leaseMs])
+      const { rows } = await pool.query<{ recipient_id: string }>(MARK_DATA_SQL, [...heldParams(held), leaseMs])
       return new Set(rows.map((r) => r.recipient_id))
     },
 
