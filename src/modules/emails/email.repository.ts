@@ -313,13 +313,13 @@ interface AttemptRow {
 
 /** The latest `perRecipient` attempts of each recipient of an email of an account, each row with its recipient's total. */
 const LATEST_ATTEMPTS = `
-SELECT id, recipient_id, number, started_at, finished_at, outcome, phase, remote_host, remote_ip, smtp_code,
-       enhanced_code, reply, tls_version, tls_cipher, duration_ms, total
+SELECT id::text, recipient_id::text, number, started_at, finished_at, outcome::text, phase::text, remote_host, remote_ip,
+       smtp_code, enhanced_code, reply, tls_version, tls_cipher, duration_ms, total::int
   FROM (SELECT a.*, row_number() OVER latest AS pos, count(*) OVER (PARTITION BY a.recipient_id) AS total
           FROM delivery_attempts a
-         WHERE a.recipient_id IN (SELECT r.id FROM recipients r WHERE r.email_id = $1 AND r.account_id = $3)
+         WHERE a.recipient_id IN (SELECT r.id FROM recipients r WHERE r.email_id = $1::uuid AND r.account_id = $3::uuid)
         WINDOW latest AS (PARTITION BY a.recipient_id ORDER BY a.number DESC, a.id DESC)) x
- WHERE pos <= $2
+ WHERE pos <= $2::int
  ORDER BY recipient_id, number, id`
 
 const attemptDetail = (a: AttemptRow): AttemptDetail => ({
@@ -477,18 +477,26 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
 
     /** One email of the account with its recipients and their latest attempts; undefined when it has no such email. */
     async find(accountId: string, id: string, attemptsPerRecipient: number): Promise<EmailDetail | undefined> {
-      const email = await prisma.email.findFirst({
-        where: { id, accountId },
-        omit: { raw: true, text: true, html: true },
-        include: {
-          recipients: { orderBy: { id: 'asc' } },
-          attachments: { orderBy: { position: 'asc' }, omit: { content: true } },
+      // One snapshot for the email, its recipients and their attempts: read apart, a commit falling
+      // between the reads showed a finished attempt beside the status from before it.
+      const read = await prisma.$transaction(
+        async (tx) => {
+          const email = await tx.email.findFirst({
+            where: { id, accountId },
+            omit: { raw: true, text: true, html: true },
+            include: {
+              recipients: { orderBy: { id: 'asc' } },
+              attachments: { orderBy: { position: 'asc' }, omit: { content: true } },
+            },
+          })
+          if (!email) return undefined
+          const rows = await tx.$queryRawUnsafe<AttemptRow[]>(LATEST_ATTEMPTS, id, attemptsPerRecipient, accountId)
+          return { email, rows }
         },
-      })
-      if (!email) return undefined
-      // A second snapshot, after the recipients': an attempt may show finished while the status read
-      // before it does not yet (never the other way round). One snapshot for both is to come.
-      const { rows } = await pool.query<AttemptRow>(LATEST_ATTEMPTS, [id, attemptsPerRecipient, accountId])
+        { isolationLevel: 'RepeatableRead' },
+      )
+      if (!read) return undefined
+      const { email, rows } = read
       const byRecipient = new Map<string, AttemptRow[]>()
       for (const row of rows) byRecipient.set(row.recipient_id, [...(byRecipient.get(row.recipient_id) ?? []), row])
       return {
