@@ -7,6 +7,8 @@ import { TEST_REDIS_URL } from '../helpers/env.js'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
+/** A destination's state with no hold and no probe. */
+const NOTHING_HELD = { domainHeldUntil: 0, sendersHeld: 0, senderHeldUntil: 0, probes: { domain: false, sender: false, mark: 0 } }
 
 describe('destination limiter pauses (real Redis)', () => {
   let redis: Redis
@@ -26,14 +28,7 @@ describe('destination limiter pauses (real Redis)', () => {
     const until = await limiter.throttled('profile:a', MINUTE, HOUR)
     assert.ok(Math.abs(until - (Date.now() + MINUTE)) < 5_000)
     assert.equal(await limiter.throttled('profile:a', MINUTE, HOUR), until, 'a second reply of the same burst')
-    assert.deepEqual(await limiter.state('profile:a'), {
-      pausedUntil: until,
-      factor: 0.5,
-      domainHeldUntil: 0,
-      sendersHeld: 0,
-      senderHeldUntil: 0,
-      probes: { domain: false, sender: false, mark: 0 },
-    })
+    assert.deepEqual(await limiter.state('profile:a'), { ...NOTHING_HELD, pausedUntil: until, factor: 0.5 })
   })
 
   it('a reply that asks for a much longer pause extends the running one, without halving again', async () => {
@@ -41,14 +36,7 @@ describe('destination limiter pauses (real Redis)', () => {
     await limiter.throttled('profile:b', MINUTE, HOUR)
     const until = await limiter.throttled('profile:b', 2 * HOUR, 2 * HOUR)
     assert.ok(until > Date.now() + 2 * HOUR - 5_000, 'extended to the block’s pause')
-    assert.deepEqual(await limiter.state('profile:b'), {
-      pausedUntil: until,
-      factor: 0.5,
-      domainHeldUntil: 0,
-      sendersHeld: 0,
-      senderHeldUntil: 0,
-      probes: { domain: false, sender: false, mark: 0 },
-    })
+    assert.deepEqual(await limiter.state('profile:b'), { ...NOTHING_HELD, pausedUntil: until, factor: 0.5 })
   })
 
   it('a long first pause is honoured, but the backoff it leaves stays within the profile’s maximum', async () => {

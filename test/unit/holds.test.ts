@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { RecipientOutcome } from '../../src/modules/delivery/delivery.types.js'
-import { HOLD_MS, holdingRule, holdTarget, senderKey } from '../../src/modules/delivery/holds.js'
+import { HOLD_MS, holdingRule, holdTarget } from '../../src/modules/delivery/holds.js'
 import type { RuleMatch } from '../../src/modules/delivery/reply-rules.js'
+import { senderKey } from '../../src/modules/delivery/route.js'
 import type { MxTicket } from '../../src/modules/delivery/transport.port.js'
 
 const outcome = (rule?: RuleMatch): RecipientOutcome => ({

@@ -8,14 +8,12 @@ import type { DirectTransport, MxTicket } from './transport.port.js'
 /**
  * Holds: a reply about one sender (its authentication) or one recipient domain (a tenant's own
  * block list) holds back only that sender's or that domain's mail at the destination, never
- * everyone's (docs/architecture.md §10). A held recipient domain waits before its claim (the
- * reservation sees it); a held sender is known only once its email is claimed, and its claim is
- * then undone as if never made (no attempt counted).
+ * everyone's (docs/architecture.md §10). Held mail waits before its claim: the reservation reads
+ * both holds (jobs name their sender). Only a job that names no sender learns it after its claim,
+ * which is then undone as if never made (no attempt counted).
  */
 
 /** How long a hold lasts when its rule does not say: long enough for a person to fix DNS or ask for delisting. */
-export { senderKey }
-
 export const HOLD_MS: Record<HoldScope, number> = { sender: 30 * 60_000, recipient_domain: 60 * 60_000 }
 
 export type HoldRule = RuleMatch & { scope: HoldScope }
@@ -66,7 +64,6 @@ export async function applyHold(
 
 /** Until when the claimed email's sender is held at the ticket's destination (0: not held, or unknown). */
 export async function senderHeld(mx: DirectTransport, ticket: MxTicket, email: HoldSubject, logger: Logger): Promise<number> {
-  if (!ticket.sendersHeld) return 0
   const sender = senderKey(email)
   if (!sender) return 0
   try {

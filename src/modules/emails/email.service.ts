@@ -8,7 +8,7 @@ import { createAcceptBatcher, OUTCOME_UNKNOWN_RETRY_WITH_KEY } from './email.acc
 import type { EmailRepository, ListFilter, NewEmailRows } from './email.repository.js'
 import { acceptedBody, buildEmailRows, deliveriesToSend, type RowOptions } from './email.rows.js'
 import { type Accepted, type EmailDraft, type EmailStatus, MAX_ATTEMPTS_SHOWN, type SendEmailInput } from './email.types.js'
-import { inspectSendInput, type ValidationLimits, validateSendInput } from './email.validate.js'
+import { checkEncodedSize, inspectSendInput, type ValidationLimits, validateSendInput } from './email.validate.js'
 import type { SmtpSubmission } from './smtp-submission.js'
 
 export interface SubmitResult {
@@ -98,12 +98,7 @@ export function createEmailService(deps: EmailServiceDeps) {
   ): Promise<SubmitResult> {
     // Mail composed here carries the account's broadcast footer; a raw message is sent as submitted.
     const final = options.raw ? draft : withBroadcastFooter(draft, principal.broadcastFooter)
-    if (final.sizeBytes > limits.maxMessageBytes) {
-      throw new AppError(
-        'payload_too_large',
-        `With the account's broadcast footer the encoded message would be about ${final.sizeBytes} bytes; the limit is ${limits.maxMessageBytes}. Send smaller attachments or link to them.`,
-      )
-    }
+    checkEncodedSize(final.sizeBytes, limits.maxMessageBytes, "With the account's broadcast footer the encoded message")
     const rows = buildEmailRows(principal, final, {
       ...options,
       routeFor: deps.routeFor,

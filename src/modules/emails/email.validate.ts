@@ -169,12 +169,7 @@ export function inspectSendInput(raw: unknown, limits: ValidationLimits, now = n
     sizeBytes: 0,
   }
   draft.sizeBytes = estimateEncodedSize(draft)
-  if (draft.sizeBytes > limits.maxMessageBytes) {
-    throw new AppError(
-      'payload_too_large',
-      `The encoded message would be about ${draft.sizeBytes} bytes; the limit is ${limits.maxMessageBytes}. Send smaller attachments or link to them.`,
-    )
-  }
+  checkEncodedSize(draft.sizeBytes, limits.maxMessageBytes)
   return { draft, details }
 }
 
@@ -267,6 +262,15 @@ export function validateSchedule(value: string | undefined, now: Date, bad: Bad)
 }
 
 /** Bytes of the RFC 5322 message once encoded: base64 and quoted-printable overheads included. */
+/** A message whose encoded size (estimated) passes the limit: 413, saying what to do. `what` names what made it so. */
+export function checkEncodedSize(size: number, limit: number, what = 'The encoded message'): void {
+  if (size <= limit) return
+  throw new AppError(
+    'payload_too_large',
+    `${what} would be about ${size} bytes; the limit is ${limit}. Send smaller attachments or link to them.`,
+  )
+}
+
 export function estimateEncodedSize(draft: Pick<EmailDraft, 'subject' | 'text' | 'html' | 'headers' | 'attachments'>): number {
   const headerBytes =
     1024 +
