@@ -121,6 +121,11 @@ export const CONFIG_KEYS = {
   BULLMQ_PREFIX: { description: 'Key prefix separating deployments on one Redis', parse: str, expect: 'a string', default: 'hikyaku' },
   HOST: { description: 'HTTP listen address', parse: str, expect: 'an address', default: dev('127.0.0.1', '0.0.0.0') },
   PORT: { description: 'HTTP listen port', parse: int(0, 65535), expect: 'a port', default: 3000 },
+  PUBLIC_URL: {
+    description: 'The HTTPS address recipients reach the API at: unsubscribe links point there',
+    parse: url('https:', 'http:'),
+    expect: 'a URL like https://mail.example.com',
+  },
   LOG_LEVEL: {
     description: 'pino log level',
     parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
@@ -143,6 +148,13 @@ export const CONFIG_KEYS = {
     parse: int(1, 1000),
     expect: 'an integer 1-1000',
     default: 50,
+  },
+  STREAMS: {
+    description:
+      'Streams and their lanes, entries separated by ";": a name, then kind=transactional|broadcast, concurrency, pool (relay connections), rate=N/s|m|h (per worker process); transactional and broadcast always exist',
+    parse: str,
+    expect: 'like "broadcast concurrency=20 rate=100/s; newsletters kind=broadcast"',
+    default: '',
   },
   SMTP_POOL_SIZE: {
     description: 'SMTP connections per worker process to the relay',

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { CONFIG_KEYS, type HikyakuEnv, isStrongSecret, type KeySpec, SECRET_RULE } from './config.keys.js'
+import { parseStreams, type StreamSpec } from './modules/streams/streams.js'
 
 export { CONFIG_KEYS, type HikyakuEnv }
 
@@ -19,11 +20,15 @@ export interface Config {
   bullmqPrefix: string
   host: string
   port: number
+  /** Where recipients reach the API (unsubscribe links), without a trailing slash. */
+  publicUrl: string
   logLevel: string
   deliveryMode: 'relay' | 'mx'
   smtpRelayUrl: string
   workerConcurrency: number
   smtpPoolSize: number
+  /** Every stream with its lane; transactional and broadcast always. */
+  streams: StreamSpec[]
   smtpTimeoutMs: number
   smtpDataTimeoutMs: number
   smtpTransactionTimeoutMs: number
@@ -115,6 +120,12 @@ export function loadConfig(env: Env = process.env): Config {
   const varDir = resolve(read('HIKYAKU_VAR_DIR') as string)
   const devInboxPort = read('DEV_INBOX_PORT') as number
   const deliveryLeaseMs = read('DELIVERY_LEASE') as number | undefined
+  const port = read('PORT') as number
+  const publicUrl = (read('PUBLIC_URL') as string | undefined) ?? `http://localhost:${port}`
+  const workerConcurrency = read('WORKER_CONCURRENCY') as number
+  const smtpPoolSize = read('SMTP_POOL_SIZE') as number
+  const streams = parseStreams(read('STREAMS') as string, { concurrency: workerConcurrency ?? 1, pool: smtpPoolSize ?? 1 })
+  problems.push(...streams.problems.map((p) => `STREAMS: ${p}`))
   const config = {
     env: hikyakuEnv,
     varDir,
@@ -124,14 +135,16 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: read('REDIS_URL') as string,
     bullmqPrefix: read('BULLMQ_PREFIX') as string,
     host: read('HOST') as string,
-    port: read('PORT') as number,
+    port,
+    publicUrl: publicUrl.replace(/\/+$/, ''),
     logLevel: read('LOG_LEVEL') as string,
     deliveryMode: read('DELIVERY_MODE') as 'relay' | 'mx',
     smtpRelayUrl:
       (read('SMTP_RELAY_URL', hikyakuEnv === 'production' && env.DELIVERY_MODE !== 'mx') as string | undefined) ??
       `smtp://127.0.0.1:${devInboxPort}`,
-    workerConcurrency: read('WORKER_CONCURRENCY') as number,
-    smtpPoolSize: read('SMTP_POOL_SIZE') as number,
+    workerConcurrency,
+    smtpPoolSize,
+    streams: streams.streams,
     smtpTimeoutMs: read('SMTP_TIMEOUT') as number,
     smtpDataTimeoutMs: read('SMTP_DATA_TIMEOUT') as number,
     smtpTransactionTimeoutMs: read('SMTP_TRANSACTION_TIMEOUT') as number,

@@ -16,6 +16,8 @@ import type { Shaping } from './modules/delivery/shaping.js'
 import { SmtpPool } from './modules/delivery/smtp-pool.js'
 import { createSweeper } from './modules/delivery/sweeper.js'
 import { createSweeperRepository } from './modules/delivery/sweeper.repository.js'
+import { streamsOf } from './modules/streams/streams.js'
+import { unsubscribeHeaders } from './modules/unsubscribe/unsubscribe.token.js'
 
 /** The parts only delivering processes (worker, all) build: transports, delivery service, sweeper. */
 export function createDeliveryParts(
@@ -24,13 +26,22 @@ export function createDeliveryParts(
 ) {
   const { pool, dispatcher, logger } = deps
   const target = parseRelayUrl(config.smtpRelayUrl)
-  const relay = new SmtpPool({
-    target,
-    size: config.smtpPoolSize,
-    heloName: config.heloName,
-    timeoutMs: config.smtpTimeoutMs,
-    logger: logger.child({ component: 'smtp-pool' }),
-  })
+  // Each stream's lane has relay connections of its own: bulk mail waiting for a connection never
+  // stands in front of a password reset.
+  const relays = new Map(
+    config.streams.map((s) => [
+      s.name,
+      new SmtpPool({
+        target,
+        size: s.pool,
+        heloName: config.heloName,
+        timeoutMs: config.smtpTimeoutMs,
+        logger: logger.child({ component: 'smtp-pool', stream: s.name }),
+      }),
+    ]),
+  )
+  const transactional = relays.get('transactional') as SmtpPool
+  const relay = (stream: string | undefined) => (stream && relays.get(stream)) || transactional
   const mx = new MxTransport({
     planner: createMxPlanner({
       dns: createDns({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs }),
@@ -58,6 +69,10 @@ export function createDeliveryParts(
     smtp: { transactionMs: config.smtpTransactionTimeoutMs, dataTimeoutMs: config.smtpDataTimeoutMs },
     memoryBudget: config.workerMemoryBudget,
     batchConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)),
+    unsubscribe: {
+      isBroadcast: streamsOf(config.streams).isBroadcast,
+      headers: (recipientId, mailDomain) => unsubscribeHeaders(config.secret, recipientId, config.publicUrl, mailDomain),
+    },
   })
   const sweeper = createSweeper({
     repository: createSweeperRepository(pool),
@@ -72,7 +87,7 @@ export function createDeliveryParts(
     relay: describeTarget(target),
     async close() {
       await service.drain()
-      await relay.close()
+      await Promise.all([...relays.values()].map((r) => r.close()))
       await mx.close()
     },
   }

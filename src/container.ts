@@ -11,6 +11,8 @@ import { createAccountRepository } from './modules/accounts/account.repository.j
 import { createAccountService } from './modules/accounts/account.service.js'
 import { createApiKeyRepository } from './modules/api-keys/api-key.repository.js'
 import { createApiKeyService } from './modules/api-keys/api-key.service.js'
+import { createCampaignRepository } from './modules/campaigns/campaign.repository.js'
+import { createCampaignService } from './modules/campaigns/campaign.service.js'
 import { createDestinationsView } from './modules/delivery/destinations.view.js'
 import { checkShapingFile, createShaping, type ShapingFile } from './modules/delivery/shaping.js'
 import { DKIM_BOX_PURPOSE } from './modules/domains/dkim.keys.js'
@@ -18,6 +20,7 @@ import { signMessage } from './modules/domains/dkim.sign.js'
 import { createDomainRepository } from './modules/domains/domain.repository.js'
 import { createDomainService } from './modules/domains/domain.service.js'
 import type { SigningKey } from './modules/domains/domain.types.js'
+import { createBatchRepository } from './modules/emails/batch.repository.js'
 import { createEmailRepository } from './modules/emails/email.repository.js'
 import { createEmailService } from './modules/emails/email.service.js'
 import { createEventRepository } from './modules/events/event.repository.js'
@@ -25,8 +28,13 @@ import { createEventService } from './modules/events/event.service.js'
 import { createFeedbackRepository } from './modules/feedback/feedback.repository.js'
 import { createFeedbackService } from './modules/feedback/feedback.service.js'
 import { returnPath } from './modules/feedback/verp.js'
+import { streamsOf } from './modules/streams/streams.js'
 import { createSuppressionRepository } from './modules/suppressions/suppression.repository.js'
 import { createSuppressionService } from './modules/suppressions/suppression.service.js'
+import { createTemplateRepository } from './modules/templates/template.repository.js'
+import { createTemplateService } from './modules/templates/template.service.js'
+import { createUnsubscribeRepository } from './modules/unsubscribe/unsubscribe.repository.js'
+import { createUnsubscribeService } from './modules/unsubscribe/unsubscribe.service.js'
 import { createEndpointRepository } from './modules/webhooks/endpoint.repository.js'
 import { createWebhookRepository } from './modules/webhooks/webhook.repository.js'
 import { createWebhookService } from './modules/webhooks/webhook.service.js'
@@ -47,7 +55,8 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const redis = createProducerRedis(config.redisUrl, logger)
   // Per-request commands (rate limits) on their own auto-pipelined connection; BullMQ keeps its own.
   const requestRedis = createProducerRedis(config.redisUrl, logger, { autoPipeline: true })
-  const dispatcher = createDeliveryDispatcher({ redis, prefix: config.bullmqPrefix, logger })
+  const streams = streamsOf(config.streams)
+  const dispatcher = createDeliveryDispatcher({ redis, prefix: config.bullmqPrefix, logger, streams: streams.has })
 
   // Services get repositories, never the pool or Prisma themselves.
   const db = { pool, prisma }
@@ -60,12 +69,26 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     config,
     logger: logger.child({ component: 'domains' }),
   })
+  const templates = createTemplateService({ repository: createTemplateRepository(db) })
+  const campaigns = createCampaignService({
+    repository: createCampaignRepository(db),
+    dispatcher,
+    logger: logger.child({ component: 'campaigns' }),
+  })
   const emails = createEmailService({
+    templates: { load: (accountId, ref, version) => templates.load(accountId, ref, version) },
+    campaigns,
+    batches: createBatchRepository(db),
     routeFor: shaping.routeFor,
     repository: createEmailRepository(db),
     dispatcher,
     logger,
-    limits: { maxRecipients: config.maxRecipients, maxMessageBytes: config.maxMessageBytes, maxDeliveryAgeMs: config.maxDeliveryAgeMs },
+    limits: {
+      maxRecipients: config.maxRecipients,
+      maxMessageBytes: config.maxMessageBytes,
+      maxDeliveryAgeMs: config.maxDeliveryAgeMs,
+      streams,
+    },
     // A quarter of the pool each for accept, claim and record batches, an eighth for DATA marks and
     // one connection for lease renewals leave the rest for reads, the sweeper and DKIM lookups.
     acceptConcurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)),
@@ -77,6 +100,11 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const destinations = createDestinationsView({ shaping, limiter: createDestinationLimiter(requestRedis, config.bullmqPrefix) })
   const events = createEventService({ repository: createEventRepository(db) })
   const suppressions = createSuppressionService({ repository: createSuppressionRepository(db) })
+  const unsubscribe = createUnsubscribeService({
+    repository: createUnsubscribeRepository(db),
+    secret: config.secret,
+    logger: logger.child({ component: 'unsubscribe' }),
+  })
   const feedback = createFeedbackService({
     repository: createFeedbackRepository(db),
     secret: config.secret,
@@ -92,6 +120,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const webhookParts = { endpoints: createEndpointRepository(db), webhooks: createWebhookRepository(db), box: webhookBox }
   const webhooks = createWebhookService({
     ...webhookParts,
+    streams: streams.names,
     checkUrl: (url) => {
       const checked = checkWebhookUrl(url, config.webhookAllowPrivate)
       return checked.ok ? { ok: true } : checked
@@ -134,7 +163,20 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     redis: redis as Redis,
     requestRedis: requestRedis as Redis,
     dispatcher,
-    services: { apiKeys, accounts, emails, domains, destinations, events, feedback, suppressions, webhooks },
+    services: {
+      apiKeys,
+      accounts,
+      campaigns,
+      emails,
+      domains,
+      destinations,
+      events,
+      feedback,
+      suppressions,
+      templates,
+      unsubscribe,
+      webhooks,
+    },
     webhookParts,
     deliveryParts,
     checkReady,

@@ -19,6 +19,9 @@ export function buildApp(container: Container, options: Pick<HttpDeps, 'requestT
     events: services.events,
     webhooks: services.webhooks,
     suppressions: services.suppressions,
+    unsubscribe: services.unsubscribe,
+    campaigns: services.campaigns,
+    templates: services.templates,
     checkReady: container.checkReady,
     ...options,
   })

@@ -10,6 +10,7 @@ export async function startInboundRole(container: Container): Promise<Stop> {
     config: container.config,
     logger: container.logger.child({ component: 'inbound' }),
     feedback: container.services.feedback,
+    unsubscribe: container.services.unsubscribe,
     tls: await loadSmtpTls(container.config),
   })
   return server.close

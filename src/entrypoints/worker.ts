@@ -17,14 +17,17 @@ export async function startWorker(container: Container): Promise<Stop> {
   const worker = startDeliveryWorker({
     redisUrl: config.redisUrl,
     prefix: config.bullmqPrefix,
-    concurrency: config.workerConcurrency,
+    streams: config.streams,
     deliveries: parts.service,
     logger: logger.child({ component: 'worker' }),
   })
   const housekeeping = startHousekeeping(parts.sweeper, config.sweepIntervalMs, logger.child({ component: 'housekeeping' }))
   // A first sweep right away: picks up whatever was left while no worker ran.
   void parts.sweeper.sweep().catch((err) => logger.warn({ err: String(err) }, 'initial sweep failed'))
-  logger.info({ concurrency: config.workerConcurrency, relay: parts.relay }, 'delivery worker started')
+  logger.info(
+    { streams: config.streams.map((s) => `${s.name}(${s.kind}, ${s.concurrency})`).join(' '), relay: parts.relay },
+    'delivery worker started',
+  )
   return async () => {
     // Deliveries start stopping at once; a sweep in progress (slow on a stalled database) must
     // not hold that up.

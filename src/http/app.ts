@@ -7,12 +7,15 @@ import { createByteBudget } from '../lib/byte-budget.js'
 import { uuidv7 } from '../lib/uuid.js'
 import type { AccountService } from '../modules/accounts/account.service.js'
 import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
+import type { CampaignService } from '../modules/campaigns/campaign.service.js'
 import type { DestinationsView } from '../modules/delivery/destinations.view.js'
 import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
 import type { DomainService } from '../modules/domains/domain.service.js'
 import type { EmailService } from '../modules/emails/email.service.js'
 import type { EventService } from '../modules/events/event.service.js'
 import type { SuppressionService } from '../modules/suppressions/suppression.service.js'
+import type { TemplateService } from '../modules/templates/template.service.js'
+import type { UnsubscribeService } from '../modules/unsubscribe/unsubscribe.service.js'
 import type { WebhookService } from '../modules/webhooks/webhook.service.js'
 import { registerAdmission } from './plugins/admission.js'
 import { registerAuth } from './plugins/auth.js'
@@ -22,12 +25,15 @@ import { registerOpenApi } from './plugins/openapi.js'
 import { registerRateLimit } from './plugins/rate-limit.js'
 import { accountRoutes } from './routes/account.routes.js'
 import { apiKeyRoutes } from './routes/api-keys.routes.js'
+import { campaignRoutes } from './routes/campaigns.routes.js'
 import { destinationRoutes } from './routes/destinations.routes.js'
 import { domainRoutes } from './routes/domains.routes.js'
 import { emailRoutes } from './routes/emails.routes.js'
 import { eventRoutes } from './routes/events.routes.js'
 import { type HealthOptions, healthRoutes } from './routes/health.routes.js'
 import { suppressionRoutes } from './routes/suppressions.routes.js'
+import { templateRoutes } from './routes/templates.routes.js'
+import { unsubscribeRoutes } from './routes/unsubscribe.routes.js'
 import { webhookRoutes } from './routes/webhooks.routes.js'
 import { ErrorResponseSchema } from './schemas/common.js'
 import { validatorCompiler } from './validation.js'
@@ -45,6 +51,9 @@ export interface HttpDeps {
   events: EventService
   webhooks: WebhookService
   suppressions: SuppressionService
+  unsubscribe: UnsubscribeService
+  campaigns: CampaignService
+  templates: TemplateService
   checkReady: HealthOptions['checkReady']
   /** The longest one request may take to arrive (REQUEST_TIMEOUT_MS unless a test shortens it). */
   requestTimeoutMs?: number
@@ -95,6 +104,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   })
   await registerOpenApi(app)
   await app.register(healthRoutes, { checkReady: deps.checkReady })
+  await app.register(unsubscribeRoutes, { unsubscribe: deps.unsubscribe })
 
   await app.register(
     async (v1) => {
@@ -115,6 +125,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       await v1.register(eventRoutes, { events: deps.events })
       await v1.register(webhookRoutes, { webhooks: deps.webhooks })
       await v1.register(suppressionRoutes, { suppressions: deps.suppressions })
+      await v1.register(campaignRoutes, { campaigns: deps.campaigns })
+      await v1.register(templateRoutes, { templates: deps.templates })
     },
     { prefix: '/v1' },
   )

@@ -7,6 +7,14 @@ import type { DeliveryJob, Dispatcher } from '../modules/delivery/dispatch.port.
 
 export const DELIVERY_QUEUE = 'delivery'
 
+/**
+ * The queue of a stream's lane: `delivery` for transactional mail (the queue every job used before
+ * streams had lanes, so jobs queued then still run), `delivery-<stream>` for the others. A stream
+ * no longer configured falls back to the transactional lane rather than strand its mail.
+ */
+export const laneQueueName = (stream: string | undefined, known?: (name: string) => boolean): string =>
+  !stream || stream === 'transactional' || (known && !known(stream)) ? DELIVERY_QUEUE : `${DELIVERY_QUEUE}-${stream}`
+
 /** Job data: ids only. Message bodies and credentials never enter Redis. */
 export interface DeliveryJobData {
   deliveryId: string
@@ -34,10 +42,30 @@ const BACKLOG_CACHE_MS = 250
 const REDIS_CALL_TIMEOUT_MS = 2_000
 const USABLE = new Set(['ready', 'connect', 'connecting'])
 
-/** The producer side: adds delivery jobs in pipelined bulk adds, and reports the waiting backlog. */
-export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; logger: Logger }): Dispatcher & { close(): Promise<void> } {
-  const queue = new Queue<DeliveryJobData>(DELIVERY_QUEUE, { connection: deps.redis, prefix: deps.prefix })
-  queue.on('error', (err) => deps.logger.warn({ err: err.message }, 'delivery queue error'))
+/**
+ * The producer side: adds delivery jobs to their stream's queue in pipelined bulk adds, and
+ * reports the transactional lane's waiting backlog (admission control protects that lane; a
+ * broadcast backlog is expected to be deep and waits in its own).
+ */
+export function createDeliveryDispatcher(deps: {
+  redis: Redis
+  prefix: string
+  logger: Logger
+  /** Configured stream names: a job of any other goes to the transactional lane. */
+  streams?: (name: string) => boolean
+}): Dispatcher & { close(): Promise<void> } {
+  const queues = new Map<string, Queue<DeliveryJobData>>()
+  const queueOf = (stream: string | undefined): Queue<DeliveryJobData> => {
+    const name = laneQueueName(stream, deps.streams)
+    let queue = queues.get(name)
+    if (!queue) {
+      queue = new Queue<DeliveryJobData>(name, { connection: deps.redis, prefix: deps.prefix })
+      queue.on('error', (err) => deps.logger.warn({ err: err.message, queue: name }, 'delivery queue error'))
+      queues.set(name, queue)
+    }
+    return queue
+  }
+  const queue = queueOf(undefined)
 
   const adder = createBatcher<DeliveryJob, void>({
     maxBatchSize: 500,
@@ -46,19 +74,28 @@ export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; l
       // Reconnecting means Redis is away: fail at once, the sweeper enqueues later.
       if (!USABLE.has(deps.redis.status)) throw new Error(`Redis is not connected (${deps.redis.status})`)
       const now = Date.now()
-      const adding = queue.addBulk(
-        jobs.map((job) => ({
-          name: 'attempt',
-          data: { deliveryId: job.deliveryId, attempt: job.attempt, route: job.route, size: job.size, sender: job.sender },
-          opts: {
-            jobId: deliveryJobId(job.deliveryId, job.attempt),
-            delay: job.runAt ? Math.max(0, job.runAt.getTime() - now) : undefined,
-            removeOnComplete: true,
-            removeOnFail: true,
-          },
-        })),
+      const byQueue = new Map<Queue<DeliveryJobData>, DeliveryJob[]>()
+      for (const job of jobs) {
+        const q = queueOf(job.stream)
+        const some = byQueue.get(q)
+        if (some) some.push(job)
+        else byQueue.set(q, [job])
+      }
+      const adding = [...byQueue].map(([q, some]) =>
+        q.addBulk(
+          some.map((job) => ({
+            name: 'attempt',
+            data: { deliveryId: job.deliveryId, attempt: job.attempt, route: job.route, size: job.size, sender: job.sender },
+            opts: {
+              jobId: deliveryJobId(job.deliveryId, job.attempt),
+              delay: job.runAt ? Math.max(0, job.runAt.getTime() - now) : undefined,
+              removeOnComplete: true,
+              removeOnFail: true,
+            },
+          })),
+        ),
       )
-      await withTimeout(adding, REDIS_CALL_TIMEOUT_MS, 'adding delivery jobs')
+      await withTimeout(Promise.all(adding), REDIS_CALL_TIMEOUT_MS, 'adding delivery jobs')
       return jobs.map(() => undefined)
     },
   })
@@ -92,7 +129,11 @@ export function createDeliveryDispatcher(deps: { redis: Redis; prefix: string; l
     async close() {
       await adder.drain()
       // Bounded: with Redis away BullMQ would wait for it for ever.
-      await withTimeout(queue.close(), REDIS_CALL_TIMEOUT_MS, 'closing the delivery queue').catch(() => {})
+      await withTimeout(
+        Promise.all([...queues.values()].map((q) => q.close())),
+        REDIS_CALL_TIMEOUT_MS,
+        'closing the delivery queues',
+      ).catch(() => {})
     },
   }
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../infra/logger.js'
 import { createByteBudget, readCapped } from '../lib/byte-budget.js'
 import { AppError } from '../lib/errors.js'
 import type { FeedbackService } from '../modules/feedback/feedback.service.js'
+import type { UnsubscribeService } from '../modules/unsubscribe/unsubscribe.service.js'
 import { smtpError, toSmtpError } from './smtp-reply.js'
 import { DATA_TIME_LIMIT_MS } from './submission.server.js'
 import type { TlsPair } from './tls.js'
@@ -16,6 +17,8 @@ export interface InboundDeps {
   >
   logger: Logger
   feedback: Pick<FeedbackService, 'accepts' | 'receive'>
+  /** Mail to a signed `unsubscribe+<token>@…` address (the mailto of List-Unsubscribe). */
+  unsubscribe?: Pick<UnsubscribeService, 'accepts' | 'byMail'>
   tls: TlsPair
 }
 
@@ -30,8 +33,9 @@ const MAX_RECIPIENTS = 20
 const COPIES = 2
 
 /**
- * The MX of the return-path domains: takes DSNs and complaints, nothing else. RCPT is accepted
- * only for a signed return path (`bounces+<delivery>-<tag>@…`) or the complaint address; every
+ * The MX of the return-path domains: takes DSNs, complaints and unsubscribe requests, nothing
+ * else. RCPT is accepted only for a signed return path (`bounces+<delivery>-<tag>@…`), a signed
+ * unsubscribe address (`unsubscribe+<token>@…`, whose message is not even read) or the complaint address; every
  * other address gets 550 5.1.1, so this is neither an open relay nor a mailbox. No AUTH; STARTTLS
  * is offered because senders of reports use it when they can. A report gets 250 once it is stored
  * (parsed or not); 451 while the database is away, so that the sender keeps it and retries.
@@ -56,6 +60,7 @@ export async function startInbound(deps: InboundDeps): Promise<InboundServer> {
       if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) {
         return callback(smtpError(452, '4.5.3', `Too many recipients: at most ${MAX_RECIPIENTS} per message`))
       }
+      if (deps.unsubscribe?.accepts(address.address)) return callback()
       feedback.accepts(address.address).then(
         (ok) => callback(ok ? undefined : smtpError(550, '5.1.1', 'No such recipient here')),
         (err) => callback(toSmtpError(err)),
@@ -69,7 +74,12 @@ export async function startInbound(deps: InboundDeps): Promise<InboundServer> {
           if (read === 'no_room' || read === 'too_slow')
             return callback(smtpError(451, '4.3.1', 'Cannot take this report right now; try again later'))
           try {
-            const result = await feedback.receive({ raw: read.raw, ...envelopeOf(session) })
+            const envelope = envelopeOf(session)
+            const unsubscribing = envelope.rcptTo.filter((a) => deps.unsubscribe?.accepts(a))
+            const reports = envelope.rcptTo.filter((a) => !unsubscribing.includes(a))
+            if (unsubscribing.length > 0) await deps.unsubscribe?.byMail(unsubscribing)
+            if (reports.length === 0) return callback(null, '2.0.0 Ok: unsubscribed')
+            const result = await feedback.receive({ raw: read.raw, mailFrom: envelope.mailFrom, rcptTo: reports })
             callback(null, `2.0.0 Ok: report ${result.reportId}`)
           } catch (err) {
             if (!(err instanceof AppError) || err.code === 'internal') logger.error({ err }, 'an inbound report could not be stored')

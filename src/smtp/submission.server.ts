@@ -11,6 +11,7 @@ import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
 import type { Principal } from '../modules/api-keys/api-key.types.js'
 import type { EmailService } from '../modules/emails/email.service.js'
 import { draftFromSmtp } from '../modules/emails/smtp-submission.js'
+import { streamsOf } from '../modules/streams/streams.js'
 import { createAuthThrottle } from './auth-throttle.js'
 import { type SmtpError, smtpError, toSmtpError } from './smtp-reply.js'
 import type { TlsPair } from './tls.js'
@@ -30,6 +31,7 @@ export interface SubmissionDeps {
     | 'smtpAuthBlockMs'
     | 'admissionMaxBacklog'
     | 'shutdownTimeoutMs'
+    | 'streams'
   >
   logger: Logger
   apiKeys: Pick<ApiKeyService, 'authenticate'>
@@ -89,6 +91,7 @@ const looksLikeKey = (value: string | null | undefined): boolean => typeof value
  */
 export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionServer> {
   const { config, logger } = deps
+  const streams = streamsOf(config.streams)
   const throttle = createAuthThrottle({ maxFailures: config.smtpAuthMaxFailures, blockMs: config.smtpAuthBlockMs })
   // Memory held by messages being received and committed, bounded for the whole process (each
   // message charged COPIES times its size): many large messages at once get a temporary refusal
@@ -226,7 +229,7 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
               from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
               to: session.envelope.rcptTo.map((r) => r.address),
             }
-            const submission = await draftFromSmtp(raw, envelope)
+            const submission = await draftFromSmtp(raw, envelope, { streams })
             const result = await deps.emails.submitDraft(principalOf(session), submission)
             callback(null, `2.0.0 Ok: queued as ${result.body.id}`)
           } catch (err) {

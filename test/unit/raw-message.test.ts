@@ -68,7 +68,7 @@ describe('draftFromSmtp', () => {
   it('adds Message-ID and Date when the client left them out, and keeps every other byte', async () => {
     const raw = crlf('From: a@example.com', 'To: b@example.net', 'Subject: x', '', 'body', '')
     const now = new Date('2026-11-27T10:00:00Z')
-    const s = await draftFromSmtp(raw, envelope, now)
+    const s = await draftFromSmtp(raw, envelope, { now })
     assert.match(s.messageId, /^<[0-9a-f-]{36}@example\.com>$/)
     assert.equal(s.raw.toString(), `Message-ID: ${s.messageId}\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n${raw.toString()}`)
     assert.deepEqual(

@@ -9,6 +9,7 @@ import { cursorId, nextCursor, presentEmail, presentEvent, presentSummary } from
 import { errors, IdParamsSchema } from '../schemas/common.js'
 import {
   AcceptedSchema,
+  BatchAcceptedSchema,
   CancelResponseSchema,
   EmailDetailSchema,
   EmailSummarySchema,
@@ -17,6 +18,7 @@ import {
   ListEmailsQuerySchema,
   PageQuerySchema,
   page,
+  SendBatchBodySchema,
   SendEmailBodySchema,
 } from '../schemas/emails.js'
 import { mergeDetails, toDetails } from '../validation.js'
@@ -53,6 +55,29 @@ export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async 
       const result = await emails.submitApi(request.principal, request.body, { idempotency })
       if (result.replayed) reply.header('idempotent-replayed', 'true')
       return reply.status(202).send(result.body)
+    },
+  )
+
+  app.post(
+    '/emails/batch',
+    {
+      config: { scope: 'send', admission: true },
+      schema: {
+        tags: ['emails'],
+        summary: 'Send up to 1,000 emails in one request',
+        description:
+          'Items are checked one by one (templates rendered per item) and accepted in one transaction. mode=partial (default) accepts the valid items and lists the others in `errors` with their index; mode=strict accepts nothing unless all are valid (422). Each item may carry its own idempotency_key.',
+        headers: IdempotencyHeadersSchema,
+        body: SendBatchBodySchema,
+        response: { 202: BatchAcceptedSchema, ...errors(401, 403, 409, 413, 422, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const key = request.headers['idempotency-key']
+      const idempotency = key ? { key, fingerprint: requestFingerprint('POST', '/v1/emails/batch', request.body) } : undefined
+      const { answer, replayed } = await emails.submitBatch(request.principal, request.body, { idempotency })
+      if (replayed) reply.header('idempotent-replayed', 'true')
+      return reply.status(202).send(answer)
     },
   )
 

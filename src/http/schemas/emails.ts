@@ -22,7 +22,7 @@ export const SendEmailBodySchema = Type.Object(
     cc: Type.Optional(RecipientList),
     bcc: Type.Optional(RecipientList),
     reply_to: Type.Optional(AddressList(MAX_REPLY_TO)),
-    subject: Type.String({ maxLength: 998 }),
+    subject: Type.Optional(Type.String({ maxLength: 998, description: 'Required unless a template is named' })),
     text: Type.Optional(Type.String()),
     html: Type.Optional(Type.String()),
     headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Custom headers; protected ones are refused' })),
@@ -41,11 +41,67 @@ export const SendEmailBodySchema = Type.Object(
       ),
     ),
     tags: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Up to 10; echoed in events' })),
-    stream: Type.Optional(Type.Enum(['transactional', 'broadcast'] as const)),
+    stream: Type.Optional(
+      Type.String({ maxLength: 32, description: 'transactional (default), broadcast, or a stream the operator configured (STREAMS)' }),
+    ),
     scheduled_at: Type.Optional(Type.String({ format: 'date-time', description: 'RFC 3339 with a time zone; at most 30 days ahead' })),
+    template: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 100, description: 'A template id or name: gives subject, text and html' }),
+    ),
+    template_version: Type.Optional(Type.Integer({ minimum: 1, description: "The template's version (its current one when absent)" })),
+    variables: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The template's variables" })),
+    campaign: Type.Optional(Type.String({ format: 'uuid', description: 'A campaign of the account (POST /v1/campaigns)' })),
   },
   { additionalProperties: false },
 )
+
+export const BatchItemSchema = Type.Object(
+  {
+    ...SendEmailBodySchema.properties,
+    from: Type.Optional(SendEmailBodySchema.properties.from),
+    idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  },
+  { additionalProperties: false },
+)
+
+export const SendBatchBodySchema = Type.Object(
+  {
+    mode: Type.Optional(
+      Type.Enum(['partial', 'strict'] as const, { description: 'partial (default): valid items are accepted; strict: all or nothing' }),
+    ),
+    defaults: Type.Optional(
+      Type.Object(BatchItemSchema.properties, { additionalProperties: false, description: 'Fields every item starts from' }),
+    ),
+    emails: Type.Array(Type.Record(Type.String(), Type.Unknown()), {
+      minItems: 1,
+      maxItems: 1000,
+      description: 'Each a send body (fields as POST /v1/emails, plus idempotency_key)',
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const BatchAcceptedSchema = Type.Object({
+  data: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      id: Type.String({ format: 'uuid' }),
+      status: Type.String(),
+      suppressed: Type.Array(Type.Object({ address: Type.String(), reason: Type.String() })),
+      replayed: Type.Optional(Type.Boolean()),
+    }),
+  ),
+  errors: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      error: Type.Object({
+        code: Type.String(),
+        message: Type.String(),
+        details: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+      }),
+    }),
+  ),
+})
 
 export const AcceptedSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),

@@ -17,6 +17,15 @@ const CLAIMABLE = (attempt: string) => `((r.status IN ('queued', 'deferred', 'sc
    OR (r.status = 'sending' AND r.lease_until < now()))`
 
 /**
+ * Mail whose campaign is paused or cancelled, or whose stream is paused for its account (the
+ * complaint-rate guard), is not handed to SMTP, as `e` (the email): checked by the claim itself,
+ * so that a pause or cancel holds from the moment it commits, whatever jobs are queued. (A
+ * takeover of a recipient already in flight goes on: it was handed over before.)
+ */
+const RUNNABLE = `(e.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = e.campaign_id AND c.status = 'active'))
+     AND NOT EXISTS (SELECT 1 FROM stream_pauses p WHERE p.account_id = e.account_id AND p.stream = e.stream)`
+
+/**
  * The claim (docs/architecture.md §3), for many deliveries in one statement and one commit: due recipients
  * become `sending` with a lease and get an attempt row, before any SMTP is spoken.
  * - Queued and deferred recipients are claimed only for the expected attempt number, once due
@@ -59,6 +68,7 @@ upd AS (
          updated_at = now()
     FROM req, emails e
    WHERE r.delivery_id = req.delivery_id AND e.id = r.email_id AND e.expires_at > now() AND ${CLAIMABLE('req.attempt')}
+     AND (r.status = 'sending' OR ${RUNNABLE})
   RETURNING r.id, r.delivery_id, r.email_id, r.account_id, r.address, r.attempt_count, r.possible_duplicate, req.ord,
             CASE WHEN r.status = 'suppressed' THEN r.reason END AS suppressed
 ),
@@ -93,7 +103,7 @@ SELECT m.*, q.quiet
   FROM (SELECT coalesce(json_agg(email_id), '[]') AS quiet FROM quiet) q
   LEFT JOIN (
     SELECT e.id, e.account_id, e.from_header, e.envelope_from, e.to_header, e.cc_header, e.reply_to, e.subject, e.text, e.html,
-           e.headers, e.message_id, e.raw, e.created_at, e.expires_at, e.tags, e.size_bytes,
+           e.headers, e.message_id, e.raw, e.created_at, e.expires_at, e.tags, e.size_bytes, e.stream,
            (SELECT count(*) FROM recipients r2 WHERE r2.email_id = e.id) AS recipient_count,
            EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments,
            json_agg(json_build_object('id', c.id, 'delivery_id', c.delivery_id, 'account_id', c.account_id, 'address', c.address,
@@ -122,6 +132,7 @@ interface ClaimRow {
   tags: Record<string, string>
   size_bytes: number
   recipient_count: number
+  stream: string
   has_attachments: boolean
   claimed: Array<{
     id: string
@@ -257,6 +268,7 @@ export function createDeliveryRepository(pool: Pool, options: { leaseMs: number 
           tags: row.tags,
           sizeBytes: row.size_bytes,
           recipientCount: row.recipient_count,
+          stream: row.stream,
           attachments: [],
         })
       }

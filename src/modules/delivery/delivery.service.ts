@@ -24,7 +24,8 @@ import type { DirectTransport, MxTicket, RelayTransport, TransactionLimits } fro
 export interface DeliveryServiceDeps {
   repository: DeliveryRepository
   outcomes: OutcomeRepository
-  relay: RelayTransport
+  /** The relay connections of a stream's lane (each lane has its own, so bulk mail never holds them all). */
+  relay: (stream: string | undefined) => RelayTransport
   mx?: DirectTransport
   signer?: Signer
   dispatcher: Dispatcher
@@ -37,6 +38,11 @@ export interface DeliveryServiceDeps {
   memoryBudget: number
   /** Concurrent claim and record batches (database connections used by the worker's batches). */
   batchConcurrency: number
+  /** One-click unsubscribe for broadcast mail: which streams are broadcast, and one recipient's header fields. */
+  unsubscribe?: {
+    isBroadcast(stream: string): boolean
+    headers(recipientId: string, mailDomain: string | undefined): Array<[string, string]>
+  }
 }
 
 export type AttemptSummary =
@@ -79,21 +85,29 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
   ) {
     const limits = () => ({ ...base, deadline: Date.now() + deps.smtp.transactionMs })
     const email = claim.email as NonNullable<Claim['email']>
+    // Broadcast mail goes one recipient per transaction (see email.rows), each with a link of its own.
+    const [only, ...others] = claim.recipients
+    const unsubscribe = deps.unsubscribe
+    const listUnsubscribe =
+      unsubscribe?.isBroadcast(email.stream) && only && others.length === 0
+        ? (domain: string | undefined) => unsubscribe.headers(only.id, domain)
+        : undefined
     try {
       const { message, envelopeFrom } = await prepareMessage(email, {
         signer: deps.signer,
         deliveryId: request.deliveryId,
+        listUnsubscribe,
       })
       const envelope = { from: envelopeFrom, to: claim.recipients.map((r) => r.address), eightBit: hasEightBit(message) }
       if (ticket && deps.mx) return await deps.mx.send(ticket, envelope, message, limits())
       // A relay connection: waited for without a time limit (one frees up with every transaction
       // that ends), held only for this transaction.
-      if (!(await deps.relay.reserve({ signal: waiting })))
-        return cutFailure(CUT_CODES.aborted, 'stopped before a relay connection was free')
+      const relay = deps.relay(request.stream)
+      if (!(await relay.reserve({ signal: waiting }))) return cutFailure(CUT_CODES.aborted, 'stopped before a relay connection was free')
       try {
-        return await deps.relay.send(envelope, message, limits())
+        return await relay.send(envelope, message, limits())
       } finally {
-        deps.relay.unreserve()
+        relay.unreserve()
       }
     } catch (err) {
       // Not an SMTP outcome: a local fault. A permanent one fails the message with its reason;
@@ -130,7 +144,14 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     const released = await batches.release(held)
     await dispatcher
       .dispatch([
-        { deliveryId: request.deliveryId, attempt: attemptNo + 1, route: request.route, size: request.size, sender: request.sender },
+        {
+          deliveryId: request.deliveryId,
+          attempt: attemptNo + 1,
+          route: request.route,
+          size: request.size,
+          sender: request.sender,
+          stream: request.stream,
+        },
       ])
       .catch((err) => logger.warn({ err: String(err), deliveryId: request.deliveryId }, 'dispatch failed; the sweeper will retry'))
     return { claimed: held.length, outcomes: { released: released.size } }
@@ -281,6 +302,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
               route: request.route,
               size: email.sizeBytes,
               sender: request.route ? jobSender(request.route, email) : undefined,
+              stream: request.stream,
             },
           ])
           .catch((err) =>

@@ -75,6 +75,8 @@ export interface ClaimRequest {
   sender?: string
   /** When this delivery started waiting for a busy destination (epoch ms). */
   waitingSince?: number
+  /** The stream whose lane the job came from (absent: transactional); retries go back to it. */
+  stream?: string
 }
 
 /** A recipient this attempt holds: `sending`, with a lease, fenced by its attempt number. */
@@ -101,6 +103,7 @@ export interface EmailContent extends ComposableEmail {
   recipientCount: number
   sizeBytes: number
   attachments: ComposableAttachment[]
+  stream: string
 }
 
 /** One recipient's result of one attempt, as it will be stored. */

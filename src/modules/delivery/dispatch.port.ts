@@ -15,6 +15,8 @@ export interface DeliveryJob {
   size?: number
   /** The email's account and From domain (holds.ts `senderKey`): a sender held at an MX destination waits before claiming. */
   sender?: string
+  /** The email's stream: the job waits in that stream's lane. Absent means transactional. */
+  stream?: string
 }
 
 export interface Dispatcher {

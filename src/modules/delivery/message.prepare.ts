@@ -1,5 +1,6 @@
 import { parseMailbox } from '../../lib/address.js'
 import { AppError } from '../../lib/errors.js'
+import { parseHeader, prependFields } from '../../lib/raw-message.js'
 import type { EmailContent } from './delivery.types.js'
 import { composeMessage } from './mime.compose.js'
 
@@ -49,12 +50,30 @@ export class PrepareError extends Error {
  * domain>`, in both modes (a relay returns bounces to the envelope sender too), so that a bounce
  * names the transaction it answers and nobody else can make one that does.
  */
-export async function prepareMessage(email: EmailContent, opts: { signer?: Signer; deliveryId?: string }): Promise<PreparedMessage> {
+export async function prepareMessage(
+  email: EmailContent,
+  opts: {
+    signer?: Signer
+    deliveryId?: string
+    /**
+     * Fields to add unless the message has its own List-Unsubscribe (one-click unsubscribe of a
+     * broadcast recipient), given the return-path domain for its mailto form. Added before
+     * signing, so the signature covers them.
+     */
+    listUnsubscribe?: (mailDomain: string | undefined) => Array<[string, string]>
+  },
+): Promise<PreparedMessage> {
   let message: Buffer
   try {
     message = await composeMessage(email, email.attachments)
   } catch (err) {
     throw new PrepareError('the stored message could not be composed into MIME', err)
+  }
+  const addUnsubscribe = (domain: string | undefined) => {
+    if (!opts.listUnsubscribe) return
+    const header = parseHeader(message)
+    if (header.fields.some((f) => f.key === 'list-unsubscribe')) return
+    message = prependFields(message, opts.listUnsubscribe(domain), header.eol)
   }
   const from = parseMailbox(email.fromHeader)
   let identity: Awaited<ReturnType<Signer['identity']>> | undefined
@@ -67,6 +86,7 @@ export async function prepareMessage(email: EmailContent, opts: { signer?: Signe
       if (!(err instanceof AppError && err.code === 'internal')) throw err
       throw new PrepareError(`the DKIM signing key of ${from.mailbox.domain} cannot be used; the operator must check the domain`, err)
     }
+    addUnsubscribe(identity.returnPathDomain)
     if (identity.keys.length) {
       try {
         message = opts.signer.sign(message, identity.keys)
@@ -75,6 +95,7 @@ export async function prepareMessage(email: EmailContent, opts: { signer?: Signe
       }
     }
   }
+  if (!identity) addUnsubscribe(undefined)
   const envelopeFrom =
     identity?.returnPathDomain && opts.deliveryId && opts.signer
       ? opts.signer.returnPath(opts.deliveryId, identity.returnPathDomain)

@@ -141,9 +141,10 @@ export function createSweeperRepository(pool: Pool) {
         size: number
         account_id: string
         from_header: string
+        stream: string
       }>(
         `SELECT r.delivery_id, max(r.attempt_count) + 1 AS attempt, min(d.route) AS route, max(e.size_bytes) AS size,
-                min(e.account_id::text) AS account_id, min(e.from_header) AS from_header
+                min(e.account_id::text) AS account_id, min(e.from_header) AS from_header, min(e.stream) AS stream
            FROM recipients r JOIN deliveries d ON d.id = r.delivery_id JOIN emails e ON e.id = r.email_id
           WHERE r.next_attempt_at <= now()
             AND ((r.status IN ('queued', 'deferred') AND r.next_attempt_at <= now() - $1 * interval '1 millisecond')
@@ -158,6 +159,7 @@ export function createSweeperRepository(pool: Pool) {
         route: r.route,
         size: r.size,
         sender: jobSender(r.route, { accountId: r.account_id, fromHeader: r.from_header }),
+        stream: r.stream,
       }))
     },
 

@@ -46,8 +46,12 @@ function intoBody(html: string, block: string): string {
  * Japan's Act on Specified Electronic Mail requires in advertising mail, a postal address for
  * CAN-SPAM). Transactional mail is left alone. The size is estimated again, footer included (the caller checks it against the limit).
  */
-export function withBroadcastFooter(draft: EmailDraft, footer: string | null | undefined): EmailDraft {
-  if (!footer || draft.stream !== 'broadcast') return draft
+export function withBroadcastFooter(
+  draft: EmailDraft,
+  footer: string | null | undefined,
+  broadcast = draft.stream === 'broadcast',
+): EmailDraft {
+  if (!footer || !broadcast) return draft
   const text = draft.text === undefined ? undefined : `${draft.text.replace(/\s+$/, '')}\n\n${footer}\n`
   const html = draft.html === undefined ? undefined : intoBody(draft.html, footerHtml(footer))
   const withFooter = { ...draft, text, html }

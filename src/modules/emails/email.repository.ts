@@ -43,6 +43,9 @@ export interface NewEmailRows {
     scheduled_at: string | null
     expires_at: string
     created_at: string
+    campaign_id: string | null
+    template_id: string | null
+    template_version: number | null
   }
   attachments: Array<{
     id: string
@@ -94,15 +97,17 @@ WITH rin AS MATERIALIZED (
    GROUP BY x.id, x.email_id
 ), e AS (
   INSERT INTO emails (id, account_id, api_key_id, source, status, from_header, envelope_from, to_header, cc_header,
-    reply_to, subject, text, html, headers, tags, stream, message_id, raw, size_bytes, scheduled_at, expires_at, created_at, updated_at)
+    reply_to, subject, text, html, headers, tags, stream, message_id, raw, size_bytes, scheduled_at, expires_at, created_at, updated_at,
+    campaign_id, template_id, template_version)
   SELECT id, account_id, api_key_id, source,
     CASE WHEN recipient_count = (SELECT count(*) FROM sup WHERE sup.email_id = x.id) THEN 'suppressed' ELSE status END,
     from_header, envelope_from, to_header, cc_header, reply_to, subject,
-    text, html, headers, tags, stream, message_id, decode(raw, 'base64'), size_bytes, scheduled_at, expires_at, created_at, created_at
+    text, html, headers, tags, stream, message_id, decode(raw, 'base64'), size_bytes, scheduled_at, expires_at, created_at, created_at,
+    campaign_id, template_id, template_version
   FROM json_to_recordset($1::json) AS x(id uuid, account_id uuid, api_key_id uuid, source "EmailSource", status "EmailStatus",
     from_header text, envelope_from text, to_header jsonb, cc_header jsonb, reply_to jsonb, subject text, text text, html text,
-    headers jsonb, tags jsonb, stream "EmailStream", message_id text, raw text, size_bytes int, scheduled_at timestamptz,
-    expires_at timestamptz, created_at timestamptz, recipient_count int)
+    headers jsonb, tags jsonb, stream text, message_id text, raw text, size_bytes int, scheduled_at timestamptz,
+    expires_at timestamptz, created_at timestamptz, recipient_count int, campaign_id uuid, template_id uuid, template_version int)
   RETURNING 1
 ), a AS (
   INSERT INTO email_attachments (id, email_id, position, filename, content_type, content_id, content, size)
@@ -137,7 +142,7 @@ SELECT id, reason FROM sup`
  * Writes a batch (INSERT_EMAILS) and marks in the caller's rows the recipients it wrote as
  * suppressed (`markSuppressed`), so the rows say what was committed.
  */
-async function insertEmails(db: Queryable, batch: NewEmailRows[]): Promise<void> {
+export async function insertEmails(db: Queryable, batch: NewEmailRows[]): Promise<void> {
   const { rows: marked } = await db.query<{ id: string; reason: string }>({
     text: INSERT_EMAILS,
     values: [

@@ -1,5 +1,6 @@
 import { uuidv7 } from '../../lib/uuid.js'
 import type { Principal } from '../api-keys/api-key.types.js'
+import { CAMPAIGN_PAUSED } from '../campaigns/campaign.types.js'
 import { RELAY_ROUTE } from '../delivery/route.js'
 import type { NewEvent } from '../events/event.types.js'
 import type { NewEmailRows } from './email.repository.js'
@@ -22,6 +23,17 @@ export interface RowOptions {
   /** The message exactly as submitted (SMTP ingress), relayed byte for byte. */
   raw?: Buffer
   messageId?: string
+  /**
+   * Recipients per delivery at most (MAX_RECIPIENTS_PER_TRANSACTION when absent). Broadcast mail
+   * goes one recipient per transaction, so that each message carries its recipient's own
+   * unsubscribe link.
+   */
+  perTransaction?: number
+  /**
+   * Its campaign is paused: the recipients are stored held (reason `campaign_paused`, next
+   * attempt at the expiry) and get no job until the campaign resumes.
+   */
+  held?: boolean
 }
 
 /**
@@ -32,6 +44,7 @@ export function buildEmailRows(principal: Principal, draft: EmailDraft, options:
   const id = uuidv7(options.now.getTime())
   const startAt = draft.scheduledAt ?? options.now
   const status = draft.scheduledAt ? 'scheduled' : 'queued'
+  const expiresAt = new Date(startAt.getTime() + options.maxDeliveryAgeMs).toISOString()
 
   // One delivery (one SMTP transaction) per route, of at most MAX_RECIPIENTS_PER_TRANSACTION.
   const deliveries: Array<{ id: string; email_id: string; route: string }> = []
@@ -39,7 +52,7 @@ export function buildEmailRows(principal: Principal, draft: EmailDraft, options:
   const recipients = draft.recipients.map((r) => {
     const route = options.routeFor?.(r.address) ?? RELAY_ROUTE
     let current = open.get(route)
-    if (!current || current.count >= MAX_RECIPIENTS_PER_TRANSACTION) {
+    if (!current || current.count >= (options.perTransaction ?? MAX_RECIPIENTS_PER_TRANSACTION)) {
       current = { id: uuidv7(options.now.getTime()), count: 0 }
       open.set(route, current)
       deliveries.push({ id: current.id, email_id: id, route })
@@ -54,8 +67,8 @@ export function buildEmailRows(principal: Principal, draft: EmailDraft, options:
       address: r.address,
       kind: r.kind,
       status,
-      reason: status,
-      next_attempt_at: startAt.toISOString(),
+      reason: options.held ? CAMPAIGN_PAUSED : status,
+      next_attempt_at: options.held ? expiresAt : startAt.toISOString(),
     } as const
   })
 
@@ -91,8 +104,11 @@ export function buildEmailRows(principal: Principal, draft: EmailDraft, options:
       raw: options.raw ? options.raw.toString('base64') : null,
       size_bytes: options.raw?.length ?? draft.sizeBytes,
       scheduled_at: draft.scheduledAt?.toISOString() ?? null,
-      expires_at: new Date(startAt.getTime() + options.maxDeliveryAgeMs).toISOString(),
+      expires_at: expiresAt,
       created_at: options.now.toISOString(),
+      campaign_id: draft.campaignId ?? null,
+      template_id: draft.template?.id ?? null,
+      template_version: draft.template?.version ?? null,
     },
     attachments: draft.attachments.map((a, position) => ({
       id: uuidv7(options.now.getTime()),
@@ -142,6 +158,11 @@ export const acceptedBody = (rows: NewEmailRows): Accepted => ({
   suppressed: rows.recipients.filter((r) => r.status === 'suppressed').map((r) => ({ address: r.address, reason: r.reason })),
 })
 
-/** The deliveries that have a recipient to send to: one whose recipients are all suppressed gets no job. */
-export const deliveriesToSend = (rows: NewEmailRows): NewEmailRows['deliveries'] =>
-  rows.deliveries.filter((d) => rows.recipients.some((r) => r.delivery_id === d.id && r.status !== 'suppressed'))
+/**
+ * The deliveries that have a recipient to send to: one whose recipients are all suppressed (or
+ * held by a paused campaign) gets no job.
+ */
+export const deliveriesToSend = (rows: NewEmailRows): NewEmailRows['deliveries'] => {
+  const due = new Set(rows.recipients.filter((r) => r.status !== 'suppressed' && r.reason !== CAMPAIGN_PAUSED).map((r) => r.delivery_id))
+  return rows.deliveries.filter((d) => due.has(d.id))
+}

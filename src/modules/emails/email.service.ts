@@ -1,14 +1,20 @@
 import type { Logger } from '../../infra/logger.js'
 import { AppError, type ErrorDetail, notFound, unavailable, validationFailed } from '../../lib/errors.js'
 import type { Principal } from '../api-keys/api-key.types.js'
+import type { CampaignService } from '../campaigns/campaign.service.js'
 import type { DeliveryJob, Dispatcher } from '../delivery/dispatch.port.js'
 import { jobSender } from '../delivery/route.js'
+import { DEFAULT_STREAMS } from '../streams/streams.js'
+import type { TemplateVersionView } from '../templates/template.repository.js'
+import type { BatchRepository } from './batch.repository.js'
 import { withBroadcastFooter } from './broadcast-footer.js'
 import { createAcceptBatcher, OUTCOME_UNKNOWN_RETRY_WITH_KEY } from './email.accept.js'
+import { createBatchSubmitter } from './email.batch.js'
+import { cachedLoader, prepareDraft } from './email.prepare.js'
 import type { EmailRepository, ListFilter, NewEmailRows } from './email.repository.js'
 import { acceptedBody, buildEmailRows, deliveriesToSend, type RowOptions } from './email.rows.js'
 import { type Accepted, type EmailDraft, type EmailStatus, MAX_ATTEMPTS_SHOWN, type SendEmailInput } from './email.types.js'
-import { checkEncodedSize, inspectSendInput, type ValidationLimits, validateSendInput } from './email.validate.js'
+import { checkEncodedSize, inspectSendInput, type ValidationLimits } from './email.validate.js'
 import type { SmtpSubmission } from './smtp-submission.js'
 
 export interface SubmitResult {
@@ -35,6 +41,12 @@ export interface EmailServiceDeps {
    * without `domains`): over HTTP the `from`, over SMTP both MAIL FROM and the From: header.
    */
   requireVerifiedDomain?: boolean
+  /** Templates a send may name (`template` + `variables`). */
+  templates?: { load(accountId: string, ref: string, version?: number): Promise<TemplateVersionView | undefined> }
+  /** Campaigns a send may belong to. */
+  campaigns?: Pick<CampaignService, 'forSend'>
+  /** Batches written in one transaction (POST /v1/emails/batch). */
+  batches?: BatchRepository
 }
 
 export function createEmailService(deps: EmailServiceDeps) {
@@ -52,6 +64,7 @@ export function createEmailService(deps: EmailServiceDeps) {
       route: d.route,
       size: rows.email.size_bytes,
       sender: jobSender(d.route, { accountId: rows.email.account_id, fromHeader: rows.email.from_header }),
+      stream: rows.email.stream,
     }))
     if (jobs.length === 0) return
     dispatcher
@@ -90,21 +103,54 @@ export function createEmailService(deps: EmailServiceDeps) {
    * it. The commit marks the recipients on the suppression list (see the repository's insert),
    * so the answer is read from the rows after it.
    */
+  /** The rows of an accepted draft: the broadcast footer added (not to a raw message), the size checked again. */
+  function rowsOf(
+    principal: Principal,
+    draft: EmailDraft,
+    options: Omit<RowOptions, 'routeFor' | 'maxDeliveryAgeMs' | 'now'>,
+  ): NewEmailRows {
+    // Mail composed here carries the account's broadcast footer; a raw message is sent as submitted.
+    const broadcast = (limits.streams ?? DEFAULT_STREAMS).isBroadcast(draft.stream)
+    const final = options.raw ? draft : withBroadcastFooter(draft, principal.broadcastFooter, broadcast)
+    checkEncodedSize(final.sizeBytes, limits.maxMessageBytes, "With the account's broadcast footer the encoded message")
+    return buildEmailRows(principal, final, {
+      ...options,
+      routeFor: deps.routeFor,
+      perTransaction: broadcast ? 1 : undefined,
+      maxDeliveryAgeMs: limits.maxDeliveryAgeMs,
+      now: new Date(),
+    })
+  }
+
+  /**
+   * Sends into campaigns: each campaign is asked once for all its drafts (422 for one the
+   * account does not have, 409 for a cancelled one); a throttled or scheduled campaign's slots
+   * become the drafts' start times, and the drafts of a paused one are returned as held.
+   */
+  async function intoCampaigns(accountId: string, drafts: EmailDraft[]): Promise<Set<EmailDraft>> {
+    const held = new Set<EmailDraft>()
+    const byCampaign = new Map<string, EmailDraft[]>()
+    for (const d of drafts) if (d.campaignId) byCampaign.set(d.campaignId, [...(byCampaign.get(d.campaignId) ?? []), d])
+    for (const [id, some] of byCampaign) {
+      if (!deps.campaigns) throw validationFailed([{ path: '/campaign', message: 'campaigns are not available here' }])
+      const c = await deps.campaigns.forSend(accountId, id, some.length)
+      some.forEach((d, i) => {
+        const slot = c.slots[i]
+        if (slot && slot.getTime() > Date.now() && (!d.scheduledAt || slot > d.scheduledAt)) d.scheduledAt = slot
+        if (c.status === 'paused') held.add(d)
+      })
+    }
+    return held
+  }
+
   async function accepted(
     principal: Principal,
     draft: EmailDraft,
     options: Omit<RowOptions, 'routeFor' | 'maxDeliveryAgeMs' | 'now'>,
     idempotency: Idempotency | undefined,
   ): Promise<SubmitResult> {
-    // Mail composed here carries the account's broadcast footer; a raw message is sent as submitted.
-    const final = options.raw ? draft : withBroadcastFooter(draft, principal.broadcastFooter)
-    checkEncodedSize(final.sizeBytes, limits.maxMessageBytes, "With the account's broadcast footer the encoded message")
-    const rows = buildEmailRows(principal, final, {
-      ...options,
-      routeFor: deps.routeFor,
-      maxDeliveryAgeMs: limits.maxDeliveryAgeMs,
-      now: new Date(),
-    })
+    const held = draft.campaignId ? (await intoCampaigns(principal.accountId, [draft])).has(draft) : false
+    const rows = rowsOf(principal, draft, { ...options, held })
     if (idempotency) {
       const outcome = await repository
         .submitIdempotent(rows, principal.accountId, idempotency.key, idempotency.fingerprint)
@@ -134,7 +180,30 @@ export function createEmailService(deps: EmailServiceDeps) {
     return { body: acceptedBody(rows), replayed: false }
   }
 
+  const templateLoader = (accountId: string) => cachedLoader(async (ref, version) => deps.templates?.load(accountId, ref, version))
+
+  const batch = createBatchSubmitter({
+    limits,
+    repository: deps.batches,
+    templateLoader,
+    rowsOf,
+    intoCampaigns,
+    domainProblem: async (accountId, domain) => {
+      try {
+        await checkSendingDomain(accountId, domain, '/from')
+        return undefined
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'validation_failed') return err.details?.[0]
+        throw err
+      }
+    },
+    dispatch: dispatchAccepted,
+  })
+
   return {
+    /** `POST /v1/emails/batch`: many sends in one transaction (see email.batch.ts). */
+    submitBatch: batch.submit,
+
     /** Every problem the semantic checks find in a body of any shape (used beside a failed schema check). */
     problems(input: unknown): ErrorDetail[] {
       try {
@@ -146,7 +215,10 @@ export function createEmailService(deps: EmailServiceDeps) {
 
     /** `POST /v1/emails`: validates, commits and dispatches one message; resolves only after the commit. */
     async submitApi(principal: Principal, input: SendEmailInput, options: { idempotency?: Idempotency } = {}): Promise<SubmitResult> {
-      const draft = validateSendInput(input, limits)
+      const prepared = await prepareDraft(input, limits, templateLoader(principal.accountId))
+      if (prepared.tooLarge) throw prepared.tooLarge
+      const draft = prepared.draft
+      if (!draft) throw validationFailed(prepared.details)
       await checkSendingDomain(principal.accountId, draft.from.domain, '/from')
       return accepted(principal, draft, { source: 'api' }, options.idempotency)
     },

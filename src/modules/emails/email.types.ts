@@ -1,7 +1,8 @@
 import type { Mailbox } from '../../lib/address.js'
 
 export type RecipientKind = 'to' | 'cc' | 'bcc'
-export type EmailStream = 'transactional' | 'broadcast'
+/** A configured stream's name (see modules/streams): `transactional`, `broadcast` or one the operator added. */
+export type EmailStream = string
 
 export const PENDING_STATUSES = ['scheduled', 'queued', 'sending', 'deferred'] as const
 export const TERMINAL_STATUSES = ['sent', 'delivered', 'bounced', 'expired', 'failed', 'suppressed', 'cancelled'] as const
@@ -30,7 +31,8 @@ export interface SendEmailInput {
   cc?: string | string[]
   bcc?: string | string[]
   reply_to?: string | string[]
-  subject: string
+  /** Required unless a template gives it. */
+  subject?: string
   text?: string
   html?: string
   headers?: Record<string, string>
@@ -38,6 +40,12 @@ export interface SendEmailInput {
   tags?: Record<string, string>
   stream?: EmailStream
   scheduled_at?: string
+  /** A campaign of the account (POST /v1/campaigns) this send belongs to. */
+  campaign?: string
+  /** A template (id or name) that gives subject, text and html, rendered with `variables`. */
+  template?: string
+  template_version?: number
+  variables?: Record<string, unknown>
 }
 
 export interface AttachmentDraft {
@@ -64,4 +72,7 @@ export interface EmailDraft {
   stream: EmailStream
   scheduledAt: Date | undefined
   sizeBytes: number
+  campaignId?: string
+  /** The template version the content was rendered from. */
+  template?: { id: string; version: number }
 }

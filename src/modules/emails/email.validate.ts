@@ -1,11 +1,23 @@
 import { detectMimeType } from 'nodemailer/lib/mime-funcs'
 import { formatMailbox, type Mailbox, parseMailbox } from '../../lib/address.js'
 import { AppError, type ErrorDetail, validationFailed } from '../../lib/errors.js'
+import { isUuid } from '../../lib/uuid.js'
+import { DEFAULT_STREAMS, type Streams } from '../streams/streams.js'
 import type { AttachmentDraft, EmailDraft, RecipientKind, SendEmailInput } from './email.types.js'
 
 export interface ValidationLimits {
   maxRecipients: number
   maxMessageBytes: number
+  /** The configured streams (the built-in two when absent). */
+  streams?: Streams
+}
+
+/** The stream a send names, checked against the configured ones; `transactional` when absent. */
+export function validateStream(value: unknown, streams: Streams, path: string, bad: Bad): string {
+  if (value === undefined) return 'transactional'
+  if (typeof value === 'string' && streams.has(value)) return value
+  bad(path, `must be one of the configured streams: ${streams.names.join(', ')}`)
+  return 'transactional'
 }
 
 /**
@@ -148,6 +160,9 @@ export function inspectSendInput(raw: unknown, limits: ValidationLimits, now = n
       : [],
   )
   const scheduledAt = validateSchedule(str(input.scheduled_at), now, bad)
+  const stream = validateStream(input.stream, limits.streams ?? DEFAULT_STREAMS, '/stream', bad)
+  const campaign = str(input.campaign)
+  if (input.campaign !== undefined && (campaign === undefined || !isUuid(campaign))) bad('/campaign', 'must be a campaign id (a UUID)')
 
   if (details.length > 0 || !from || subject === undefined) return { details }
 
@@ -164,9 +179,10 @@ export function inspectSendInput(raw: unknown, limits: ValidationLimits, now = n
     headers,
     attachments,
     tags,
-    stream: input.stream === 'broadcast' ? 'broadcast' : 'transactional',
+    stream,
     scheduledAt,
     sizeBytes: 0,
+    campaignId: campaign?.toLowerCase(),
   }
   draft.sizeBytes = estimateEncodedSize(draft)
   checkEncodedSize(draft.sizeBytes, limits.maxMessageBytes)

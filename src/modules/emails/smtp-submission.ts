@@ -4,8 +4,9 @@ import { formatMailbox, type Mailbox, type ParseResult, parseAddress } from '../
 import { type ErrorDetail, validationFailed } from '../../lib/errors.js'
 import { bareCrBefore, type HeaderField, parseHeader, prependFields, removeFields } from '../../lib/raw-message.js'
 import { uuidv7 } from '../../lib/uuid.js'
-import type { EmailDraft, EmailStream, RecipientKind } from './email.types.js'
-import { dedupeRecipients, validateSchedule, validateTags } from './email.validate.js'
+import { DEFAULT_STREAMS, type Streams } from '../streams/streams.js'
+import type { EmailDraft, RecipientKind } from './email.types.js'
+import { dedupeRecipients, validateSchedule, validateStream, validateTags } from './email.validate.js'
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js'
 
 /**
@@ -39,7 +40,12 @@ const OPTION_PREFIX = 'x-hikyaku-'
 /** Headers that vary between retries of the same message by a client; not part of its identity. */
 const VOLATILE = new Set(['date', 'message-id', 'received'])
 
-export async function draftFromSmtp(raw: Buffer, envelope: SmtpEnvelope, now = new Date()): Promise<SmtpSubmission> {
+export async function draftFromSmtp(
+  raw: Buffer,
+  envelope: SmtpEnvelope,
+  options: { now?: Date; streams?: Streams } = {},
+): Promise<SmtpSubmission> {
+  const now = options.now ?? new Date()
   const header = parseHeader(raw)
   // A bare CR is no line break here but becomes one on the way out (the relay writes CRLF), so
   // `X-Foo: a\rFrom: other@example` would be checked as one field and relayed as two. Refused
@@ -52,10 +58,7 @@ export async function draftFromSmtp(raw: Buffer, envelope: SmtpEnvelope, now = n
   const option = (name: string) => header.fields.find((f) => f.key === `${OPTION_PREFIX}${name}`)?.value
 
   const tags = parseTagsHeader(option('tags'), bad)
-  const streamValue = option('stream')?.toLowerCase()
-  if (streamValue !== undefined && streamValue !== 'transactional' && streamValue !== 'broadcast') {
-    bad('/headers/X-Hikyaku-Stream', 'must be transactional or broadcast')
-  }
+  const stream = validateStream(option('stream')?.toLowerCase(), options.streams ?? DEFAULT_STREAMS, '/headers/X-Hikyaku-Stream', bad)
   const scheduledAt = validateSchedule(option('scheduled-at'), now, (_p, m) => bad('/headers/X-Hikyaku-Scheduled-At', m))
   const idempotencyKey = option('idempotency-key')
   if (idempotencyKey !== undefined && (idempotencyKey === '' || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
@@ -89,7 +92,7 @@ export async function draftFromSmtp(raw: Buffer, envelope: SmtpEnvelope, now = n
     headers: {},
     attachments: [],
     tags,
-    stream: (streamValue as EmailStream | undefined) ?? 'transactional',
+    stream,
     scheduledAt,
     sizeBytes: stored.length,
   }

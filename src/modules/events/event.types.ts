@@ -10,6 +10,7 @@ export const EVENT_TYPES = [
   'email.suppressed',
   'email.cancelled',
   'email.complained',
+  'email.unsubscribed',
 ] as const
 
 export type EventType = (typeof EVENT_TYPES)[number]
@@ -41,6 +42,9 @@ export interface EventData {
   /** The reply rule that read the remote's reply (its id), and the class it put the reply in. */
   rule?: string
   rule_class?: string
+  /** An unsubscribe: the stream it applies to, and how it came (one_click: the link; mailto). */
+  stream?: string
+  method?: string
 }
 
 export interface NewEvent {

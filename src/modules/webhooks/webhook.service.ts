@@ -2,13 +2,13 @@ import { type ErrorDetail, notFound, validationFailed } from '../../lib/errors.j
 import type { SecretBox } from '../../lib/secret-box.js'
 import { uuidv7, uuidv7LowerBound } from '../../lib/uuid.js'
 import { EVENT_TYPES } from '../events/event.types.js'
+import { BUILT_IN_STREAMS } from '../streams/streams.js'
 import type { EndpointRepository } from './endpoint.repository.js'
 import type { WebhookRepository } from './webhook.repository.js'
 import { webhookSecretAad } from './webhook.sender.js'
 import { newWebhookSecret } from './webhook.sign.js'
 import type { EndpointInput, WebhookEndpointView, WebhookFilters } from './webhook.types.js'
 
-const STREAMS = ['transactional', 'broadcast']
 const MAX_FILTER_ITEMS = 50
 const MAX_TAGS = 10
 const DEFAULT_OVERLAP_MS = 24 * 3_600_000
@@ -24,6 +24,8 @@ export function createWebhookService(deps: {
   webhooks: WebhookRepository
   box: SecretBox
   checkUrl: UrlCheck
+  /** The configured stream names an endpoint may filter on. */
+  streams?: readonly string[]
 }) {
   const { endpoints, webhooks, box } = deps
 
@@ -41,7 +43,7 @@ export function createWebhookService(deps: {
       out[name] = normal
     }
     list('eventTypes', '/event_types', EVENT_TYPES)
-    list('streams', '/streams', STREAMS)
+    list('streams', '/streams', deps.streams ?? BUILT_IN_STREAMS)
     list('domains', '/domains')
     if (input.tags !== undefined) {
       if (Object.keys(input.tags).length > MAX_TAGS) details.push({ path: '/tags', message: `has more than ${MAX_TAGS} tags` })

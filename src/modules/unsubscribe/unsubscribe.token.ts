@@ -1,0 +1,97 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
+import { isUuid } from '../../lib/uuid.js'
+
+/**
+ * One-click unsubscribe tokens (RFC 8058): `<recipient>-<tag>`, the recipient id as 32 lower-case
+ * hex digits and a truncated HMAC of it, under a key of its own made from HIKYAKU_SECRET. The
+ * token names exactly one recipient of one message, and nobody without the secret can make one
+ * that names another. Lower case only, so it survives the mailto form too (some MTAs change the
+ * case of a local part), where `unsubscribe+<token>` stays within the 64 octets of a local part.
+ */
+const HEX_LENGTH = 32
+// 16 base32 characters carry 80 bits of the MAC: a link cannot be guessed.
+const TAG_LENGTH = 16
+const TOKEN_RE = /^[0-9a-f]{32}-[a-z2-7]{16}$/
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+const MAILTO_PREFIX = 'unsubscribe+'
+
+const keys = new Map<string, Buffer>()
+
+function tokenKey(secret: string): Buffer {
+  if (!secret) throw new Error('a secret is required to sign unsubscribe links (HIKYAKU_SECRET)')
+  let key = keys.get(secret)
+  if (!key) {
+    key = Buffer.from(hkdfSync('sha256', secret, 'hikyaku', 'unsubscribe/v1', 32))
+    if (keys.size >= 8) keys.clear()
+    keys.set(secret, key)
+  }
+  return key
+}
+
+function base32(bytes: Buffer, length: number): string {
+  let out = ''
+  let bits = 0
+  let value = 0
+  for (const byte of bytes) {
+    value = ((value << 8) | byte) & 0xffff
+    bits += 8
+    while (bits >= 5 && out.length < length) {
+      out += BASE32[(value >> (bits - 5)) & 31]
+      bits -= 5
+    }
+    if (out.length >= length) break
+  }
+  return out
+}
+
+const tagOf = (secret: string, hex: string): string =>
+  base32(createHmac('sha256', tokenKey(secret)).update(`recipient:${hex}`).digest(), TAG_LENGTH)
+
+/** The token of one recipient (a UUID). */
+export function unsubscribeToken(secret: string, recipientId: string): string {
+  if (!isUuid(recipientId)) throw new Error(`a recipient id must be a UUID, got "${recipientId}"`)
+  const hex = recipientId.replaceAll('-', '').toLowerCase()
+  return `${hex}-${tagOf(secret, hex)}`
+}
+
+/** The recipient a token names, only when its tag verifies (any case); undefined for anything else. */
+export function readUnsubscribeToken(secret: string, token: string): string | undefined {
+  if (token.length !== HEX_LENGTH + 1 + TAG_LENGTH) return undefined
+  const lower = token.toLowerCase()
+  if (!TOKEN_RE.test(lower)) return undefined
+  const [hex = '', tag = ''] = lower.split('-')
+  if (!timingSafeEqual(Buffer.from(tagOf(secret, hex)), Buffer.from(tag))) return undefined
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/** `unsubscribe+<token>@<domain>`: the mailto form, received by the inbound listener. */
+export const unsubscribeAddress = (secret: string, recipientId: string, domain: string): string =>
+  `${MAILTO_PREFIX}${unsubscribeToken(secret, recipientId)}@${domain}`
+
+/** The recipient an `unsubscribe+<token>@…` address names, when its token verifies. */
+export function parseUnsubscribeAddress(secret: string, address: string): string | undefined {
+  if (address.length > 1_000) return undefined
+  const at = address.lastIndexOf('@')
+  const local = (at > 0 ? address.slice(0, at) : '').replace(/^</, '').trim().toLowerCase()
+  if (!local.startsWith(MAILTO_PREFIX)) return undefined
+  return readUnsubscribeToken(secret, local.slice(MAILTO_PREFIX.length))
+}
+
+/**
+ * The two header fields of one-click unsubscribe for one recipient: the HTTPS link (POST
+ * unsubscribes; GET only shows a confirmation) and, when the sending domain has a return-path
+ * domain, a mailto on the inbound listener.
+ */
+export function unsubscribeHeaders(
+  secret: string,
+  recipientId: string,
+  publicUrl: string,
+  mailDomain: string | undefined,
+): Array<[string, string]> {
+  const url = `<${publicUrl}/unsubscribe/${unsubscribeToken(secret, recipientId)}>`
+  const mailto = mailDomain ? `, <mailto:${unsubscribeAddress(secret, recipientId, mailDomain)}?subject=unsubscribe>` : ''
+  return [
+    ['List-Unsubscribe', `${url}${mailto}`],
+    ['List-Unsubscribe-Post', 'List-Unsubscribe=One-Click'],
+  ]
+}
