@@ -192,7 +192,7 @@ describe('POST /v1/emails validation', () => {
   })
 
   it('stream other than transactional or broadcast → /stream', async () => {
-    assertInvalid(await h.send(basicEmail({ stream: 'marketing' })), { '/stream': /"transactional", "broadcast"/ })
+    assertInvalid(await h.send(basicEmail({ stream: 'marketing' })), { '/stream': /configured streams: transactional, broadcast/ })
   })
 
   it('scheduled_at that is not an RFC 3339 date-time → /scheduled_at', async () => {

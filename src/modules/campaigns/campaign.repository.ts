@@ -84,7 +84,8 @@ export function createCampaignRepository({ pool }: RepositoryDeps) {
     async counts(accountId: string, id: string): Promise<CampaignCounts> {
       const [{ rows: statuses }, { rows: feedback }] = await Promise.all([
         pool.query<{ status: string; n: number }>(
-          `SELECT r.status::text AS status, count(*)::int AS n FROM recipients r ${OF_CAMPAIGN} GROUP BY r.status`,
+          `SELECT r.status::text AS status, count(*)::int AS n FROM recipients r JOIN emails e ON e.id = r.email_id
+            WHERE e.campaign_id = $1 AND e.account_id = $2 GROUP BY r.status`,
           [id, accountId],
         ),
         pool.query<{ type: string; n: number }>(
