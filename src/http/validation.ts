@@ -22,6 +22,12 @@ const coercing = makeAjv(true)
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
   (httpPart === 'body' ? strict : coercing).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>
 
+/** A check of one object against a JSON Schema (a batch's items), as details from its root. */
+export function schemaCheck(schema: object): (value: unknown) => ErrorDetail[] {
+  const validate = strict.compile(schema)
+  return (value) => (validate(value) ? [] : toDetails(validate.errors ?? [], 'body'))
+}
+
 // Body fields are addressed from the body's root (`/to/0`); other parts get a prefix.
 const PART_PREFIX: Record<string, string> = { body: '', querystring: '/query', params: '/params', headers: '/headers' }
 

@@ -126,6 +126,21 @@ export function createDeliveryDispatcher(deps: {
       }
       return backlogCache.value
     },
+    async withdraw(jobs) {
+      if (!USABLE.has(deps.redis.status)) return
+      for (let i = 0; i < jobs.length; i += 500) {
+        const chunk = jobs.slice(i, i + 500)
+        // An active (locked) job is not removed: it is being worked on and will find nothing.
+        const removing = Promise.all(
+          chunk.map((j) =>
+            queueOf(j.stream)
+              .remove(deliveryJobId(j.deliveryId, j.attempt))
+              .catch(() => 0),
+          ),
+        )
+        await withTimeout(removing, REDIS_CALL_TIMEOUT_MS, 'withdrawing delivery jobs')
+      }
+    },
     async close() {
       await adder.drain()
       // Bounded: with Redis away BullMQ would wait for it for ever.

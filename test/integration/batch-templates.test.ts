@@ -167,6 +167,20 @@ describe('POST /v1/emails/batch and templates', () => {
     assert.equal(dupKeys.body.errors[0].index, 1)
   })
 
+  it('an item gets the schema check a single send gets: a number for text is an error, not an empty body', async () => {
+    const res = await batch({
+      defaults: { from: 'news@example.com' },
+      emails: [
+        { to: 'typed@example.net', subject: 's', text: 42 },
+        { to: 'typo@example.net', subject: 's', text: 't', sheduled_at: '2030-01-01T00:00:00Z' },
+      ],
+    })
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    assert.equal(res.body.data.length, 0)
+    assert.equal(res.body.errors[0].error.details[0].path, '/emails/0/text')
+    assert.equal(res.body.errors[1].error.details[0].path, '/emails/1/sheduled_at')
+  })
+
   it('refuses a batch that is not one: empty, over 1,000 items, an unknown mode', async () => {
     for (const payload of [{ emails: [] }, { emails: items(1001) }, { mode: 'all', emails: items(1) }, {}]) {
       const res = await batch(payload)

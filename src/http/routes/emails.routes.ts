@@ -10,6 +10,7 @@ import { errors, IdParamsSchema } from '../schemas/common.js'
 import {
   AcceptedSchema,
   BatchAcceptedSchema,
+  BatchItemSchema,
   CancelResponseSchema,
   EmailDetailSchema,
   EmailSummarySchema,
@@ -21,13 +22,15 @@ import {
   SendBatchBodySchema,
   SendEmailBodySchema,
 } from '../schemas/emails.js'
-import { mergeDetails, toDetails } from '../validation.js'
+import { mergeDetails, schemaCheck, toDetails } from '../validation.js'
 
 export interface EmailRoutesOptions {
   emails: EmailService
 }
 
 export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async (app, { emails }) => {
+  // Each batch item, defaults merged, gets the schema check a single send gets (with `from` required).
+  const checkItem = schemaCheck({ ...BatchItemSchema, required: ['from'] })
   app.post(
     '/emails',
     {
@@ -75,7 +78,7 @@ export const emailRoutes: FastifyPluginAsyncTypebox<EmailRoutesOptions> = async 
     async (request, reply) => {
       const key = request.headers['idempotency-key']
       const idempotency = key ? { key, fingerprint: requestFingerprint('POST', '/v1/emails/batch', request.body) } : undefined
-      const { answer, replayed } = await emails.submitBatch(request.principal, request.body, { idempotency })
+      const { answer, replayed } = await emails.submitBatch(request.principal, request.body, { idempotency, checkItem })
       if (replayed) reply.header('idempotent-replayed', 'true')
       return reply.status(202).send(answer)
     },

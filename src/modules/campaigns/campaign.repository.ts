@@ -40,6 +40,19 @@ const WAITING = `r.status IN ('scheduled', 'queued', 'deferred')`
  */
 const OF_CAMPAIGN = `FROM emails e WHERE e.campaign_id = $1 AND e.account_id = $2 AND r.email_id = e.id`
 
+/** The job of a delivery whose recipients no longer wait for it (the attempt each would have run next). */
+export interface WithdrawnJob {
+  deliveryId: string
+  attempt: number
+  stream: string
+}
+
+const jobsOf = (rows: Array<{ delivery_id: string; attempt_count: number; stream: string }>): WithdrawnJob[] => {
+  const seen = new Map<string, WithdrawnJob>()
+  for (const r of rows) seen.set(r.delivery_id, { deliveryId: r.delivery_id, attempt: r.attempt_count + 1, stream: r.stream })
+  return [...seen.values()]
+}
+
 export function createCampaignRepository({ pool }: RepositoryDeps) {
   const setStatus = async (
     client: PoolClient,
@@ -139,16 +152,20 @@ export function createCampaignRepository({ pool }: RepositoryDeps) {
      * attempt at their email's expiry, so that nothing picks them up and the sweeper still expires
      * them on time) and the claim refuses any it meets. Undefined when there is no such active campaign.
      */
-    async pause(accountId: string, id: string, reason: string): Promise<{ campaign: Campaign; held: number } | undefined> {
+    async pause(
+      accountId: string,
+      id: string,
+      reason: string,
+    ): Promise<{ campaign: Campaign; held: number; jobs: WithdrawnJob[] } | undefined> {
       return withTransaction(pool, async (client) => {
         const row = await setStatus(client, accountId, id, ['active'], 'paused', reason)
         if (!row) return undefined
-        const { rowCount } = await client.query(
+        const { rows } = await client.query<{ delivery_id: string; attempt_count: number; stream: string }>(
           `UPDATE recipients r SET reason = '${CAMPAIGN_PAUSED}', next_attempt_at = e.expires_at, updated_at = now()
-           ${OF_CAMPAIGN} AND ${WAITING}`,
+           ${OF_CAMPAIGN} AND ${WAITING} RETURNING r.delivery_id, r.attempt_count, e.stream`,
           [id, accountId],
         )
-        return { campaign: campaign(row), held: rowCount ?? 0 }
+        return { campaign: campaign(row), held: rows.length, jobs: jobsOf(rows) }
       })
     },
 
@@ -173,9 +190,12 @@ export function createCampaignRepository({ pool }: RepositoryDeps) {
           stream: string
         }>(
           `WITH held AS (
-             SELECT r.id, greatest(now(), coalesce(e.scheduled_at, now()))
-                      + (row_number() OVER (ORDER BY e.id, r.id) - 1) * $3 * interval '1 millisecond' AS at
-               FROM recipients r JOIN emails e ON e.id = r.email_id
+             -- Spread again from now for a throttled campaign (its old slots are gone), never past the
+             -- email's expiry (the sweeper expires it then); otherwise not before its own start.
+             SELECT r.id, least(e.expires_at, CASE WHEN $3 > 0
+                      THEN greatest(now(), coalesce(k.scheduled_at, now())) + (row_number() OVER (ORDER BY e.id, r.id) - 1) * $3 * interval '1 millisecond'
+                      ELSE greatest(now(), coalesce(e.scheduled_at, now())) END) AS at
+               FROM recipients r JOIN emails e ON e.id = r.email_id JOIN campaigns k ON k.id = e.campaign_id
               WHERE e.campaign_id = $1 AND e.account_id = $2 AND ${WAITING} AND r.reason = '${CAMPAIGN_PAUSED}'
            ), due AS (
              UPDATE recipients r SET next_attempt_at = held.at, updated_at = now(),
@@ -190,7 +210,8 @@ export function createCampaignRepository({ pool }: RepositoryDeps) {
           [id, accountId, step],
         )
         if (step > 0 && rows.length > 0) {
-          const last = Math.max(...rows.map((r) => r.at.getTime()))
+          let last = 0
+          for (const r of rows) last = Math.max(last, r.at.getTime())
           await client.query('UPDATE campaigns SET next_slot_at = greatest(next_slot_at, $2::timestamptz) WHERE id = $1', [
             id,
             new Date(last + step),
@@ -213,13 +234,20 @@ export function createCampaignRepository({ pool }: RepositoryDeps) {
      * Cancels a campaign that is not cancelled yet: every recipient not yet handed to SMTP is
      * `cancelled` with an event, and new sends into it are refused. Undefined when there is no such campaign.
      */
-    async cancel(accountId: string, id: string): Promise<{ campaign: Campaign; cancelled: number } | undefined> {
+    async cancel(accountId: string, id: string): Promise<{ campaign: Campaign; cancelled: number; jobs: WithdrawnJob[] } | undefined> {
       return withTransaction(pool, async (client) => {
         const row = await setStatus(client, accountId, id, ['active', 'paused'], 'cancelled', null)
         if (!row) return undefined
-        const { rows } = await client.query<{ id: string; email_id: string; address: string }>(
+        const { rows } = await client.query<{
+          id: string
+          email_id: string
+          address: string
+          delivery_id: string
+          attempt_count: number
+          stream: string
+        }>(
           `UPDATE recipients r SET status = 'cancelled', reason = NULL, next_attempt_at = NULL, updated_at = now()
-           ${OF_CAMPAIGN} AND ${WAITING} RETURNING r.id, r.email_id, r.address`,
+           ${OF_CAMPAIGN} AND ${WAITING} RETURNING r.id, r.email_id, r.address, r.delivery_id, r.attempt_count, e.stream`,
           [id, accountId],
         )
         await insertEvents(
@@ -238,7 +266,7 @@ export function createCampaignRepository({ pool }: RepositoryDeps) {
           client,
           rows.map((r) => r.email_id),
         )
-        return { campaign: campaign(row), cancelled: rows.length }
+        return { campaign: campaign(row), cancelled: rows.length, jobs: jobsOf(rows) }
       })
     },
   })

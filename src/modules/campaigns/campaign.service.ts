@@ -1,7 +1,7 @@
 import type { Logger } from '../../infra/logger.js'
 import { AppError, type ErrorDetail, notFound, validationFailed } from '../../lib/errors.js'
 import type { Dispatcher } from '../delivery/dispatch.port.js'
-import type { CampaignRepository } from './campaign.repository.js'
+import type { CampaignRepository, WithdrawnJob } from './campaign.repository.js'
 import type { Campaign, CampaignCounts, CampaignForSend } from './campaign.types.js'
 
 export interface CampaignInput {
@@ -43,6 +43,13 @@ export function createCampaignService(deps: { repository: CampaignRepository; di
     throw new AppError('conflict', `The campaign is ${existing.status}; it cannot be ${action}.`)
   }
 
+  // The lane need not work through jobs that will find nothing; the claim refuses them anyway.
+  const withdraw = async (jobs: WithdrawnJob[], campaignId: string) => {
+    await dispatcher
+      .withdraw?.(jobs)
+      .catch((err) => logger.warn({ err: String(err), campaignId }, 'could not withdraw the jobs; they will find nothing'))
+  }
+
   return {
     async create(accountId: string, input: CampaignInput): Promise<Campaign> {
       const details: ErrorDetail[] = []
@@ -75,7 +82,8 @@ export function createCampaignService(deps: { repository: CampaignRepository; di
     list: (accountId: string, before: string | undefined, limit: number) => repository.list(accountId, before, limit),
 
     async pause(accountId: string, id: string) {
-      const { campaign, held } = await found(repository.pause(accountId, id, 'paused by its owner'), accountId, id, 'paused')
+      const { campaign, held, jobs } = await found(repository.pause(accountId, id, 'paused by its owner'), accountId, id, 'paused')
+      await withdraw(jobs, id)
       logger.info({ accountId, campaignId: id, held }, 'campaign paused')
       return { campaign, held }
     },
@@ -91,7 +99,8 @@ export function createCampaignService(deps: { repository: CampaignRepository; di
     },
 
     async cancel(accountId: string, id: string) {
-      const { campaign, cancelled } = await found(repository.cancel(accountId, id), accountId, id, 'cancelled')
+      const { campaign, cancelled, jobs } = await found(repository.cancel(accountId, id), accountId, id, 'cancelled')
+      await withdraw(jobs, id)
       logger.info({ accountId, campaignId: id, cancelled }, 'campaign cancelled')
       return { campaign, cancelled }
     },

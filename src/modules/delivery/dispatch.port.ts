@@ -23,4 +23,9 @@ export interface Dispatcher {
   dispatch(jobs: DeliveryJob[]): Promise<void>
   /** Deliveries waiting to start, for admission control. */
   backlog(): Promise<number>
+  /**
+   * Takes back jobs that have nothing left to do (their recipients were cancelled or held), so a
+   * lane does not work through them. Best effort: a job left behind only finds nothing to claim.
+   */
+  withdraw?(jobs: Array<Pick<DeliveryJob, 'deliveryId' | 'attempt' | 'stream'>>): Promise<void>
 }

@@ -74,7 +74,11 @@ export function createBatchSubmitter(deps: BatchDeps) {
   async function submit(
     principal: Principal,
     input: BatchInput,
-    options: { idempotency?: { key: string; fingerprint: string } } = {},
+    options: {
+      idempotency?: { key: string; fingerprint: string }
+      /** The shape check of one item, defaults merged (the API's schema for a send, plus idempotency_key). */
+      checkItem?: (item: Record<string, unknown>) => ErrorDetail[]
+    } = {},
   ): Promise<{ answer: BatchAnswer; replayed: boolean }> {
     const repository = deps.repository
     if (!repository) throw new AppError('internal', 'batch sends are not available')
@@ -93,14 +97,15 @@ export function createBatchSubmitter(deps: BatchDeps) {
       }
       const item = mergeItem(input.defaults, isRecord(raw) ? raw : {})
       const { idempotency_key: key, ...fields } = item
-      const details: ErrorDetail[] = []
+      const details: ErrorDetail[] = [...(options.checkItem?.(item) ?? [])]
       if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
         details.push({ path: '/idempotency_key', message: `must be a string of 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters` })
       } else if (typeof key === 'string' && keysSeen.has(key)) {
         details.push({ path: '/idempotency_key', message: 'is used by an earlier item of this batch' })
       }
       const prepared: PreparedDraft = await prepareDraft(fields, deps.limits, loader)
-      details.push(...prepared.details)
+      const shaped = new Set(details.map((d) => d.path))
+      details.push(...prepared.details.filter((d) => !shaped.has(d.path)))
       const draft = prepared.draft
       if (draft && details.length === 0) {
         let domain = domains.get(draft.from.domain)
@@ -126,7 +131,12 @@ export function createBatchSubmitter(deps: BatchDeps) {
     // Campaigns are asked once each for all their items; one that refuses (unknown, cancelled) fails its items.
     const held = new Set<EmailDraft>()
     const byCampaign = new Map<string, typeof valid>()
-    for (const v of valid) if (v.draft.campaignId) byCampaign.set(v.draft.campaignId, [...(byCampaign.get(v.draft.campaignId) ?? []), v])
+    for (const v of valid) {
+      if (!v.draft.campaignId) continue
+      const some = byCampaign.get(v.draft.campaignId)
+      if (some) some.push(v)
+      else byCampaign.set(v.draft.campaignId, [v])
+    }
     for (const items of byCampaign.values()) {
       try {
         for (const d of await deps.intoCampaigns(

@@ -130,7 +130,12 @@ export function createEmailService(deps: EmailServiceDeps) {
   async function intoCampaigns(accountId: string, drafts: EmailDraft[]): Promise<Set<EmailDraft>> {
     const held = new Set<EmailDraft>()
     const byCampaign = new Map<string, EmailDraft[]>()
-    for (const d of drafts) if (d.campaignId) byCampaign.set(d.campaignId, [...(byCampaign.get(d.campaignId) ?? []), d])
+    for (const d of drafts) {
+      if (!d.campaignId) continue
+      const some = byCampaign.get(d.campaignId)
+      if (some) some.push(d)
+      else byCampaign.set(d.campaignId, [d])
+    }
     for (const [id, some] of byCampaign) {
       if (!deps.campaigns) throw validationFailed([{ path: '/campaign', message: 'campaigns are not available here' }])
       const c = await deps.campaigns.forSend(accountId, id, some.length)
