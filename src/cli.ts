@@ -111,6 +111,41 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'accounts quota',
+    args: '--account ID --stream NAME [--day N] [--month N] [--clear]',
+    summary: "set an account's quota for a stream (recipients per UTC day / month)",
+    details:
+      'Over its quota, a send gets 429 rate_limited with Retry-After until the period resets. --clear returns to the default (STREAMS).',
+    parse: (args, fail) => {
+      const spec = {
+        account: { type: 'string' },
+        stream: { type: 'string' },
+        day: { type: 'string' },
+        month: { type: 'string' },
+        clear: { type: 'boolean' },
+      } as const
+      const { values, positionals } = options(args, spec, fail)
+      if (positionals.length > 0) throw fail(`unexpected argument "${positionals[0]}"`)
+      const { account, stream, day, month, clear } = values as {
+        account?: string
+        stream?: string
+        day?: string
+        month?: string
+        clear?: boolean
+      }
+      if (!account || !isUuid(account)) throw fail('--account must be an account id (a UUID)')
+      if (!stream) throw fail('--stream is required')
+      const count = (v: string | undefined, flag: string) => {
+        if (v === undefined) return undefined
+        if (!/^\d+$/.test(v)) throw fail(`${flag} must be a whole number (got "${v}")`)
+        return Number(v)
+      }
+      const quota = clear ? null : { day: count(day, '--day'), month: count(month, '--month') }
+      if (quota && quota.day === undefined && quota.month === undefined) throw fail('give --day, --month or --clear')
+      return () => oneShot(async (container) => (await import('./entrypoints/admin.js')).setQuota(container, account, stream, quota))
+    },
+  },
+  {
     name: 'keys create',
     args: '--account ID [--scope full|send] [--name NAME]',
     summary: 'create an API key; prints it',

@@ -151,7 +151,7 @@ export const CONFIG_KEYS = {
   },
   STREAMS: {
     description:
-      'Streams and their lanes, entries separated by ";": a name, then kind=transactional|broadcast, concurrency, pool (relay connections), rate=N/s|m|h (per worker process); transactional and broadcast always exist',
+      'Streams and their lanes, entries separated by ";": a name, then kind=transactional|broadcast, concurrency and pool (relay connections) per worker process, rate=N/s|m|h for the lane, day=N and month=N recipients per account; transactional and broadcast always exist',
     parse: str,
     expect: 'like "broadcast concurrency=20 rate=100/s; newsletters kind=broadcast"',
     default: '',

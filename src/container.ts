@@ -4,6 +4,7 @@ import { createPool, createPrisma, type Pool, type PrismaClient } from './infra/
 import { createDestinationLimiter } from './infra/destination-limiter.js'
 import { createDns } from './infra/dns.js'
 import { createLogger, type Logger } from './infra/logger.js'
+import { createQuotaCounter } from './infra/quota-counter.js'
 import { createProducerRedis, type Redis } from './infra/redis.js'
 import { checkWebhookUrl } from './infra/webhook-http.js'
 import { createSecretBox } from './lib/secret-box.js'
@@ -79,6 +80,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     templates: { load: (accountId, ref, version) => templates.load(accountId, ref, version) },
     campaigns,
     batches: createBatchRepository(db),
+    quotaCounter: createQuotaCounter({ redis: requestRedis, prefix: config.bullmqPrefix }),
     routeFor: shaping.routeFor,
     repository: createEmailRepository(db),
     dispatcher,

@@ -38,3 +38,13 @@ export async function ensureDevKey(container: Container): Promise<string> {
   writeFileSync(file, `${key}\n`, { mode: 0o600 })
   return key
 }
+
+/** `hikyaku accounts quota`: sets or clears an account's quota for a stream; prints its quotas as JSON. */
+export async function setQuota(
+  container: Container,
+  accountId: string,
+  stream: string,
+  quota: { day?: number; month?: number } | null,
+): Promise<string> {
+  return JSON.stringify(await container.services.accounts.setQuota(accountId, stream, quota))
+}

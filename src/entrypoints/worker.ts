@@ -21,6 +21,11 @@ export async function startWorker(container: Container): Promise<Stop> {
     deliveries: parts.service,
     logger: logger.child({ component: 'worker' }),
   })
+  if (config.env === 'production' && new URL(config.publicUrl).hostname === 'localhost') {
+    logger.warn(
+      'PUBLIC_URL is not set: the one-click unsubscribe links of broadcast mail point at localhost; set it to the address recipients reach the API at',
+    )
+  }
   const housekeeping = startHousekeeping(parts.sweeper, config.sweepIntervalMs, logger.child({ component: 'housekeeping' }))
   // A first sweep right away: picks up whatever was left while no worker ran.
   void parts.sweeper.sweep().catch((err) => logger.warn({ err: String(err) }, 'initial sweep failed'))

@@ -106,6 +106,42 @@ describe('campaigns and stream lanes', () => {
     assert.equal(detail.body.rates.delivery_rate, 1)
   })
 
+  it('a pause or resume that committed while a send was being accepted is applied to it after its commit', async () => {
+    // The race, made to happen: the status changes behind the accept's back (as a concurrent
+    // pause or resume whose statements could not see the uncommitted rows), then the accept's check runs.
+    const id = await campaign()
+    const setStatus = (status: string) => db.query('UPDATE campaigns SET status = $2 WHERE id = $1', [id, status])
+    await setStatus('paused')
+    const [held] = await broadcast(id, 'race-held-', 1)
+    await setStatus('active')
+    assert.equal(await h.container.services.campaigns.settleAccepted(h.accountId, id, [held?.id as string], true), 'active')
+    await h.waitForEmail(held?.id as string, (e) => e.status === 'sent')
+
+    await setStatus('paused')
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO emails (id, account_id, status, from_header, envelope_from, subject, text, stream, message_id, size_bytes, expires_at, campaign_id)
+       SELECT gen_random_uuid(), account_id, 'queued', from_header, envelope_from, subject, text, stream, message_id, size_bytes, expires_at, campaign_id
+         FROM emails WHERE id = $1 RETURNING id`,
+      [held?.id],
+    )
+    const emailId = rows[0]?.id as string
+    const delivery = await db.query<{ id: string }>(
+      `INSERT INTO deliveries (id, email_id, route) VALUES (gen_random_uuid(), $1, 'relay') RETURNING id`,
+      [emailId],
+    )
+    await db.query(
+      `INSERT INTO recipients (id, email_id, delivery_id, account_id, address, kind, status, reason, next_attempt_at)
+       VALUES (gen_random_uuid(), $1, $2, $3, 'race-unheld@example.net', 'to', 'queued', 'queued', now())`,
+      [emailId, delivery.rows[0]?.id, h.accountId],
+    )
+    assert.equal(await h.container.services.campaigns.settleAccepted(h.accountId, id, [emailId], false), 'paused')
+    const after = await db.query<{ reason: string; later: boolean }>(
+      'SELECT r.reason, r.next_attempt_at = e.expires_at AS later FROM recipients r JOIN emails e ON e.id = r.email_id WHERE r.email_id = $1',
+      [emailId],
+    )
+    assert.deepEqual(after.rows[0], { reason: 'campaign_paused', later: true }, 'held like the rest of the paused campaign')
+  })
+
   it('a throttled campaign spreads its starts at its rate', async () => {
     const id = await campaign({ rate_per_hour: 3_600 })
     const sent = await broadcast(id, 't-', 3)
@@ -130,8 +166,9 @@ describe('campaigns and stream lanes', () => {
       const at = Date.now()
       const res = await h.send(basicEmail({ to: `tx${i}@example.net` }))
       assert.equal(res.status, 202, JSON.stringify(res.body))
-      await h.waitForEmail(res.body.id, (e) => e.status === 'sent', 10_000)
-      latencies.push(Date.now() - at)
+      // Measured at the SMTP sink (when its transaction began), not by polling the API.
+      const reached = await waitFor(`tx${i} at the sink`, () => started.get(`tx${i}@example.net`), 10_000, 5)
+      latencies.push(reached - at)
     }
     const { rows } = await db.query<{ n: string }>(
       `SELECT count(*) AS n FROM recipients r JOIN emails e ON e.id = r.email_id WHERE e.stream = 'broadcast' AND r.status IN ('queued', 'sending')`,

@@ -14,7 +14,7 @@ const stored = (row: StoredAccount): StoredAccount => ({
   createdAt: row.createdAt,
 })
 
-export function createAccountRepository({ prisma }: RepositoryDeps) {
+export function createAccountRepository({ pool, prisma }: RepositoryDeps) {
   const find = async (id: string): Promise<StoredAccount | undefined> => {
     const row = await prisma.account.findUnique({ where: { id } })
     return row ? stored(row) : undefined
@@ -29,6 +29,16 @@ export function createAccountRepository({ prisma }: RepositoryDeps) {
     async setBroadcastFooter(id: string, footer: string | null): Promise<StoredAccount | undefined> {
       const { count } = await prisma.account.updateMany({ where: { id }, data: { broadcastFooter: footer } })
       return count === 0 ? undefined : find(id)
+    },
+
+    /** Sets (or with null removes) the account's quota for one stream; returns all its quotas, undefined without the account. */
+    async setQuota(id: string, stream: string, quota: { day?: number; month?: number } | null): Promise<unknown> {
+      const { rows } = await pool.query<{ quotas: unknown }>(
+        `UPDATE accounts SET quotas = CASE WHEN $3::jsonb IS NULL THEN quotas - $2 ELSE jsonb_set(quotas, ARRAY[$2], $3::jsonb) END
+          WHERE id = $1 RETURNING quotas`,
+        [id, stream, quota === null ? null : JSON.stringify(quota)],
+      )
+      return rows[0]?.quotas
     },
 
     async exists(id: string): Promise<boolean> {

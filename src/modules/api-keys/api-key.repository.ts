@@ -1,7 +1,7 @@
 import type { ApiKey } from '../../generated/prisma/client.js'
 import { guardRepository, type RepositoryDeps } from '../../infra/db-boundary.js'
 import { uuidv7 } from '../../lib/uuid.js'
-import type { ApiKeyScope } from './api-key.types.js'
+import type { AccountQuotas, ApiKeyScope } from './api-key.types.js'
 
 export interface StoredKey {
   id: string
@@ -19,6 +19,8 @@ export interface StoredKey {
 export type ActiveKey = Pick<StoredKey, 'id' | 'accountId' | 'keyId' | 'secretHash' | 'scope'> & {
   /** The account's footer for broadcast mail, read with the key: sends need no second lookup. */
   broadcastFooter: string | null
+  /** The account's own quotas per stream (accounts.quotas), read with the key too. */
+  quotas: AccountQuotas
 }
 
 interface ActiveKeyRow {
@@ -28,6 +30,20 @@ interface ActiveKeyRow {
   secret_hash: Buffer
   scope: ApiKeyScope
   broadcast_footer: string | null
+  quotas: unknown
+}
+
+/** accounts.quotas as stored ({"<stream>": {"day": n, "month": n}}), keeping only well-formed entries. */
+export function accountQuotas(value: unknown): AccountQuotas {
+  const out: AccountQuotas = {}
+  if (typeof value !== 'object' || value === null) return out
+  for (const [stream, q] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof q !== 'object' || q === null) continue
+    const { day, month } = q as Record<string, unknown>
+    const limit = (n: unknown) => (Number.isInteger(n) && (n as number) >= 0 ? (n as number) : undefined)
+    out[stream] = { day: limit(day), month: limit(month) }
+  }
+  return out
 }
 
 const storedKey = (row: ApiKey): StoredKey => ({
@@ -60,7 +76,7 @@ export function createApiKeyRepository({ pool, prisma }: RepositoryDeps) {
      */
     async findActiveByKeyIds(keyIds: string[]): Promise<ActiveKey[]> {
       const { rows } = await pool.query<ActiveKeyRow>(
-        `SELECT k.id, k.account_id, k.key_id, k.secret_hash, k.scope, a.broadcast_footer
+        `SELECT k.id, k.account_id, k.key_id, k.secret_hash, k.scope, a.broadcast_footer, a.quotas
            FROM api_keys k JOIN accounts a ON a.id = k.account_id
           WHERE k.key_id = ANY($1::text[]) AND k.revoked_at IS NULL`,
         [keyIds],
@@ -72,6 +88,7 @@ export function createApiKeyRepository({ pool, prisma }: RepositoryDeps) {
         secretHash: r.secret_hash,
         scope: r.scope,
         broadcastFooter: r.broadcast_footer,
+        quotas: accountQuotas(r.quotas),
       }))
     },
 

@@ -52,7 +52,14 @@ export function createApiKeyService(deps: { repository: ApiKeyRepository; logger
       const key = await lookup.push(parsed.keyId)
       if (!key || !secretMatches(parsed.secret, key.secretHash)) throw unauthorized('Invalid or revoked API key')
       touch(key)
-      return { accountId: key.accountId, apiKeyId: key.id, keyId: key.keyId, scope: key.scope, broadcastFooter: key.broadcastFooter }
+      return {
+        accountId: key.accountId,
+        apiKeyId: key.id,
+        keyId: key.keyId,
+        scope: key.scope,
+        broadcastFooter: key.broadcastFooter,
+        quotas: key.quotas,
+      }
     },
 
     /** Creates a key; the token is returned here once and never again. */

@@ -8,7 +8,12 @@ export interface Principal {
   scope: ApiKeyScope
   /** The account's footer for broadcast mail, when it has one. */
   broadcastFooter?: string | null
+  /** The account's own quotas per stream; a stream not named has the stream's default (STREAMS). */
+  quotas?: AccountQuotas
 }
+
+/** Recipients per UTC day / month, per stream. */
+export type AccountQuotas = Record<string, { day?: number; month?: number }>
 
 export interface ApiKeyView {
   id: string

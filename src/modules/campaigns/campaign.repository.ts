@@ -2,10 +2,8 @@ import { type PoolClient, withTransaction } from '../../infra/db.js'
 import { guardRepository, type RepositoryDeps } from '../../infra/db-boundary.js'
 import { uuidv7 } from '../../lib/uuid.js'
 import type { DeliveryJob } from '../delivery/dispatch.port.js'
-import { jobSender } from '../delivery/route.js'
-import { refreshEmailStatuses } from '../emails/email.repository.js'
-import { insertEvents } from '../events/event.repository.js'
-import { CAMPAIGN_PAUSED, type Campaign, type CampaignCounts, type CampaignForSend, type CampaignStatus } from './campaign.types.js'
+import { cancelWaiting, hold, release, someEmails, type WithdrawnJob, wholeCampaign } from './campaign.recipients.js'
+import type { Campaign, CampaignCounts, CampaignForSend, CampaignStatus } from './campaign.types.js'
 
 interface CampaignRow {
   id: string
@@ -30,28 +28,6 @@ const campaign = (r: CampaignRow): Campaign => ({
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 })
-
-/** Pending recipients of a campaign not yet handed to SMTP (a `sending` one is in flight and finishes). */
-const WAITING = `r.status IN ('scheduled', 'queued', 'deferred')`
-
-/**
- * Recipients of a campaign's emails, as `r` joined to `e`. Recipients are locked before the email
- * rows (refreshEmailStatuses), the order every writer uses.
- */
-const OF_CAMPAIGN = `FROM emails e WHERE e.campaign_id = $1 AND e.account_id = $2 AND r.email_id = e.id`
-
-/** The job of a delivery whose recipients no longer wait for it (the attempt each would have run next). */
-export interface WithdrawnJob {
-  deliveryId: string
-  attempt: number
-  stream: string
-}
-
-const jobsOf = (rows: Array<{ delivery_id: string; attempt_count: number; stream: string }>): WithdrawnJob[] => {
-  const seen = new Map<string, WithdrawnJob>()
-  for (const r of rows) seen.set(r.delivery_id, { deliveryId: r.delivery_id, attempt: r.attempt_count + 1, stream: r.stream })
-  return [...seen.values()]
-}
 
 export function createCampaignRepository({ pool }: RepositoryDeps) {
   const setStatus = async (
@@ -148,9 +124,8 @@ export function createCampaignRepository({ pool }: RepositoryDeps) {
     },
 
     /**
-     * Pauses an active campaign: its waiting recipients are held (reason `campaign_paused`, next
-     * attempt at their email's expiry, so that nothing picks them up and the sweeper still expires
-     * them on time) and the claim refuses any it meets. Undefined when there is no such active campaign.
+     * Pauses an active campaign: its waiting recipients are held and the claim refuses any it
+     * meets. Undefined when there is no such active campaign.
      */
     async pause(
       accountId: string,
@@ -160,72 +135,23 @@ export function createCampaignRepository({ pool }: RepositoryDeps) {
       return withTransaction(pool, async (client) => {
         const row = await setStatus(client, accountId, id, ['active'], 'paused', reason)
         if (!row) return undefined
-        const { rows } = await client.query<{ delivery_id: string; attempt_count: number; stream: string }>(
-          `UPDATE recipients r SET reason = '${CAMPAIGN_PAUSED}', next_attempt_at = e.expires_at, updated_at = now()
-           ${OF_CAMPAIGN} AND ${WAITING} RETURNING r.delivery_id, r.attempt_count, e.stream`,
-          [id, accountId],
-        )
-        return { campaign: campaign(row), held: rows.length, jobs: jobsOf(rows) }
+        return { campaign: campaign(row), ...(await hold(client, wholeCampaign(id, accountId))) }
       })
     },
 
-    /**
-     * Resumes a paused campaign: its held recipients are due again (a throttled campaign's spread
-     * from now at its rate, a scheduled one's not before its start) and the jobs to run them are
-     * returned for dispatch.
-     */
+    /** Resumes a paused campaign: its held recipients are due again, and the jobs to run them returned for dispatch. */
     async resume(accountId: string, id: string): Promise<{ campaign: Campaign; jobs: DeliveryJob[] } | undefined> {
       return withTransaction(pool, async (client) => {
         const row = await setStatus(client, accountId, id, ['paused'], 'active', null)
         if (!row) return undefined
         const step = row.rate_per_hour ? 3_600_000 / row.rate_per_hour : 0
-        const { rows } = await client.query<{
-          delivery_id: string
-          attempt: number
-          at: Date
-          route: string
-          size: number
-          account_id: string
-          from_header: string
-          stream: string
-        }>(
-          `WITH held AS (
-             -- Spread again from now for a throttled campaign (its old slots are gone), never past the
-             -- email's expiry (the sweeper expires it then); otherwise not before its own start.
-             SELECT r.id, least(e.expires_at, CASE WHEN $3 > 0
-                      THEN greatest(now(), coalesce(k.scheduled_at, now())) + (row_number() OVER (ORDER BY e.id, r.id) - 1) * $3 * interval '1 millisecond'
-                      ELSE greatest(now(), coalesce(e.scheduled_at, now())) END) AS at
-               FROM recipients r JOIN emails e ON e.id = r.email_id JOIN campaigns k ON k.id = e.campaign_id
-              WHERE e.campaign_id = $1 AND e.account_id = $2 AND ${WAITING} AND r.reason = '${CAMPAIGN_PAUSED}'
-           ), due AS (
-             UPDATE recipients r SET next_attempt_at = held.at, updated_at = now(),
-                    reason = CASE r.status WHEN 'deferred' THEN 'waiting_retry' ELSE r.status::text END
-               FROM held WHERE r.id = held.id
-             RETURNING r.delivery_id, r.attempt_count, r.next_attempt_at, r.email_id
-           )
-           SELECT due.delivery_id, max(due.attempt_count) + 1 AS attempt, min(due.next_attempt_at) AS at, min(d.route) AS route,
-                  max(e.size_bytes) AS size, min(e.account_id::text) AS account_id, min(e.from_header) AS from_header, min(e.stream) AS stream
-             FROM due JOIN deliveries d ON d.id = due.delivery_id JOIN emails e ON e.id = due.email_id
-            GROUP BY due.delivery_id`,
-          [id, accountId, step],
-        )
-        if (step > 0 && rows.length > 0) {
-          let last = 0
-          for (const r of rows) last = Math.max(last, r.at.getTime())
+        const { jobs, last } = await release(client, wholeCampaign(id, accountId), step)
+        if (step > 0 && last) {
           await client.query('UPDATE campaigns SET next_slot_at = greatest(next_slot_at, $2::timestamptz) WHERE id = $1', [
             id,
-            new Date(last + step),
+            new Date(last.getTime() + step),
           ])
         }
-        const jobs = rows.map((r) => ({
-          deliveryId: r.delivery_id,
-          attempt: r.attempt,
-          runAt: r.at,
-          route: r.route,
-          size: r.size,
-          stream: r.stream,
-          sender: jobSender(r.route, { accountId: r.account_id, fromHeader: r.from_header }),
-        }))
         return { campaign: campaign(row), jobs }
       })
     },
@@ -238,35 +164,42 @@ export function createCampaignRepository({ pool }: RepositoryDeps) {
       return withTransaction(pool, async (client) => {
         const row = await setStatus(client, accountId, id, ['active', 'paused'], 'cancelled', null)
         if (!row) return undefined
-        const { rows } = await client.query<{
-          id: string
-          email_id: string
-          address: string
-          delivery_id: string
-          attempt_count: number
-          stream: string
-        }>(
-          `UPDATE recipients r SET status = 'cancelled', reason = NULL, next_attempt_at = NULL, updated_at = now()
-           ${OF_CAMPAIGN} AND ${WAITING} RETURNING r.id, r.email_id, r.address, r.delivery_id, r.attempt_count, e.stream`,
+        return { campaign: campaign(row), ...(await cancelWaiting(client, accountId, wholeCampaign(id, accountId))) }
+      })
+    },
+
+    /**
+     * Makes just-committed emails of a campaign agree with its status now: a pause, resume or
+     * cancel may have committed between the status their accept read and their commit, and did
+     * not see them. The campaign row is locked (FOR SHARE) so that no change commits meanwhile;
+     * one that commits later sees the emails. Held recipients of an active campaign are released
+     * (jobs to dispatch); waiting ones of a paused campaign held, of a cancelled one cancelled
+     * (jobs to withdraw). Undefined when the campaign is gone.
+     */
+    async reconcile(
+      accountId: string,
+      id: string,
+      emailIds: string[],
+      anyHeld: boolean,
+    ): Promise<{ status: CampaignStatus; dispatch: DeliveryJob[]; withdraw: WithdrawnJob[] } | undefined> {
+      const { rows: seen } = await pool.query<{ status: CampaignStatus }>(
+        'SELECT status FROM campaigns WHERE id = $1 AND account_id = $2',
+        [id, accountId],
+      )
+      const first = seen[0]?.status
+      if (!first) return undefined
+      // The usual case: still active and nothing held. A pause committing from now on sees the emails.
+      if (first === 'active' && !anyHeld) return { status: first, dispatch: [], withdraw: [] }
+      return withTransaction(pool, async (client) => {
+        const { rows } = await client.query<{ status: CampaignStatus }>(
+          'SELECT status FROM campaigns WHERE id = $1 AND account_id = $2 FOR SHARE',
           [id, accountId],
         )
-        await insertEvents(
-          client,
-          rows.map((r) => ({
-            id: uuidv7(),
-            accountId,
-            emailId: r.email_id,
-            recipientId: r.id,
-            recipient: r.address,
-            type: 'email.cancelled',
-            data: { reason: 'campaign_cancelled' },
-          })),
-        )
-        await refreshEmailStatuses(
-          client,
-          rows.map((r) => r.email_id),
-        )
-        return { campaign: campaign(row), cancelled: rows.length, jobs: jobsOf(rows) }
+        const status = rows[0]?.status as CampaignStatus
+        const scope = someEmails(id, accountId, emailIds)
+        if (status === 'active') return { status, dispatch: (await release(client, scope, 0)).jobs, withdraw: [] }
+        if (status === 'paused') return { status, dispatch: [], withdraw: (await hold(client, scope)).jobs }
+        return { status, dispatch: [], withdraw: (await cancelWaiting(client, accountId, scope)).jobs }
       })
     },
   })

@@ -1,7 +1,8 @@
 import type { Logger } from '../../infra/logger.js'
 import { AppError, type ErrorDetail, notFound, validationFailed } from '../../lib/errors.js'
 import type { Dispatcher } from '../delivery/dispatch.port.js'
-import type { CampaignRepository, WithdrawnJob } from './campaign.repository.js'
+import type { WithdrawnJob } from './campaign.recipients.js'
+import type { CampaignRepository } from './campaign.repository.js'
 import type { Campaign, CampaignCounts, CampaignForSend } from './campaign.types.js'
 
 export interface CampaignInput {
@@ -103,6 +104,30 @@ export function createCampaignService(deps: { repository: CampaignRepository; di
       await withdraw(jobs, id)
       logger.info({ accountId, campaignId: id, cancelled }, 'campaign cancelled')
       return { campaign, cancelled }
+    },
+
+    /**
+     * After an accept into a campaign has committed: makes its emails agree with the campaign's
+     * status now (see the repository's `reconcile`), dispatching what it released and withdrawing
+     * the jobs of what it held or cancelled. Returns that status; undefined if it could not be
+     * read (the emails stay as accepted: a held one is released by a later resume, an unheld one
+     * of a paused campaign is refused by the claim).
+     */
+    async settleAccepted(accountId: string, id: string, emailIds: string[], anyHeld: boolean): Promise<Campaign['status'] | undefined> {
+      try {
+        const settled = await repository.reconcile(accountId, id, emailIds, anyHeld)
+        if (!settled) return undefined
+        if (settled.dispatch.length > 0) {
+          await dispatcher
+            .dispatch(settled.dispatch)
+            .catch((err) => logger.warn({ err: String(err), campaignId: id }, 'dispatch failed; the sweeper will retry'))
+        }
+        if (settled.withdraw.length > 0) await withdraw(settled.withdraw, id)
+        return settled.status
+      } catch (err) {
+        logger.warn({ err: String(err), campaignId: id }, 'could not check the campaign after an accept')
+        return undefined
+      }
     },
 
     /**

@@ -1,14 +1,24 @@
 import { AppError, type ErrorDetail, validationFailed } from '../../lib/errors.js'
 import type { Principal } from '../api-keys/api-key.types.js'
-import type { BatchItemOutcome, BatchItemRows, BatchRepository } from './batch.repository.js'
+import { CAMPAIGN_PAUSED } from '../campaigns/campaign.types.js'
+import type { BatchItemOutcome, BatchItemRows, BatchOutcome, BatchRepository } from './batch.repository.js'
 import { type PreparedDraft, prepareDraft, type TemplateLoader } from './email.prepare.js'
 import type { NewEmailRows } from './email.repository.js'
 import type { RowOptions } from './email.rows.js'
 import type { Accepted, EmailDraft } from './email.types.js'
 import type { ValidationLimits } from './email.validate.js'
 import { MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from './idempotency.js'
+import type { Quotas } from './quota.js'
 
 export const MAX_BATCH_ITEMS = 1_000
+/**
+ * Bytes of messages one batch accepts at most (encoded, as estimated): what one statement and
+ * one process's memory should carry. Defaults merged into every item could otherwise turn a
+ * small request into gigabytes of drafts.
+ */
+export const batchByteLimit = (maxMessageBytes: number): number => Math.max(64 * 1024 * 1024, 2 * maxMessageBytes)
+/** Items prepared between two turns of the event loop: a batch must not hold the process for its whole length. */
+const YIELD_EVERY = 25
 /** Rendering and checking a whole batch may take this long; past it the remaining items fail (a template that renders slowly 1,000 times must not hold the process). */
 const PREPARE_BUDGET_MS = 10_000
 
@@ -23,7 +33,8 @@ export interface BatchInput {
 
 export interface BatchItemError {
   index: number
-  error: { code: string; message: string; details?: ErrorDetail[] }
+  /** `retryAfter` is kept for a strict batch's answer and not shown per item. */
+  error: { code: string; message: string; details?: ErrorDetail[]; retryAfter?: number }
 }
 
 /** The answer to a batch (202): the accepted items in order, and the refused ones with their problems. */
@@ -49,7 +60,7 @@ const prefixed = (index: number, details: ErrorDetail[]): ErrorDetail[] =>
 
 const itemError = (index: number, err: AppError): BatchItemError => ({
   index,
-  error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
+  error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}), retryAfter: err.retryAfter },
 })
 
 export interface BatchDeps {
@@ -58,6 +69,9 @@ export interface BatchDeps {
   templateLoader: (accountId: string) => TemplateLoader
   rowsOf: (principal: Principal, draft: EmailDraft, options: Omit<RowOptions, 'routeFor' | 'maxDeliveryAgeMs' | 'now'>) => NewEmailRows
   intoCampaigns: (accountId: string, drafts: EmailDraft[]) => Promise<Set<EmailDraft>>
+  /** After the commit: the campaign's status now, its emails made to agree with it (see the campaign service). */
+  settleAccepted: (accountId: string, id: string, emailIds: string[], anyHeld: boolean) => Promise<string | undefined>
+  quotas: Quotas
   /** The problem with a From domain (not a verified sending domain), if any. */
   domainProblem: (accountId: string, domain: string) => Promise<ErrorDetail | undefined>
   dispatch: (rows: NewEmailRows) => void
@@ -90,7 +104,10 @@ export function createBatchSubmitter(deps: BatchDeps) {
     const keysSeen = new Set<string>()
     const valid: Array<{ index: number; draft: EmailDraft; key?: { key: string; fingerprint: string } }> = []
 
+    let bytes = 0
+    const byteLimit = batchByteLimit(deps.limits.maxMessageBytes)
     for (const [index, raw] of input.emails.entries()) {
+      if (index > 0 && index % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
       if (Date.now() > deadline) {
         errors.push(itemError(index, new AppError('unavailable', 'The batch took too long to prepare; send the remaining items again.')))
         continue
@@ -115,6 +132,21 @@ export function createBatchSubmitter(deps: BatchDeps) {
         }
         const problem = await domain
         if (problem) details.push(problem)
+      }
+      if (draft && !prepared.tooLarge && details.length === 0) {
+        bytes += draft.sizeBytes
+        if (bytes > byteLimit) {
+          errors.push(
+            itemError(
+              index,
+              new AppError(
+                'payload_too_large',
+                `The batch's messages together pass ${byteLimit} bytes from this item on; send the rest in another batch.`,
+              ),
+            ),
+          )
+          continue
+        }
       }
       if (prepared.tooLarge) errors.push(itemError(index, prepared.tooLarge))
       else if (details.length > 0 || !draft) errors.push(itemError(index, validationFailed(prefixed(index, details))))
@@ -160,33 +192,76 @@ export function createBatchSubmitter(deps: BatchDeps) {
         errors.push(itemError(v.index, err))
       }
     }
-    errors.sort((a, b) => a.index - b.index)
-    if (strict && errors.length > 0) throw strictFailure(errors)
+    if (strict && errors.length > 0) throw strictFailure(errors.sort((a, b) => a.index - b.index))
 
-    const outcome = await repository.accept(principal.accountId, rows, {
-      strict,
-      request: options.idempotency,
-      answer: (items: BatchItemOutcome[]): BatchAnswer => {
-        const all = [...errors]
-        for (const o of items) {
-          if (o.kind === 'mismatch') {
-            all.push(
-              itemError(
-                o.index,
-                new AppError('idempotency_mismatch', 'This idempotency_key was already used with a different item; use a new key.'),
-              ),
-            )
+    // Quotas per stream: the items that fit (in order) go; the others get the quota's 429.
+    const reserved = new Map<string, number>()
+    const giveBack = async (keep: (stream: string) => number) => {
+      for (const [stream, n] of reserved) await deps.quotas.refund(principal, stream, n - keep(stream))
+    }
+    const byStream = new Map<string, BatchItemRows[]>()
+    for (const r of rows) {
+      const some = byStream.get(r.rows.email.stream)
+      if (some) some.push(r)
+      else byStream.set(r.rows.email.stream, [r])
+    }
+    const overQuota = new Set<number>()
+    for (const [stream, some] of byStream) {
+      const wanted = some.reduce((n, r) => n + r.rows.recipients.length, 0)
+      const { granted, error } = await deps.quotas.reserve(principal, stream, wanted, true)
+      let left = granted
+      for (const r of some) {
+        if (left >= r.rows.recipients.length) left -= r.rows.recipients.length
+        else if (error) {
+          overQuota.add(r.index)
+          errors.push(itemError(r.index, error))
+        }
+      }
+      reserved.set(stream, granted - left)
+      if (left > 0) await deps.quotas.refund(principal, stream, left)
+    }
+    if (strict && overQuota.size > 0) {
+      await giveBack(() => 0)
+      throw errors.find((e) => overQuota.has(e.index)) ? quotaFailure(errors, overQuota) : strictFailure(errors)
+    }
+    const toWrite = rows.filter((r) => !overQuota.has(r.index))
+    errors.sort((a, b) => a.index - b.index)
+
+    let outcome: BatchOutcome<BatchAnswer>
+    try {
+      outcome = await repository.accept(principal.accountId, toWrite, {
+        strict,
+        request: options.idempotency,
+        answer: (items: BatchItemOutcome[]): BatchAnswer => {
+          const all = [...errors]
+          for (const o of items) {
+            if (o.kind === 'mismatch') {
+              all.push(
+                itemError(
+                  o.index,
+                  new AppError('idempotency_mismatch', 'This idempotency_key was already used with a different item; use a new key.'),
+                ),
+              )
+            }
           }
-        }
-        all.sort((a, b) => a.index - b.index)
-        return {
-          data: items.flatMap((o) =>
-            o.kind === 'mismatch' ? [] : [{ index: o.index, ...o.body, ...(o.kind === 'replayed' ? { replayed: true } : {}) }],
-          ),
-          errors: all,
-        }
-      },
-    })
+          all.sort((a, b) => a.index - b.index)
+          return {
+            data: items.flatMap((o) =>
+              o.kind === 'mismatch' ? [] : [{ index: o.index, ...o.body, ...(o.kind === 'replayed' ? { replayed: true } : {}) }],
+            ),
+            errors: all,
+          }
+        },
+      })
+    } catch (err) {
+      await giveBack(() => 0)
+      throw err
+    }
+    // What was reserved for items not written now (replayed, refused, or the whole request replayed) goes back.
+    const written = new Set(outcome.kind === 'done' ? outcome.items.filter((o) => o.kind === 'accepted').map((o) => o.index) : [])
+    await giveBack((stream) =>
+      toWrite.filter((r) => r.rows.email.stream === stream && written.has(r.index)).reduce((n, r) => n + r.rows.recipients.length, 0),
+    )
     switch (outcome.kind) {
       case 'in_progress':
         throw new AppError(
@@ -205,11 +280,44 @@ export function createBatchSubmitter(deps: BatchDeps) {
         )
     }
     const accepted = new Set(outcome.items.filter((o) => o.kind === 'accepted').map((o) => o.index))
-    for (const r of rows) if (accepted.has(r.index)) deps.dispatch(r.rows)
+    const fresh = toWrite.filter((r) => accepted.has(r.index))
+    // A pause, resume or cancel may have committed while the batch was being accepted.
+    const stopped = new Set<string>()
+    const inCampaigns = new Map<string, BatchItemRows[]>()
+    for (const r of fresh) {
+      const id = r.rows.email.campaign_id
+      if (!id) continue
+      const some = inCampaigns.get(id)
+      if (some) some.push(r)
+      else inCampaigns.set(id, [r])
+    }
+    for (const [id, some] of inCampaigns) {
+      const anyHeld = some.some((r) => r.rows.recipients.some((x) => x.reason === CAMPAIGN_PAUSED))
+      const status = await deps.settleAccepted(
+        principal.accountId,
+        id,
+        some.map((r) => r.rows.email.id),
+        anyHeld,
+      )
+      if (status && status !== 'active') stopped.add(id)
+    }
+    for (const r of fresh) if (!stopped.has(r.rows.email.campaign_id ?? '')) deps.dispatch(r.rows)
     return { answer: outcome.answer, replayed: false }
   }
 
   return { submit }
+}
+
+/** Strict mode and a stream's quota cannot take every item: its 429, naming how many items it refused. */
+function quotaFailure(errors: BatchItemError[], overQuota: Set<number>): AppError {
+  const first = errors.find((e) => overQuota.has(e.index)) as BatchItemError
+  return new AppError(
+    'rate_limited',
+    `${overQuota.size} of the batch's items are over quota; nothing was accepted (mode strict). ${first.error.message}`,
+    {
+      retryAfter: first.error.retryAfter,
+    },
+  )
 }
 
 /** Strict mode: nothing accepted; every problem of every item listed, with its item's path. */

@@ -1,4 +1,5 @@
 import type { Logger } from '../../infra/logger.js'
+import type { QuotaCounter } from '../../infra/quota-counter.js'
 import { AppError, type ErrorDetail, notFound, unavailable, validationFailed } from '../../lib/errors.js'
 import type { Principal } from '../api-keys/api-key.types.js'
 import type { CampaignService } from '../campaigns/campaign.service.js'
@@ -15,6 +16,7 @@ import type { EmailRepository, ListFilter, NewEmailRows } from './email.reposito
 import { acceptedBody, buildEmailRows, deliveriesToSend, type RowOptions } from './email.rows.js'
 import { type Accepted, type EmailDraft, type EmailStatus, MAX_ATTEMPTS_SHOWN, type SendEmailInput } from './email.types.js'
 import { checkEncodedSize, inspectSendInput, type ValidationLimits } from './email.validate.js'
+import { createQuotas } from './quota.js'
 import type { SmtpSubmission } from './smtp-submission.js'
 
 export interface SubmitResult {
@@ -44,14 +46,17 @@ export interface EmailServiceDeps {
   /** Templates a send may name (`template` + `variables`). */
   templates?: { load(accountId: string, ref: string, version?: number): Promise<TemplateVersionView | undefined> }
   /** Campaigns a send may belong to. */
-  campaigns?: Pick<CampaignService, 'forSend'>
+  campaigns?: Pick<CampaignService, 'forSend' | 'settleAccepted'>
   /** Batches written in one transaction (POST /v1/emails/batch). */
   batches?: BatchRepository
+  /** Counts sends against the accounts' quotas per stream. */
+  quotaCounter?: QuotaCounter
 }
 
 export function createEmailService(deps: EmailServiceDeps) {
   const { repository, dispatcher, logger, limits } = deps
 
+  const quotas = createQuotas({ counter: deps.quotaCounter, streams: limits.streams ?? DEFAULT_STREAMS, logger })
   const accept = createAcceptBatcher({ store: repository, concurrency: deps.acceptConcurrency, logger })
 
   const dispatchAccepted = (rows: NewEmailRows): void => {
@@ -148,14 +153,8 @@ export function createEmailService(deps: EmailServiceDeps) {
     return held
   }
 
-  async function accepted(
-    principal: Principal,
-    draft: EmailDraft,
-    options: Omit<RowOptions, 'routeFor' | 'maxDeliveryAgeMs' | 'now'>,
-    idempotency: Idempotency | undefined,
-  ): Promise<SubmitResult> {
-    const held = draft.campaignId ? (await intoCampaigns(principal.accountId, [draft])).has(draft) : false
-    const rows = rowsOf(principal, draft, { ...options, held })
+  /** Commits the rows (alone under an Idempotency-Key, else in a shared batch); the stored answer when it is a replay. */
+  async function commit(principal: Principal, rows: NewEmailRows, idempotency: Idempotency | undefined): Promise<SubmitResult | undefined> {
     if (idempotency) {
       const outcome = await repository
         .submitIdempotent(rows, principal.accountId, idempotency.key, idempotency.fingerprint)
@@ -181,7 +180,35 @@ export function createEmailService(deps: EmailServiceDeps) {
     } else {
       await accept.push(rows)
     }
-    dispatchAccepted(rows)
+    return undefined
+  }
+
+  async function accepted(
+    principal: Principal,
+    draft: EmailDraft,
+    options: Omit<RowOptions, 'routeFor' | 'maxDeliveryAgeMs' | 'now'>,
+    idempotency: Idempotency | undefined,
+  ): Promise<SubmitResult> {
+    const held = draft.campaignId ? (await intoCampaigns(principal.accountId, [draft])).has(draft) : false
+    const rows = rowsOf(principal, draft, { ...options, held })
+    // The stream's quota is taken before the commit and given back when nothing new is committed.
+    const { granted } = await quotas.reserve(principal, draft.stream, rows.recipients.length)
+    let replayed: SubmitResult | undefined
+    try {
+      replayed = await commit(principal, rows, idempotency)
+    } catch (err) {
+      await quotas.refund(principal, draft.stream, granted)
+      throw err
+    }
+    if (replayed) {
+      await quotas.refund(principal, draft.stream, granted)
+      return replayed
+    }
+    // A pause, resume or cancel may have committed while this was being accepted.
+    const status = draft.campaignId
+      ? await deps.campaigns?.settleAccepted(principal.accountId, draft.campaignId, [rows.email.id], held)
+      : undefined
+    if (!status || status === 'active') dispatchAccepted(rows)
     return { body: acceptedBody(rows), replayed: false }
   }
 
@@ -193,6 +220,8 @@ export function createEmailService(deps: EmailServiceDeps) {
     templateLoader,
     rowsOf,
     intoCampaigns,
+    quotas,
+    settleAccepted: async (accountId, id, emailIds, anyHeld) => deps.campaigns?.settleAccepted(accountId, id, emailIds, anyHeld),
     domainProblem: async (accountId, domain) => {
       try {
         await checkSendingDomain(accountId, domain, '/from')

@@ -14,8 +14,10 @@ export interface StreamSpec {
   concurrency: number
   /** Relay connections per worker process for this stream. */
   pool: number
-  /** At most `max` deliveries per `durationMs` per worker process, or no cap. */
+  /** At most `max` deliveries per `durationMs` in this stream's lane (BullMQ's limiter: across all workers), or no cap. */
   rate?: { max: number; durationMs: number }
+  /** Recipients each account may send in this stream per UTC day / month, unless its own quota says otherwise. */
+  quota?: { day?: number; month?: number }
 }
 
 export const STREAM_NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/
@@ -25,7 +27,7 @@ const RATE_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000 }
 
 /**
  * Parses `STREAMS`: entries separated by `;`, each a name followed by `key=value` settings
- * (`kind`, `concurrency`, `pool`, `rate` as `N/s|m|h`), e.g.
+ * (`kind`, `concurrency`, `pool`, `rate` as `N/s|m|h`, `day` and `month` quotas per account), e.g.
  * `broadcast concurrency=20 rate=100/s; newsletters kind=broadcast`. The two built-in streams are
  * always there; a setting left out takes the default given.
  */
@@ -56,6 +58,8 @@ export function parseStreams(raw: string, defaults: { concurrency: number; pool:
         else spec.kind = value
       } else if ((key === 'concurrency' || key === 'pool') && Number.isInteger(n) && n >= 1 && n <= 1000) {
         spec[key] = n
+      } else if ((key === 'day' || key === 'month') && Number.isInteger(n) && n >= 1) {
+        spec.quota = { ...spec.quota, [key]: n }
       } else if (key === 'rate' && /^\d+\/[smh]$/.test(value)) {
         const [max, unit = 's'] = value.split('/')
         const count = Number(max)
@@ -63,7 +67,7 @@ export function parseStreams(raw: string, defaults: { concurrency: number; pool:
         else problems.push(`${name}: rate must be at least 1 per unit`)
       } else {
         problems.push(
-          `${name}: "${setting}" is not a stream setting (kind=transactional|broadcast, concurrency=1-1000, pool=1-1000, rate=N/s|N/m|N/h)`,
+          `${name}: "${setting}" is not a stream setting (kind=transactional|broadcast, concurrency=1-1000, pool=1-1000, rate=N/s|N/m|N/h, day=N, month=N)`,
         )
       }
     }
