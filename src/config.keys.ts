@@ -156,6 +156,23 @@ export const CONFIG_KEYS = {
     expect: 'like "broadcast concurrency=20 rate=100/s; newsletters kind=broadcast"',
     default: '',
   },
+  COMPLAINT_PAUSE_RATE: {
+    description: 'A broadcast stream of an account pauses itself when its complaints per delivery over COMPLAINT_WINDOW pass this',
+    parse: (raw: string) => {
+      const m = /^(\d+(?:\.\d+)?)%$/.exec(raw.trim())
+      const n = m ? Number(m[1]) / 100 : Number.NaN
+      return n > 0 && n < 1 ? n : undefined
+    },
+    expect: 'a percentage like 0.1%',
+    default: 0.001,
+  },
+  COMPLAINT_WINDOW: { description: 'The sliding window of the complaint-rate guard', ...duration('1m', '24h'), default: 86_400_000 },
+  COMPLAINT_MIN_DELIVERED: {
+    description: 'Deliveries in the window below which the complaint-rate guard judges nothing',
+    parse: int(1),
+    expect: 'a whole number',
+    default: 1000,
+  },
   SMTP_POOL_SIZE: {
     description: 'SMTP connections per worker process to the relay',
     parse: int(1, 200),

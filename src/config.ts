@@ -29,6 +29,8 @@ export interface Config {
   smtpPoolSize: number
   /** Every stream with its lane; transactional and broadcast always. */
   streams: StreamSpec[]
+  /** The complaint-rate guard of broadcast streams. */
+  complaintGuard: { rate: number; windowMs: number; minDelivered: number }
   smtpTimeoutMs: number
   smtpDataTimeoutMs: number
   smtpTransactionTimeoutMs: number
@@ -145,6 +147,11 @@ export function loadConfig(env: Env = process.env): Config {
     workerConcurrency,
     smtpPoolSize,
     streams: streams.streams,
+    complaintGuard: {
+      rate: read('COMPLAINT_PAUSE_RATE') as number,
+      windowMs: read('COMPLAINT_WINDOW') as number,
+      minDelivered: read('COMPLAINT_MIN_DELIVERED') as number,
+    },
     smtpTimeoutMs: read('SMTP_TIMEOUT') as number,
     smtpDataTimeoutMs: read('SMTP_DATA_TIMEOUT') as number,
     smtpTransactionTimeoutMs: read('SMTP_TRANSACTION_TIMEOUT') as number,

@@ -29,6 +29,8 @@ import { createEventService } from './modules/events/event.service.js'
 import { createFeedbackRepository } from './modules/feedback/feedback.repository.js'
 import { createFeedbackService } from './modules/feedback/feedback.service.js'
 import { returnPath } from './modules/feedback/verp.js'
+import { createStreamRepository } from './modules/streams/stream.repository.js'
+import { createStreamService } from './modules/streams/stream.service.js'
 import { streamsOf } from './modules/streams/streams.js'
 import { createSuppressionRepository } from './modules/suppressions/suppression.repository.js'
 import { createSuppressionService } from './modules/suppressions/suppression.service.js'
@@ -79,6 +81,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const emails = createEmailService({
     templates: { load: (accountId, ref, version) => templates.load(accountId, ref, version) },
     campaigns,
+    streamGate: { checkOpen: (accountId, stream) => streamService.checkOpen(accountId, stream) },
     batches: createBatchRepository(db),
     quotaCounter: createQuotaCounter({ redis: requestRedis, prefix: config.bullmqPrefix }),
     routeFor: shaping.routeFor,
@@ -107,7 +110,14 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     secret: config.secret,
     logger: logger.child({ component: 'unsubscribe' }),
   })
+  const streamService = createStreamService({
+    repository: createStreamRepository(db),
+    streams,
+    guard: config.complaintGuard,
+    logger: logger.child({ component: 'streams' }),
+  })
   const feedback = createFeedbackService({
+    onComplaints: streamService.complaintsRecorded,
     repository: createFeedbackRepository(db),
     secret: config.secret,
     logger: logger.child({ component: 'feedback' }),
@@ -176,6 +186,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
       feedback,
       suppressions,
       templates,
+      streams: streamService,
       unsubscribe,
       webhooks,
     },

@@ -22,6 +22,7 @@ export function buildApp(container: Container, options: Pick<HttpDeps, 'requestT
     unsubscribe: services.unsubscribe,
     campaigns: services.campaigns,
     templates: services.templates,
+    streams: services.streams,
     checkReady: container.checkReady,
     ...options,
   })

@@ -13,6 +13,7 @@ import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
 import type { DomainService } from '../modules/domains/domain.service.js'
 import type { EmailService } from '../modules/emails/email.service.js'
 import type { EventService } from '../modules/events/event.service.js'
+import type { StreamService } from '../modules/streams/stream.service.js'
 import type { SuppressionService } from '../modules/suppressions/suppression.service.js'
 import type { TemplateService } from '../modules/templates/template.service.js'
 import type { UnsubscribeService } from '../modules/unsubscribe/unsubscribe.service.js'
@@ -31,6 +32,7 @@ import { domainRoutes } from './routes/domains.routes.js'
 import { emailRoutes } from './routes/emails.routes.js'
 import { eventRoutes } from './routes/events.routes.js'
 import { type HealthOptions, healthRoutes } from './routes/health.routes.js'
+import { streamRoutes } from './routes/streams.routes.js'
 import { suppressionRoutes } from './routes/suppressions.routes.js'
 import { templateRoutes } from './routes/templates.routes.js'
 import { unsubscribeRoutes } from './routes/unsubscribe.routes.js'
@@ -54,6 +56,7 @@ export interface HttpDeps {
   unsubscribe: UnsubscribeService
   campaigns: CampaignService
   templates: TemplateService
+  streams: StreamService
   checkReady: HealthOptions['checkReady']
   /** The longest one request may take to arrive (REQUEST_TIMEOUT_MS unless a test shortens it). */
   requestTimeoutMs?: number
@@ -127,6 +130,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       await v1.register(suppressionRoutes, { suppressions: deps.suppressions })
       await v1.register(campaignRoutes, { campaigns: deps.campaigns })
       await v1.register(templateRoutes, { templates: deps.templates })
+      await v1.register(streamRoutes, { streams: deps.streams })
     },
     { prefix: '/v1' },
   )

@@ -22,7 +22,7 @@ const CLAIMABLE = (attempt: string) => `((r.status IN ('queued', 'deferred', 'sc
  * so that a pause or cancel holds from the moment it commits, whatever jobs are queued. (A
  * takeover of a recipient already in flight goes on: it was handed over before.)
  */
-const RUNNABLE = `(e.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = e.campaign_id AND c.status = 'active'))
+export const RUNNABLE = `(e.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = e.campaign_id AND c.status = 'active'))
      AND NOT EXISTS (SELECT 1 FROM stream_pauses p WHERE p.account_id = e.account_id AND p.stream = e.stream)`
 
 /**

@@ -2,6 +2,7 @@ import { type Pool, withTransaction } from '../../infra/db.js'
 import { uuidv7, uuidv7LowerBound } from '../../lib/uuid.js'
 import { refreshEmailStatuses } from '../emails/email.repository.js'
 import { insertEvents } from '../events/event.repository.js'
+import { RUNNABLE } from './delivery.repository.js'
 import type { DeliveryJob } from './dispatch.port.js'
 import { jobSender } from './route.js'
 
@@ -129,7 +130,9 @@ export function createSweeperRepository(pool: Pool) {
 
     /**
      * Deliveries with a recipient due and no sign of a job: queued or deferred ones past their
-     * time by `graceMs` (a job due now is probably about to run), and sending ones whose lease
+     * time by `graceMs` (a job due now is probably about to run) that the claim would take (not
+     * of a paused or cancelled campaign, nor of a paused stream: a job for them would only be
+     * refused, sweep after sweep; they are picked up once resumed), and sending ones whose lease
      * lapsed (their worker died: no grace, so a takeover comes within a lease and a sweep).
      * Ordered by delivery id after `after`, `limit` at a time.
      */
@@ -147,7 +150,7 @@ export function createSweeperRepository(pool: Pool) {
                 min(e.account_id::text) AS account_id, min(e.from_header) AS from_header, min(e.stream) AS stream
            FROM recipients r JOIN deliveries d ON d.id = r.delivery_id JOIN emails e ON e.id = r.email_id
           WHERE r.next_attempt_at <= now()
-            AND ((r.status IN ('queued', 'deferred') AND r.next_attempt_at <= now() - $1 * interval '1 millisecond')
+            AND ((r.status IN ('queued', 'deferred') AND r.next_attempt_at <= now() - $1 * interval '1 millisecond' AND ${RUNNABLE})
               OR (r.status = 'sending' AND r.lease_until < now()))
             AND r.delivery_id > $2
           GROUP BY r.delivery_id ORDER BY r.delivery_id LIMIT $3`,

@@ -72,6 +72,7 @@ export interface BatchDeps {
   /** After the commit: the campaign's status now, its emails made to agree with it (see the campaign service). */
   settleAccepted: (accountId: string, id: string, emailIds: string[], anyHeld: boolean) => Promise<string | undefined>
   quotas: Quotas
+  streamGate?: { checkOpen(accountId: string, stream: string): Promise<void> }
   /** The problem with a From domain (not a verified sending domain), if any. */
   domainProblem: (accountId: string, domain: string) => Promise<ErrorDetail | undefined>
   dispatch: (rows: NewEmailRows) => void
@@ -101,6 +102,7 @@ export function createBatchSubmitter(deps: BatchDeps) {
     const errors: BatchItemError[] = []
     const deadline = Date.now() + PREPARE_BUDGET_MS
     const domains = new Map<string, Promise<ErrorDetail | undefined>>()
+    const streamsOpen = new Map<string, Promise<AppError | undefined>>()
     const keysSeen = new Set<string>()
     const valid: Array<{ index: number; draft: EmailDraft; key?: { key: string; fingerprint: string } }> = []
 
@@ -124,6 +126,24 @@ export function createBatchSubmitter(deps: BatchDeps) {
       const shaped = new Set(details.map((d) => d.path))
       details.push(...prepared.details.filter((d) => !shaped.has(d.path)))
       const draft = prepared.draft
+      if (draft && details.length === 0 && deps.streamGate) {
+        let open = streamsOpen.get(draft.stream)
+        if (!open) {
+          open = deps.streamGate.checkOpen(principal.accountId, draft.stream).then(
+            () => undefined,
+            (err: unknown) => {
+              if (err instanceof AppError && err.code === 'conflict') return err
+              throw err
+            },
+          )
+          streamsOpen.set(draft.stream, open)
+        }
+        const closed = await open
+        if (closed) {
+          errors.push(itemError(index, closed))
+          continue
+        }
+      }
       if (draft && details.length === 0) {
         let domain = domains.get(draft.from.domain)
         if (!domain) {

@@ -49,6 +49,8 @@ export interface EmailServiceDeps {
   campaigns?: Pick<CampaignService, 'forSend' | 'settleAccepted'>
   /** Batches written in one transaction (POST /v1/emails/batch). */
   batches?: BatchRepository
+  /** Refuses sends into a stream the account has paused (or the complaint-rate guard has). */
+  streamGate?: { checkOpen(accountId: string, stream: string): Promise<void> }
   /** Counts sends against the accounts' quotas per stream. */
   quotaCounter?: QuotaCounter
 }
@@ -189,6 +191,7 @@ export function createEmailService(deps: EmailServiceDeps) {
     options: Omit<RowOptions, 'routeFor' | 'maxDeliveryAgeMs' | 'now'>,
     idempotency: Idempotency | undefined,
   ): Promise<SubmitResult> {
+    await deps.streamGate?.checkOpen(principal.accountId, draft.stream)
     const held = draft.campaignId ? (await intoCampaigns(principal.accountId, [draft])).has(draft) : false
     const rows = rowsOf(principal, draft, { ...options, held })
     // The stream's quota is taken before the commit and given back when nothing new is committed.

@@ -11,6 +11,7 @@ export const EVENT_TYPES = [
   'email.cancelled',
   'email.complained',
   'email.unsubscribed',
+  'stream.paused',
 ] as const
 
 export type EventType = (typeof EVENT_TYPES)[number]
@@ -45,6 +46,11 @@ export interface EventData {
   /** An unsubscribe: the stream it applies to, and how it came (one_click: the link; mailto). */
   stream?: string
   method?: string
+  /** A stream paused by the complaint-rate guard: the rate, over what window, from how many deliveries. */
+  complaint_rate?: number
+  window?: string
+  delivered?: number
+  complaints?: number
 }
 
 export interface NewEvent {

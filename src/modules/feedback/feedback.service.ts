@@ -38,6 +38,8 @@ export function createFeedbackService(deps: {
   logger: Logger
   /** Database connections the report batches may use at once (each batch is one transaction). */
   concurrency: number
+  /** Told of the complaints a report recorded, once it is committed (the complaint-rate guard). */
+  onComplaints?: (seen: Array<{ accountId: string; stream: string; emailId: string }>) => Promise<void>
 }) {
   const { repository, secret } = deps
 
@@ -152,6 +154,7 @@ export function createFeedbackService(deps: {
     async receive(message: InboundMessage): Promise<ReceiveResult> {
       const report = await parseReport(message.raw)
       const deliveryIds = deliveriesOf(message, report)
+      let complained: Array<{ accountId: string; stream: string; emailId: string }> = []
       const done = await writer.push({
         deliveryIds,
         targets: deliveryIds.length === 0 ? await byMessageId(report) : [],
@@ -159,6 +162,9 @@ export function createFeedbackService(deps: {
         // Run once the candidates are locked: the effects depend on their status.
         build: (targets) => {
           const effects = effectsOf(report, targets)
+          complained = effects
+            .filter((e) => e.kind === 'complaint')
+            .map((e) => ({ accountId: e.target.accountId, stream: e.target.stream, emailId: e.target.emailId }))
           const stored: StoredReport = {
             kind: report.kind,
             mailFrom: message.mailFrom.slice(0, 1_000),
@@ -172,6 +178,7 @@ export function createFeedbackService(deps: {
       })
       if ('wait' in done) throw unavailable('A delivery this report is about is still being recorded; try again later', 60)
       const { id, applied, matched } = done
+      if (complained.length > 0 && applied > 0) await deps.onComplaints?.(complained)
       deps.logger.info({ reportId: id, kind: report.kind, matched, applied }, 'inbound report received')
       return { reportId: id, kind: report.kind, matched, applied }
     },
