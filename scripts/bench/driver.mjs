@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import pg from 'pg'
+import { campaignsPhase } from './campaigns.mjs'
 import { cleanupAll } from './cleanup.mjs'
 import { envFlag, envInt, envNumber, envSeconds, ipcClient, round, summarize } from './lib.mjs'
 import { measureRules } from './rules.mjs'
@@ -60,6 +61,7 @@ const C = {
   skipMx: envFlag('BENCH_SKIP_MX'),
   skipWebhooks: envFlag('BENCH_SKIP_WEBHOOKS'),
   skipInbound: envFlag('BENCH_SKIP_INBOUND'),
+  skipCampaigns: envFlag('BENCH_SKIP_CAMPAIGNS'),
   webhookDrainMs: envSeconds('BENCH_WEBHOOK_DRAIN_SECONDS', 60),
   webhookVerifyEvery: envInt('BENCH_WEBHOOK_VERIFY_EVERY', 50, 1),
   webhookConcurrency: env.WEBHOOK_CONCURRENCY || '100',
@@ -1759,6 +1761,24 @@ async function main() {
     }
   }
 
+  // (k) campaigns: batch accept, then transactional latency while the broadcast lane works
+  // through that backlog; it waits (bounded) for its broadcast messages before returning.
+  if (!C.skipCampaigns) {
+    try {
+      const cpu0 = cpuSample()
+      R.k = await guard(campaignsPhase({ apiPort, key, sink, progress: (m) => progress(`${elapsed()} ${m}`), bodyBytes: R.bodyBytes }))
+      R.k.cpu = cpuDelta(cpu0, cpuSample())
+      if (R.k.missing > 0)
+        R.errors.push(`(k): ${R.k.missing} accepted broadcast messages had not reached the sink after ${R.k.drainMs / 1000}s`)
+      if (R.k.failedRequests > 0 || R.k.refused > 0)
+        R.errors.push(`(k): ${R.k.failedRequests} batch requests failed, ${R.k.refused} items refused`)
+    } catch (err) {
+      if (abort.signal.aborted) throw err
+      R.errors.push(`(k) failed: ${err instanceof Error ? err.message : String(err)}`)
+      progress(`(k) failed: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+
   // (o) and (bw) time drains: they start on an empty queue, whatever earlier phases left behind.
   if ((!C.skipOverload && C.soloFillMs > 0) || !C.skipWebhooks) {
     R.preSolo = await waitAllDelivered(sink, loadgen, C.drainAcceptMs)
@@ -2368,6 +2388,22 @@ function report() {
       `    shutdown on SIGTERM: api (MX) ${x.stopApi?.ms ?? '—'} ms (code ${x.stopApi?.code}), worker (MX) ${x.stopWorker?.ms ?? '—'} ms (code ${x.stopWorker?.code})`,
     )
   }
+  const k = R.k
+  const kVsSingle = k?.msgsPerS && R.a?.acceptRps ? k.msgsPerS / R.a.acceptRps : null
+  const kTxVsUnloaded = k?.tx?.latency?.p99 && R.l?.j?.e2e?.p99 ? k.tx.latency.p99 / R.l.j.e2e.p99 : null
+  if (k) {
+    line('')
+    line(
+      `(k) campaigns — ${k.batches} batches of 1,000 broadcast messages (defaults + per-item recipient), ${k.conns} in flight; then ${k.tx.sent} transactional sends at ${k.txRate}/s during that backlog, timed send → sink`,
+    )
+    line(
+      `    batch accept: ${f(k.msgsPerS, ' msgs/s')} (${k.accepted} in ${f(k.acceptMs / 1000, ' s')}) = ${f(kVsSingle, '×')} the single-send accept rate of (a) (target ≥ 10,000 msgs/s)`,
+    )
+    line(
+      `    transactional under the backlog (${k.backlogAtStart} → ${k.backlogAtEnd} broadcast messages waiting): p50 ${f(k.tx.latency.p50, ' ms')}, p99 ${f(k.tx.latency.p99, ' ms')}, max ${f(k.tx.latency.max, ' ms')} (target p99 < 2 s); (b2) unloaded p99 ${f(R.l?.j?.e2e?.p99, ' ms')} → ${f(kTxVsUnloaded, '×')}`,
+    )
+    line(`    broadcast lane drained ${f(k.broadcastDeliverRate, ' msgs/s')}; ${k.missing} missing after ${f(k.drainMs / 1000, ' s')}`)
+  }
   const ib = R.i
   const ibRate = ib ? ib.res.acceptRps : null
   const ibVsBaseline = ibRate !== null && c?.msgsPerS ? ibRate / c.msgsPerS : null
@@ -2616,6 +2652,13 @@ function report() {
     mx_dns_queries: x?.dns ? x.dns.queries : null,
     mx_deliver_only_msgs_per_s: round(xo?.rate),
     mx_vs_relay_deliver_only: ratio3(mxVsRelaySolo),
+    batch_accept_msgs_per_s: round(R.k?.msgsPerS),
+    batch_vs_single_accept: ratio3(R.k?.msgsPerS && R.a?.acceptRps ? R.k.msgsPerS / R.a.acceptRps : null),
+    transactional_p50_ms_under_broadcast_backlog: round(R.k?.tx?.latency?.p50),
+    transactional_p99_ms_under_broadcast_backlog: round(R.k?.tx?.latency?.p99),
+    transactional_p99_vs_unloaded: ratio3(R.k?.tx?.latency?.p99 && R.l?.j?.e2e?.p99 ? R.k.tx.latency.p99 / R.l.j.e2e.p99 : null),
+    broadcast_backlog_at_transactional_start: R.k ? R.k.backlogAtStart : null,
+    broadcast_lane_msgs_per_s: round(R.k?.broadcastDeliverRate),
     reply_rules_us_per_reply: round(x?.rules?.mix?.usPerReply),
     reply_rules_worst_us_per_reply: round(x?.rules?.worst?.usPerReply),
     reply_rules_share_of_mx_worker_cpu: (() => {
