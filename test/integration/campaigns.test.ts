@@ -161,20 +161,27 @@ describe('campaigns and stream lanes', () => {
 
   it('a transactional send during a 50,000-message broadcast backlog is delivered with p99 < 2 s', async () => {
     for (let b = 0; b < 50; b++) await broadcast(undefined, `b${b}-`, 1000)
-    const latencies: number[] = []
-    for (let i = 0; i < 20; i++) {
-      const at = Date.now()
-      const res = await h.send(basicEmail({ to: `tx${i}@example.net` }))
-      assert.equal(res.status, 202, JSON.stringify(res.body))
-      // Measured at the SMTP sink (when its transaction began), not by polling the API.
-      const reached = await waitFor(`tx${i} at the sink`, () => started.get(`tx${i}@example.net`), 10_000, 5)
-      latencies.push(reached - at)
+    // 100 sends, one every 40 ms, each timed from its send to the start of its transaction at the sink.
+    const sentAt = new Map<string, number>()
+    const answers: Array<Promise<{ status: number }>> = []
+    for (let i = 0; i < 100; i++) {
+      sentAt.set(`tx${i}@example.net`, Date.now())
+      answers.push(h.send(basicEmail({ to: `tx${i}@example.net` })))
+      await new Promise((resolve) => setTimeout(resolve, 40))
     }
+    for (const a of await Promise.all(answers)) assert.equal(a.status, 202)
+    await waitFor(
+      'every transactional send at the sink',
+      () => ([...sentAt.keys()].every((a) => started.has(a)) ? true : undefined),
+      20_000,
+    )
+    const latencies = [...sentAt].map(([address, at]) => (started.get(address) as number) - at)
     const { rows } = await db.query<{ n: string }>(
       `SELECT count(*) AS n FROM recipients r JOIN emails e ON e.id = r.email_id WHERE e.stream = 'broadcast' AND r.status IN ('queued', 'sending')`,
     )
     assert.ok(Number(rows[0]?.n) > 5_000, `the broadcast backlog was still deep (${rows[0]?.n} waiting)`)
     latencies.sort((a, b) => a - b)
-    assert.ok((latencies[latencies.length - 1] as number) < 2_000, `transactional latencies ${latencies.join(', ')} ms`)
+    const p99 = latencies[Math.ceil(0.99 * latencies.length) - 1] as number
+    assert.ok(p99 < 2_000, `transactional p99 ${p99} ms; all: ${latencies.join(', ')} ms`)
   })
 })

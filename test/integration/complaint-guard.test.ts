@@ -72,12 +72,12 @@ describe('the complaint-rate guard', () => {
     // Mail accepted before the pause and not yet sent waits (the claim refuses it) and goes once resumed.
     assert.equal((await h.request('POST', '/v1/streams/broadcast/resume')).status, 204)
     const queued = await h.send(
-      basicEmail({ to: 'waiting@example.net', stream: 'broadcast', scheduled_at: new Date(Date.now() + 1_000).toISOString() }),
+      basicEmail({ to: 'waiting@example.net', stream: 'broadcast', scheduled_at: new Date(Date.now() + 3_000).toISOString() }),
     )
     assert.equal(queued.status, 202, JSON.stringify(queued.body))
     // Paused again right after the accept (as the guard would, on a complaint arriving then).
     await db.query("INSERT INTO stream_pauses (account_id, stream, reason) VALUES ($1, 'broadcast', 'test')", [h.accountId])
-    await new Promise((resolve) => setTimeout(resolve, 2_500))
+    await new Promise((resolve) => setTimeout(resolve, 4_000))
     assert.ok(!sink.received.some((m) => m.to.includes('waiting@example.net')), 'not sent while paused')
     const resumed = await h.request('POST', '/v1/streams/broadcast/resume')
     assert.equal(resumed.status, 204)

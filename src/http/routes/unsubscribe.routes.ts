@@ -39,8 +39,9 @@ export const unsubscribeRoutes: FastifyPluginAsyncTypebox<UnsubscribeRoutesOptio
   // multipart): any content type is taken, up to a few KiB, and ignored.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 8_192 }, (_request, _body, done) => done(null, undefined))
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('content-type', 'text/html; charset=utf-8')
+  app.addHook('onSend', async (_request, reply, payload) => {
+    // Only the pages are HTML; an error of the framework (a body too large) stays JSON.
+    if (typeof payload === 'string' && payload.startsWith('<!doctype html>')) reply.header('content-type', 'text/html; charset=utf-8')
     reply.header('cache-control', 'no-store')
     reply.header('referrer-policy', 'no-referrer')
     reply.header('x-content-type-options', 'nosniff')

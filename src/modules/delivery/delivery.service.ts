@@ -51,12 +51,21 @@ export type AttemptSummary =
 
 export function createDeliveryService(deps: DeliveryServiceDeps) {
   const { dispatcher, logger } = deps
-  const batches = createDeliveryBatches({
-    repository: deps.repository,
-    outcomes: deps.outcomes,
-    logger,
-    concurrency: deps.batchConcurrency,
-  })
+  // Each stream's lane has its own claim and record batches: a transactional claim never queues
+  // behind a broadcast lane's batches (they share the database pool, not the queue in front of it).
+  const lanes = new Map<string, ReturnType<typeof createDeliveryBatches>>()
+  const batchesOf = (stream: string | undefined) => {
+    const key = stream ?? 'transactional'
+    let lane = lanes.get(key)
+    if (!lane) {
+      lane = createDeliveryBatches({ repository: deps.repository, outcomes: deps.outcomes, logger, concurrency: deps.batchConcurrency })
+      lanes.set(key, lane)
+    }
+    return lane
+  }
+  const drainAll = async () => {
+    await Promise.all([...lanes.values()].map((lane) => lane.drain()))
+  }
   const admission = createAdmission({
     budget: createSemaphore(deps.memoryBudget),
     mx: deps.mx,
@@ -141,7 +150,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
 
   /** Claims given back at shutdown: queued again, and the next attempt dispatched at once. */
   async function releaseClaims(request: ClaimRequest, held: HeldRecipient[], attemptNo: number): Promise<AttemptSummary> {
-    const released = await batches.release(held)
+    const released = await batchesOf(request.stream).release(held)
     await dispatcher
       .dispatch([
         {
@@ -159,6 +168,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
 
   async function attemptClaimed(request: ClaimRequest, admitted: Admitted): Promise<AttemptSummary> {
     const claimedAt = Date.now()
+    const batches = batchesOf(request.stream)
     const claim = await batches.claim(request)
     if (claim.recipients.length === 0 || !claim.email) return { claimed: 0 }
     const email = claim.email
@@ -357,11 +367,11 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
         shutdown.abort()
         await allDone()
       }
-      await batches.drain()
+      await drainAll()
     },
 
     /** Waits for claims and records in flight. */
-    drain: () => batches.drain(),
+    drain: drainAll,
   }
 }
 

@@ -73,7 +73,10 @@ export async function prepareMessage(
     if (!opts.listUnsubscribe) return
     const header = parseHeader(message)
     if (header.fields.some((f) => f.key === 'list-unsubscribe')) return
-    message = prependFields(message, opts.listUnsubscribe(domain), header.eol)
+    // A List-Unsubscribe-Post of the caller's own (without a List-Unsubscribe) is not doubled.
+    const hasPost = header.fields.some((f) => f.key === 'list-unsubscribe-post')
+    const fields = opts.listUnsubscribe(domain).filter(([name]) => !(hasPost && name.toLowerCase() === 'list-unsubscribe-post'))
+    message = prependFields(message, fields, header.eol)
   }
   const from = parseMailbox(email.fromHeader)
   let identity: Awaited<ReturnType<Signer['identity']>> | undefined

@@ -1,6 +1,7 @@
 import { AppError, type ErrorDetail, validationFailed } from '../../lib/errors.js'
 import type { Principal } from '../api-keys/api-key.types.js'
 import { CAMPAIGN_PAUSED } from '../campaigns/campaign.types.js'
+import { type BatchItemError, itemError, quotaFailure, reserveQuotas, strictFailure } from './batch.parts.js'
 import type { BatchItemOutcome, BatchItemRows, BatchOutcome, BatchRepository } from './batch.repository.js'
 import { type PreparedDraft, prepareDraft, type TemplateLoader } from './email.prepare.js'
 import type { NewEmailRows } from './email.repository.js'
@@ -9,6 +10,8 @@ import type { Accepted, EmailDraft } from './email.types.js'
 import type { ValidationLimits } from './email.validate.js'
 import { MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from './idempotency.js'
 import type { Quotas } from './quota.js'
+
+export type { BatchItemError }
 
 export const MAX_BATCH_ITEMS = 1_000
 /**
@@ -29,12 +32,6 @@ export interface BatchInput {
   /** Fields every item starts from (an item's own fields win; `variables` and `tags` are merged). */
   defaults?: Record<string, unknown>
   emails: Array<Record<string, unknown>>
-}
-
-export interface BatchItemError {
-  index: number
-  /** `retryAfter` is kept for a strict batch's answer and not shown per item. */
-  error: { code: string; message: string; details?: ErrorDetail[]; retryAfter?: number }
 }
 
 /** The answer to a batch (202): the accepted items in order, and the refused ones with their problems. */
@@ -58,11 +55,6 @@ export function mergeItem(defaults: Record<string, unknown> | undefined, item: R
 const prefixed = (index: number, details: ErrorDetail[]): ErrorDetail[] =>
   details.map((d) => ({ path: `/emails/${index}${d.path}`, message: d.message }))
 
-const itemError = (index: number, err: AppError): BatchItemError => ({
-  index,
-  error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}), retryAfter: err.retryAfter },
-})
-
 export interface BatchDeps {
   limits: ValidationLimits
   repository?: BatchRepository
@@ -76,6 +68,8 @@ export interface BatchDeps {
   /** The problem with a From domain (not a verified sending domain), if any. */
   domainProblem: (accountId: string, domain: string) => Promise<ErrorDetail | undefined>
   dispatch: (rows: NewEmailRows) => void
+  /** The live record of an Idempotency-Key, looked up before anything is prepared. */
+  findIdempotent?: (accountId: string, key: string) => Promise<{ fingerprint: string; body: unknown } | undefined>
 }
 
 /**
@@ -97,6 +91,14 @@ export function createBatchSubmitter(deps: BatchDeps) {
   ): Promise<{ answer: BatchAnswer; replayed: boolean }> {
     const repository = deps.repository
     if (!repository) throw new AppError('internal', 'batch sends are not available')
+    // A retry is answered from the stored answer, whatever has changed since (a template, a campaign).
+    const earlier = options.idempotency && (await deps.findIdempotent?.(principal.accountId, options.idempotency.key))
+    if (earlier) {
+      if (earlier.fingerprint !== options.idempotency?.fingerprint) {
+        throw new AppError('idempotency_mismatch', 'This Idempotency-Key was already used with a different request body; use a new key.')
+      }
+      return { answer: earlier.body as BatchAnswer, replayed: true }
+    }
     const strict = input.mode === 'strict'
     const loader = deps.templateLoader(principal.accountId)
     const errors: BatchItemError[] = []
@@ -121,6 +123,8 @@ export function createBatchSubmitter(deps: BatchDeps) {
         details.push({ path: '/idempotency_key', message: `must be a string of 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters` })
       } else if (typeof key === 'string' && keysSeen.has(key)) {
         details.push({ path: '/idempotency_key', message: 'is used by an earlier item of this batch' })
+      } else if (typeof key === 'string' && key === options.idempotency?.key) {
+        details.push({ path: '/idempotency_key', message: "is the request's Idempotency-Key; give each item a key of its own" })
       }
       const prepared: PreparedDraft = await prepareDraft(fields, deps.limits, loader)
       const shaped = new Set(details.map((d) => d.path))
@@ -215,34 +219,10 @@ export function createBatchSubmitter(deps: BatchDeps) {
     if (strict && errors.length > 0) throw strictFailure(errors.sort((a, b) => a.index - b.index))
 
     // Quotas per stream: the items that fit (in order) go; the others get the quota's 429.
-    const reserved = new Map<string, number>()
-    const giveBack = async (keep: (stream: string) => number) => {
-      for (const [stream, n] of reserved) await deps.quotas.refund(principal, stream, n - keep(stream))
-    }
-    const byStream = new Map<string, BatchItemRows[]>()
-    for (const r of rows) {
-      const some = byStream.get(r.rows.email.stream)
-      if (some) some.push(r)
-      else byStream.set(r.rows.email.stream, [r])
-    }
-    const overQuota = new Set<number>()
-    for (const [stream, some] of byStream) {
-      const wanted = some.reduce((n, r) => n + r.rows.recipients.length, 0)
-      const { granted, error } = await deps.quotas.reserve(principal, stream, wanted, true)
-      let left = granted
-      for (const r of some) {
-        if (left >= r.rows.recipients.length) left -= r.rows.recipients.length
-        else if (error) {
-          overQuota.add(r.index)
-          errors.push(itemError(r.index, error))
-        }
-      }
-      reserved.set(stream, granted - left)
-      if (left > 0) await deps.quotas.refund(principal, stream, left)
-    }
+    const { overQuota, giveBack } = await reserveQuotas(deps.quotas, principal, rows, errors)
     if (strict && overQuota.size > 0) {
       await giveBack(() => 0)
-      throw errors.find((e) => overQuota.has(e.index)) ? quotaFailure(errors, overQuota) : strictFailure(errors)
+      throw quotaFailure(errors, overQuota)
     }
     const toWrite = rows.filter((r) => !overQuota.has(r.index))
     errors.sort((a, b) => a.index - b.index)
@@ -326,29 +306,4 @@ export function createBatchSubmitter(deps: BatchDeps) {
   }
 
   return { submit }
-}
-
-/** Strict mode and a stream's quota cannot take every item: its 429, naming how many items it refused. */
-function quotaFailure(errors: BatchItemError[], overQuota: Set<number>): AppError {
-  const first = errors.find((e) => overQuota.has(e.index)) as BatchItemError
-  return new AppError(
-    'rate_limited',
-    `${overQuota.size} of the batch's items are over quota; nothing was accepted (mode strict). ${first.error.message}`,
-    {
-      retryAfter: first.error.retryAfter,
-    },
-  )
-}
-
-/** Strict mode: nothing accepted; every problem of every item listed, with its item's path. */
-function strictFailure(errors: BatchItemError[]): AppError {
-  const details = errors.flatMap((e) => e.error.details ?? [{ path: `/emails/${e.index}`, message: e.error.message }])
-  const failed = validationFailed(details)
-  return new AppError(
-    'validation_failed',
-    `${errors.length} of the batch's items are invalid; nothing was accepted (mode strict): ${failed.message}`,
-    {
-      details: failed.details,
-    },
-  )
 }

@@ -390,6 +390,9 @@ export const BACKEND_EXIT_WAIT_MS = 5_000
  */
 export const IDEMPOTENCY_LOCK_SQL = "pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || $2::text, 0))"
 
+/** The key's record was written by another request between the lookup and the insert. */
+class KeyTaken extends Error {}
+
 /** What became of a send that carried an Idempotency-Key. */
 export type IdempotentOutcome =
   | { kind: 'accepted' }
@@ -454,11 +457,29 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
     },
 
     /**
+     * The live record of an Idempotency-Key (any request kind), looked up before a send is
+     * prepared: a retry is answered from it even when what the send named (a template, a
+     * campaign) has changed since. The transaction that accepts still decides races.
+     */
+    async findIdempotent(accountId: string, key: string): Promise<{ fingerprint: string; body: unknown } | undefined> {
+      const { rows } = await pool.query<{ fingerprint: string; response_body: unknown }>(
+        'SELECT fingerprint, response_body FROM idempotency_records WHERE account_id = $1 AND key = $2 AND expires_at > now()',
+        [accountId, key],
+      )
+      const row = rows[0]
+      // A batch item's key is claimed before its answer is written: an empty answer is not one yet.
+      if (!row || (typeof row.response_body === 'object' && row.response_body !== null && Object.keys(row.response_body).length === 0)) {
+        return undefined
+      }
+      return { fingerprint: row.fingerprint, body: row.response_body }
+    },
+
+    /**
      * Accepts one message under an Idempotency-Key, in one transaction: the key's lock, the
      * lookup of an earlier use, and the message with the key's record (kept 24 h).
      */
     async submitIdempotent(rows: NewEmailRows, accountId: string, key: string, fingerprint: string): Promise<IdempotentOutcome> {
-      return withTransaction(pool, async (client) => {
+      return withTransaction(pool, async (client): Promise<IdempotentOutcome> => {
         const { rows: lock } = await client.query<{ locked: boolean }>(`SELECT ${IDEMPOTENCY_LOCK_SQL} AS locked`, [accountId, key])
         if (!lock[0]?.locked) return { kind: 'in_progress' }
         const { rows: found } = await client.query<{ fingerprint: string; response_body: Accepted }>(
@@ -469,14 +490,21 @@ export function createEmailRepository({ pool, prisma }: RepositoryDeps) {
         if (stored) return stored.fingerprint === fingerprint ? { kind: 'replayed', body: stored.response_body } : { kind: 'mismatch' }
         await insertEmails(client, [rows])
         const body: Accepted = acceptedBody(rows)
-        await client.query(
-          `INSERT INTO idempotency_records (account_id, key, fingerprint, response_status, response_body, email_id, expires_at)
+        // Only an expired record is replaced: a batch item that claimed the same key meanwhile (it
+        // takes no advisory lock) keeps it, and this message is rolled back as still in progress.
+        const { rowCount } = await client.query(
+          `INSERT INTO idempotency_records AS i (account_id, key, fingerprint, response_status, response_body, email_id, expires_at)
            VALUES ($1, $2, $3, 202, $4, $5, now() + $6 * interval '1 millisecond')
            ON CONFLICT (account_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, response_status = 202,
-             response_body = EXCLUDED.response_body, email_id = EXCLUDED.email_id, created_at = now(), expires_at = EXCLUDED.expires_at`,
+             response_body = EXCLUDED.response_body, email_id = EXCLUDED.email_id, created_at = now(), expires_at = EXCLUDED.expires_at
+           WHERE i.expires_at <= now()`,
           [accountId, key, fingerprint, JSON.stringify(body), rows.email.id, IDEMPOTENCY_TTL_MS],
         )
+        if (!rowCount) throw new KeyTaken()
         return { kind: 'accepted' }
+      }).catch((err: unknown) => {
+        if (err instanceof KeyTaken) return { kind: 'in_progress' } as const
+        throw err
       })
     },
 

@@ -55,6 +55,9 @@ export interface EmailServiceDeps {
   quotaCounter?: QuotaCounter
 }
 
+const mismatchError = () =>
+  new AppError('idempotency_mismatch', 'This Idempotency-Key was already used with a different request body; use a new key.')
+
 export function createEmailService(deps: EmailServiceDeps) {
   const { repository, dispatcher, logger, limits } = deps
 
@@ -174,7 +177,7 @@ export function createEmailService(deps: EmailServiceDeps) {
             'A request with this Idempotency-Key is still being processed; retry after it completes.',
           )
         case 'mismatch':
-          throw new AppError('idempotency_mismatch', 'This Idempotency-Key was already used with a different request body; use a new key.')
+          throw mismatchError()
         case 'replayed':
           // Answers stored before the suppression list existed have no `suppressed`.
           return { body: { ...outcome.body, suppressed: outcome.body.suppressed ?? [] }, replayed: true }
@@ -235,6 +238,7 @@ export function createEmailService(deps: EmailServiceDeps) {
       }
     },
     dispatch: dispatchAccepted,
+    findIdempotent: (accountId, key) => repository.findIdempotent(accountId, key),
   })
 
   return {
@@ -252,6 +256,12 @@ export function createEmailService(deps: EmailServiceDeps) {
 
     /** `POST /v1/emails`: validates, commits and dispatches one message; resolves only after the commit. */
     async submitApi(principal: Principal, input: SendEmailInput, options: { idempotency?: Idempotency } = {}): Promise<SubmitResult> {
+      const earlier = options.idempotency && (await repository.findIdempotent(principal.accountId, options.idempotency.key))
+      if (earlier) {
+        if (earlier.fingerprint !== options.idempotency?.fingerprint) throw mismatchError()
+        const body = earlier.body as Accepted
+        return { body: { ...body, suppressed: body.suppressed ?? [] }, replayed: true }
+      }
       const prepared = await prepareDraft(input, limits, templateLoader(principal.accountId))
       if (prepared.tooLarge) throw prepared.tooLarge
       const draft = prepared.draft

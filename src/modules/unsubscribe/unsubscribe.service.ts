@@ -38,7 +38,8 @@ export function createUnsubscribeService(deps: { repository: UnsubscribeReposito
     /** Mail to `unsubscribe+<token>@…`: every such recipient of it is unsubscribed. */
     async byMail(rcptTo: string[]): Promise<number> {
       let count = 0
-      for (const address of rcptTo.slice(0, 10)) {
+      // The inbound listener takes at most 20 recipients per message.
+      for (const address of rcptTo.slice(0, 20)) {
         const outcome = await unsubscribe(parseUnsubscribeAddress(secret, address), 'mailto')
         if (outcome.kind === 'unsubscribed') count++
       }
