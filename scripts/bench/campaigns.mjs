@@ -81,7 +81,8 @@ export async function campaignsPhase({ apiPort, key, sink, progress, bodyBytes }
   progress(`phase k1: ${out.accepted} broadcast messages in ${C.batches} batches, ${Math.round(out.msgsPerS)} msgs/s`)
 
   // (k2)
-  const backlogAt = async () => out.accepted - ((await sink.call('counts')).byPhase.kb ?? 0)
+  // A batch that timed out after committing is not counted as accepted: never below zero.
+  const backlogAt = async () => Math.max(0, out.accepted - ((await sink.call('counts')).byPhase.kb ?? 0))
   out.backlogAtStart = await backlogAt()
   const sends = []
   for (let i = 0; i < C.txCount; i++) {

@@ -53,5 +53,16 @@ describe('quotas per stream', () => {
     })
     assert.equal(strict.status, 429, JSON.stringify(strict.body))
     assert.ok(Number(strict.headers['retry-after']) > 0)
+
+    // A quota of 0 blocks the stream; setting the day keeps the month set before.
+    await h.container.services.accounts.setQuota(other.account.id, 'broadcast', { month: 50 })
+    const quotas = await h.container.services.accounts.setQuota(other.account.id, 'broadcast', { day: 0 })
+    assert.deepEqual((quotas as Record<string, unknown>).broadcast, { day: 0, month: 50 })
+    const blocked = await h.request('POST', '/v1/emails', {
+      headers: { authorization: `Bearer ${other.key}` },
+      payload: basicEmail({ stream: 'broadcast' }),
+    })
+    assert.equal(blocked.status, 429, JSON.stringify(blocked.body))
+    assert.match(blocked.body.error.message, /may not send in the broadcast stream/)
   })
 })

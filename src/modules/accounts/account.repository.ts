@@ -34,7 +34,8 @@ export function createAccountRepository({ pool, prisma }: RepositoryDeps) {
     /** Sets (or with null removes) the account's quota for one stream; returns all its quotas, undefined without the account. */
     async setQuota(id: string, stream: string, quota: { day?: number; month?: number } | null): Promise<unknown> {
       const { rows } = await pool.query<{ quotas: unknown }>(
-        `UPDATE accounts SET quotas = CASE WHEN $3::jsonb IS NULL THEN quotas - $2 ELSE jsonb_set(quotas, ARRAY[$2], $3::jsonb) END
+        `UPDATE accounts SET quotas = CASE WHEN $3::jsonb IS NULL THEN quotas - $2
+                                          ELSE jsonb_set(quotas, ARRAY[$2], coalesce(quotas -> $2, '{}') || $3::jsonb) END
           WHERE id = $1 RETURNING quotas`,
         [id, stream, quota === null ? null : JSON.stringify(quota)],
       )

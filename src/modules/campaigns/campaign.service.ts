@@ -44,6 +44,21 @@ export function createCampaignService(deps: { repository: CampaignRepository; di
     throw new AppError('conflict', `The campaign is ${existing.status}; it cannot be ${action}.`)
   }
 
+  const retryLater = (reconcile: () => ReturnType<CampaignRepository['reconcile']>, id: string, attempt = 1): void => {
+    if (attempt > 5) {
+      logger.error({ campaignId: id }, 'gave up checking accepted emails against their campaign; held ones need a pause and resume')
+      return
+    }
+    setTimeout(() => {
+      reconcile()
+        .then(async (settled) => {
+          if (settled?.dispatch.length) await dispatcher.dispatch(settled.dispatch).catch(() => {})
+          if (settled?.withdraw.length) await withdraw(settled.withdraw, id)
+        })
+        .catch(() => retryLater(reconcile, id, attempt + 1))
+    }, 2_000 * attempt).unref()
+  }
+
   // The lane need not work through jobs that will find nothing; the claim refuses them anyway.
   const withdraw = async (jobs: WithdrawnJob[], campaignId: string) => {
     await dispatcher
@@ -125,7 +140,10 @@ export function createCampaignService(deps: { repository: CampaignRepository; di
         if (settled.withdraw.length > 0) await withdraw(settled.withdraw, id)
         return settled.status
       } catch (err) {
-        logger.warn({ err: String(err), campaignId: id }, 'could not check the campaign after an accept')
+        // The emails are committed as accepted; a held one of a campaign resumed meanwhile would
+        // wait for a resume that never comes, so the check is tried again a few times in the background.
+        logger.warn({ err: String(err), campaignId: id }, 'could not check the campaign after an accept; trying again')
+        retryLater(() => repository.reconcile(accountId, id, emailIds, anyHeld), id)
         return undefined
       }
     },

@@ -23,7 +23,7 @@ const CLAIMABLE = (attempt: string) => `((r.status IN ('queued', 'deferred', 'sc
  * takeover of a recipient already in flight goes on: it was handed over before.)
  */
 export const RUNNABLE = `(e.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = e.campaign_id AND c.status = 'active'))
-     AND NOT EXISTS (SELECT 1 FROM stream_pauses p WHERE p.account_id = e.account_id AND p.stream = e.stream)`
+     AND NOT EXISTS (SELECT 1 FROM stream_pauses p WHERE p.account_id = e.account_id AND p.stream = e.stream AND p.resumed_at IS NULL)`
 
 /**
  * The claim (docs/architecture.md §3), for many deliveries in one statement and one commit: due recipients

@@ -22,7 +22,7 @@ export const itemError = (index: number, err: AppError): BatchItemError => ({
  * `keep(stream)` recipients (what was then written).
  */
 export async function reserveQuotas(quotas: Quotas, principal: Principal, rows: BatchItemRows[], errors: BatchItemError[]) {
-  const reserved = new Map<string, number>()
+  const reserved = new Map<string, { kept: number; refund: (n: number) => Promise<void> }>()
   const byStream = new Map<string, BatchItemRows[]>()
   for (const r of rows) {
     const some = byStream.get(r.rows.email.stream)
@@ -32,7 +32,7 @@ export async function reserveQuotas(quotas: Quotas, principal: Principal, rows: 
   const overQuota = new Set<number>()
   for (const [stream, some] of byStream) {
     const wanted = some.reduce((n, r) => n + r.rows.recipients.length, 0)
-    const { granted, error } = await quotas.reserve(principal, stream, wanted, true)
+    const { granted, error, refund } = await quotas.reserve(principal, stream, wanted, true)
     let left = granted
     for (const r of some) {
       if (left >= r.rows.recipients.length) left -= r.rows.recipients.length
@@ -41,11 +41,11 @@ export async function reserveQuotas(quotas: Quotas, principal: Principal, rows: 
         errors.push(itemError(r.index, error))
       }
     }
-    reserved.set(stream, granted - left)
-    if (left > 0) await quotas.refund(principal, stream, left)
+    reserved.set(stream, { kept: granted - left, refund })
+    if (left > 0) await refund(left)
   }
   const giveBack = async (keep: (stream: string) => number) => {
-    for (const [stream, n] of reserved) await quotas.refund(principal, stream, n - keep(stream))
+    for (const [stream, r] of reserved) await r.refund(r.kept - keep(stream))
   }
   return { overQuota, giveBack }
 }

@@ -122,10 +122,11 @@ export function createBatchRepository({ pool }: RepositoryDeps) {
           const answer = options.answer(outcomes)
           if (request) {
             await client.query(
-              `INSERT INTO idempotency_records (account_id, key, fingerprint, response_status, response_body, expires_at)
+              `INSERT INTO idempotency_records AS i (account_id, key, fingerprint, response_status, response_body, expires_at)
                VALUES ($1, $2, $3, 202, $4, now() + $5 * interval '1 millisecond')
                ON CONFLICT (account_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, response_status = 202,
-                 response_body = EXCLUDED.response_body, email_id = NULL, created_at = now(), expires_at = EXCLUDED.expires_at`,
+                 response_body = EXCLUDED.response_body, email_id = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
+               WHERE i.expires_at <= now()`,
               [accountId, request.key, request.fingerprint, JSON.stringify(answer), IDEMPOTENCY_TTL_MS],
             )
           }

@@ -198,17 +198,17 @@ export function createEmailService(deps: EmailServiceDeps) {
     const held = draft.campaignId ? (await intoCampaigns(principal.accountId, [draft])).has(draft) : false
     const rows = rowsOf(principal, draft, { ...options, held })
     // The stream's quota is taken before the commit and given back when nothing new is committed.
-    const { granted } = await quotas.reserve(principal, draft.stream, rows.recipients.length)
-    let replayed: SubmitResult | undefined
+    const quota = await quotas.reserve(principal, draft.stream, rows.recipients.length)
+    let replay: SubmitResult | undefined
     try {
-      replayed = await commit(principal, rows, idempotency)
+      replay = await commit(principal, rows, idempotency)
     } catch (err) {
-      await quotas.refund(principal, draft.stream, granted)
+      await quota.refund(quota.granted)
       throw err
     }
-    if (replayed) {
-      await quotas.refund(principal, draft.stream, granted)
-      return replayed
+    if (replay) {
+      await quota.refund(quota.granted)
+      return replay
     }
     // A pause, resume or cancel may have committed while this was being accepted.
     const status = draft.campaignId
@@ -216,6 +216,18 @@ export function createEmailService(deps: EmailServiceDeps) {
       : undefined
     if (!status || status === 'active') dispatchAccepted(rows)
     return { body: acceptedBody(rows), replayed: false }
+  }
+
+  /**
+   * The stored answer of an Idempotency-Key used before, looked up first: a retry is answered
+   * from it whatever has changed since (a paused stream, a used-up quota, a deleted template).
+   */
+  async function replayed(principal: Principal, idempotency: Idempotency | undefined): Promise<SubmitResult | undefined> {
+    const earlier = idempotency && (await repository.findIdempotent(principal.accountId, idempotency.key))
+    if (!earlier) return undefined
+    if (earlier.fingerprint !== idempotency?.fingerprint) throw mismatchError()
+    const body = earlier.body as Accepted
+    return { body: { ...body, suppressed: body.suppressed ?? [] }, replayed: true }
   }
 
   const templateLoader = (accountId: string) => cachedLoader(async (ref, version) => deps.templates?.load(accountId, ref, version))
@@ -227,6 +239,7 @@ export function createEmailService(deps: EmailServiceDeps) {
     rowsOf,
     intoCampaigns,
     quotas,
+    streamGate: deps.streamGate,
     settleAccepted: async (accountId, id, emailIds, anyHeld) => deps.campaigns?.settleAccepted(accountId, id, emailIds, anyHeld),
     domainProblem: async (accountId, domain) => {
       try {
@@ -256,12 +269,8 @@ export function createEmailService(deps: EmailServiceDeps) {
 
     /** `POST /v1/emails`: validates, commits and dispatches one message; resolves only after the commit. */
     async submitApi(principal: Principal, input: SendEmailInput, options: { idempotency?: Idempotency } = {}): Promise<SubmitResult> {
-      const earlier = options.idempotency && (await repository.findIdempotent(principal.accountId, options.idempotency.key))
-      if (earlier) {
-        if (earlier.fingerprint !== options.idempotency?.fingerprint) throw mismatchError()
-        const body = earlier.body as Accepted
-        return { body: { ...body, suppressed: body.suppressed ?? [] }, replayed: true }
-      }
+      const replay = await replayed(principal, options.idempotency)
+      if (replay) return replay
       const prepared = await prepareDraft(input, limits, templateLoader(principal.accountId))
       if (prepared.tooLarge) throw prepared.tooLarge
       const draft = prepared.draft
@@ -272,6 +281,8 @@ export function createEmailService(deps: EmailServiceDeps) {
 
     /** SMTP submission: the message as received, checked on its envelope sender and its From: header. */
     async submitDraft(principal: Principal, submission: SmtpSubmission): Promise<SubmitResult> {
+      const replay = await replayed(principal, submission.idempotency)
+      if (replay) return replay
       await checkSendingDomain(principal.accountId, submission.draft.from.domain, '/envelope/from')
       await checkHeaderFrom(principal.accountId, submission)
       return accepted(

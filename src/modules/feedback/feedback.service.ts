@@ -178,7 +178,10 @@ export function createFeedbackService(deps: {
       })
       if ('wait' in done) throw unavailable('A delivery this report is about is still being recorded; try again later', 60)
       const { id, applied, matched } = done
-      if (complained.length > 0 && applied > 0) await deps.onComplaints?.(complained)
+      // Judged off the inbound path: the report is stored, and its sender need not wait for the guard.
+      if (complained.length > 0 && applied > 0) {
+        deps.onComplaints?.(complained).catch((err) => deps.logger.warn({ err: String(err) }, 'the complaint-rate guard failed'))
+      }
       deps.logger.info({ reportId: id, kind: report.kind, matched, applied }, 'inbound report received')
       return { reportId: id, kind: report.kind, matched, applied }
     },

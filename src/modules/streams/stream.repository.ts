@@ -17,10 +17,13 @@ export function createStreamRepository({ pool }: RepositoryDeps) {
      */
     async feedbackSince(accountId: string, stream: string, since: Date): Promise<{ complaints: number; delivered: number }> {
       const { rows } = await pool.query<{ complaints: number; delivered: number }>(
+        // Only what came after the last resume counts: the complaints that paused the stream must
+        // not pause it again the moment it is resumed.
         `SELECT count(*) FILTER (WHERE ev.type = 'email.complained')::int AS complaints,
                 count(*) FILTER (WHERE ev.type IN ('email.sent', 'email.delivered'))::int AS delivered
            FROM events ev JOIN emails e ON e.id = ev.email_id
           WHERE ev.account_id = $1 AND e.stream = $2 AND ev.id >= $3::uuid
+            AND ev.created_at >= coalesce((SELECT p.resumed_at FROM stream_pauses p WHERE p.account_id = $1 AND p.stream = $2), '-infinity')
             AND ev.type IN ('email.complained', 'email.sent', 'email.delivered')`,
         [accountId, stream, uuidv7LowerBound(since)],
       )
@@ -34,7 +37,9 @@ export function createStreamRepository({ pool }: RepositoryDeps) {
     async pause(accountId: string, stream: string, reason: string, emailId: string, data: Record<string, unknown>): Promise<boolean> {
       return withTransaction(pool, async (client) => {
         const { rowCount } = await client.query(
-          'INSERT INTO stream_pauses (account_id, stream, reason) VALUES ($1, $2, $3) ON CONFLICT (account_id, stream) DO NOTHING',
+          `INSERT INTO stream_pauses AS p (account_id, stream, reason) VALUES ($1, $2, $3)
+           ON CONFLICT (account_id, stream) DO UPDATE SET reason = EXCLUDED.reason, paused_at = now(), resumed_at = NULL
+           WHERE p.resumed_at IS NOT NULL`,
           [accountId, stream, reason],
         )
         if (!rowCount) return false
@@ -55,13 +60,16 @@ export function createStreamRepository({ pool }: RepositoryDeps) {
 
     /** Lifts a pause; false when the stream was not paused. */
     async resume(accountId: string, stream: string): Promise<boolean> {
-      const { rowCount } = await pool.query('DELETE FROM stream_pauses WHERE account_id = $1 AND stream = $2', [accountId, stream])
+      const { rowCount } = await pool.query(
+        'UPDATE stream_pauses SET resumed_at = now() WHERE account_id = $1 AND stream = $2 AND resumed_at IS NULL',
+        [accountId, stream],
+      )
       return (rowCount ?? 0) > 0
     },
 
     async pauses(accountId: string): Promise<StreamPause[]> {
       const { rows } = await pool.query<{ stream: string; reason: string; paused_at: Date }>(
-        'SELECT stream, reason, paused_at FROM stream_pauses WHERE account_id = $1',
+        'SELECT stream, reason, paused_at FROM stream_pauses WHERE account_id = $1 AND resumed_at IS NULL',
         [accountId],
       )
       return rows.map((r) => ({ stream: r.stream, reason: r.reason, pausedAt: r.paused_at }))
