@@ -108,11 +108,6 @@ export function createEmailService(deps: EmailServiceDeps) {
     if (only.mailbox.domain !== submission.draft.from.domain) await checkSendingDomain(accountId, only.mailbox.domain, '/headers/From')
   }
 
-  /**
-   * Commits the message (alone under an Idempotency-Key, else in a shared batch) and dispatches
-   * it. The commit marks the recipients on the suppression list (see the repository's insert),
-   * so the answer is read from the rows after it.
-   */
   /** The rows of an accepted draft: the broadcast footer added (not to a raw message), the size checked again. */
   function rowsOf(
     principal: Principal,
@@ -188,6 +183,11 @@ export function createEmailService(deps: EmailServiceDeps) {
     return undefined
   }
 
+  /**
+   * Commits one message (alone under an Idempotency-Key, else in a shared batch) and dispatches
+   * it. The commit marks the recipients on the suppression list (see the repository's insert),
+   * so the answer is read from the rows after it.
+   */
   async function accepted(
     principal: Principal,
     draft: EmailDraft,
