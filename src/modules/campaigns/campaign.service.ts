@@ -125,8 +125,8 @@ export function createCampaignService(deps: { repository: CampaignRepository; di
      * After an accept into a campaign has committed: makes its emails agree with the campaign's
      * status now (see the repository's `reconcile`), dispatching what it released and withdrawing
      * the jobs of what it held or cancelled. Returns that status; undefined if it could not be
-     * read (the emails stay as accepted: a held one is released by a later resume, an unheld one
-     * of a paused campaign is refused by the claim).
+     * read, and then it is tried again in the background a few times (meanwhile an unheld email of
+     * a paused campaign is refused by the claim; a held one of an active campaign waits for it).
      */
     async settleAccepted(accountId: string, id: string, emailIds: string[], anyHeld: boolean): Promise<Campaign['status'] | undefined> {
       try {
