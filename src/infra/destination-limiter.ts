@@ -4,11 +4,18 @@ import type { Redis } from './redis.js'
 // Each script reads Redis's own clock, so every worker process agrees on time.
 const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
 
-/** KEYS: slots, state. ARGV: slot, max, leaseMs. Expired slots are dropped first. */
+/**
+ * KEYS: slots, state. ARGV: slot, max, leaseMs, share. Expired slots are dropped first. A bulk
+ * lane's delivery asks with a share below 1: it may take slots only while fewer than that share
+ * of the limit are taken, so the rest stays free for transactional mail (at least one slot,
+ * whenever the limit is more than one).
+ */
 const ACQUIRE = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local factor = tonumber(redis.call('HGET', KEYS[2], 'factor') or '1')
 local limit = math.max(1, math.floor(tonumber(ARGV[2]) * factor))
+local share = tonumber(ARGV[4] or '1')
+if share < 1 and limit > 1 then limit = math.max(1, math.min(limit - 1, math.floor(limit * share))) end
 if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
@@ -235,8 +242,8 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
         recipientDomainsHeld: domains,
       }
     },
-    async acquireSlot(destination, slot, max, leaseMs) {
-      return (await redis.eval(ACQUIRE, 2, key(destination, 'slots'), key(destination, 'state'), slot, max, leaseMs)) === 1
+    async acquireSlot(destination, slot, max, leaseMs, share = 1) {
+      return (await redis.eval(ACQUIRE, 2, key(destination, 'slots'), key(destination, 'state'), slot, max, leaseMs, share)) === 1
     },
     async renewSlot(destination, slot, leaseMs) {
       return (await redis.eval(RENEW, 1, key(destination, 'slots'), slot, leaseMs)) === 1

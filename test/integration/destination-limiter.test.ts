@@ -23,6 +23,22 @@ describe('destination limiter pauses (real Redis)', () => {
     await redis.quit()
   })
 
+  it('a bulk lane leaves part of the connection slots to transactional mail', async () => {
+    const limiter = createDestinationLimiter(redis, prefix)
+    const take = (share?: number) => limiter.acquireSlot('profile:lanes', randomUUID(), 4, MINUTE, share)
+    assert.equal(await take(0.75), true)
+    assert.equal(await take(0.75), true)
+    assert.equal(await take(0.75), true)
+    assert.equal(await take(0.75), false, 'bulk stops at three of four')
+    assert.equal(await take(), true, 'the fourth is there for transactional mail')
+    assert.equal(await take(), false)
+    // With two slots, bulk gets one and one stays free; with one, bulk may use it.
+    const two = (share?: number) => limiter.acquireSlot('profile:two', randomUUID(), 2, MINUTE, share)
+    assert.equal(await two(0.75), true)
+    assert.equal(await two(0.75), false)
+    assert.equal(await limiter.acquireSlot('profile:one', randomUUID(), 1, MINUTE, 0.75), true)
+  })
+
   it('a throttle halves concurrency and pauses; its stragglers change nothing', async () => {
     const limiter = createDestinationLimiter(redis, prefix)
     const until = await limiter.throttled('profile:a', MINUTE, HOUR)

@@ -30,12 +30,18 @@ const VISIBLE_WAIT_MS = 2_000
 
 const soon = (ms = 1_000) => Date.now() + Math.round(ms * (1 + Math.random()))
 
-export function createAdmission(deps: { budget: Semaphore; mx?: DirectTransport; repository: Pick<DeliveryRepository, 'markWaiting'> }) {
+export function createAdmission(deps: {
+  budget: Semaphore
+  mx?: DirectTransport
+  repository: Pick<DeliveryRepository, 'markWaiting'>
+  /** Whether a stream's lane is bulk (broadcast): it leaves part of each destination to transactional mail. */
+  isBulk?: (stream: string | undefined) => boolean
+}) {
   const { budget } = deps
 
   /** MX: may this delivery go now? A long wait is shown on the recipients (`waiting_rate_limit`). */
   async function reserveMx(request: ClaimRequest, mx: DirectTransport): Promise<{ ticket: MxTicket } | { delayUntil: number }> {
-    const reservation = await mx.reserve(request.route as string, request.sender)
+    const reservation = await mx.reserve(request.route as string, request.sender, deps.isBulk?.(request.stream) ?? false)
     if (reservation.kind === 'go') return { ticket: reservation.ticket }
     let { until, reason } = reservation
     if (reservation.busy) {

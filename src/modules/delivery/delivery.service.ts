@@ -70,6 +70,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     budget: createSemaphore(deps.memoryBudget),
     mx: deps.mx,
     repository: deps.repository,
+    isBulk: (stream) => (stream ? (deps.unsubscribe?.isBroadcast(stream) ?? false) : false),
   })
   // Aborted when a graceful stop begins: no new transaction starts, and attempts still waiting
   // (for memory or a relay connection) give their claims back.

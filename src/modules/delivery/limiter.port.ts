@@ -49,7 +49,8 @@ export interface DestinationLimiter {
   /** What the destination's state shows (the destinations view), with the holds of one account's senders only. */
   describe(destination: string, accountId: string): Promise<DestinationView>
   /** Takes a connection slot if fewer than `max × factor` are held; the slot expires unless renewed. */
-  acquireSlot(destination: string, slot: string, max: number, leaseMs: number): Promise<boolean>
+  /** `share` below 1 (a bulk lane): only while fewer than that share of the slots are taken. */
+  acquireSlot(destination: string, slot: string, max: number, leaseMs: number, share?: number): Promise<boolean>
   /** Extends a slot's lease; false when it had already expired (it no longer counts). */
   renewSlot(destination: string, slot: string, leaseMs: number): Promise<boolean>
   releaseSlot(destination: string, slot: string): Promise<void>

@@ -59,6 +59,12 @@ interface DestConn extends Session {
 /** At most this many addresses are tried for one connection (as Postfix's smtp_mx_address_limit). */
 const MAX_ADDRESSES = 10
 const SHORT_WAIT_MS = 250
+/**
+ * A broadcast lane may hold at most this share of a destination's connections (and always leaves
+ * one free when it has more than one): transactional mail to the same provider finds a slot
+ * while a newsletter drains.
+ */
+const BULK_SLOT_SHARE = 0.75
 
 export class MxTransport implements DirectTransport {
   private readonly idle = new Map<string, DestConn[]>()
@@ -72,7 +78,7 @@ export class MxTransport implements DirectTransport {
     this.source = deps.localAddress ?? 'default'
   }
 
-  async reserve(domain: string, sender?: string): Promise<Reservation> {
+  async reserve(domain: string, sender?: string, bulk = false): Promise<Reservation> {
     const plan = await this.deps.planner.plan(domain)
     if (plan.kind !== 'hosts') return { kind: 'go', ticket: { domain, plan, factor: 1 } }
     const policy = this.deps.shaping.policyFor(
@@ -106,7 +112,7 @@ export class MxTransport implements DirectTransport {
       const conn = this.takeIdle(poolKey(policy))
       if (conn) ticket.conn = conn
       else {
-        ticket.slot = await this.takeSlot(policy)
+        ticket.slot = await this.takeSlot(policy, bulk)
         if (!ticket.slot) {
           this.release(ticket)
           return { kind: 'wait', until: now + SHORT_WAIT_MS, busy: true }
@@ -125,10 +131,11 @@ export class MxTransport implements DirectTransport {
   }
 
   /** A connection slot of the destination, renewed from the moment it is held; undefined when all are taken. */
-  private async takeSlot(policy: DestinationPolicy): Promise<Slot | undefined> {
+  private async takeSlot(policy: DestinationPolicy, bulk = false): Promise<Slot | undefined> {
     const id = randomUUID()
     // A slot taken by a call that then failed on our side expires by itself after its lease.
-    if (!(await this.deps.limiter.acquireSlot(policy.destination, id, policy.maxConnections, this.leaseMs))) return undefined
+    const share = bulk ? BULK_SLOT_SHARE : 1
+    if (!(await this.deps.limiter.acquireSlot(policy.destination, id, policy.maxConnections, this.leaseMs, share))) return undefined
     return new Slot(this.deps.limiter, policy.destination, id, this.leaseMs)
   }
 

@@ -47,7 +47,8 @@ export type Reservation =
 /** Delivery straight to MX hosts, paced per destination. */
 export interface DirectTransport {
   /** `sender`: the job's sender (see holds.ts), when it names one. */
-  reserve(domain: string, sender?: string): Promise<Reservation>
+  /** `bulk`: a broadcast lane's delivery, which leaves part of each destination's connections to transactional mail. */
+  reserve(domain: string, sender?: string, bulk?: boolean): Promise<Reservation>
   /** Gives back what a reservation holds when nothing was sent with it. */
   release(ticket: MxTicket): void
   send(ticket: MxTicket, envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult>
