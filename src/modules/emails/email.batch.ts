@@ -8,12 +8,15 @@ import type { NewEmailRows } from './email.repository.js'
 import type { RowOptions } from './email.rows.js'
 import type { Accepted, EmailDraft } from './email.types.js'
 import type { ValidationLimits } from './email.validate.js'
-import { MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from './idempotency.js'
+import { inProgressError, MAX_IDEMPOTENCY_KEY_LENGTH, mismatchError, requestFingerprint } from './idempotency.js'
 import type { Quotas } from './quota.js'
 
 export type { BatchItemError }
 
 export const MAX_BATCH_ITEMS = 1_000
+
+const itemKeyMismatch = () =>
+  new AppError('idempotency_mismatch', 'This idempotency_key was already used with a different item; use a new key.')
 /**
  * Bytes of messages one batch accepts at most (encoded, as estimated): what one statement and
  * one process's memory should carry. Defaults merged into every item could otherwise turn a
@@ -94,9 +97,7 @@ export function createBatchSubmitter(deps: BatchDeps) {
     // A retry is answered from the stored answer, whatever has changed since (a template, a campaign).
     const earlier = options.idempotency && (await deps.findIdempotent?.(principal.accountId, options.idempotency.key))
     if (earlier) {
-      if (earlier.fingerprint !== options.idempotency?.fingerprint) {
-        throw new AppError('idempotency_mismatch', 'This Idempotency-Key was already used with a different request body; use a new key.')
-      }
+      if (earlier.fingerprint !== options.idempotency?.fingerprint) throw mismatchError()
       return { answer: earlier.body as BatchAnswer, replayed: true }
     }
     const strict = input.mode === 'strict'
@@ -236,12 +237,7 @@ export function createBatchSubmitter(deps: BatchDeps) {
           const all = [...errors]
           for (const o of items) {
             if (o.kind === 'mismatch') {
-              all.push(
-                itemError(
-                  o.index,
-                  new AppError('idempotency_mismatch', 'This idempotency_key was already used with a different item; use a new key.'),
-                ),
-              )
+              all.push(itemError(o.index, itemKeyMismatch()))
             }
           }
           all.sort((a, b) => a.index - b.index)
@@ -264,20 +260,13 @@ export function createBatchSubmitter(deps: BatchDeps) {
     )
     switch (outcome.kind) {
       case 'in_progress':
-        throw new AppError(
-          'idempotency_in_progress',
-          'A request with this Idempotency-Key is still being processed; retry after it completes.',
-        )
+        throw inProgressError()
       case 'mismatch':
-        throw new AppError('idempotency_mismatch', 'This Idempotency-Key was already used with a different request body; use a new key.')
+        throw mismatchError()
       case 'replayed':
         return { answer: outcome.answer, replayed: true }
       case 'item_mismatch':
-        throw strictFailure(
-          outcome.indexes.map((index) =>
-            itemError(index, new AppError('idempotency_mismatch', 'This idempotency_key was already used with a different item')),
-          ),
-        )
+        throw strictFailure(outcome.indexes.map((index) => itemError(index, itemKeyMismatch())))
     }
     const accepted = new Set(outcome.items.filter((o) => o.kind === 'accepted').map((o) => o.index))
     const fresh = toWrite.filter((r) => accepted.has(r.index))

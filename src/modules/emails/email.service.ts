@@ -16,6 +16,7 @@ import type { EmailRepository, ListFilter, NewEmailRows } from './email.reposito
 import { acceptedBody, buildEmailRows, deliveriesToSend, type RowOptions } from './email.rows.js'
 import { type Accepted, type EmailDraft, type EmailStatus, MAX_ATTEMPTS_SHOWN, type SendEmailInput } from './email.types.js'
 import { checkEncodedSize, inspectSendInput, type ValidationLimits } from './email.validate.js'
+import { inProgressError, mismatchError } from './idempotency.js'
 import { createQuotas } from './quota.js'
 import type { SmtpSubmission } from './smtp-submission.js'
 
@@ -54,9 +55,6 @@ export interface EmailServiceDeps {
   /** Counts sends against the accounts' quotas per stream. */
   quotaCounter?: QuotaCounter
 }
-
-const mismatchError = () =>
-  new AppError('idempotency_mismatch', 'This Idempotency-Key was already used with a different request body; use a new key.')
 
 export function createEmailService(deps: EmailServiceDeps) {
   const { repository, dispatcher, logger, limits } = deps
@@ -167,10 +165,7 @@ export function createEmailService(deps: EmailServiceDeps) {
         })
       switch (outcome.kind) {
         case 'in_progress':
-          throw new AppError(
-            'idempotency_in_progress',
-            'A request with this Idempotency-Key is still being processed; retry after it completes.',
-          )
+          throw inProgressError()
         case 'mismatch':
           throw mismatchError()
         case 'replayed':

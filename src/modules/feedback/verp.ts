@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
+import { signedTag, tagMatches, uuidFromHex } from '../../lib/signed-tag.js'
 import { isUuid } from '../../lib/uuid.js'
 
 /**
@@ -20,42 +20,10 @@ const LOCAL_LENGTH = PREFIX.length + HEX_LENGTH + 1 + TAG_LENGTH
 const MAX_LOCAL_LENGTH = 64
 const HEX_RE = /^[0-9a-f]{32}$/
 const TAG_RE = /^[a-z2-7]{13}$/
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+const PURPOSE = 'verp/v1'
 const COMPLAINT_LOCAL = 'fbl'
 
-const keys = new Map<string, Buffer>()
-
-function verpKey(secret: string): Buffer {
-  if (!secret) throw new Error('a secret is required to sign return paths (HIKYAKU_SECRET)')
-  let key = keys.get(secret)
-  if (!key) {
-    key = Buffer.from(hkdfSync('sha256', secret, 'hikyaku', 'verp/v1', 32))
-    // One secret per process in practice; the cap only guards against a caller looping over many.
-    if (keys.size >= 8) keys.clear()
-    keys.set(secret, key)
-  }
-  return key
-}
-
-/** Lower-case RFC 4648 base32 (no padding) of the first `length` 5-bit groups of `bytes`. */
-function base32(bytes: Buffer, length: number): string {
-  let out = ''
-  let bits = 0
-  let value = 0
-  for (const byte of bytes) {
-    value = ((value << 8) | byte) & 0xffff
-    bits += 8
-    while (bits >= 5 && out.length < length) {
-      out += BASE32[(value >> (bits - 5)) & 31]
-      bits -= 5
-    }
-    if (out.length >= length) break
-  }
-  return out
-}
-
-const tagOf = (secret: string, hex: string): string =>
-  base32(createHmac('sha256', verpKey(secret)).update(`delivery:${hex}`).digest(), TAG_LENGTH)
+const tagOf = (secret: string, hex: string): string => signedTag(secret, PURPOSE, `delivery:${hex}`, TAG_LENGTH)
 
 /** The return path for one delivery (a UUID) on the account's bounce domain. */
 export function returnPath(secret: string, deliveryId: string, domain: string): string {
@@ -86,10 +54,8 @@ export function parseReturnPath(secret: string, address: string): { deliveryId: 
   const hex = local.slice(PREFIX.length, PREFIX.length + HEX_LENGTH)
   const tag = local.slice(PREFIX.length + HEX_LENGTH + 1)
   if (!HEX_RE.test(hex) || !TAG_RE.test(tag)) return undefined
-  // Both are TAG_LENGTH ASCII characters here, so the buffers have equal lengths.
-  if (!timingSafeEqual(Buffer.from(tagOf(secret, hex)), Buffer.from(tag))) return undefined
-  const deliveryId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-  return { deliveryId }
+  if (!tagMatches(secret, PURPOSE, `delivery:${hex}`, tag)) return undefined
+  return { deliveryId: uuidFromHex(hex) }
 }
 
 /** Where feedback-loop (ARF) complaints for a bounce domain are sent. */

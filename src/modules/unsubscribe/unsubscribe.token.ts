@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
+import { signedTag, tagMatches, uuidFromHex } from '../../lib/signed-tag.js'
 import { isUuid } from '../../lib/uuid.js'
 
 /**
@@ -12,40 +12,10 @@ const HEX_LENGTH = 32
 // 16 base32 characters carry 80 bits of the MAC: a link cannot be guessed.
 const TAG_LENGTH = 16
 const TOKEN_RE = /^[0-9a-f]{32}-[a-z2-7]{16}$/
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+const PURPOSE = 'unsubscribe/v1'
 const MAILTO_PREFIX = 'unsubscribe+'
 
-const keys = new Map<string, Buffer>()
-
-function tokenKey(secret: string): Buffer {
-  if (!secret) throw new Error('a secret is required to sign unsubscribe links (HIKYAKU_SECRET)')
-  let key = keys.get(secret)
-  if (!key) {
-    key = Buffer.from(hkdfSync('sha256', secret, 'hikyaku', 'unsubscribe/v1', 32))
-    if (keys.size >= 8) keys.clear()
-    keys.set(secret, key)
-  }
-  return key
-}
-
-function base32(bytes: Buffer, length: number): string {
-  let out = ''
-  let bits = 0
-  let value = 0
-  for (const byte of bytes) {
-    value = ((value << 8) | byte) & 0xffff
-    bits += 8
-    while (bits >= 5 && out.length < length) {
-      out += BASE32[(value >> (bits - 5)) & 31]
-      bits -= 5
-    }
-    if (out.length >= length) break
-  }
-  return out
-}
-
-const tagOf = (secret: string, hex: string): string =>
-  base32(createHmac('sha256', tokenKey(secret)).update(`recipient:${hex}`).digest(), TAG_LENGTH)
+const tagOf = (secret: string, hex: string): string => signedTag(secret, PURPOSE, `recipient:${hex}`, TAG_LENGTH)
 
 /** The token of one recipient (a UUID). */
 export function unsubscribeToken(secret: string, recipientId: string): string {
@@ -60,8 +30,8 @@ export function readUnsubscribeToken(secret: string, token: string): string | un
   const lower = token.toLowerCase()
   if (!TOKEN_RE.test(lower)) return undefined
   const [hex = '', tag = ''] = lower.split('-')
-  if (!timingSafeEqual(Buffer.from(tagOf(secret, hex)), Buffer.from(tag))) return undefined
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  if (!tagMatches(secret, PURPOSE, `recipient:${hex}`, tag)) return undefined
+  return uuidFromHex(hex)
 }
 
 /** `unsubscribe+<token>@<domain>`: the mailto form, received by the inbound listener. */
