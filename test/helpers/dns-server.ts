@@ -22,6 +22,21 @@ export interface ZoneEntry {
 
 export type Zone = Record<string, ZoneEntry>
 
+/** The zone that publishes DNS records as the domains API lists them (TXT and MX). */
+export function zoneFor(records: Array<{ type: string; name: string; value: string }>): Zone {
+  const zone: Zone = {}
+  for (const r of records) {
+    zone[r.name] ??= {}
+    const entry = zone[r.name] as ZoneEntry
+    if (r.type === 'TXT') entry.TXT = [...(entry.TXT ?? []), r.value]
+    if (r.type === 'MX') {
+      const [priority, exchange] = r.value.split(' ')
+      entry.MX = [...(entry.MX ?? []), { priority: Number(priority), exchange: exchange as string }]
+    }
+  }
+  return zone
+}
+
 const TYPES: Record<number, keyof ZoneEntry> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT', 5: 'CNAME', 12: 'PTR' }
 
 export async function startDnsServer(initial: Zone = {}) {

@@ -10,7 +10,7 @@ import { uuidv7 } from '../../src/lib/uuid.js'
 import { DKIM_BOX_PURPOSE, sealedKeyAad } from '../../src/modules/domains/dkim.keys.js'
 import { signMessage } from '../../src/modules/domains/dkim.sign.js'
 import { MAX_DOMAINS_PER_ACCOUNT } from '../../src/modules/domains/domain.service.js'
-import { startDnsServer, type Zone } from '../helpers/dns-server.js'
+import { startDnsServer, zoneFor } from '../helpers/dns-server.js'
 import { waitFor } from '../helpers/env.js'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
 import { sealV1 } from '../helpers/legacy-seal.js'
@@ -59,21 +59,6 @@ async function withDb<T>(h: Harness, fn: (db: pg.Client) => Promise<T>): Promise
   } finally {
     await db.end()
   }
-}
-
-/** The zone that publishes these records exactly as the API lists them. */
-function zoneFor(records: DnsRecord[]): Zone {
-  const zone: Zone = {}
-  for (const r of records) {
-    zone[r.name] ??= {}
-    const entry = zone[r.name] as NonNullable<Zone[string]>
-    if (r.type === 'TXT') entry.TXT = [...(entry.TXT ?? []), r.value]
-    if (r.type === 'MX') {
-      const [priority, exchange] = r.value.split(' ')
-      entry.MX = [...(entry.MX ?? []), { priority: Number(priority), exchange: exchange as string }]
-    }
-  }
-  return zone
 }
 
 const statuses = (d: Domain) => d.records.map((r) => `${r.purpose}/${r.type}:${r.status}`)

@@ -6,25 +6,9 @@ import { simpleParser } from 'mailparser'
 import nodemailer from 'nodemailer'
 import { startInbound } from '../../src/smtp/inbound.server.js'
 import { loadSmtpTls } from '../../src/smtp/tls.js'
-import { startDnsServer, type Zone } from '../helpers/dns-server.js'
+import { startDnsServer, zoneFor } from '../helpers/dns-server.js'
 import { basicEmail, type Harness, startHarness, TERMINAL } from '../helpers/harness.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
-
-type DnsRecord = { type: string; name: string; value: string }
-
-function zoneFor(records: DnsRecord[]): Zone {
-  const zone: Zone = {}
-  for (const r of records) {
-    zone[r.name] ??= {}
-    const entry = zone[r.name] as NonNullable<Zone[string]>
-    if (r.type === 'TXT') entry.TXT = [...(entry.TXT ?? []), r.value]
-    if (r.type === 'MX') {
-      const [priority, exchange] = r.value.split(' ')
-      entry.MX = [...(entry.MX ?? []), { priority: Number(priority), exchange: exchange as string }]
-    }
-  }
-  return zone
-}
 
 /**
  * One-click unsubscribe by construction (RFC 8058): broadcast mail from a verified domain reaches
