@@ -41,6 +41,8 @@ const BACKLOG_CACHE_MS = 250
  */
 const REDIS_CALL_TIMEOUT_MS = 2_000
 const USABLE = new Set(['ready', 'connect', 'connecting'])
+/** Job keys looked up per pipelined round trip by the sweeper's re-dispatch. */
+const EXISTS_CHUNK = 1_000
 
 /**
  * The producer side: adds delivery jobs to their stream's queue in pipelined bulk adds, and
@@ -105,6 +107,23 @@ export function createDeliveryDispatcher(deps: {
   return {
     async dispatch(jobs) {
       await Promise.all(jobs.map((job) => adder.push(job)))
+    },
+    async redispatch(jobs) {
+      if (!USABLE.has(deps.redis.status)) throw new Error(`Redis is not connected (${deps.redis.status})`)
+      const missing: DeliveryJob[] = []
+      for (let i = 0; i < jobs.length; i += EXISTS_CHUNK) {
+        const chunk = jobs.slice(i, i + EXISTS_CHUNK)
+        const pipeline = deps.redis.pipeline()
+        for (const job of chunk) pipeline.exists(queueOf(job.stream).toKey(deliveryJobId(job.deliveryId, job.attempt)))
+        const found = await withTimeout(pipeline.exec(), REDIS_CALL_TIMEOUT_MS, 'looking for delivery jobs')
+        // An unanswered check counts as missing: re-adding an existing job id is a no-op.
+        chunk.forEach((job, k) => {
+          const [err, n] = found?.[k] ?? [null, 0]
+          if (err || n !== 1) missing.push(job)
+        })
+      }
+      await Promise.all(missing.map((job) => adder.push(job)))
+      return missing.length
     },
     async backlog() {
       // Refreshed at most a few times a second per process, in the background: a request never

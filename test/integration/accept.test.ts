@@ -289,6 +289,7 @@ describe('accept: a commit still in progress when the client gives up', () => {
           dispatched.push(...jobs.map((j) => j.deliveryId))
         },
         backlog: async () => 0,
+        redispatch: async () => 0,
       },
       logger: createLogger('silent'),
       limits: { maxRecipients: 50, maxMessageBytes: 1_000_000, maxDeliveryAgeMs: 3_600_000 },

@@ -23,6 +23,10 @@ describe('campaigns and stream lanes', () => {
         if (!started.has(address)) started.set(address, Date.now())
         return undefined
       },
+      // The backlog's mail is answered as a distant provider answers (tens of ms after the dot), so
+      // the broadcast lane is busy on every connection without the loopback turning it into a CPU hog
+      // that would measure the test machine rather than the lanes.
+      data: (message) => (/^b\d+-/.test(message.to[0] ?? '') ? { kind: 'stall', ms: 40 } : { kind: 'accept' }),
     })
     h = await startHarness({ env: { SMTP_RELAY_URL: sink.url, SWEEP_INTERVAL: '1s', STREAMS: 'broadcast concurrency=10 pool=5' } })
     db = new pg.Client({ connectionString: h.config.databaseUrl })
@@ -159,7 +163,7 @@ describe('campaigns and stream lanes', () => {
     assert.equal(gaps[1], 1_000)
   })
 
-  it('a transactional send during a 50,000-message broadcast backlog is delivered with p99 < 2 s', async () => {
+  it('a transactional send during a 50,000-message broadcast backlog is delivered with p99 < 2 s', async (t) => {
     for (let b = 0; b < 50; b++) await broadcast(undefined, `b${b}-`, 1000)
     // 100 sends, one every 50 ms, each timed from its send to the start of its transaction at the sink.
     const sentAt = new Map<string, number>()
@@ -182,6 +186,7 @@ describe('campaigns and stream lanes', () => {
     assert.ok(Number(rows[0]?.n) > 5_000, `the broadcast backlog was still deep (${rows[0]?.n} waiting)`)
     latencies.sort((a, b) => a - b)
     const p99 = latencies[Math.ceil(0.99 * latencies.length) - 1] as number
+    t.diagnostic(`transactional p50 ${latencies[49]} ms, p99 ${p99} ms; broadcast still waiting: ${rows[0]?.n}`)
     assert.ok(p99 < 2_000, `transactional p99 ${p99} ms; all: ${latencies.join(', ')} ms`)
   })
 })

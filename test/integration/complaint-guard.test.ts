@@ -63,7 +63,7 @@ describe('the complaint-rate guard', () => {
         const data = (await h.request('GET', '/v1/streams')).body.data
         return data.find((s: { name: string; paused: boolean }) => s.name === 'broadcast' && s.paused) ? data : undefined
       },
-      5_000,
+      15_000,
     )
     const broadcast = streams.find((s: { name: string }) => s.name === 'broadcast')
     assert.match(broadcast.paused_reason, /complaint rate 25 % over 24 h passed 20 % \(1 complaints, 4 delivered\)/)

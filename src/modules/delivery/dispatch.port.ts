@@ -21,6 +21,13 @@ export interface DeliveryJob {
 
 export interface Dispatcher {
   dispatch(jobs: DeliveryJob[]): Promise<void>
+  /**
+   * Dispatches those of `jobs` whose job is not in its lane already: the sweeper's re-dispatch.
+   * A deep backlog's waiting jobs are all "due" to the database, and re-adding each (a no-op,
+   * but a script call apiece) would hold Redis for the length of the backlog at every sweep.
+   * Returns how many were missing and dispatched.
+   */
+  redispatch(jobs: DeliveryJob[]): Promise<number>
   /** Deliveries waiting to start, for admission control. */
   backlog(): Promise<number>
   /**

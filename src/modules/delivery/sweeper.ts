@@ -15,8 +15,8 @@ export interface SweepStats {
 /**
  * The sweeper makes Redis rebuildable (C2) and keeps C3 and C7: it expires what outlived
  * MAX_DELIVERY_AGE, promotes due scheduled recipients, and re-dispatches every due recipient whose
- * job may be missing, including those whose worker died mid-send (re-adding an existing job id is
- * a no-op, so this is always safe). One process at a time sweeps, under a Postgres advisory lock;
+ * job is missing from its lane, including those whose worker died mid-send (only missing jobs are
+ * added: a deep backlog's waiting jobs are looked up by key, not re-added one by one). One process at a time sweeps, under a Postgres advisory lock;
  * the lock covers only database work, so a slow or absent Redis never holds up sweeping.
  */
 export function createSweeper(deps: {
@@ -75,7 +75,7 @@ export function createSweeper(deps: {
       } finally {
         await unlock()
       }
-      if (due.length > 0) await dispatcher.dispatch(due)
+      const redispatched = due.length > 0 ? await dispatcher.redispatch(due) : 0
       // Old reports and webhook logs go in small batches, after the sweep's own work and apart
       // from it: a slow delete must never hold up re-dispatching or the takeover of lapsed leases.
       if (deps.logRetentionMs) {
@@ -83,8 +83,8 @@ export function createSweeper(deps: {
           .deleteOldLogs(deps.logRetentionMs, 1_000)
           .catch((err: unknown) => logger.warn({ err: String(err) }, 'could not delete old reports and webhook logs'))
       }
-      if (expired + due.length > 0) logger.info({ expired, promoted, redispatched: due.length }, 'sweep')
-      return { ran: true, expired, promoted, redispatched: due.length }
+      if (expired + redispatched > 0) logger.info({ expired, promoted, redispatched }, 'sweep')
+      return { ran: true, expired, promoted, redispatched }
     },
   }
 }
