@@ -29,6 +29,8 @@ import { createEventService } from './modules/events/event.service.js'
 import { createFeedbackRepository } from './modules/feedback/feedback.repository.js'
 import { createFeedbackService } from './modules/feedback/feedback.service.js'
 import { returnPath } from './modules/feedback/verp.js'
+import { createStatsRepository } from './modules/stats/stats.repository.js'
+import { createStatsService } from './modules/stats/stats.service.js'
 import { createStreamRepository } from './modules/streams/stream.repository.js'
 import { createStreamService } from './modules/streams/stream.service.js'
 import { streamsOf } from './modules/streams/streams.js'
@@ -105,6 +107,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const destinations = createDestinationsView({ shaping, limiter: createDestinationLimiter(requestRedis, config.bullmqPrefix) })
   const events = createEventService({ repository: createEventRepository(db) })
   const suppressions = createSuppressionService({ repository: createSuppressionRepository(db) })
+  const stats = createStatsService({ repository: createStatsRepository(db), logger: logger.child({ component: 'stats' }) })
   const unsubscribe = createUnsubscribeService({
     repository: createUnsubscribeRepository(db),
     secret: config.secret,
@@ -184,6 +187,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
       destinations,
       events,
       feedback,
+      stats,
       suppressions,
       templates,
       streams: streamService,

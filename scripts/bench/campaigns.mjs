@@ -2,7 +2,10 @@
 // count and time; loopback only.
 //   (k1) POST /v1/emails/batch: BENCH_BATCHES batches of 1,000 broadcast messages (defaults
 //        merged under items that carry only their recipient and bench headers), BENCH_BATCH_CONNS
-//        requests in flight; msgs/s accepted = items answered in `data` / wall time.
+//        requests in flight; msgs/s accepted = items answered in `data` / wall time. Measured
+//        twice, half the batches each: (k1a) the API tier's own rate, with the worker stopped
+//        (SIGSTOP: its jobs wait in Redis, as they do while workers run on other machines), and
+//        (k1b) with the worker resumed and draining the broadcast lane on the same two cores.
 //   (k2) right after, while the broadcast lane works through (k1)'s backlog: BENCH_TX_COUNT
 //        transactional sends at BENCH_TX_RATE/s, each timed from its send to its arrival at the
 //        sink (X-Bench-Sent-At); p50/p99, and the broadcast backlog (accepted, not yet arrived)
@@ -52,16 +55,26 @@ function post(port, key, path, body, timeoutMs = 60_000) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-export async function campaignsPhase({ apiPort, key, sink, progress, bodyBytes }) {
+export async function campaignsPhase({ apiPort, key, sink, progress, bodyBytes, pauseDelivery, resumeDelivery }) {
   const text = 'x'.repeat(Math.max(1, bodyBytes ?? 1024))
   const out = { batches: C.batches, conns: C.conns, txRate: C.txRate, accepted: 0, refused: 0, failedRequests: 0 }
-  // (k1)
+  // (k1a) then (k1b)
   let next = 0
-  const t0 = performance.now()
-  const worker = async () => {
+  const half = Math.ceil(C.batches / 2)
+  const accept = async (upTo) => {
+    const accepted0 = out.accepted
+    const t0 = performance.now()
+    await Promise.all(Array.from({ length: C.conns }, () => worker(upTo)))
+    const ms = performance.now() - t0
+    return { accepted: out.accepted - accepted0, ms, msgsPerS: (out.accepted - accepted0) / (ms / 1000) }
+  }
+  const worker = async (upTo) => {
     for (;;) {
       const b = next++
-      if (b >= C.batches) return
+      if (b >= upTo) {
+        next = Math.min(next, upTo)
+        return
+      }
       const sentAt = Date.now()
       const res = await post(apiPort, key, '/v1/emails/batch', {
         defaults: { from: 'Bench <bench@example.com>', subject: 'bench batch', text, stream: 'broadcast' },
@@ -75,10 +88,18 @@ export async function campaignsPhase({ apiPort, key, sink, progress, bodyBytes }
       out.refused += res.json?.errors?.length ?? 0
     }
   }
-  await Promise.all(Array.from({ length: C.conns }, worker))
-  out.acceptMs = performance.now() - t0
-  out.msgsPerS = out.accepted / (out.acceptMs / 1000)
-  progress(`phase k1: ${out.accepted} broadcast messages in ${C.batches} batches, ${Math.round(out.msgsPerS)} msgs/s`)
+  pauseDelivery()
+  try {
+    out.apiTier = await accept(half)
+  } finally {
+    resumeDelivery()
+  }
+  out.shared = await accept(C.batches)
+  out.acceptMs = out.apiTier.ms + out.shared.ms
+  out.msgsPerS = out.apiTier.msgsPerS
+  progress(
+    `phase k1: ${out.accepted} broadcast messages in ${C.batches} batches; API tier alone ${Math.round(out.apiTier.msgsPerS)} msgs/s, with the worker draining beside it ${Math.round(out.shared.msgsPerS)} msgs/s`,
+  )
 
   // (k2)
   // A batch that timed out after committing is not counted as accepted: never below zero.

@@ -23,6 +23,7 @@ export function buildApp(container: Container, options: Pick<HttpDeps, 'requestT
     campaigns: services.campaigns,
     templates: services.templates,
     streams: services.streams,
+    stats: services.stats,
     checkReady: container.checkReady,
     ...options,
   })

@@ -1,9 +1,12 @@
 import type { Container } from '../container.js'
+import { startStatsRollup } from '../modules/stats/stats.rollup.js'
 import { startDeliveryWorker } from '../queue/delivery.worker.js'
 import { startHousekeeping } from '../queue/housekeeping.js'
 import type { Stop } from './lifecycle.js'
 
 const REDIS_GRACE_MS = 3_000
+/** How often the statistics rollup looks for new events: stats lag the events by about this. */
+const STATS_ROLLUP_INTERVAL_MS = 1_000
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
 /**
@@ -27,6 +30,7 @@ export async function startWorker(container: Container): Promise<Stop> {
     )
   }
   const housekeeping = startHousekeeping(parts.sweeper, config.sweepIntervalMs, logger.child({ component: 'housekeeping' }))
+  const rollup = startStatsRollup(container.services.stats, STATS_ROLLUP_INTERVAL_MS, logger.child({ component: 'stats' }))
   // A first sweep right away: picks up whatever was left while no worker ran.
   void parts.sweeper.sweep().catch((err) => logger.warn({ err: String(err) }, 'initial sweep failed'))
   logger.info(
@@ -37,7 +41,7 @@ export async function startWorker(container: Container): Promise<Stop> {
     // Deliveries start stopping at once; a sweep in progress (slow on a stalled database) must
     // not hold that up.
     const delivering = parts.service.stop(config.shutdownTimeoutMs)
-    const sweeping = housekeeping.stop()
+    const sweeping = Promise.all([housekeeping.stop(), rollup.stop()])
     // Once every attempt has ended, BullMQ gets a moment to hand its jobs back; with Redis away it
     // never could, and the jobs are rebuilt by the sweeper anyway.
     await Promise.all([worker.close(delivering.then(() => sleep(REDIS_GRACE_MS))), delivering, sweeping])

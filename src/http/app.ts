@@ -13,6 +13,7 @@ import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
 import type { DomainService } from '../modules/domains/domain.service.js'
 import type { EmailService } from '../modules/emails/email.service.js'
 import type { EventService } from '../modules/events/event.service.js'
+import type { StatsService } from '../modules/stats/stats.service.js'
 import type { StreamService } from '../modules/streams/stream.service.js'
 import type { SuppressionService } from '../modules/suppressions/suppression.service.js'
 import type { TemplateService } from '../modules/templates/template.service.js'
@@ -32,6 +33,7 @@ import { domainRoutes } from './routes/domains.routes.js'
 import { emailRoutes } from './routes/emails.routes.js'
 import { eventRoutes } from './routes/events.routes.js'
 import { type HealthOptions, healthRoutes } from './routes/health.routes.js'
+import { statsRoutes } from './routes/stats.routes.js'
 import { streamRoutes } from './routes/streams.routes.js'
 import { suppressionRoutes } from './routes/suppressions.routes.js'
 import { templateRoutes } from './routes/templates.routes.js'
@@ -57,6 +59,7 @@ export interface HttpDeps {
   campaigns: CampaignService
   templates: TemplateService
   streams: StreamService
+  stats: StatsService
   checkReady: HealthOptions['checkReady']
   /** The longest one request may take to arrive (REQUEST_TIMEOUT_MS unless a test shortens it). */
   requestTimeoutMs?: number
@@ -131,6 +134,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       await v1.register(campaignRoutes, { campaigns: deps.campaigns })
       await v1.register(templateRoutes, { templates: deps.templates })
       await v1.register(streamRoutes, { streams: deps.streams })
+      await v1.register(statsRoutes, { stats: deps.stats })
     },
     { prefix: '/v1' },
   )
