@@ -1,82 +1,15 @@
 import { hostname } from 'node:os'
-import { parseDuration, parseDurationList } from './lib/duration.js'
+import { OPERATIONS_KEYS } from './config.keys.ops.js'
+import { bool, dev, duration, durationList, type HikyakuEnv, int, type KeySpec, list, oneOf, str, url } from './config.parse.js'
+import { parseDurationList } from './lib/duration.js'
+
+export type { HikyakuEnv, KeySpec }
 
 /**
  * Every configuration variable: how to parse it, what a valid value looks like, its default
  * (possibly per HIKYAKU_ENV) and what it is for. Read by config.ts, the only reader of the
  * environment, and listed by `hikyaku config`.
  */
-export type HikyakuEnv = 'development' | 'production'
-
-export interface KeySpec<T> {
-  description: string
-  parse: (raw: string) => T | undefined
-  /** What a valid value looks like, for the error message. */
-  expect: string
-  /** Never echo the value in an error, only its length. */
-  secret?: boolean
-  default?: T | ((env: HikyakuEnv) => T | undefined)
-}
-
-const int =
-  (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  (raw: string) => {
-    const n = Number(raw)
-    return Number.isInteger(n) && n >= min && n <= max ? n : undefined
-  }
-const str = (raw: string) => (raw.trim() === '' ? undefined : raw.trim())
-/**
- * A duration between `min` and `max`, written with units (`30s`). Zero is never valid: a zero
- * lease, sweep interval or timeout means a busy loop, instant takeovers or instant failures. The
- * usual maximum, 24d, stays under the longest delay a Node.js timer holds (2^31-1 ms, about 24.8
- * days); a longer one would fire at once.
- */
-const within = (min: string, max: string) => {
-  const [lo, hi] = [parseDuration(min) as number, parseDuration(max) as number]
-  return (ms: number | undefined) => ms !== undefined && ms >= lo && ms <= hi
-}
-const duration = (min: string, like: string, max = '24d') => {
-  const ok = within(min, max)
-  return {
-    parse: (raw: string) => {
-      const ms = parseDuration(raw)
-      return ok(ms) ? ms : undefined
-    },
-    expect: `a duration from ${min} to ${max}, like ${like}`,
-  }
-}
-/** A comma-separated list of durations, each between `min` and `max`. */
-const durationList = (min: string, like: string, max = '24d') => {
-  const ok = within(min, max)
-  return {
-    parse: (raw: string) => {
-      const items = parseDurationList(raw)
-      return items?.every(ok) ? items : undefined
-    },
-    expect: `durations from ${min} to ${max} each, like ${like}`,
-  }
-}
-const bool = (raw: string) =>
-  ['true', '1', 'yes'].includes(raw.toLowerCase()) ? true : ['false', '0', 'no'].includes(raw.toLowerCase()) ? false : undefined
-const list = (raw: string) =>
-  raw
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean)
-const oneOf =
-  <T extends string>(...values: T[]) =>
-  (raw: string) =>
-    values.includes(raw as T) ? (raw as T) : undefined
-const url =
-  (...protocols: string[]) =>
-  (raw: string) => {
-    try {
-      return protocols.includes(new URL(raw).protocol) ? raw : undefined
-    } catch {
-      return undefined
-    }
-  }
-
 /**
  * What a production HIKYAKU_SECRET must look like: about 32 random bytes. Hex carries 4 bits a
  * character, so it needs 64 digits; anything else needs 32 characters. A floor on different
@@ -92,11 +25,6 @@ export function isStrongSecret(secret: string): boolean {
 }
 export const SECRET_RULE =
   'at least 32 random bytes: 64 or more hex digits (10 or more different), or 32 or more characters with 16 or more different ones; generate one with `openssl rand -base64 32`'
-
-const dev =
-  <T>(devValue: T, prodValue?: T) =>
-  (env: HikyakuEnv) =>
-    env === 'development' ? devValue : prodValue
 
 export const CONFIG_KEYS = {
   HIKYAKU_VAR_DIR: { description: 'Runtime data directory (dev secret, keys, inbox)', parse: str, expect: 'a path', default: 'var' },
@@ -397,4 +325,5 @@ export const CONFIG_KEYS = {
     parse: str,
     expect: 'a file path',
   },
+  ...OPERATIONS_KEYS,
 } satisfies Record<string, KeySpec<unknown>>

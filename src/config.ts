@@ -84,6 +84,13 @@ export interface Config {
   shapingFile: string | undefined
   /** SHAPING_CONFIG's content, parsed as JSON (checked by the delivery module). */
   shaping: unknown
+  metricsHost: string
+  /** Unset: the process kind's own default port (see METRICS_PORT). */
+  metricsPort: number | undefined
+  metricsToken: string | undefined
+  operatorToken: string | undefined
+  dashboardSessionTtlMs: number
+  dashboardIdleTimeoutMs: number
 }
 
 type Env = Record<string, string | undefined>
@@ -204,6 +211,12 @@ export function loadConfig(env: Env = process.env): Config {
     bounceMxHost: read('BOUNCE_MX_HOST') as string | undefined,
     shapingFile: read('SHAPING_CONFIG') as string | undefined,
     shaping: undefined as unknown,
+    metricsHost: read('METRICS_HOST') as string,
+    metricsPort: read('METRICS_PORT') as number | undefined,
+    metricsToken: read('METRICS_TOKEN') as string | undefined,
+    operatorToken: read('OPERATOR_TOKEN') as string | undefined,
+    dashboardSessionTtlMs: read('DASHBOARD_SESSION_TTL') as number,
+    dashboardIdleTimeoutMs: read('DASHBOARD_IDLE_TIMEOUT') as number,
   } satisfies Config
 
   problems.push(...crossCheck(config, env))
@@ -244,6 +257,18 @@ function crossCheck(config: Config, env: Env): string[] {
         'so that a transaction has time for its commands and its message before the wait for the final reply: raise ' +
         'SMTP_TRANSACTION_TIMEOUT or lower the others',
     )
+  }
+  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.metricsHost) || config.metricsHost?.startsWith('127.')
+  if (config.metricsHost !== undefined && !loopback && !config.metricsToken) {
+    problems.push(
+      `METRICS_HOST is ${config.metricsHost}, off loopback, without METRICS_TOKEN: anyone who reaches it would read the metrics; set METRICS_TOKEN or keep it on 127.0.0.1`,
+    )
+  }
+  for (const key of ['METRICS_TOKEN', 'OPERATOR_TOKEN'] as const) {
+    const token = key === 'METRICS_TOKEN' ? config.metricsToken : config.operatorToken
+    if (token !== undefined && !isStrongSecret(token)) {
+      problems.push(`${key} is too weak (${[...token].length} characters, ${new Set(token).size} different): use ${SECRET_RULE}`)
+    }
   }
   if (config.env === 'production' && config.secret !== '' && !isStrongSecret(config.secret)) {
     problems.push(
