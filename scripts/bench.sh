@@ -89,8 +89,12 @@
 #       afterwards every recipient whose DSN got a 250 must be `bounced`. It runs after every phase
 #       that mails example.net through the app: the hard bounces suppress those addresses. A failure
 #       of (i) is reported as a problem and (c) still runs. Also: tables scanned sequentially meanwhile.
+#   (k) campaigns (scripts/bench/campaigns.mjs): batch accept, by the API tier alone (worker stopped)
+#       and beside a draining worker, then transactional latency under the broadcast backlog.
+#   (p) dashboard page loads (scripts/bench/dashboard.mjs): a database of its own with
+#       BENCH_DASH_EMAILS emails (SQL-loaded), an api on it, each page timed BENCH_DASH_SAMPLES times.
 #   (c) baseline: nodemailer's pooled transport straight to the same sink (API and worker stopped).
-# Order: smoke test, (a), (s), (b), (b2), (m), (o), (w), (bw), (d), (x), (i), (c). Messages are
+# Order: smoke test, (a), (s), (b), (b2), (m), (k), (o), (w), (bw), (d), (x), (i), (p), (c). Messages are
 # tagged `X-Bench-Id: <phase letter>.<seq>` (smoke test: smoke.0, (x)'s: xsmoke.0; (bw)'s: ow.<seq>;
 # warm-ups count with their phase, except (c)'s, tagged cw, and (x)'s, tagged xw), which is how the
 # sink counts arrivals per phase.
@@ -175,6 +179,10 @@
 #   BENCH_INBOUND_INFLIGHT=50       (i) DSNs in flight
 #   BENCH_INBOUND_TARGETS=30000     (i) sent deliveries read from the database to answer (used again if they run out)
 #   BENCH_INBOUND_NO_TLS=1          (i) do not use the STARTTLS the inbound listener offers
+#   BENCH_DASH_EMAILS=1000000       (p) emails in its database
+#   BENCH_DASH_ACCOUNT_EMAILS=10000 (p) of them, the signed-in account's
+#   BENCH_DASH_SAMPLES=30           (p) timed loads of each page (after 3 warm-ups)
+#   BENCH_SKIP_CAMPAIGNS=1 / BENCH_SKIP_DASHBOARD=1  skip (k) / (p)
 #   BENCH_SKIP_ACCEPT=1 / BENCH_SKIP_SMTP=1 / BENCH_SKIP_LATENCY=1 / BENCH_SKIP_OVERLOAD=1 /
 #   BENCH_SKIP_MX=1 / BENCH_SKIP_WEBHOOKS=1 / BENCH_SKIP_INBOUND=1 / BENCH_SKIP_BASELINE=1
 #                                   skip a phase (BENCH_SKIP_OVERLOAD skips (o) as well; BENCH_SKIP_SMTP

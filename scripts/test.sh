@@ -10,6 +10,8 @@ export TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgresql://hikyaku:hikyaku@127.0
 started=$(mktemp)
 trap 'bash scripts/stop-services.sh "$started"' EXIT
 bash scripts/ensure-services.sh --record "$started" hikyaku_test
+CHROMIUM_PATH=$(bash scripts/ensure-chromium.sh)
+export CHROMIUM_PATH
 
 echo '== format, lint, types'
 npx biome check .

@@ -146,6 +146,68 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'accounts list',
+    args: '[--search TEXT] [--limit N] [--json]',
+    summary: 'list accounts, newest first',
+    details: [
+      'Options:',
+      '  --search TEXT   only accounts whose name holds TEXT, in any case',
+      '  --limit N       at most N accounts (default 1000, at most 10000)',
+      '  --json          one JSON array, each account as the operator API shows it (quotas, suspension)',
+      'Without --json: a line per account: id, active or suspended, creation date, name.',
+    ].join('\n'),
+    parse: (args, fail) => {
+      const spec = {
+        search: { type: 'string' },
+        limit: { type: 'string', default: '1000' },
+        json: { type: 'boolean', default: false },
+      } as const
+      const { values, positionals } = options(args, spec, fail)
+      if (positionals.length > 0) throw fail(`unexpected argument "${positionals[0]}"`)
+      const { search, limit, json } = values as { search?: string; limit: string; json: boolean }
+      if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 10_000)
+        throw fail(`--limit must be a number from 1 to 10000 (got "${limit}")`)
+      if (search !== undefined && (search.trim() === '' || search.length > 200)) throw fail('--search must be 1 to 200 characters')
+      return () =>
+        oneShot(async (container) =>
+          (await import('./entrypoints/admin.js')).listAccounts(container, { search, limit: Number(limit), json }),
+        )
+    },
+  },
+  {
+    name: 'accounts suspend',
+    args: '--account ID --reason TEXT',
+    summary: 'suspend an account: its API keys are refused and its queued mail is held',
+    details: [
+      'Its keys get 403 account_suspended over HTTP (535 over SMTP) from their next request; mail it',
+      'queued is not sent until "hikyaku accounts unsuspend", and still expires at MAX_DELIVERY_AGE.',
+      'The reason (one line, at most 500 characters) is for operators; the account is not shown it.',
+      'Suspending again keeps the first time and takes the new reason. Prints the account as JSON.',
+    ].join('\n'),
+    parse: (args, fail) => {
+      const spec = { account: { type: 'string' }, reason: { type: 'string' } } as const
+      const { values, positionals } = options(args, spec, fail)
+      if (positionals.length > 0) throw fail(`unexpected argument "${positionals[0]}"`)
+      const { account, reason } = values as { account?: string; reason?: string }
+      if (!account || !isUuid(account)) throw fail('--account must be an account id (a UUID)')
+      if (!reason?.trim()) throw fail('--reason is required')
+      return () => oneShot(async (container) => (await import('./entrypoints/admin.js')).suspendAccount(container, account, reason))
+    },
+  },
+  {
+    name: 'accounts unsuspend',
+    args: '--account ID',
+    summary: 'lift a suspension: the keys work again and held mail goes out',
+    details: 'Held mail is picked up by the next sweeps (SWEEP_INTERVAL). Prints the account as JSON.',
+    parse: (args, fail) => {
+      const { values, positionals } = options(args, { account: { type: 'string' } }, fail)
+      if (positionals.length > 0) throw fail(`unexpected argument "${positionals[0]}"`)
+      const { account } = values as { account?: string }
+      if (!account || !isUuid(account)) throw fail('--account must be an account id (a UUID)')
+      return () => oneShot(async (container) => (await import('./entrypoints/admin.js')).unsuspendAccount(container, account))
+    },
+  },
+  {
     name: 'keys create',
     args: '--account ID [--scope full|send] [--name NAME]',
     summary: 'create an API key; prints it',
@@ -344,6 +406,8 @@ async function serve(roles: Role[]): Promise<undefined> {
     await container.close().catch(() => {})
     throw err
   }
+  // One metrics and health listener per process, whatever roles it runs; it never stops the process.
+  stops.push((await (await import('./entrypoints/metrics.js')).startMetrics(container, roles)).stop)
   // Every role stops at once, each bounded by SHUTDOWN_TIMEOUT (the listeners give open sessions
   // and requests that long, the worker its deliveries in flight), so that `all` takes no longer
   // than one role alone; one after another, the worker's drain would start only once SMTP and
@@ -391,6 +455,8 @@ main(process.argv.slice(2)).then(
       return
     }
     if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`)
+    // The application's own errors (an unknown account, a bad value) say what is wrong: no stack trace.
+    else if (err instanceof Error && err.name === 'AppError') process.stderr.write(`hikyaku: ${err.message}\n`)
     else process.stderr.write(`hikyaku: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
     process.exitCode = 1
   },

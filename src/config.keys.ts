@@ -67,12 +67,12 @@ export const CONFIG_KEYS = {
     default: 'relay',
   },
   SMTP_RELAY_URL: {
-    description: 'Upstream relay: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465; ?tls=opportunistic|require|verify',
+    description: 'Upstream relay: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465; ?tls=none|opportunistic|require|verify',
     parse: url('smtp:', 'smtps:'),
     expect: 'smtp://user:pass@host:587',
   },
   WORKER_CONCURRENCY: {
-    description: 'Deliveries in progress per worker process',
+    description: 'Deliveries in progress per worker process and stream (a stream may set its own in STREAMS)',
     parse: int(1, 1000),
     expect: 'an integer 1-1000',
     default: 50,
@@ -102,7 +102,7 @@ export const CONFIG_KEYS = {
     default: 1000,
   },
   SMTP_POOL_SIZE: {
-    description: 'SMTP connections per worker process to the relay',
+    description: 'SMTP connections to the relay per worker process and stream (a stream may set its own in STREAMS)',
     parse: int(1, 200),
     expect: 'an integer 1-200',
     default: 10,

@@ -303,6 +303,6 @@ function devSecret(varDir: string): string {
 /** A value as it may appear in an error: the password of a URL is masked. */
 const withoutPassword = (raw: string): string => raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@')
 
-/** Every key with its description, for `hikyaku help` and the README. */
+/** Every key with its description, for `hikyaku help` (docs/configuration.md is generated from the table itself). */
 export const describeConfig = (): Array<{ key: string; description: string; expect: string }> =>
   Object.entries(CONFIG_KEYS).map(([key, spec]) => ({ key, description: spec.description, expect: spec.expect }))

@@ -8,6 +8,7 @@ import { createDeliveryRepository } from './modules/delivery/delivery.repository
 import { createDeliveryService } from './modules/delivery/delivery.service.js'
 import type { Dispatcher } from './modules/delivery/dispatch.port.js'
 import type { Signer } from './modules/delivery/message.prepare.js'
+import type { DeliveryMetrics } from './modules/delivery/metrics.port.js'
 import { createMxPlanner } from './modules/delivery/mx.plan.js'
 import { MxTransport } from './modules/delivery/mx.transport.js'
 import { createOutcomeRepository } from './modules/delivery/outcome.repository.js'
@@ -22,7 +23,7 @@ import { unsubscribeHeaders } from './modules/unsubscribe/unsubscribe.token.js'
 /** The parts only delivering processes (worker, all) build: transports, delivery service, sweeper. */
 export function createDeliveryParts(
   config: Config,
-  deps: { pool: Pool; redis: Redis; dispatcher: Dispatcher; logger: Logger; shaping: Shaping; signer?: Signer },
+  deps: { pool: Pool; redis: Redis; dispatcher: Dispatcher; logger: Logger; shaping: Shaping; signer?: Signer; metrics?: DeliveryMetrics },
 ) {
   const { pool, dispatcher, logger } = deps
   const target = parseRelayUrl(config.smtpRelayUrl)
@@ -73,6 +74,7 @@ export function createDeliveryParts(
       isBroadcast: streamsOf(config.streams).isBroadcast,
       headers: (recipientId, mailDomain) => unsubscribeHeaders(config.secret, recipientId, config.publicUrl, mailDomain),
     },
+    metrics: deps.metrics,
   })
   const sweeper = createSweeper({
     repository: createSweeperRepository(pool),
@@ -80,6 +82,7 @@ export function createDeliveryParts(
     logger: logger.child({ component: 'sweeper' }),
     graceMs: Math.max(1_000, config.sweepIntervalMs),
     logRetentionMs: config.logRetentionMs,
+    metrics: deps.metrics,
   })
   return {
     service,

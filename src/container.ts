@@ -4,6 +4,7 @@ import { createPool, createPrisma, type Pool, type PrismaClient } from './infra/
 import { createDestinationLimiter } from './infra/destination-limiter.js'
 import { createDns } from './infra/dns.js'
 import { createLogger, type Logger } from './infra/logger.js'
+import { createMetrics } from './infra/metrics.js'
 import { createQuotaCounter } from './infra/quota-counter.js'
 import { createProducerRedis, type Redis } from './infra/redis.js'
 import { checkWebhookUrl } from './infra/webhook-http.js'
@@ -14,6 +15,8 @@ import { createApiKeyRepository } from './modules/api-keys/api-key.repository.js
 import { createApiKeyService } from './modules/api-keys/api-key.service.js'
 import { createCampaignRepository } from './modules/campaigns/campaign.repository.js'
 import { createCampaignService } from './modules/campaigns/campaign.service.js'
+import { createSessionRepository } from './modules/dashboard/session.repository.js'
+import { createSessionService } from './modules/dashboard/session.service.js'
 import { createDestinationsView } from './modules/delivery/destinations.view.js'
 import { checkShapingFile, createShaping, type ShapingFile } from './modules/delivery/shaping.js'
 import { DKIM_BOX_PURPOSE } from './modules/domains/dkim.keys.js'
@@ -24,6 +27,7 @@ import type { SigningKey } from './modules/domains/domain.types.js'
 import { createBatchRepository } from './modules/emails/batch.repository.js'
 import { createEmailRepository } from './modules/emails/email.repository.js'
 import { createEmailService } from './modules/emails/email.service.js'
+import { createEmailSourceRepository } from './modules/emails/email.source.js'
 import { createEventRepository } from './modules/events/event.repository.js'
 import { createEventService } from './modules/events/event.service.js'
 import { createFeedbackRepository } from './modules/feedback/feedback.repository.js'
@@ -55,6 +59,8 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   if (shapingProblems.length > 0) throw new ConfigError(shapingProblems.map((p) => `SHAPING_CONFIG: ${p}`))
   const shaping = createShaping(config.deliveryMode, config.shaping as ShapingFile | undefined)
   const logger = options.logger ?? createLogger(config.logLevel)
+  // Counts from the start in every process; what a process shows is chosen when its metrics listener starts.
+  const metrics = createMetrics({ streams: config.streams.map((s) => s.name), logger: logger.child({ component: 'metrics' }) })
   const pool = createPool(config.databaseUrl, config.dbPoolSize, { statementTimeoutMs: config.dbStatementTimeoutMs })
   const prisma = createPrisma(pool)
   const redis = createProducerRedis(config.redisUrl, logger)
@@ -66,7 +72,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   // Services get repositories, never the pool or Prisma themselves.
   const db = { pool, prisma }
   const apiKeys = createApiKeyService({ repository: createApiKeyRepository(db), logger })
-  const accounts = createAccountService({ repository: createAccountRepository(db), apiKeys })
+  const accounts = createAccountService({ repository: createAccountRepository(db), apiKeys, streams })
   const domains = createDomainService({
     repository: createDomainRepository(db),
     dns: createDns({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs }),
@@ -108,6 +114,14 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   const events = createEventService({ repository: createEventRepository(db) })
   const suppressions = createSuppressionService({ repository: createSuppressionRepository(db) })
   const stats = createStatsService({ repository: createStatsRepository(db), logger: logger.child({ component: 'stats' }) })
+  const sessions = createSessionService({
+    repository: createSessionRepository(db),
+    apiKeys,
+    secret: config.secret,
+    ttlMs: config.dashboardSessionTtlMs,
+    idleMs: config.dashboardIdleTimeoutMs,
+  })
+  const emailSources = createEmailSourceRepository(db)
   const unsubscribe = createUnsubscribeService({
     repository: createUnsubscribeRepository(db),
     secret: config.secret,
@@ -124,6 +138,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     repository: createFeedbackRepository(db),
     secret: config.secret,
     logger: logger.child({ component: 'feedback' }),
+    onReport: metrics.inbound.report,
     // One report transaction at a time: reports arriving meanwhile share the next one. Measured
     // with ten sending connections, two at a time made smaller batches that waited on each
     // other's locks (the same address's suppression), and were slower.
@@ -152,7 +167,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     returnPath: (deliveryId: string, domain: string) => returnPath(config.secret, deliveryId, domain),
   }
   const deliveryParts = () => {
-    delivery ??= createDeliveryParts(config, { pool, redis: requestRedis, dispatcher, logger, shaping, signer })
+    delivery ??= createDeliveryParts(config, { pool, redis: requestRedis, dispatcher, logger, shaping, signer, metrics: metrics.delivery })
     return delivery
   }
 
@@ -173,6 +188,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   return {
     config,
     logger,
+    metrics,
     pool,
     prisma: prisma as PrismaClient,
     redis: redis as Redis,
@@ -188,6 +204,8 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
       events,
       feedback,
       stats,
+      sessions,
+      emailSources,
       suppressions,
       templates,
       streams: streamService,

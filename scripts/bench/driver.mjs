@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url'
 import pg from 'pg'
 import { campaignsPhase } from './campaigns.mjs'
 import { cleanupAll } from './cleanup.mjs'
+import { dashboardPhase, runHikyaku } from './dashboard.mjs'
 import { envFlag, envInt, envNumber, envSeconds, ipcClient, round, summarize } from './lib.mjs'
 import { measureRules } from './rules.mjs'
 
@@ -62,6 +63,7 @@ const C = {
   skipWebhooks: envFlag('BENCH_SKIP_WEBHOOKS'),
   skipInbound: envFlag('BENCH_SKIP_INBOUND'),
   skipCampaigns: envFlag('BENCH_SKIP_CAMPAIGNS'),
+  skipDashboard: envFlag('BENCH_SKIP_DASHBOARD'),
   webhookDrainMs: envSeconds('BENCH_WEBHOOK_DRAIN_SECONDS', 60),
   webhookVerifyEvery: envInt('BENCH_WEBHOOK_VERIFY_EVERY', 50, 1),
   webhookConcurrency: env.WEBHOOK_CONCURRENCY || '100',
@@ -191,6 +193,8 @@ function appEnv(extra = {}) {
     WEBHOOK_CONCURRENCY: C.webhookConcurrency,
     // Relay mode unless a phase says otherwise ((x) runs its own api and worker in MX mode).
     DELIVERY_MODE: 'relay',
+    // Several processes of a kind run at once: each takes a free port for its metrics listener.
+    METRICS_PORT: '0',
     ...extra,
   }
 }
@@ -1932,6 +1936,36 @@ async function main() {
     }
   }
 
+  // (p) dashboard page loads on a database of BENCH_DASH_EMAILS emails (its own api process).
+  if (!C.skipDashboard) {
+    try {
+      progress(`${elapsed()} phase p: dashboard page loads on a large database`)
+      R.p = await guard(
+        dashboardPhase({
+          adminUrl: C.adminUrl,
+          databaseUrl: C.dbUrl,
+          progress: (m) => progress(`${elapsed()} ${m}`),
+          hikyaku: runHikyaku(ROOT, appEnv()),
+          startApi: async (databaseUrl) => {
+            const port = await freePort()
+            startApp('api-p', 'api', port, R.sinkPort, { DATABASE_URL: databaseUrl, BULLMQ_PREFIX: `${C.prefix}-p` }, { critical: false })
+            const healthy = await waitFor(
+              async () => !!procs['api-p'].exit || (await httpGet(`http://127.0.0.1:${port}/healthz`)) === 200,
+              30_000,
+            )
+            if (!healthy || procs['api-p'].exit) throw new Error('the api of (p) did not start')
+            return { port, stop: () => stopProcess('api-p') }
+          },
+        }),
+      )
+    } catch (err) {
+      if (abort.signal.aborted) throw err
+      R.errors.push(`(p) failed: ${err instanceof Error ? err.message : String(err)}`)
+      progress(`(p) failed: ${err instanceof Error ? err.message : String(err)}`)
+      await stopProcess('api-p')
+    }
+  }
+
   // (c) baseline: nodemailer pooled transport straight to the same sink.
   if (!C.skipBaseline) {
     progress(`${elapsed()} phase c: nodemailer pool (10 connections) → sink, ${C.baselineN} messages, ${C.baselineInflight} in flight`)
@@ -2418,6 +2452,14 @@ function report() {
     )
     line(`    broadcast lane drained ${f(k.broadcastDeliverRate, ' msgs/s')}; ${k.missing} missing after ${f(k.drainMs / 1000, ' s')}`)
   }
+  if (R.p) {
+    line('')
+    line(
+      `(p) dashboard — ${R.p.emails} emails in the database (${R.p.accountEmails} of the signed-in account; loaded in ${f(R.p.loadMs / 1000, ' s')}), ${R.p.samples} loads of each page, one at a time, timed at the client (target < 300 ms):`,
+    )
+    for (const [page, t] of Object.entries(R.p.pages))
+      line(`    ${page}: p50 ${f(t.p50, ' ms')}, p90 ${f(t.p90, ' ms')}, max ${f(t.max, ' ms')}`)
+  }
   const ib = R.i
   const ibRate = ib ? ib.res.acceptRps : null
   const ibVsBaseline = ibRate !== null && c?.msgsPerS ? ibRate / c.msgsPerS : null
@@ -2666,6 +2708,12 @@ function report() {
     mx_dns_queries: x?.dns ? x.dns.queries : null,
     mx_deliver_only_msgs_per_s: round(xo?.rate),
     mx_vs_relay_deliver_only: ratio3(mxVsRelaySolo),
+    dashboard_emails_in_database: R.p?.emails ?? null,
+    dashboard_overview_p50_ms: round(R.p?.pages?.overview_7d?.p50),
+    dashboard_overview_p90_ms: round(R.p?.pages?.overview_7d?.p90),
+    dashboard_emails_list_p50_ms: round(R.p?.pages?.emails_first_page?.p50),
+    dashboard_emails_list_p90_ms: round(R.p?.pages?.emails_first_page?.p90),
+    dashboard_worst_page_p90_ms: R.p ? round(Math.max(...Object.values(R.p.pages).map((x) => x.p90 ?? 0))) : null,
     batch_accept_msgs_per_s: round(R.k?.msgsPerS),
     batch_accept_msgs_per_s_with_delivery_beside: round(R.k?.shared?.msgsPerS),
     batch_vs_single_accept: ratio3(R.k?.shared?.msgsPerS && R.a?.acceptRps ? R.k.shared.msgsPerS / R.a.acceptRps : null),

@@ -24,7 +24,10 @@ export function buildApp(container: Container, options: Pick<HttpDeps, 'requestT
     templates: services.templates,
     streams: services.streams,
     stats: services.stats,
+    sessions: services.sessions,
+    emailSources: services.emailSources,
     checkReady: container.checkReady,
+    requestMetrics: container.metrics.http,
     ...options,
   })
 }

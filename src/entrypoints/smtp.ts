@@ -12,6 +12,7 @@ export async function startSmtp(container: Container): Promise<SubmissionServer>
     emails: container.services.emails,
     tls: await loadSmtpTls(container.config),
     backlog: () => container.dispatcher.backlog(),
+    metrics: container.metrics.submission,
     rateLimit: createKeyRateLimit({
       redis: container.requestRedis,
       prefix: container.config.bullmqPrefix,

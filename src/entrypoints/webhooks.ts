@@ -18,6 +18,7 @@ export async function startWebhooks(container: Container): Promise<Stop> {
     ...container.webhookParts,
     poster: client,
     logger: logger.child({ component: 'webhooks' }),
+    onOutcome: container.metrics.webhooks.outcome,
     options: {
       concurrency: config.webhookConcurrency,
       timeoutMs: config.webhookTimeoutMs,

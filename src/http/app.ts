@@ -8,10 +8,12 @@ import { uuidv7 } from '../lib/uuid.js'
 import type { AccountService } from '../modules/accounts/account.service.js'
 import type { ApiKeyService } from '../modules/api-keys/api-key.service.js'
 import type { CampaignService } from '../modules/campaigns/campaign.service.js'
+import type { SessionService } from '../modules/dashboard/session.service.js'
 import type { DestinationsView } from '../modules/delivery/destinations.view.js'
 import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
 import type { DomainService } from '../modules/domains/domain.service.js'
 import type { EmailService } from '../modules/emails/email.service.js'
+import type { EmailSourceRepository } from '../modules/emails/email.source.js'
 import type { EventService } from '../modules/events/event.service.js'
 import type { StatsService } from '../modules/stats/stats.service.js'
 import type { StreamService } from '../modules/streams/stream.service.js'
@@ -19,11 +21,14 @@ import type { SuppressionService } from '../modules/suppressions/suppression.ser
 import type { TemplateService } from '../modules/templates/template.service.js'
 import type { UnsubscribeService } from '../modules/unsubscribe/unsubscribe.service.js'
 import type { WebhookService } from '../modules/webhooks/webhook.service.js'
+import { dashboardRoutes } from './dashboard/index.js'
 import { registerAdmission } from './plugins/admission.js'
 import { registerAuth } from './plugins/auth.js'
 import { registerBodyBudget } from './plugins/body-budget.js'
 import { registerErrorHandler } from './plugins/error-handler.js'
+import { type RequestMetrics, registerRequestMetrics } from './plugins/metrics.js'
 import { registerOpenApi } from './plugins/openapi.js'
+import { registerOperatorAuth } from './plugins/operator-auth.js'
 import { registerRateLimit } from './plugins/rate-limit.js'
 import { accountRoutes } from './routes/account.routes.js'
 import { apiKeyRoutes } from './routes/api-keys.routes.js'
@@ -33,6 +38,7 @@ import { domainRoutes } from './routes/domains.routes.js'
 import { emailRoutes } from './routes/emails.routes.js'
 import { eventRoutes } from './routes/events.routes.js'
 import { type HealthOptions, healthRoutes } from './routes/health.routes.js'
+import { operatorRoutes } from './routes/operator.routes.js'
 import { statsRoutes } from './routes/stats.routes.js'
 import { streamRoutes } from './routes/streams.routes.js'
 import { suppressionRoutes } from './routes/suppressions.routes.js'
@@ -43,7 +49,18 @@ import { ErrorResponseSchema } from './schemas/common.js'
 import { validatorCompiler } from './validation.js'
 
 export interface HttpDeps {
-  config: Pick<Config, 'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'admissionMaxBacklog' | 'bullmqPrefix' | 'httpBodyBudget'>
+  config: Pick<
+    Config,
+    | 'maxMessageBytes'
+    | 'rateLimitMax'
+    | 'rateLimitWindowMs'
+    | 'admissionMaxBacklog'
+    | 'bullmqPrefix'
+    | 'httpBodyBudget'
+    | 'publicUrl'
+    | 'dashboardIdleTimeoutMs'
+    | 'operatorToken'
+  >
   logger: Logger
   redis: Redis
   dispatcher: Dispatcher
@@ -60,9 +77,13 @@ export interface HttpDeps {
   templates: TemplateService
   streams: StreamService
   stats: StatsService
+  sessions: SessionService
+  emailSources: EmailSourceRepository
   checkReady: HealthOptions['checkReady']
   /** The longest one request may take to arrive (REQUEST_TIMEOUT_MS unless a test shortens it). */
   requestTimeoutMs?: number
+  /** Times every request (the process's metrics). */
+  requestMetrics?: RequestMetrics
 }
 
 /**
@@ -104,6 +125,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler)
   app.addSchema(ErrorResponseSchema)
   registerErrorHandler(app)
+  if (deps.requestMetrics) registerRequestMetrics(app, deps.requestMetrics)
   app.decorate('bodyBudget', createByteBudget(deps.config.httpBodyBudget))
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
@@ -111,6 +133,25 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await registerOpenApi(app)
   await app.register(healthRoutes, { checkReady: deps.checkReady })
   await app.register(unsubscribeRoutes, { unsubscribe: deps.unsubscribe })
+  await app.register(dashboardRoutes, {
+    prefix: '/dashboard',
+    ...deps,
+    sessions: deps.sessions,
+    sources: deps.emailSources,
+    backlog: () => deps.dispatcher.backlog(),
+    secureCookie: deps.config.publicUrl.startsWith('https:'),
+    publicOrigin: new URL(deps.config.publicUrl).origin,
+    idleMs: deps.config.dashboardIdleTimeoutMs,
+  })
+  // The operator API is a sibling of the v1 scope, not inside it: API keys are never checked
+  // there, and OPERATOR_TOKEN is never checked on the accounts' routes.
+  await app.register(
+    async (operator) => {
+      registerOperatorAuth(operator, { token: deps.config.operatorToken })
+      await operator.register(operatorRoutes, { accounts: deps.accounts })
+    },
+    { prefix: '/v1/operator' },
+  )
 
   await app.register(
     async (v1) => {

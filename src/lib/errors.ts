@@ -6,6 +6,7 @@ export const ERROR_CODES = [
   'validation_failed',
   'unauthorized',
   'forbidden',
+  'account_suspended',
   'not_found',
   'conflict',
   'idempotency_mismatch',

@@ -12,6 +12,7 @@ const REPLY_BY_CODE: Record<ErrorCode, [number, string]> = {
   validation_failed: [554, '5.6.0'],
   unauthorized: [535, '5.7.8'],
   forbidden: [550, '5.7.1'],
+  account_suspended: [550, '5.7.1'],
   not_found: [550, '5.1.0'],
   conflict: [451, '4.3.0'],
   idempotency_mismatch: [554, '5.7.0'],

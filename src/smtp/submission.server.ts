@@ -42,6 +42,18 @@ export interface SubmissionDeps {
   rateLimit: KeyRateLimit
   /** The longest one message's DATA may take to arrive; DATA_TIME_LIMIT_MS unless a test shortens it. */
   dataTimeLimitMs?: number
+  /** Counts answers and accept latency (the process's metrics). */
+  metrics?: SubmissionMetrics
+}
+
+/** What submission tells the process's metrics (src/infra/metrics.groups.ts); cheap, never throws. */
+export interface SubmissionMetrics {
+  /** The answer to a message (its reply code), and the seconds from its final dot to the answer when it was read whole. */
+  message(code: number, seconds?: number): void
+  /** A MAIL FROM refused (a bad sender, admission control, the rate limit, a revoked key): the reply code. */
+  refusedAtMail(code: number): void
+  /** A login refused for a wrong API key. */
+  authFailed(): void
 }
 
 export interface SubmissionServer {
@@ -120,6 +132,8 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
       deps.rateLimit.hit(login.principal.keyId),
     ])
     if ('err' in key) {
+      // Suspended since this session logged in: every message is refused until the operator lifts it.
+      if (key.err instanceof AppError && key.err.code === 'account_suspended') return smtpError(550, '5.7.1', key.err.message)
       if (!(key.err instanceof AppError && key.err.code === 'unauthorized')) {
         logger.warn({ err: key.err }, 'SMTP session key could not be checked again')
         return smtpError(451, '4.3.0', 'Cannot check your API key right now; try again later')
@@ -175,6 +189,7 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
         (err: unknown) => {
           if (err instanceof AppError && err.code === 'unauthorized') {
             const delay = throttle.fail(ip)
+            deps.metrics?.authFailed()
             // Never the user name itself: a client that swaps the fields puts its API key there.
             const hint = { usernameIsKey: looksLikeKey(auth.username), passwordIsKey: looksLikeKey(auth.password) }
             logger.warn({ ip, method: auth.method, ...hint, blocked: throttle.isBlocked(ip) }, 'SMTP login failed')
@@ -182,6 +197,10 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
               () => callback(smtpError(535, '5.7.8', 'Authentication credentials invalid: the password must be an API key')),
               delay,
             )
+          } else if (err instanceof AppError && err.code === 'account_suspended') {
+            // The key is right, so no failure is counted against the address; the refusal is permanent.
+            logger.info({ ip, method: auth.method }, 'SMTP login refused: account suspended')
+            callback(smtpError(535, '5.7.8', `Authentication refused. ${err.message}`))
           } else {
             logger.warn({ err: String(err) }, 'SMTP login could not be checked')
             callback(smtpError(454, '4.7.0', 'Temporary authentication failure; try again later'))
@@ -191,9 +210,13 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
     },
 
     onMailFrom(address, session, callback) {
+      const answer = (refusal: SmtpError | undefined) => {
+        if (refusal) deps.metrics?.refusedAtMail(refusal.responseCode)
+        callback(refusal)
+      }
       const parsed = parseAddress(address.address)
-      if (!parsed.ok) return callback(smtpError(553, '5.1.7', `Sender ${parsed.reason}`))
-      admitMessage(session).then(callback, (err) => callback(toSmtpError(err)))
+      if (!parsed.ok) return answer(smtpError(553, '5.1.7', `Sender ${parsed.reason}`))
+      admitMessage(session).then(answer, (err) => answer(toSmtpError(err)))
     },
 
     onRcptTo(address, session, callback) {
@@ -205,7 +228,14 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
       callback()
     },
 
-    onData(stream, session, callback) {
+    onData(stream, session, reply) {
+      // Every answer to a message is counted; its latency runs from the final dot (the message read whole) to the answer.
+      let readAt: number | undefined
+      const callback: typeof reply = (err, message) => {
+        const seconds = readAt === undefined ? undefined : (performance.now() - readAt) / 1000
+        deps.metrics?.message(err ? ((err as Partial<SmtpError>).responseCode ?? 451) : 250, seconds)
+        reply(err, message)
+      }
       readCapped(stream, config.maxMessageBytes, buffers, COPIES, dataTimeLimitMs).then(
         async (read) => {
           if (read === 'too_slow') {
@@ -216,7 +246,10 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
             logger.warn({ ip: session.remoteAddress, limitMs: dataTimeLimitMs }, 'SMTP message not received in time; connection closed')
             const text = `The message did not arrive within ${limit}; try again later`
             const connection = connectionOf(session)
-            if (connection) return connection.send(421, `4.4.2 ${text}`, false)
+            if (connection) {
+              deps.metrics?.message(421)
+              return connection.send(421, `4.4.2 ${text}`, false)
+            }
             return callback(smtpError(451, '4.4.2', text))
           }
           if (read === 'too_big') {
@@ -224,6 +257,7 @@ export async function startSubmission(deps: SubmissionDeps): Promise<SubmissionS
           }
           if (read === 'no_room') return callback(smtpError(451, '4.3.1', 'Insufficient system storage right now; try again later'))
           const { raw, reservation } = read
+          readAt = performance.now()
           try {
             const envelope = {
               from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',

@@ -62,6 +62,7 @@ export function testConfig(env: Record<string, string>): Config & { cleanup(): v
     HELO_NAME: 'hikyaku.test',
     SMTP_PORT: '0',
     SMTPS_PORT: '0',
+    METRICS_PORT: '0',
     ...env,
   })
   return { ...config, cleanup: () => rmSync(varDir, { recursive: true, force: true }) }

@@ -103,6 +103,8 @@ export const workerEnv = (h: Harness, extra: Record<string, string> = {}): Recor
   REDIS_URL: h.config.redisUrl,
   BULLMQ_PREFIX: h.config.bullmqPrefix,
   LOG_LEVEL: 'warn',
+  // Any free port: processes of tests running side by side never contend for the default ones.
+  METRICS_PORT: '0',
   ...extra,
 })
 

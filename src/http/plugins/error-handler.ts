@@ -7,6 +7,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   validation_failed: 422,
   unauthorized: 401,
   forbidden: 403,
+  account_suspended: 403,
   not_found: 404,
   conflict: 409,
   idempotency_mismatch: 422,

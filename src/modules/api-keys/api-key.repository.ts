@@ -21,6 +21,8 @@ export type ActiveKey = Pick<StoredKey, 'id' | 'accountId' | 'keyId' | 'secretHa
   broadcastFooter: string | null
   /** The account's own quotas per stream (accounts.quotas), read with the key too. */
   quotas: AccountQuotas
+  /** The operator suspended the account: its keys are refused (with a reason of their own, not as invalid). */
+  suspended: boolean
 }
 
 interface ActiveKeyRow {
@@ -31,6 +33,7 @@ interface ActiveKeyRow {
   scope: ApiKeyScope
   broadcast_footer: string | null
   quotas: unknown
+  suspended: boolean
 }
 
 /** accounts.quotas as stored ({"<stream>": {"day": n, "month": n}}), keeping only well-formed entries. */
@@ -76,7 +79,8 @@ export function createApiKeyRepository({ pool, prisma }: RepositoryDeps) {
      */
     async findActiveByKeyIds(keyIds: string[]): Promise<ActiveKey[]> {
       const { rows } = await pool.query<ActiveKeyRow>(
-        `SELECT k.id, k.account_id, k.key_id, k.secret_hash, k.scope, a.broadcast_footer, a.quotas
+        `SELECT k.id, k.account_id, k.key_id, k.secret_hash, k.scope, a.broadcast_footer, a.quotas,
+                a.suspended_at IS NOT NULL AS suspended
            FROM api_keys k JOIN accounts a ON a.id = k.account_id
           WHERE k.key_id = ANY($1::text[]) AND k.revoked_at IS NULL`,
         [keyIds],
@@ -89,6 +93,7 @@ export function createApiKeyRepository({ pool, prisma }: RepositoryDeps) {
         scope: r.scope,
         broadcastFooter: r.broadcast_footer,
         quotas: accountQuotas(r.quotas),
+        suspended: r.suspended,
       }))
     },
 

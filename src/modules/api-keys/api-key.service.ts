@@ -9,6 +9,10 @@ const TOUCH_INTERVAL_MS = 60_000
 
 const unauthorized = (message: string) => new AppError('unauthorized', message)
 
+/** What the holder of a valid key of a suspended account is told; the operator's reason stays with the operator. */
+export const ACCOUNT_SUSPENDED_MESSAGE =
+  'This account is suspended: its API keys are refused and its mail is held. Contact the operator of this Hikyaku server.'
+
 export function createApiKeyService(deps: { repository: ApiKeyRepository; logger: Logger }) {
   const { repository, logger } = deps
 
@@ -44,13 +48,18 @@ export function createApiKeyService(deps: { repository: ApiKeyRepository; logger
   })
 
   return {
-    /** Resolves a bearer token to its principal; every failure is the same 401 to the caller. */
+    /**
+     * Resolves a bearer token to its principal; every failure is the same 401 to the caller, except
+     * a valid key of a suspended account (403 account_suspended), told only to whoever holds the
+     * secret. Nothing is cached, so a suspension refuses the account's very next request.
+     */
     async authenticate(token: string | undefined): Promise<Principal> {
       if (!token) throw unauthorized('Missing API key: send "Authorization: Bearer hk_…"')
       const parsed = parseToken(token)
       if (!parsed) throw unauthorized('Malformed API key: expected hk_<id>_<secret>')
       const key = await lookup.push(parsed.keyId)
       if (!key || !secretMatches(parsed.secret, key.secretHash)) throw unauthorized('Invalid or revoked API key')
+      if (key.suspended) throw new AppError('account_suspended', ACCOUNT_SUSPENDED_MESSAGE)
       touch(key)
       return {
         accountId: key.accountId,

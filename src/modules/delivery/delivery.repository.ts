@@ -17,13 +17,15 @@ const CLAIMABLE = (attempt: string) => `((r.status IN ('queued', 'deferred', 'sc
    OR (r.status = 'sending' AND r.lease_until < now()))`
 
 /**
- * Mail whose campaign is paused or cancelled, or whose stream is paused for its account (the
- * complaint-rate guard), is not handed to SMTP, as `e` (the email): checked by the claim itself,
- * so that a pause or cancel holds from the moment it commits, whatever jobs are queued. (A
- * takeover of a recipient already in flight goes on: it was handed over before.)
+ * Mail whose campaign is paused or cancelled, whose stream is paused for its account (the
+ * complaint-rate guard), or whose account the operator suspended, is not handed to SMTP, as `e`
+ * (the email): checked by the claim itself, so that a pause, cancel or suspension holds from the
+ * moment it commits, whatever jobs are queued. (A takeover of a recipient already in flight goes
+ * on: it was handed over before.) The account is one probe of its primary key.
  */
 export const RUNNABLE = `(e.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = e.campaign_id AND c.status = 'active'))
-     AND NOT EXISTS (SELECT 1 FROM stream_pauses p WHERE p.account_id = e.account_id AND p.stream = e.stream AND p.resumed_at IS NULL)`
+     AND NOT EXISTS (SELECT 1 FROM stream_pauses p WHERE p.account_id = e.account_id AND p.stream = e.stream AND p.resumed_at IS NULL)
+     AND NOT EXISTS (SELECT 1 FROM accounts acct WHERE acct.id = e.account_id AND acct.suspended_at IS NOT NULL)`
 
 /**
  * The claim (docs/architecture.md §3), for many deliveries in one statement and one commit: due recipients
@@ -33,7 +35,7 @@ export const RUNNABLE = `(e.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaig
  *   resurrected or stale job never sends early or past the deadline.
  * - A recipient whose lease ran out is taken over. It is flagged `possible_duplicate` only when
  *   the dead attempt had reached DATA (its attempt row says so, written before the final dot);
- *   that attempt row is closed as abandoned either way.
+ *   that attempt row is closed as abandoned either way, and the claimed row says `taken_over`.
  * - A recipient whose address is on the account's suppression list (for the email's stream or
  *   every stream, unexpired: suppressed after the email was accepted, by a hard bounce of another
  *   email say) is not claimed but settled (C8): `suppressed` with the list's reason, no lease, its
@@ -85,7 +87,7 @@ abandoned AS (
    WHERE (u.attempt_count > 1 OR (u.suppressed IS NOT NULL AND u.attempt_count > 0))
      AND a.recipient_id = u.id AND a.finished_at IS NULL
      AND a.number < u.attempt_count + CASE WHEN u.suppressed IS NULL THEN 0 ELSE 1 END
-  RETURNING 1
+  RETURNING a.recipient_id
 ),
 suppressed_events AS (
   INSERT INTO events (id, account_id, email_id, recipient_id, recipient, type, data)
@@ -107,7 +109,8 @@ SELECT m.*, q.quiet
            (SELECT count(*) FROM recipients r2 WHERE r2.email_id = e.id) AS recipient_count,
            EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments,
            json_agg(json_build_object('id', c.id, 'delivery_id', c.delivery_id, 'account_id', c.account_id, 'address', c.address,
-             'attempt', c.attempt_count, 'attempt_id', att.id, 'possible_duplicate', c.possible_duplicate, 'ord', c.ord) ORDER BY c.id) AS claimed
+             'attempt', c.attempt_count, 'attempt_id', att.id, 'possible_duplicate', c.possible_duplicate, 'ord', c.ord,
+             'taken_over', c.id IN (SELECT recipient_id FROM abandoned)) ORDER BY c.id) AS claimed
       FROM claimed c JOIN att ON att.recipient_id = c.id JOIN emails e ON e.id = c.email_id
      GROUP BY e.id
   ) m ON true`
@@ -143,6 +146,7 @@ interface ClaimRow {
     attempt_id: string
     possible_duplicate: boolean
     ord: number
+    taken_over: boolean
   }>
   /** Emails whose recipients the claim only suppressed (see CLAIM_SQL); on every row. */
   quiet: string[]
@@ -247,6 +251,7 @@ export function createDeliveryRepository(pool: Pool, options: { leaseMs: number 
             attempt: c.attempt,
             attemptId: c.attempt_id,
             possibleDuplicate: c.possible_duplicate,
+            takenOver: c.taken_over,
           })
         }
         emails.set(row.id, {

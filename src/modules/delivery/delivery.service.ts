@@ -11,6 +11,7 @@ import type { Dispatcher } from './dispatch.port.js'
 import { applyHold, holdingRule, senderHeld } from './holds.js'
 import { keepLeases } from './lease-keeper.js'
 import { PrepareError, prepareMessage, type Signer } from './message.prepare.js'
+import type { DeliveryMetrics } from './metrics.port.js'
 import { toRecord } from './outcome.records.js'
 import type { OutcomeRepository } from './outcome.repository.js'
 import type { RuleMatch } from './reply-rules.js'
@@ -43,6 +44,8 @@ export interface DeliveryServiceDeps {
     isBroadcast(stream: string): boolean
     headers(recipientId: string, mailDomain: string | undefined): Array<[string, string]>
   }
+  /** Counts claims and recorded outcomes for the process's metrics. */
+  metrics?: DeliveryMetrics
 }
 
 export type AttemptSummary =
@@ -184,6 +187,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       await batches.holdBack(held, new Date(senderHeldUntil), 'sender_config')
       return { claimed: 0, delayUntil: Math.min(senderHeldUntil + Math.floor(Math.random() * 30_000), email.expiresAt.getTime()) }
     }
+    deps.metrics?.claimed(request.stream ?? 'transactional', claim.recipients)
 
     // The claim lives as long as the transaction does; if it is lost before the final dot, the
     // transaction stops, so that two workers never send the same recipients at once.
@@ -303,6 +307,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       const updated = await batches.record(records, () => !keeper.lost && !shutdown.signal.aborted)
       recorded = true
       const stillOurs = records.filter((r) => updated.has(r.recipientId))
+      // Counted only as recorded under this claim: once it lapsed, the attempt that took over counts its own.
+      deps.metrics?.recorded(request.stream ?? 'transactional', stillOurs)
       if (retryAt && stillOurs.some((r) => r.status === 'deferred')) {
         await dispatcher
           .dispatch([

@@ -91,6 +91,8 @@ export interface ClaimedRecipient {
   attempt: number
   attemptId: string
   possibleDuplicate: boolean
+  /** Taken over from an attempt whose lease lapsed (its worker died or stalled). */
+  takenOver?: boolean
 }
 
 /** What a claimed delivery sends: the stored message and what its attempt needs to know. */

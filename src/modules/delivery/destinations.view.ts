@@ -46,6 +46,25 @@ export function createDestinationsView(deps: { shaping: Pick<Shaping, 'profileNa
         }),
       )
     },
+
+    /**
+     * Every profile's shared state (pause, concurrency, recipient domains held), naming no
+     * account's senders: what the metrics show. No account id is empty, so no sender hold matches.
+     */
+    async overview(): Promise<Array<Omit<DestinationInfo, 'lastRule' | 'heldSenders'>>> {
+      const now = Date.now()
+      return Promise.all(
+        deps.shaping.profileNames().map(async (name) => {
+          const view = await deps.limiter.describe(`profile:${name}`, '')
+          return {
+            destination: name,
+            pausedUntil: view.pausedUntil > now ? new Date(view.pausedUntil) : null,
+            concurrency: view.factor,
+            heldRecipientDomains: view.recipientDomainsHeld,
+          }
+        }),
+      )
+    },
   }
 }
 

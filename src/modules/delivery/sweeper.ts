@@ -1,5 +1,6 @@
 import type { Logger } from '../../infra/logger.js'
 import type { DeliveryJob, Dispatcher } from './dispatch.port.js'
+import type { DeliveryMetrics } from './metrics.port.js'
 import type { SweeperRepository } from './sweeper.repository.js'
 
 const PAGE = 1000
@@ -27,8 +28,14 @@ export function createSweeper(deps: {
   maxPages?: number
   /** How long inbound reports and webhook logs are kept (LOG_RETENTION). */
   logRetentionMs?: number
+  /** Told what each sweep did (the process's metrics). */
+  metrics?: Pick<DeliveryMetrics, 'swept'>
 }) {
   const { repository, dispatcher, logger } = deps
+  const counted = (stats: SweepStats): SweepStats => {
+    deps.metrics?.swept(stats)
+    return stats
+  }
   const maxPages = deps.maxPages ?? 20
   // Where the next sweep resumes when the last one stopped at its page cap, so a backlog larger
   // than one sweep is walked through instead of re-reading its head every time.
@@ -63,7 +70,7 @@ export function createSweeper(deps: {
   return {
     async sweep(): Promise<SweepStats> {
       const unlock = await repository.tryLock()
-      if (!unlock) return { ran: false, expired: 0, promoted: 0, redispatched: 0 }
+      if (!unlock) return counted({ ran: false, expired: 0, promoted: 0, redispatched: 0 })
       let expired = 0
       let promoted = 0
       let due: DeliveryJob[] = []
@@ -84,7 +91,7 @@ export function createSweeper(deps: {
           .catch((err: unknown) => logger.warn({ err: String(err) }, 'could not delete old reports and webhook logs'))
       }
       if (expired + redispatched > 0) logger.info({ expired, promoted, redispatched }, 'sweep')
-      return { ran: true, expired, promoted, redispatched }
+      return counted({ ran: true, expired, promoted, redispatched })
     },
   }
 }

@@ -40,6 +40,8 @@ export function createFeedbackService(deps: {
   concurrency: number
   /** Told of the complaints a report recorded, once it is committed (the complaint-rate guard). */
   onComplaints?: (seen: Array<{ accountId: string; stream: string; emailId: string }>) => Promise<void>
+  /** Told of each report stored, its kind and whether it matched a recipient (the process's metrics). */
+  onReport?: (kind: ParsedReport['kind'], matched: boolean) => void
 }) {
   const { repository, secret } = deps
 
@@ -178,6 +180,7 @@ export function createFeedbackService(deps: {
       })
       if ('wait' in done) throw unavailable('A delivery this report is about is still being recorded; try again later', 60)
       const { id, applied, matched } = done
+      deps.onReport?.(report.kind, matched > 0)
       // Judged off the inbound path: the report is stored, and its sender need not wait for the guard.
       if (complained.length > 0 && applied > 0) {
         deps.onComplaints?.(complained).catch((err) => deps.logger.warn({ err: String(err) }, 'the complaint-rate guard failed'))

@@ -238,6 +238,23 @@ export function createWebhookRepository({ pool }: RepositoryDeps) {
       return new Set(rows.map((r) => r.id))
     },
 
+    /**
+     * The deliveries not over yet (pending or sending) and those due now, each counted up to `cap`,
+     * and how long the longest-waiting due one has waited (by the database's clock): the metrics'
+     * backlog. All read from the due index, so a scrape stays cheap however deep the backlog is.
+     */
+    async backlog(cap: number): Promise<{ pending: number; due: number; oldestDueSeconds: number }> {
+      const { rows } = await pool.query<{ pending: number; due: number; oldest_s: number | null }>(
+        `SELECT (SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL LIMIT $1) p) AS pending,
+                (SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries WHERE next_attempt_at <= now() LIMIT $1) d) AS due,
+                (SELECT extract(epoch FROM now() - min(next_attempt_at))::float8 FROM webhook_deliveries
+                  WHERE next_attempt_at <= now()) AS oldest_s`,
+        [cap],
+      )
+      const row = rows[0]
+      return { pending: row?.pending ?? 0, due: row?.due ?? 0, oldestDueSeconds: row?.oldest_s ?? 0 }
+    },
+
     /** An endpoint's request log, newest first. */
     async attempts(endpointId: string, limit: number, before: string | undefined): Promise<WebhookAttemptView[]> {
       const { rows } = await pool.query<{

@@ -39,6 +39,8 @@ export function createWebhookSender(deps: {
   box: SecretBox
   logger: Logger
   options: WebhookSenderOptions
+  /** Told of each POST's outcome: a success, a failure to retry, or one given up (the process's metrics). */
+  onOutcome?: (outcome: 'succeeded' | 'retried' | 'failed') => void
 }) {
   const { webhooks, endpoints, poster, box, logger, options } = deps
   const pollMs = options.pollMs ?? 200
@@ -110,6 +112,7 @@ export function createWebhookSender(deps: {
         nextAttemptAt: nextWebhookAttempt(options.retryScheduleMs, w.attempt, Date.now()),
       }
     }
+    deps.onOutcome?.(result.ok ? 'succeeded' : result.nextAttemptAt ? 'retried' : 'failed')
     await record(result, claimedAt)
   }
 

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { startWebhooks } from '../../src/entrypoints/webhooks.js'
+import { waitFor } from '../helpers/env.js'
+import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
+import { type Sink, startSink } from '../helpers/smtp-sink.js'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+/**
+ * The dashboard in headless Chromium against a live Hikyaku (real HTTP listener, worker, webhook
+ * sender, SMTP sink, webhook receiver): sign in, watch a send reach its final status, read its
+ * timeline, add and remove a suppression, replay a webhook, sign out; another account sees
+ * nothing of this one; a change without the CSRF token is refused.
+ */
+describe('the web dashboard in a real browser', () => {
+  let sink: Sink
+  let h: Harness
+  let base: string
+  let browser: Browser
+  let stopWebhooks: () => Promise<void>
+  let receiver: http.Server
+  const hooks: Array<{ id: string; type: string }> = []
+
+  before(async () => {
+    // npm test installs it (scripts/ensure-chromium.sh); without it this suite fails rather than pass unseen.
+    assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run scripts/ensure-chromium.sh or set CHROMIUM_PATH`)
+    sink = await startSink()
+    receiver = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as { type: string }
+        hooks.push({ id: String(req.headers['webhook-id']), type: body.type })
+        res.writeHead(204).end()
+      })
+    })
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+    h = await startHarness({ env: { SMTP_RELAY_URL: sink.url, WEBHOOK_ALLOW_PRIVATE: 'true', SWEEP_INTERVAL: '1s' } })
+    stopWebhooks = await startWebhooks(h.container)
+    await h.app.listen({ host: '127.0.0.1', port: 0 })
+    base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+  })
+  after(async () => {
+    await browser?.close()
+    await stopWebhooks?.()
+    await h?.close()
+    await sink?.close()
+    receiver?.close()
+  })
+
+  const signIn = async (context: BrowserContext, key: string): Promise<Page> => {
+    const page = await context.newPage()
+    await page.goto(`${base}/dashboard`)
+    assert.match(page.url(), /\/dashboard\/login$/, 'signed out, the dashboard sends you to sign in')
+    await page.getByLabel('Full-scope API key').fill(key)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL(`${base}/dashboard`)
+    return page
+  }
+
+  it('signs in, follows a send to its end, manages suppressions, replays a webhook and signs out', async () => {
+    const endpoint = await h.request('POST', '/v1/webhooks', {
+      payload: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` },
+    })
+    assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body))
+    const context = await browser.newContext()
+    const page = await signIn(context, h.key)
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Overview')
+    const cookie = (await context.cookies()).find((c) => c.name === 'hikyaku_session')
+    assert.ok(cookie?.httpOnly && cookie.sameSite === 'Strict', 'the session cookie is HttpOnly and SameSite')
+
+    const sent = await h.send(basicEmail({ to: 'reader@example.net', subject: 'Dashboard hello' }))
+    assert.equal(sent.status, 202)
+    await page.getByRole('link', { name: 'Emails' }).click()
+    await page.getByRole('link', { name: 'Dashboard hello' }).click()
+    // The page reloads itself while the email is in progress; it ends as sent.
+    await waitFor(
+      'the email page to show it sent',
+      async () => ((await page.locator('main p .status').first().textContent()) === 'sent' ? true : undefined),
+      20_000,
+      250,
+    )
+    const attempts = await page.locator('ol.timeline').first().textContent()
+    assert.match(attempts ?? '', /250/, 'the timeline shows the remote reply')
+    await page.getByRole('link', { name: 'Raw message' }).click()
+    assert.match((await page.locator('pre').textContent()) ?? '', /Subject: Dashboard hello/)
+
+    await page.getByRole('link', { name: 'Suppressions' }).click()
+    await page.getByLabel('Address', { exact: true }).fill('nope@example.org')
+    await page.getByRole('button', { name: 'Suppress' }).click()
+    await page.getByText('The address is suppressed.').waitFor()
+    assert.equal((await h.request('GET', '/v1/suppressions/nope@example.org')).status, 200)
+    await page.getByRole('button', { name: 'Remove nope@example.org' }).click()
+    await page.getByText('The suppression is removed.').waitFor()
+    assert.equal((await h.request('GET', '/v1/suppressions/nope@example.org')).status, 404)
+
+    await waitFor('the webhook receiver to get the events', () => (hooks.some((e) => e.type === 'email.sent') ? true : undefined), 15_000)
+    await page.getByRole('link', { name: 'Webhooks' }).click()
+    await page.getByRole('link', { name: /\/hook$/ }).click()
+    const sentEvent = hooks.find((e) => e.type === 'email.sent')?.id as string
+    const before = hooks.filter((e) => e.id === sentEvent).length
+    await page.getByRole('button', { name: `Send event ${sentEvent} again` }).click()
+    await page.getByText('The event is queued for the endpoint again.').waitFor()
+    await waitFor(
+      'the replayed event at the receiver',
+      () => (hooks.filter((e) => e.id === sentEvent).length > before ? true : undefined),
+      15_000,
+    )
+
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.waitForURL(`${base}/dashboard/login`)
+    await page.goto(`${base}/dashboard/emails`)
+    assert.match(page.url(), /\/dashboard\/login$/, 'the session is gone')
+    await context.close()
+  })
+
+  it("shows another account none of this account's data", async () => {
+    const mine = await h.send(basicEmail({ to: 'private@example.net', subject: 'Only mine' }))
+    const other = await h.container.services.accounts.create('Other account')
+    const context = await browser.newContext()
+    const page = await signIn(context, other.key)
+    await page.goto(`${base}/dashboard/emails`)
+    assert.equal(await page.getByText('Only mine').count(), 0)
+    const direct = await page.goto(`${base}/dashboard/emails/${mine.body.id}`)
+    assert.equal(direct?.status(), 404)
+    await context.close()
+  })
+
+  it('refuses a change without the CSRF token, and a send-only key', async () => {
+    const context = await browser.newContext()
+    const page = await signIn(context, h.key)
+    const refused = await page.request.post(`${base}/dashboard/suppressions`, { form: { address: 'forged@example.org' }, maxRedirects: 0 })
+    assert.equal(refused.status(), 403)
+    assert.equal((await h.request('GET', '/v1/suppressions/forged@example.org')).status, 404)
+    await context.close()
+
+    const sendOnly = await h.request('POST', '/v1/api-keys', { payload: { scope: 'send' } })
+    const other = await browser.newContext()
+    const login = await other.newPage()
+    await login.goto(`${base}/dashboard/login`)
+    await login.getByLabel('Full-scope API key').fill(sendOnly.body.key)
+    await login.getByRole('button', { name: 'Sign in' }).click()
+    await login.getByText('sign in to the dashboard with a full-scope key').waitFor()
+    await other.close()
+  })
+})
