@@ -1,13 +1,15 @@
+import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../src/config.js'
 import { createContainer } from '../src/container.js'
 import { buildApp } from '../src/entrypoints/api.js'
+import type { OpenApiDocument } from '../src/http/openapi/types.js'
 import { createLogger } from '../src/infra/logger.js'
 
 /**
- * Renders the OpenAPI document of the real app as YAML. Building the app needs its dependencies'
- * objects, not live services: nothing here connects to Postgres or Redis.
+ * Builds the real app and hands it to `use`. Building the app needs its dependencies' objects,
+ * not live services: nothing here connects to Postgres or Redis.
  */
-export async function renderOpenApi(): Promise<string> {
+async function withApp<T>(use: (app: FastifyInstance) => T): Promise<T> {
   const config = loadConfig({
     HIKYAKU_ENV: 'development',
     HIKYAKU_SECRET: 'openapi',
@@ -19,10 +21,16 @@ export async function renderOpenApi(): Promise<string> {
   try {
     const app = await buildApp(container)
     await app.ready()
-    const yaml = app.swagger({ yaml: true })
+    const result = use(app)
     await app.close()
-    return yaml
+    return result
   } finally {
     await container.close()
   }
 }
+
+/** The OpenAPI document of the real app as YAML: what `npm run openapi` writes to openapi.yaml. */
+export const renderOpenApi = (): Promise<string> => withApp((app) => app.swagger({ yaml: true }))
+
+/** The same document as an object. */
+export const openApiDocument = (): Promise<OpenApiDocument> => withApp((app) => app.swagger() as unknown as OpenApiDocument)

@@ -2,6 +2,8 @@ import type { DestinationLimiter } from '../modules/delivery/limiter.port.js'
 import type { Redis } from './redis.js'
 
 // Each script reads Redis's own clock, so every worker process agrees on time.
+/** Characters of a throttling reply kept for the destinations view. */
+const REPLY_MAX = 300
 const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
 
 /**
@@ -46,6 +48,7 @@ return 0`
  */
 const THROTTLED = `${NOW}
 local floor = tonumber(ARGV[1])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'reply', ARGV[5], 'replyAt', now) end
 local paused = tonumber(redis.call('HGET', KEYS[1], 'pausedUntil') or '0')
 local function keep(ms)
   if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
@@ -229,10 +232,11 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
     async describe(destination, sendersOf) {
       const k = (part: string) => key(destination, part)
       const now = Date.now()
-      const [state, senders, domains] = await Promise.all([
-        redis.hmget(k('state'), 'pausedUntil', 'factor', 'rule', 'ruleAt'),
+      const [state, senders, domains, connections] = await Promise.all([
+        redis.hmget(k('state'), 'pausedUntil', 'factor', 'rule', 'ruleAt', 'reply', 'replyAt'),
         scanHolds(redis, k('holds:s'), `${sendersOf}/*`, now),
         redis.zcount(k('holds:r'), `(${now}`, '+inf'),
+        redis.zcount(k('slots'), `(${now}`, '+inf'),
       ])
       return {
         pausedUntil: Number(state[0] ?? 0),
@@ -240,6 +244,8 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
         lastRule: state[2] ? { id: state[2], at: Number(state[3] ?? 0) } : undefined,
         senders,
         recipientDomainsHeld: domains,
+        connections,
+        lastReply: state[4] ? { text: state[4], at: Number(state[5] ?? 0) } : undefined,
       }
     },
     async acquireSlot(destination, slot, max, leaseMs, share = 1) {
@@ -255,8 +261,10 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
       if (perSecond <= 0) return 0
       return Number(await redis.eval(RATE, 1, key(destination, 'rate'), 1000 / perSecond, Math.max(1, Math.ceil(perSecond))))
     },
-    async throttled(destination, pauseMs, maxPauseMs, backoffCapMs = maxPauseMs, rule = '') {
-      return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs, backoffCapMs, rule))
+    async throttled(destination, pauseMs, maxPauseMs, backoffCapMs = maxPauseMs, rule = '', reply = '') {
+      // A remote's words, shown to operators and accounts: one line, bounded.
+      const text = reply.replace(/[\r\n\t]+/g, ' ').slice(0, REPLY_MAX)
+      return Number(await redis.eval(THROTTLED, 1, key(destination, 'state'), pauseMs, maxPauseMs, backoffCapMs, rule, text))
     },
     async warmupTake(destination, source, schedule) {
       const [taken, nextDay] = (await redis.eval(WARMUP, 1, key(destination, `warmup:${source}`), ...schedule)) as [number, number]

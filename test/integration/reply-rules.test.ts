@@ -192,6 +192,9 @@ describe('reply rules in MX mode', () => {
       last_rule: { id: string; class: string | null } | null
       held_senders: Array<{ domain: string; until: string }>
       held_recipient_domains: number
+      connections: number
+      max_connections: number
+      last_reply: { text: string; at: string } | null
     }
     const view = async (headers?: Record<string, string>) => {
       const res = await h.request('GET', '/v1/destinations', headers ? { headers } : {})
@@ -206,6 +209,13 @@ describe('reply rules in MX mode', () => {
       class: 'policy_block',
     })
     assert.equal(microsoft?.held_recipient_domains, 1, 'counted, not named: it would tell where other accounts send')
+    assert.match(
+      microsoft?.last_reply?.text ?? '',
+      /^550 5\.7\.606 Access denied, banned sending IP/,
+      'the throttling reply, word for word',
+    )
+    assert.equal(microsoft?.connections, 0, 'no connection is open to a paused destination')
+    assert.ok((microsoft?.max_connections ?? 0) > 0)
     const google = mine.get('google')
     assert.equal(google?.paused_until, null, 'one sender’s authentication does not pause Google')
     assert.deepEqual(

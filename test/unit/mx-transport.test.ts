@@ -36,7 +36,7 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>, 
       }),
     hold: () => call('hold', () => 0),
     senderHeldUntil: () => call('senderHeldUntil', () => 0),
-    describe: () => call('describe', () => ({ pausedUntil: 0, factor: 1, senders: [], recipientDomainsHeld: 0 })),
+    describe: () => call('describe', () => ({ pausedUntil: 0, factor: 1, senders: [], recipientDomainsHeld: 0, connections: 0 })),
     acquireSlot: (_d, slot) =>
       call('acquireSlot', () => {
         held.add(slot)

@@ -27,7 +27,8 @@ export async function registerRateLimit(app: FastifyInstance, options: RateLimit
     errorResponseBuilder: (_request, context) =>
       new AppError(
         'rate_limited',
-        `Rate limit of ${context.max} requests per ${context.after} exceeded for this API key; retry after the Retry-After delay.`,
+        // context.after is the time left until the window resets, not the window itself.
+        `Rate limit of ${context.max} requests per ${options.windowMs / 1000} s exceeded for this API key; retry after ${context.after}.`,
         {
           retryAfter: Math.ceil(context.ttl / 1000),
         },

@@ -10,6 +10,15 @@ export const DestinationSchema = Type.Object({
   }),
   paused_until: Nullable(Timestamp),
   concurrency: Type.Number({ description: "Share of the profile's connections allowed now: below 1 while it recovers from throttling" }),
+  connections: Type.Integer({ description: 'Connections open to it now, over every worker process' }),
+  max_connections: Type.Integer({ description: 'Connections the profile allows at most (times `concurrency` while it recovers)' }),
+  rate_per_second: Type.Number({ description: 'Messages per second at most over all connections; 0: no limit' }),
+  last_reply: Nullable(
+    Type.Object(
+      { text: Type.String({ description: 'Code, enhanced code and text, on one line' }), at: Timestamp },
+      { description: 'The last throttling reply this destination gave us' },
+    ),
+  ),
   last_rule: Nullable(
     Type.Object({
       id: Type.String({ description: 'The reply rule that last paused this destination' }),

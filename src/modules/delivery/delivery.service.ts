@@ -6,7 +6,7 @@ import { aggregateStatus } from '../emails/email.status.js'
 import { type Admitted, createAdmission } from './delivery.admission.js'
 import { type Claim, createDeliveryBatches } from './delivery.batches.js'
 import type { DeliveryRepository } from './delivery.repository.js'
-import type { ClaimRequest, HeldRecipient, RecipientOutcome, TransactionResult } from './delivery.types.js'
+import type { ClaimRequest, HeldRecipient, RecipientOutcome, SmtpReply, TransactionResult } from './delivery.types.js'
 import type { Dispatcher } from './dispatch.port.js'
 import { applyHold, holdingRule, senderHeld } from './holds.js'
 import { keepLeases } from './lease-keeper.js'
@@ -139,10 +139,12 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
     throttled: boolean,
     ok: boolean,
     rule: RuleMatch | undefined,
+    reply?: SmtpReply,
   ): Promise<number | undefined> {
     if (!deps.mx) return undefined
     try {
-      if (throttled) return await deps.mx.throttled(ticket, rule)
+      if (throttled)
+        return await deps.mx.throttled(ticket, rule, reply && [reply.code, reply.enhanced, reply.text].filter(Boolean).join(' '))
       if (ok) await deps.mx.succeeded(ticket)
     } catch (err) {
       // The SMTP outcome must still be recorded; losing a pause is better than resending mail.
@@ -279,7 +281,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps) {
       const ticket = admitted.ticket
       if (ticket) {
         // C6: a throttling reply slows the whole destination; the wait is its pause.
-        const pausedUntil = await reportToDestination(ticket, throttled, result.ok, pauseRule)
+        const throttleReply = outcomes.find((o) => o.throttled && o.reply)?.reply
+        const pausedUntil = await reportToDestination(ticket, throttled, result.ok, pauseRule, throttleReply)
         if (retryAt && pausedUntil && pausedUntil > retryAt.getTime()) retryAt = new Date(Math.min(pausedUntil, email.expiresAt.getTime()))
         // A rule about this sender or this recipient domain holds back only their mail.
         // Only a reply from the provider itself holds mail at its profile, as only such a reply

@@ -8,6 +8,13 @@ export interface DestinationInfo {
   pausedUntil: Date | null
   /** Share of the profile's connections allowed now: below 1 while it recovers from throttling. */
   concurrency: number
+  /** Connections open to it now (every worker), and the most the profile allows (before `concurrency`). */
+  connections: number
+  maxConnections: number
+  /** Messages per second at most over every connection; 0: no limit. */
+  ratePerSecond: number
+  /** The last throttling reply it gave, word for word (one line, at most 300 characters). */
+  lastReply: { text: string; at: Date } | null
   lastRule: { id: string; class: ReplyClass | null; at: Date } | null
   /** This account's sending domains held there (their authentication failed), with when each hold ends. */
   heldSenders: Array<{ domain: string; until: Date }>
@@ -23,7 +30,10 @@ export interface DestinationInfo {
  * profile. Pauses are shared facts about our sending IP and are shown to every account; a sender
  * hold names an account (see holds.ts) and is shown only to it; recipient-domain holds are counted.
  */
-export function createDestinationsView(deps: { shaping: Pick<Shaping, 'profileNames' | 'ruleClass'>; limiter: DestinationLimiter }) {
+export function createDestinationsView(deps: {
+  shaping: Pick<Shaping, 'profileNames' | 'ruleClass' | 'profileLimits'>
+  limiter: DestinationLimiter
+}) {
   return {
     async list(accountId: string): Promise<DestinationInfo[]> {
       const now = Date.now()
@@ -35,6 +45,9 @@ export function createDestinationsView(deps: { shaping: Pick<Shaping, 'profileNa
             destination: name,
             pausedUntil: view.pausedUntil > now ? new Date(view.pausedUntil) : null,
             concurrency: view.factor,
+            connections: view.connections,
+            ...deps.shaping.profileLimits(name),
+            lastReply: view.lastReply ? { text: view.lastReply.text, at: new Date(view.lastReply.at) } : null,
             lastRule: view.lastRule
               ? { id: view.lastRule.id, class: deps.shaping.ruleClass(view.lastRule.id) ?? null, at: new Date(view.lastRule.at) }
               : null,
@@ -51,7 +64,7 @@ export function createDestinationsView(deps: { shaping: Pick<Shaping, 'profileNa
      * Every profile's shared state (pause, concurrency, recipient domains held), naming no
      * account's senders: what the metrics show. No account id is empty, so no sender hold matches.
      */
-    async overview(): Promise<Array<Omit<DestinationInfo, 'lastRule' | 'heldSenders'>>> {
+    async overview(): Promise<Array<Pick<DestinationInfo, 'destination' | 'pausedUntil' | 'concurrency' | 'heldRecipientDomains'>>> {
       const now = Date.now()
       return Promise.all(
         deps.shaping.profileNames().map(async (name) => {

@@ -19,6 +19,10 @@ export interface DestinationView {
   senders: Array<{ who: string; until: number }>
   /** How many recipient domains are held there. */
   recipientDomainsHeld: number
+  /** Connection slots held now, over every worker. */
+  connections: number
+  /** The last throttling reply it gave (code, enhanced code, text), and when. */
+  lastReply?: { text: string; at: number }
 }
 
 /**
@@ -61,7 +65,7 @@ export interface DestinationLimiter {
    * least `pauseMs` and at most `maxPauseMs`; the interval remembered for the next one stays
    * within `backoffCapMs`; `rule` is remembered as the last that fired. Returns the pause end.
    */
-  throttled(destination: string, pauseMs: number, maxPauseMs: number, backoffCapMs?: number, rule?: string): Promise<number>
+  throttled(destination: string, pauseMs: number, maxPauseMs: number, backoffCapMs?: number, rule?: string, reply?: string): Promise<number>
   /**
    * Takes one message of today's warm-up cap for this destination and sending IP (`source`);
    * `taken` is false when today's is spent. `schedule`: caps per sending day; `nextDay`: when the

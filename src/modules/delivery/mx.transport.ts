@@ -144,11 +144,11 @@ export class MxTransport implements DirectTransport {
    * `pauseMs` when a reply rule asks for a long pause (a reputation limit, a block); returns the
    * pause end.
    */
-  async throttled(ticket: MxTicket, rule?: { id: string; pauseMs?: number }): Promise<number> {
+  async throttled(ticket: MxTicket, rule?: { id: string; pauseMs?: number }, reply?: string): Promise<number> {
     if (!ticket.policy) return 0
     const { destination, pauseMs, maxPauseMs } = ticket.policy
     const floor = Math.max(pauseMs, rule?.pauseMs ?? 0)
-    const until = await this.deps.limiter.throttled(destination, floor, Math.max(maxPauseMs, floor), maxPauseMs, rule?.id)
+    const until = await this.deps.limiter.throttled(destination, floor, Math.max(maxPauseMs, floor), maxPauseMs, rule?.id, reply)
     // A destination warming up that throttles us stays at today's step on the next sending day.
     if (ticket.policy.warmup) {
       await this.deps.limiter

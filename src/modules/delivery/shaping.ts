@@ -119,6 +119,12 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
     /** The provider profiles (built in and configured): each is one destination, `profile:<name>`. */
     profileNames: (): string[] => Object.keys(profiles),
 
+    /** A profile's connection and rate limits (its own over the defaults), for the destinations view. */
+    profileLimits(name: string): Pick<Limits, 'maxConnections' | 'ratePerSecond'> {
+      const merged = { ...defaults, ...pick(profiles[name]) }
+      return { maxConnections: merged.maxConnections, ratePerSecond: merged.ratePerSecond }
+    },
+
     /** The class of the rule with this id (built-in or configured), for showing what fired. */
     ruleClass: (id: string) => rules.find((r) => r.id === id)?.class,
 

@@ -53,7 +53,7 @@ export interface DirectTransport {
   release(ticket: MxTicket): void
   send(ticket: MxTicket, envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult>
   /** A throttling reply from the ticket's destination; returns when its pause ends. */
-  throttled(ticket: MxTicket, rule?: { id: string; pauseMs?: number }): Promise<number>
+  throttled(ticket: MxTicket, rule?: { id: string; pauseMs?: number }, reply?: string): Promise<number>
   succeeded(ticket: MxTicket): Promise<void>
   /** Holds one sender's or one recipient domain's mail at the ticket's destination for `ms`; returns the hold's end. */
   hold(ticket: MxTicket, scope: HoldScope, who: string, ms: number): Promise<number>
