@@ -25,6 +25,7 @@ import { createDomainRepository } from './modules/domains/domain.repository.js'
 import { createDomainService } from './modules/domains/domain.service.js'
 import type { SigningKey } from './modules/domains/domain.types.js'
 import { createBatchRepository } from './modules/emails/batch.repository.js'
+import { createEmailOverviewRepository } from './modules/emails/email.overview.js'
 import { createEmailRepository } from './modules/emails/email.repository.js'
 import { createEmailService } from './modules/emails/email.service.js'
 import { createEmailSourceRepository } from './modules/emails/email.source.js'
@@ -122,6 +123,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
     idleMs: config.dashboardIdleTimeoutMs,
   })
   const emailSources = createEmailSourceRepository(db)
+  const emailOverview = createEmailOverviewRepository(db)
   const unsubscribe = createUnsubscribeService({
     repository: createUnsubscribeRepository(db),
     secret: config.secret,
@@ -206,6 +208,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
       stats,
       sessions,
       emailSources,
+      emailOverview,
       suppressions,
       templates,
       streams: streamService,

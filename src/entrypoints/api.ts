@@ -26,6 +26,7 @@ export function buildApp(container: Container, options: Pick<HttpDeps, 'requestT
     stats: services.stats,
     sessions: services.sessions,
     emailSources: services.emailSources,
+    emailOverview: services.emailOverview,
     checkReady: container.checkReady,
     requestMetrics: container.metrics.http,
     ...options,

@@ -12,6 +12,7 @@ import type { SessionService } from '../modules/dashboard/session.service.js'
 import type { DestinationsView } from '../modules/delivery/destinations.view.js'
 import type { Dispatcher } from '../modules/delivery/dispatch.port.js'
 import type { DomainService } from '../modules/domains/domain.service.js'
+import type { EmailOverviewRepository } from '../modules/emails/email.overview.js'
 import type { EmailService } from '../modules/emails/email.service.js'
 import type { EmailSourceRepository } from '../modules/emails/email.source.js'
 import type { EventService } from '../modules/events/event.service.js'
@@ -79,6 +80,7 @@ export interface HttpDeps {
   stats: StatsService
   sessions: SessionService
   emailSources: EmailSourceRepository
+  emailOverview: EmailOverviewRepository
   checkReady: HealthOptions['checkReady']
   /** The longest one request may take to arrive (REQUEST_TIMEOUT_MS unless a test shortens it). */
   requestTimeoutMs?: number
@@ -138,7 +140,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     ...deps,
     sessions: deps.sessions,
     sources: deps.emailSources,
-    backlog: () => deps.dispatcher.backlog(),
+    overview: deps.emailOverview,
     secureCookie: deps.config.publicUrl.startsWith('https:'),
     publicOrigin: new URL(deps.config.publicUrl).origin,
     idleMs: deps.config.dashboardIdleTimeoutMs,

@@ -132,6 +132,54 @@ describe('the web dashboard in a real browser', () => {
     await context.close()
   })
 
+  it("refuses forged changes: a foreign origin, another session's token, another account's email; a bad cookie is no session", async () => {
+    const csrfOf = async (page: Page) => (await page.locator('input[name="_csrf"]').first().getAttribute('value')) as string
+    const mine = await h.send(basicEmail({ to: 'later@example.net', scheduled_at: new Date(Date.now() + 3_600_000).toISOString() }))
+    const a = await browser.newContext()
+    const pageA = await signIn(a, h.key)
+    const tokenA = await csrfOf(pageA)
+    const post = (page: Page, path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
+      page.request.post(`${base}${path}`, { form, headers, maxRedirects: 0 }).then((r) => r.status())
+
+    assert.equal(
+      await post(pageA, '/dashboard/suppressions', { _csrf: tokenA, address: 'x1@example.org' }, { origin: 'https://evil.example' }),
+      403,
+    )
+    assert.equal(
+      await post(pageA, '/dashboard/suppressions', { _csrf: tokenA, address: 'x2@example.org' }, { 'sec-fetch-site': 'same-site' }),
+      403,
+    )
+    const b = await browser.newContext()
+    const pageB = await signIn(b, h.key)
+    assert.equal(await post(pageA, '/dashboard/suppressions', { _csrf: await csrfOf(pageB), address: 'x3@example.org' }), 403)
+    for (const address of ['x1@example.org', 'x2@example.org', 'x3@example.org']) {
+      assert.equal((await h.request('GET', `/v1/suppressions/${address}`)).status, 404, `${address} was not added`)
+    }
+    assert.equal(await post(pageA, '/dashboard/suppressions', { _csrf: tokenA, address: 'x4@example.org' }), 303, 'the real form works')
+
+    const other = await h.container.services.accounts.create('Third account')
+    const c = await browser.newContext()
+    const pageC = await signIn(c, other.key)
+    assert.equal(await post(pageC, `/dashboard/emails/${mine.body.id}/cancel`, { _csrf: await csrfOf(pageC) }), 404)
+    assert.equal((await h.getEmail(mine.body.id)).status, 'scheduled', "another account cannot cancel this account's email")
+    assert.equal((await pageC.goto(`${base}/dashboard/emails/${mine.body.id}/raw`))?.status(), 404)
+
+    const bad = await fetch(`${base}/dashboard/emails`, { headers: { cookie: 'hikyaku_session=%E0%A4%A' }, redirect: 'manual' })
+    assert.equal(bad.status, 303, 'a malformed cookie is no session, not an error')
+    await Promise.all([a.close(), b.close(), c.close()])
+  })
+
+  it('ends a session when its key is revoked', async () => {
+    const created = await h.request('POST', '/v1/api-keys', { payload: { scope: 'full', name: 'short-lived' } })
+    assert.equal(created.status, 201)
+    const context = await browser.newContext()
+    const page = await signIn(context, created.body.key)
+    assert.equal((await h.request('DELETE', `/v1/api-keys/${created.body.api_key.id}`)).status, 200)
+    await page.goto(`${base}/dashboard/emails`)
+    assert.match(page.url(), /\/dashboard\/login$/, 'signed out at once')
+    await context.close()
+  })
+
   it('refuses a change without the CSRF token, and a send-only key', async () => {
     const context = await browser.newContext()
     const page = await signIn(context, h.key)

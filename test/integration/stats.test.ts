@@ -195,6 +195,12 @@ describe('statistics from the rollup', () => {
     assert.match(JSON.stringify(long.body), /at most 2160/)
     assert.equal((await h.request('GET', '/v1/stats?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z')).status, 422)
     assert.equal((await h.request('GET', '/v1/stats?values=gmail.com')).status, 422)
+    const wide = await h.request(
+      'GET',
+      `/v1/stats?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&interval=hour&group_by=domain&limit=100`,
+    )
+    assert.equal(wide.status, 422, 'one answer holds a bounded number of points')
+    assert.match(JSON.stringify(wide.body), /points one answer holds/)
     assert.equal((await h.request('GET', '/v1/stats?group_by=recipient')).status, 422)
   })
 })

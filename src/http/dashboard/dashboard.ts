@@ -6,7 +6,8 @@ import type { Session, SessionService } from '../../modules/dashboard/session.se
 import { STATUS_BY_CODE } from '../plugins/error-handler.js'
 import { DASHBOARD_DIR, renderView } from './render.js'
 
-export const COOKIE = 'hikyaku_session'
+/** The session cookie's name: over HTTPS with the __Secure- prefix, which browsers only accept with Secure. */
+export const cookieName = (secure: boolean): string => (secure ? '__Secure-hikyaku_session' : 'hikyaku_session')
 
 /** Messages shown after a change (by code, so a link cannot make the page say anything else). */
 const NOTICES: Record<string, string> = {
@@ -47,7 +48,14 @@ export function readCookie(request: FastifyRequest, name: string): string | unde
   if (!header) return undefined
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim())
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      // A malformed value (planted by a sibling site, say) is no session, not an error.
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim())
+      } catch {
+        return undefined
+      }
+    }
   }
   return undefined
 }
@@ -96,7 +104,10 @@ export const backTo = (reply: FastifyReply, path: string, done?: string): Fastif
  * stylesheet, and the guard every page but sign-in passes: a live session from the cookie, and
  * on every POST its CSRF token and a same-origin request.
  */
-export function frame(app: FastifyInstance, deps: { sessions: SessionService; idleMs: number; publicOrigin: string }): void {
+export function frame(
+  app: FastifyInstance,
+  deps: { sessions: SessionService; idleMs: number; publicOrigin: string; secureCookie: boolean },
+): void {
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 2_000_000 }, (_request, body, done) =>
     done(null, Object.fromEntries(new URLSearchParams(body as string))),
   )
@@ -129,7 +140,7 @@ export function frame(app: FastifyInstance, deps: { sessions: SessionService; id
   app.addHook('preHandler', async (request, reply) => {
     const path = request.routeOptions.url ?? ''
     if (path.endsWith('/login') || path.endsWith('/static/app.css')) return
-    const session = await deps.sessions.resolve(readCookie(request, COOKIE))
+    const session = await deps.sessions.resolve(readCookie(request, cookieName(deps.secureCookie)))
     if (!session) {
       if (request.method === 'GET') return reply.redirect('/dashboard/login', 303)
       return page(request, reply, 'error', { title: 'Signed out', message: 'Your session has ended; sign in again.' }, 401)

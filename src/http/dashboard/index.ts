@@ -4,6 +4,7 @@ import type { CampaignService } from '../../modules/campaigns/campaign.service.j
 import type { SessionService } from '../../modules/dashboard/session.service.js'
 import type { DestinationsView } from '../../modules/delivery/destinations.view.js'
 import type { DomainService } from '../../modules/domains/domain.service.js'
+import type { EmailOverviewRepository } from '../../modules/emails/email.overview.js'
 import type { EmailService } from '../../modules/emails/email.service.js'
 import type { EmailSourceRepository } from '../../modules/emails/email.source.js'
 import type { StatsService } from '../../modules/stats/stats.service.js'
@@ -29,7 +30,7 @@ export interface DashboardDeps {
   destinations: DestinationsView
   stats: StatsService
   streams: StreamService
-  backlog: () => Promise<number>
+  overview: EmailOverviewRepository
   /** Cookies are Secure when the dashboard is reached over HTTPS (PUBLIC_URL). */
   secureCookie: boolean
   /** PUBLIC_URL's origin: what the browser sends as Origin when a proxy rewrites Host. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { AppError } from '../../lib/errors.js'
 import type { SessionService } from '../../modules/dashboard/session.service.js'
-import { COOKIE, field, page, readCookie } from './dashboard.js'
+import { cookieName, field, page, readCookie } from './dashboard.js'
 
 /** Sign-in with a full-scope API key (exchanged for a session cookie) and sign-out. */
 export function authPages(
@@ -9,7 +9,7 @@ export function authPages(
   deps: { sessions: SessionService; secureCookie: boolean; idleMs: number; publicOrigin: string },
 ): void {
   const cookie = (value: string, maxAgeS: number) =>
-    `${COOKIE}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${deps.secureCookie ? '; Secure' : ''}`
+    `${cookieName(deps.secureCookie)}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${deps.secureCookie ? '; Secure' : ''}`
   const idle = `${Math.round(deps.idleMs / 60_000)} minutes`
 
   app.get('/login', { schema: { hide: true } }, async (request, reply) => page(request, reply, 'login', { title: 'Sign in', idle }))
@@ -33,7 +33,7 @@ export function authPages(
   })
 
   app.post('/logout', { schema: { hide: true } }, async (request, reply) => {
-    await deps.sessions.signOut(readCookie(request, COOKIE))
+    await deps.sessions.signOut(readCookie(request, cookieName(deps.secureCookie)))
     reply.header('set-cookie', cookie('', 0))
     return reply.redirect('/dashboard/login', 303)
   })

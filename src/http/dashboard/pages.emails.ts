@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { parseAddress } from '../../lib/address.js'
 import { AppError, notFound, validationFailed } from '../../lib/errors.js'
+import { createSemaphore } from '../../lib/semaphore.js'
 import { isUuid } from '../../lib/uuid.js'
 import type { EmailService } from '../../modules/emails/email.service.js'
 import type { EmailSourceRepository } from '../../modules/emails/email.source.js'
@@ -24,6 +25,9 @@ const STATUSES = [
 ]
 const PENDING = new Set(['scheduled', 'queued', 'sending', 'deferred'])
 const PAGE = 50
+const REFRESH_FOR_MS = 15 * 60_000
+/** Raw views composed at once per process: each holds up to a few MB while it is built. */
+const rawViews = createSemaphore(2)
 
 type Query = Record<string, string | undefined>
 
@@ -77,8 +81,9 @@ export function emailPages(app: FastifyInstance, deps: { emails: EmailService; s
       page: 'emails',
       email: view,
       pending: PENDING.has(view.status),
-      // While something is still moving, the page reloads itself (no script needed).
-      refresh: PENDING.has(view.status) ? 5 : undefined,
+      // While something is still moving, the page reloads itself (no script needed); for a quarter
+      // of an hour at most, so that a tab left open on a deferred email does not keep its session alive.
+      refresh: PENDING.has(view.status) && Date.now() - email.createdAt.getTime() < REFRESH_FOR_MS ? 5 : undefined,
       cursor: encodeCursor(id),
     })
   })
@@ -87,7 +92,9 @@ export function emailPages(app: FastifyInstance, deps: { emails: EmailService; s
     const session = sessionOf(request)
     const id = (request.params as { id: string }).id
     if (!isUuid(id)) throw notFound('Email')
-    const raw = await deps.sources.raw(session.principal.accountId, id)
+    if (!(await rawViews.acquire(1, { timeoutMs: 10_000 })))
+      throw new AppError('unavailable', 'Too many raw views at once; try again shortly.')
+    const raw = await deps.sources.raw(session.principal.accountId, id).finally(() => rawViews.release(1))
     if (!raw) throw notFound('Email')
     return page(request, reply, 'raw', {
       title: 'Raw message',

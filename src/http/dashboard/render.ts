@@ -1,9 +1,12 @@
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Liquid } from 'liquidjs'
-import { PACKAGE_ROOT } from '../../lib/paths.js'
 
-/** The dashboard's templates and assets ship in the package, beside this code's source. */
-export const DASHBOARD_DIR = join(PACKAGE_ROOT, 'src', 'http', 'dashboard')
+/**
+ * The dashboard's templates and stylesheet sit beside this module: in src/ under tsx, and in
+ * dist/, where the build copies them (scripts/copy-assets.mjs), when compiled.
+ */
+export const DASHBOARD_DIR = fileURLToPath(new URL('.', import.meta.url))
 
 /**
  * Every `{{ }}` is HTML-escaped unless marked `| raw` (only markup this code built, such as the

@@ -25,24 +25,22 @@ export function registerOperatorAuth(app: FastifyInstance, options: { token: str
   }
   // Both sides hashed: equal lengths for timingSafeEqual, and the time taken says nothing of the token's length or prefix.
   const expected = token === undefined ? undefined : digest(token)
-  // Per address, in process memory, as for SMTP logins: a guess-rate brake, not a lockout of the operator elsewhere.
+  // Per address, in process memory: a brake on wrong tokens only. The right token always passes,
+  // so that nobody can lock the operator out by guessing from the same address (a proxy's, say).
   const throttle = createAuthThrottle({ maxFailures: OPERATOR_MAX_FAILURES, blockMs: OPERATOR_BLOCK_MS })
 
   app.addHook('onRequest', async (request) => {
     if (!expected) throw new AppError('not_found', 'The operator API is off on this server: OPERATOR_TOKEN is not set')
     const ip = request.ip
+    const header = request.headers.authorization
+    const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
+    if (match && timingSafeEqual(digest(match[1] as string), expected)) return
     if (throttle.isBlocked(ip)) {
       throw new AppError('rate_limited', 'Too many wrong operator tokens from your address; try again later', {
         retryAfter: Math.ceil(OPERATOR_BLOCK_MS / 1000),
       })
     }
-    const header = request.headers.authorization
     if (header === undefined) throw new AppError('unauthorized', 'Missing operator token: send "Authorization: Bearer <OPERATOR_TOKEN>"')
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-    if (match && timingSafeEqual(digest(match[1] as string), expected)) {
-      throttle.succeed(ip)
-      return
-    }
     throttle.fail(ip)
     request.log.warn({ ip, blocked: throttle.isBlocked(ip) }, 'operator API: wrong token')
     throw new AppError(

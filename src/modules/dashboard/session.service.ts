@@ -4,7 +4,7 @@ import { uuidv7 } from '../../lib/uuid.js'
 import type { ApiKeyService } from '../api-keys/api-key.service.js'
 import type { SessionRepository, StoredSession } from './session.repository.js'
 
-/** last_seen_at is written at most this often per session: a page view is not a write. */
+/** last_seen_at is written at most this often per session (a page view is not a write), and well within the idle timeout. */
 const TOUCH_EVERY_MS = 60_000
 
 const hashOf = (token: string): Buffer => createHash('sha256').update(token).digest()
@@ -28,6 +28,7 @@ export function createSessionService(deps: {
   idleMs: number
 }) {
   const { repository } = deps
+  const touchEveryMs = Math.min(TOUCH_EVERY_MS, Math.floor(deps.idleMs / 4))
   const csrfKey = createHmac('sha256', deps.secret).update('hikyaku dashboard csrf').digest()
   const csrfOf = (sessionId: string): string => createHmac('sha256', csrfKey).update(sessionId).digest('base64url')
 
@@ -55,7 +56,7 @@ export function createSessionService(deps: {
       if (!token || token.length > 100) return undefined
       const found = await repository.findLive(hashOf(token), deps.idleMs)
       if (!found) return undefined
-      if (Date.now() - found.lastSeenAt.getTime() > TOUCH_EVERY_MS) await repository.touch(found.id)
+      if (Date.now() - found.lastSeenAt.getTime() > touchEveryMs) await repository.touch(found.id)
       return { ...found, csrfToken: csrfOf(found.id) }
     },
 

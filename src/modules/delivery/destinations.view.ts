@@ -1,4 +1,5 @@
 import type { DestinationLimiter } from './limiter.port.js'
+import { redactReply } from './reply-redact.js'
 import type { ReplyClass } from './reply-rules.js'
 import type { Shaping } from './shaping.js'
 
@@ -13,7 +14,7 @@ export interface DestinationInfo {
   maxConnections: number
   /** Messages per second at most over every connection; 0: no limit. */
   ratePerSecond: number
-  /** The last throttling reply it gave, word for word (one line, at most 300 characters). */
+  /** The last throttling reply it gave (one line, at most 300 characters; addresses and other accounts' domains removed). */
   lastReply: { text: string; at: Date } | null
   lastRule: { id: string; class: ReplyClass | null; at: Date } | null
   /** This account's sending domains held there (their authentication failed), with when each hold ends. */
@@ -31,7 +32,7 @@ export interface DestinationInfo {
  * hold names an account (see holds.ts) and is shown only to it; recipient-domain holds are counted.
  */
 export function createDestinationsView(deps: {
-  shaping: Pick<Shaping, 'profileNames' | 'ruleClass' | 'profileLimits'>
+  shaping: Pick<Shaping, 'profileNames' | 'ruleClass' | 'profileLimits' | 'profileHosts'>
   limiter: DestinationLimiter
 }) {
   return {
@@ -47,7 +48,9 @@ export function createDestinationsView(deps: {
             concurrency: view.factor,
             connections: view.connections,
             ...deps.shaping.profileLimits(name),
-            lastReply: view.lastReply ? { text: view.lastReply.text, at: new Date(view.lastReply.at) } : null,
+            lastReply: view.lastReply
+              ? { text: redactReply(view.lastReply.text, deps.shaping.profileHosts(name)), at: new Date(view.lastReply.at) }
+              : null,
             lastRule: view.lastRule
               ? { id: view.lastRule.id, class: deps.shaping.ruleClass(view.lastRule.id) ?? null, at: new Date(view.lastRule.at) }
               : null,

@@ -119,6 +119,9 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
     /** The provider profiles (built in and configured): each is one destination, `profile:<name>`. */
     profileNames: (): string[] => Object.keys(profiles),
 
+    /** A profile's own domains and MX host suffixes: the host names its replies may name. */
+    profileHosts: (name: string): string[] => [...(profiles[name]?.domains ?? []), ...(profiles[name]?.mxSuffixes ?? [])],
+
     /** A profile's connection and rate limits (its own over the defaults), for the destinations view. */
     profileLimits(name: string): Pick<Limits, 'maxConnections' | 'ratePerSecond'> {
       const merged = { ...defaults, ...pick(profiles[name]) }

@@ -69,16 +69,25 @@ export interface StatRow {
 export function createStatsRepository({ pool }: RepositoryDeps) {
   return guardRepository({
     /**
-     * Accounts with events not yet counted (below the horizon, after their cursor). An account
-     * without a cursor gets one at the start of its feed first, so its history is counted too.
+     * Gives every account without a cursor one at the start of its feed, so its history is
+     * counted too; returns how many cursors are ahead of the database's transaction counter (a
+     * restore from a dump starts it lower: nothing new would ever be counted for them).
      */
-    async pendingAccounts(limit: number): Promise<string[]> {
+    async ensureCursors(): Promise<{ ahead: number }> {
       await pool.query(
         `INSERT INTO stat_cursors (account_id, txid, event_id)
          SELECT a.id, $1, $2::uuid FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM stat_cursors c WHERE c.account_id = a.id)
          ON CONFLICT (account_id) DO NOTHING`,
         [FEED_START.txid, FEED_START.eventId],
       )
+      const { rows } = await pool.query<{ ahead: number }>(
+        'SELECT count(*)::int AS ahead FROM stat_cursors WHERE txid::xid8 >= pg_snapshot_xmax(pg_current_snapshot())',
+      )
+      return { ahead: rows[0]?.ahead ?? 0 }
+    },
+
+    /** Accounts with events not yet counted (below the horizon, after their cursor), least recently counted first. */
+    async pendingAccounts(limit: number): Promise<string[]> {
       const { rows } = await pool.query<{ account_id: string }>(
         `SELECT c.account_id FROM stat_cursors c
           WHERE EXISTS (SELECT 1 FROM events ev WHERE ev.account_id = c.account_id
@@ -104,6 +113,11 @@ export function createStatsRepository({ pool }: RepositoryDeps) {
         const { rows } = await client.query<{ events: number }>(ROLLUP_SQL, [accountId, at.txid, at.event_id, limit])
         return rows[0]?.events ?? 0
       })
+    },
+
+    /** Puts an account whose rollup failed behind the others, so one bad account never stalls the rest. */
+    async setAside(accountId: string): Promise<void> {
+      await pool.query('UPDATE stat_cursors SET updated_at = now() WHERE account_id = $1', [accountId])
     },
 
     /**

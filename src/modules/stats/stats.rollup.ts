@@ -1,6 +1,8 @@
 import type { Logger } from '../../infra/logger.js'
 import type { StatsService } from './stats.service.js'
 
+const IDLE_FACTOR = 5
+
 /**
  * Keeps the statistics rollup up with the events: a pass every `intervalMs`, and the next one at
  * once while events are waiting (a backlog after downtime is worked through, a batch at a time).
@@ -10,15 +12,21 @@ export function startStatsRollup(stats: Pick<StatsService, 'rollUp'>, intervalMs
   let timer: NodeJS.Timeout | undefined
   let running: Promise<unknown> | undefined
   let stopped = false
+  // Idle passes back off (up to IDLE_FACTOR × the interval): many workers looking for nothing
+  // every second would probe every account's cursor for nothing.
+  let idle = 0
 
   const schedule = (ms: number) => {
     if (!stopped) timer = setTimeout(tick, ms)
   }
   const tick = () => {
     running = stats
-      .rollUp()
+      .rollUp(() => stopped)
       .then(
-        ({ more }) => schedule(more ? 0 : intervalMs),
+        ({ events, more }) => {
+          idle = events > 0 ? 0 : Math.min(IDLE_FACTOR, idle + 1)
+          schedule(more ? 0 : intervalMs * Math.max(1, idle))
+        },
         (err) => {
           logger.warn({ err: String(err) }, 'statistics rollup failed; will try again')
           schedule(intervalMs * 5)

@@ -13,12 +13,16 @@ import {
 } from './stats.types.js'
 
 const HOUR_MS = 3_600_000
-/** Buckets one answer may hold: 90 days by hour, about ten years by day. */
+/** Buckets one series may hold: 90 days by hour, about ten years by day. */
 const MAX_BUCKETS = 2_160
+/** Buckets one answer may hold over all its series (the totals and each group): its size and work are bounded. */
+const MAX_POINTS = 20_000
 /** Events one rollup statement counts. */
 const ROLLUP_BATCH = 5_000
 /** Accounts looked at per rollup pass. */
 const ROLLUP_ACCOUNTS = 100
+/** A restore's warning is logged at most this often. */
+const WARN_EVERY_MS = 600_000
 
 const zero = (): StatCounts => Object.fromEntries(STAT_METRICS.map((m) => [m, 0])) as StatCounts
 const ratio = (a: number, b: number): number | null => (b > 0 ? Math.round((a / b) * 1e6) / 1e6 : null)
@@ -60,7 +64,8 @@ function seriesOf(rows: StatRow[], query: StatsQuery): StatSeries {
  * most (hours in the range × metrics × values) small rows, whatever the account has sent.
  */
 export function createStatsService(deps: { repository: StatsRepository; logger: Logger }) {
-  const { repository } = deps
+  const { repository, logger } = deps
+  let warnedAt = 0
 
   return {
     async query(accountId: string, query: StatsQuery): Promise<StatsResult> {
@@ -69,6 +74,15 @@ export function createStatsService(deps: { repository: StatsRepository; logger: 
       if (buckets > MAX_BUCKETS) {
         throw validationFailed([
           { path: '/to', message: `the range holds ${Math.ceil(buckets)} ${query.interval}s; at most ${MAX_BUCKETS} are answered at once` },
+        ])
+      }
+      const series = 1 + (query.groupBy ? (query.values?.length ?? query.limit) : 0)
+      if (Math.ceil(buckets) * series > MAX_POINTS) {
+        throw validationFailed([
+          {
+            path: '/to',
+            message: `${Math.ceil(buckets)} ${query.interval}s × ${series} series is more than the ${MAX_POINTS} points one answer holds: shorten the range, use interval=day, or ask for fewer groups`,
+          },
         ])
       }
       // Hour rows are summed into buckets, so the range is widened to whole hours.
@@ -92,14 +106,29 @@ export function createStatsService(deps: { repository: StatsRepository; logger: 
      * One rollup pass: counts the new events of the accounts that have some, a batch each, and
      * says whether more are waiting (the caller then runs again at once).
      */
-    async rollUp(): Promise<{ events: number; more: boolean }> {
+    async rollUp(stopping: () => boolean = () => false): Promise<{ events: number; more: boolean }> {
+      const { ahead } = await repository.ensureCursors()
+      if (ahead > 0 && Date.now() - warnedAt > WARN_EVERY_MS) {
+        warnedAt = Date.now()
+        logger.error(
+          { accounts: ahead },
+          'statistics cursors are ahead of the database (restored from a dump?): nothing new is counted for them; run TRUNCATE stat_counts, stat_cursors to count everything again',
+        )
+      }
       const accounts = await repository.pendingAccounts(ROLLUP_ACCOUNTS)
       let events = 0
       let more = accounts.length >= ROLLUP_ACCOUNTS
       for (const accountId of accounts) {
-        const n = await repository.rollUp(accountId, ROLLUP_BATCH)
-        events += n ?? 0
-        if (n === ROLLUP_BATCH) more = true
+        if (stopping()) return { events, more: false }
+        try {
+          const n = await repository.rollUp(accountId, ROLLUP_BATCH)
+          events += n ?? 0
+          if (n === ROLLUP_BATCH) more = true
+        } catch (err) {
+          // One account's failure (a statement timeout on a huge batch) must not hold up the others.
+          logger.warn({ err: String(err), accountId }, 'could not count the events of an account; will try again')
+          await repository.setAside(accountId).catch(() => {})
+        }
       }
       return { events, more }
     },
