@@ -5,15 +5,18 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { startWebhooks } from '../../src/entrypoints/webhooks.js'
+import { startDnsServer } from '../helpers/dns-server.js'
 import { waitFor } from '../helpers/env.js'
 import { basicEmail, type Harness, startHarness } from '../helpers/harness.js'
+import { freePort } from '../helpers/processes.js'
 import { type Sink, startSink } from '../helpers/smtp-sink.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 /**
- * The dashboard in headless Chromium against a live Hikyaku (real HTTP listener, worker, webhook
- * sender, SMTP sink, webhook receiver): sign in, watch a send reach its final status, read its
+ * The dashboard in headless Chromium against a live Hikyaku (real HTTP listener, worker in MX mode
+ * with a loopback DNS server, webhook sender, SMTP sink as the recipients' MX, webhook receiver):
+ * sign in, watch a send reach `delivered`, read its
  * timeline, add and remove a suppression, replay a webhook, sign out; another account sees
  * nothing of this one; a change without the CSRF token is refused.
  */
@@ -24,12 +27,18 @@ describe('the web dashboard in a real browser', () => {
   let browser: Browser
   let stopWebhooks: () => Promise<void>
   let receiver: http.Server
+  let dns: Awaited<ReturnType<typeof startDnsServer>>
   const hooks: Array<{ id: string; type: string }> = []
 
   before(async () => {
     // npm test installs it (scripts/ensure-chromium.sh); without it this suite fails rather than pass unseen.
     assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run scripts/ensure-chromium.sh or set CHROMIUM_PATH`)
-    sink = await startSink()
+    const port = await freePort()
+    sink = await startSink({}, { port })
+    dns = await startDnsServer({
+      'example.net': { MX: [{ priority: 10, exchange: 'mx.example.net' }] },
+      'mx.example.net': { A: ['127.0.0.1'] },
+    })
     receiver = http.createServer((req, res) => {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
@@ -40,7 +49,17 @@ describe('the web dashboard in a real browser', () => {
       })
     })
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
-    h = await startHarness({ env: { SMTP_RELAY_URL: sink.url, WEBHOOK_ALLOW_PRIVATE: 'true', SWEEP_INTERVAL: '1s' } })
+    h = await startHarness({
+      env: {
+        DELIVERY_MODE: 'mx',
+        MX_PORT: String(port),
+        MX_ALLOW_PRIVATE: 'true',
+        DNS_SERVERS: dns.server,
+        DNS_TIMEOUT: '1s',
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+        SWEEP_INTERVAL: '1s',
+      },
+    })
     stopWebhooks = await startWebhooks(h.container)
     await h.app.listen({ host: '127.0.0.1', port: 0 })
     base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`
@@ -51,6 +70,7 @@ describe('the web dashboard in a real browser', () => {
     await stopWebhooks?.()
     await h?.close()
     await sink?.close()
+    await dns?.close()
     receiver?.close()
   })
 
@@ -79,10 +99,10 @@ describe('the web dashboard in a real browser', () => {
     assert.equal(sent.status, 202)
     await page.getByRole('link', { name: 'Emails' }).click()
     await page.getByRole('link', { name: 'Dashboard hello' }).click()
-    // The page reloads itself while the email is in progress; it ends as sent.
+    // The page reloads itself while the email is in progress; it ends delivered (the MX said 250).
     await waitFor(
-      'the email page to show it sent',
-      async () => ((await page.locator('main p .status').first().textContent()) === 'sent' ? true : undefined),
+      'the email page to show it delivered',
+      async () => ((await page.locator('main p .status').first().textContent()) === 'delivered' ? true : undefined),
       20_000,
       250,
     )
@@ -100,10 +120,14 @@ describe('the web dashboard in a real browser', () => {
     await page.getByText('The suppression is removed.').waitFor()
     assert.equal((await h.request('GET', '/v1/suppressions/nope@example.org')).status, 404)
 
-    await waitFor('the webhook receiver to get the events', () => (hooks.some((e) => e.type === 'email.sent') ? true : undefined), 15_000)
+    await waitFor(
+      'the webhook receiver to get the events',
+      () => (hooks.some((e) => e.type === 'email.delivered') ? true : undefined),
+      15_000,
+    )
     await page.getByRole('link', { name: 'Webhooks' }).click()
     await page.getByRole('link', { name: /\/hook$/ }).click()
-    const sentEvent = hooks.find((e) => e.type === 'email.sent')?.id as string
+    const sentEvent = hooks.find((e) => e.type === 'email.delivered')?.id as string
     const before = hooks.filter((e) => e.id === sentEvent).length
     await page.getByRole('button', { name: `Send event ${sentEvent} again` }).click()
     await page.getByText('The event is queued for the endpoint again.').waitFor()
