@@ -1,10 +1,22 @@
 import type { DestinationLimiter } from '../modules/delivery/limiter.port.js'
 import type { Redis } from './redis.js'
 
-// Each script reads Redis's own clock, so every worker process agrees on time.
 /** Characters of a throttling reply kept for the destinations view. */
 const REPLY_MAX = 300
+// Each script reads Redis's own clock, so every worker process agrees on time.
 const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
+
+/**
+ * KEYS: an account's aside set. ARGV: delivery, until. Scores are due times: what is counted as
+ * waiting is what is due later than now, so an entry needs no removal when its delivery goes;
+ * past ones are trimmed here, and the key lives an hour past its last due time.
+ */
+const ASIDE = `${NOW}
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+local ttl = tonumber(ARGV[2]) - now + 3600000
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1`
 
 /**
  * KEYS: slots, state. ARGV: slot, max, leaseMs, share. Expired slots are dropped first. A bulk
@@ -232,11 +244,12 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
     async describe(destination, sendersOf) {
       const k = (part: string) => key(destination, part)
       const now = Date.now()
-      const [state, senders, domains, connections] = await Promise.all([
+      const [state, senders, domains, connections, waiting] = await Promise.all([
         redis.hmget(k('state'), 'pausedUntil', 'factor', 'rule', 'ruleAt', 'reply', 'replyAt'),
         scanHolds(redis, k('holds:s'), `${sendersOf}/*`, now),
         redis.zcount(k('holds:r'), `(${now}`, '+inf'),
         redis.zcount(k('slots'), `(${now}`, '+inf'),
+        sendersOf ? redis.zcount(k(`aside:${sendersOf}`), `(${now}`, '+inf') : Promise.resolve(0),
       ])
       return {
         pausedUntil: Number(state[0] ?? 0),
@@ -245,6 +258,7 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
         senders,
         recipientDomainsHeld: domains,
         connections,
+        waiting,
         lastReply: state[4] ? { text: state[4], at: Number(state[5] ?? 0) } : undefined,
       }
     },
@@ -253,6 +267,9 @@ export function createDestinationLimiter(redis: Redis, prefix: string): Destinat
     },
     async renewSlot(destination, slot, leaseMs) {
       return (await redis.eval(RENEW, 1, key(destination, 'slots'), slot, leaseMs)) === 1
+    },
+    async putAside(destination, accountId, deliveryId, until) {
+      await redis.eval(ASIDE, 1, key(destination, `aside:${accountId}`), deliveryId, Math.round(until))
     },
     async releaseSlot(destination, slot) {
       await redis.zrem(key(destination, 'slots'), slot)

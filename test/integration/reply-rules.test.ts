@@ -193,6 +193,7 @@ describe('reply rules in MX mode', () => {
       held_senders: Array<{ domain: string; until: string }>
       held_recipient_domains: number
       connections: number
+      waiting: number
       max_connections: number
       last_reply: { text: string; at: string } | null
     }
@@ -215,6 +216,7 @@ describe('reply rules in MX mode', () => {
       'the throttling reply, word for word',
     )
     assert.equal(microsoft?.connections, 0, 'no connection is open to a paused destination')
+    assert.ok((microsoft?.waiting ?? 0) >= 1, `this account's mail waits for it (${microsoft?.waiting})`)
     assert.ok((microsoft?.max_connections ?? 0) > 0)
     const google = mine.get('google')
     assert.equal(google?.paused_until, null, 'one sender’s authentication does not pause Google')
@@ -227,5 +229,6 @@ describe('reply rules in MX mode', () => {
     const theirs = await view({ authorization: `Bearer ${other.key}` })
     assert.deepEqual(theirs.get('google')?.held_senders, [], "another account does not see this account's sending domains")
     assert.equal(theirs.get('microsoft')?.last_rule?.id, 'microsoft.blocked', 'a pause about our IP is shown to everyone')
+    assert.equal(theirs.get('microsoft')?.waiting, 0, "another account's backlog is not shown")
   })
 })

@@ -36,7 +36,8 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>, 
       }),
     hold: () => call('hold', () => 0),
     senderHeldUntil: () => call('senderHeldUntil', () => 0),
-    describe: () => call('describe', () => ({ pausedUntil: 0, factor: 1, senders: [], recipientDomainsHeld: 0, connections: 0 })),
+    describe: () =>
+      call('describe', () => ({ pausedUntil: 0, factor: 1, senders: [], recipientDomainsHeld: 0, connections: 0, waiting: 0 })),
     acquireSlot: (_d, slot) =>
       call('acquireSlot', () => {
         held.add(slot)
@@ -44,6 +45,7 @@ function limiterWith(failing: Partial<Record<keyof DestinationLimiter, Error>>, 
       }),
     renewSlot: (_d, slot) => call('renewSlot', () => held.has(slot)),
     releaseSlot: (_d, slot) => call('releaseSlot', () => void held.delete(slot)),
+    putAside: () => call('putAside', () => undefined),
     reserveRate: () => call('reserveRate', () => 0),
     throttled: () => call('throttled', () => 0),
     succeeded: () => call('succeeded', () => undefined),
@@ -99,7 +101,7 @@ describe('MxTransport holds', () => {
     const until = Date.now() + 60_000
     const { limiter, calls } = limiterWith({}, { senderHeldUntil: until })
     const reservation = await transport(limiter).reserve('example.net', 'acct/a.example')
-    assert.deepEqual(reservation, { kind: 'wait', until, reason: 'sender_config' })
+    assert.deepEqual(reservation, { kind: 'wait', until, reason: 'sender_config', destination: 'example.net' })
     assert.deepEqual(calls, ['state'])
   })
 

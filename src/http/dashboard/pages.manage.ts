@@ -122,6 +122,7 @@ export function managePages(
         pausedUntil: iso(d.pausedUntil),
         concurrency: Math.round(d.concurrency * 100),
         connections: d.connections,
+        waiting: d.waiting,
         maxConnections: d.maxConnections,
         rate: d.ratePerSecond > 0 ? `${d.ratePerSecond}/s` : 'no limit',
         lastReply: d.lastReply ? `${d.lastReply.text} (${d.lastReply.at.toISOString()})` : null,

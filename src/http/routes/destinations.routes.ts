@@ -23,6 +23,7 @@ export const destinationRoutes: FastifyPluginAsyncTypebox<{ destinations: Destin
           paused_until: d.pausedUntil?.toISOString() ?? null,
           concurrency: d.concurrency,
           connections: d.connections,
+          waiting: d.waiting,
           max_connections: d.maxConnections,
           rate_per_second: d.ratePerSecond,
           last_reply: d.lastReply ? { text: d.lastReply.text, at: d.lastReply.at.toISOString() } : null,

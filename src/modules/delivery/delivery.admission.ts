@@ -54,6 +54,11 @@ export function createAdmission(deps: {
       if (until - now >= VISIBLE_WAIT_MS) reason = 'waiting_rate_limit'
     }
     if (reason) await deps.repository.markWaiting(request.deliveryId, new Date(until), reason)
+    const accountId = request.sender?.split('/')[0]
+    if (reservation.destination && accountId) {
+      // Only for the destinations view: losing it loses a count, never a delivery.
+      await mx.putAside(reservation.destination, accountId, request.deliveryId, until).catch(() => {})
+    }
     return { delayUntil: until }
   }
 

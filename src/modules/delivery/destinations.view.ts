@@ -12,6 +12,8 @@ export interface DestinationInfo {
   /** Connections open to it now (every worker), and the most the profile allows (before `concurrency`). */
   connections: number
   maxConnections: number
+  /** This account's deliveries waiting for it (paused, held, warming up, no free slot or rate token). */
+  waiting: number
   /** Messages per second at most over every connection; 0: no limit. */
   ratePerSecond: number
   /** The last throttling reply it gave (one line, at most 300 characters; addresses and other accounts' domains removed). */
@@ -47,6 +49,7 @@ export function createDestinationsView(deps: {
             pausedUntil: view.pausedUntil > now ? new Date(view.pausedUntil) : null,
             concurrency: view.factor,
             connections: view.connections,
+            waiting: view.waiting,
             ...deps.shaping.profileLimits(name),
             lastReply: view.lastReply
               ? { text: redactReply(view.lastReply.text, deps.shaping.profileHosts(name)), at: new Date(view.lastReply.at) }

@@ -21,6 +21,8 @@ export interface DestinationView {
   recipientDomainsHeld: number
   /** Connection slots held now, over every worker. */
   connections: number
+  /** The account's deliveries put aside for it (paused, held, warming up, no free slot) and not yet due. */
+  waiting: number
   /** The last throttling reply it gave (code, enhanced code, text), and when. */
   lastReply?: { text: string; at: number }
 }
@@ -58,6 +60,8 @@ export interface DestinationLimiter {
   /** Extends a slot's lease; false when it had already expired (it no longer counts). */
   renewSlot(destination: string, slot: string, leaseMs: number): Promise<boolean>
   releaseSlot(destination: string, slot: string): Promise<void>
+  /** Counts an account's delivery as waiting for the destination until `until` (epoch ms). */
+  putAside(destination: string, accountId: string, deliveryId: string, until: number): Promise<void>
   /** Counts one message at `perSecond` and returns 0, or returns the ms to wait without counting. */
   reserveRate(destination: string, perSecond: number): Promise<number>
   /**

@@ -86,13 +86,14 @@ export class MxTransport implements DirectTransport {
       plan.hosts.map((h) => h.name),
     )
     const { limiter } = this.deps
+    const destination = policy.destination
     const now = Date.now()
     const state = await limiter.state(policy.destination, domain, sender)
-    if (state.pausedUntil > now) return { kind: 'wait', until: state.pausedUntil, reason: 'waiting_rate_limit' }
+    if (state.pausedUntil > now) return { kind: 'wait', until: state.pausedUntil, reason: 'waiting_rate_limit', destination }
     // This domain's own rule at the destination (a tenant's block list), or this sender's (its
     // authentication): their mail waits, before any claim, slot or rate token.
-    if (state.domainHeldUntil > now) return { kind: 'wait', until: state.domainHeldUntil, reason: 'destination_blocked' }
-    if (state.senderHeldUntil > now) return { kind: 'wait', until: state.senderHeldUntil, reason: 'sender_config' }
+    if (state.domainHeldUntil > now) return { kind: 'wait', until: state.domainHeldUntil, reason: 'destination_blocked', destination }
+    if (state.senderHeldUntil > now) return { kind: 'wait', until: state.senderHeldUntil, reason: 'sender_config', destination }
 
     // Today's warm-up cap first (a delivery over it waits for tomorrow without spending a slot or
     // a rate token), then a connection (an idle one, or a new slot), then a rate token: a token is
@@ -106,7 +107,8 @@ export class MxTransport implements DirectTransport {
       if (policy.warmup) {
         const warm = await limiter.warmupTake(policy.destination, this.source, policy.warmup)
         // Spread over the first minutes of the day, so that what was held back does not all wake at once.
-        if (!warm.taken) return { kind: 'wait', until: warm.nextDay + Math.floor(Math.random() * WARMUP_SPREAD_MS), reason: 'warming_up' }
+        if (!warm.taken)
+          return { kind: 'wait', until: warm.nextDay + Math.floor(Math.random() * WARMUP_SPREAD_MS), reason: 'warming_up', destination }
         ticket.warm = true
       }
       const conn = this.takeIdle(poolKey(policy))
@@ -115,19 +117,23 @@ export class MxTransport implements DirectTransport {
         ticket.slot = await this.takeSlot(policy, bulk)
         if (!ticket.slot) {
           this.release(ticket)
-          return { kind: 'wait', until: now + SHORT_WAIT_MS, busy: true }
+          return { kind: 'wait', until: now + SHORT_WAIT_MS, busy: true, destination }
         }
       }
       const rateWait = await limiter.reserveRate(policy.destination, policy.ratePerSecond)
       if (rateWait > 0) {
         this.release(ticket)
-        return { kind: 'wait', until: now + rateWait, busy: true }
+        return { kind: 'wait', until: now + rateWait, busy: true, destination }
       }
       return { kind: 'go', ticket }
     } catch (err) {
       this.release(ticket)
       throw err
     }
+  }
+
+  async putAside(destination: string, accountId: string, deliveryId: string, until: number): Promise<void> {
+    await this.deps.limiter.putAside(destination, accountId, deliveryId, until)
   }
 
   /** A connection slot of the destination, renewed from the moment it is held; undefined when all are taken. */

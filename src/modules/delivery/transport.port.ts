@@ -42,6 +42,8 @@ export type Reservation =
       until: number
       reason?: 'waiting_rate_limit' | 'warming_up' | 'destination_blocked' | 'sender_config'
       busy?: boolean
+      /** The destination it waits for (absent when none was found: no MX hosts). */
+      destination?: string
     }
 
 /** Delivery straight to MX hosts, paced per destination. */
@@ -49,6 +51,8 @@ export interface DirectTransport {
   /** `sender`: the job's sender (see holds.ts), when it names one. */
   /** `bulk`: a broadcast lane's delivery, which leaves part of each destination's connections to transactional mail. */
   reserve(domain: string, sender?: string, bulk?: boolean): Promise<Reservation>
+  /** Counts a delivery as waiting for its destination until `until` (the destinations view's `waiting`). */
+  putAside(destination: string, accountId: string, deliveryId: string, until: number): Promise<void>
   /** Gives back what a reservation holds when nothing was sent with it. */
   release(ticket: MxTicket): void
   send(ticket: MxTicket, envelope: Envelope, message: Buffer, limits: TransactionLimits): Promise<TransactionResult>

@@ -98,6 +98,7 @@ const DESTINATIONS = {
       paused_until: at(25 * 60_000),
       concurrency: 0.5,
       connections: 0,
+      waiting: 1240,
       max_connections: 20,
       rate_per_second: 50,
       last_reply: {
@@ -113,6 +114,7 @@ const DESTINATIONS = {
       paused_until: null,
       concurrency: 1,
       connections: 3,
+      waiting: 0,
       max_connections: 10,
       rate_per_second: 20,
       last_reply: null,
