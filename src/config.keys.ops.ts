@@ -20,6 +20,17 @@ export const OPERATIONS_KEYS = {
     expect: 'a random string of 32 or more characters',
     secret: true,
   },
+  RETENTION_BODIES: {
+    description:
+      "How long an email's text, HTML, raw bytes and attachments are kept once every recipient has ended (an account may have its own)",
+    ...duration('1h', '30d', '3650d'),
+    default: 30 * 86_400_000,
+  },
+  RETENTION_METADATA: {
+    description: 'How long ended emails, their recipients, attempts and events are kept (an account may have its own); statistics stay',
+    ...duration('1h', '90d', '3650d'),
+    default: 90 * 86_400_000,
+  },
   OPERATOR_TOKEN: {
     description: 'Bearer token of the operator API (/v1/operator: accounts, suspension, quotas); unset: that API is off',
     parse: str,

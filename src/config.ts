@@ -89,6 +89,8 @@ export interface Config {
   metricsPort: number | undefined
   metricsToken: string | undefined
   operatorToken: string | undefined
+  retentionBodiesMs: number
+  retentionMetadataMs: number
   dashboardSessionTtlMs: number
   dashboardIdleTimeoutMs: number
 }
@@ -215,6 +217,8 @@ export function loadConfig(env: Env = process.env): Config {
     metricsPort: read('METRICS_PORT') as number | undefined,
     metricsToken: read('METRICS_TOKEN') as string | undefined,
     operatorToken: read('OPERATOR_TOKEN') as string | undefined,
+    retentionBodiesMs: read('RETENTION_BODIES') as number,
+    retentionMetadataMs: read('RETENTION_METADATA') as number,
     dashboardSessionTtlMs: read('DASHBOARD_SESSION_TTL') as number,
     dashboardIdleTimeoutMs: read('DASHBOARD_IDLE_TIMEOUT') as number,
   } satisfies Config
@@ -256,6 +260,15 @@ function crossCheck(config: Config, env: Env): string[] {
       `${shown('SMTP_TRANSACTION_TIMEOUT', cap)} must be at least ${shown('SMTP_DATA_TIMEOUT', data)} plus ${shown('SMTP_TIMEOUT', step)}, ` +
         'so that a transaction has time for its commands and its message before the wait for the final reply: raise ' +
         'SMTP_TRANSACTION_TIMEOUT or lower the others',
+    )
+  }
+  if (
+    config.retentionBodiesMs !== undefined &&
+    config.retentionMetadataMs !== undefined &&
+    config.retentionBodiesMs > config.retentionMetadataMs
+  ) {
+    problems.push(
+      `${shown('RETENTION_BODIES', config.retentionBodiesMs)} must be at most ${shown('RETENTION_METADATA', config.retentionMetadataMs)}: a body goes with its email`,
     )
   }
   const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.metricsHost) || config.metricsHost?.startsWith('127.')

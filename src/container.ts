@@ -34,6 +34,8 @@ import { createEventService } from './modules/events/event.service.js'
 import { createFeedbackRepository } from './modules/feedback/feedback.repository.js'
 import { createFeedbackService } from './modules/feedback/feedback.service.js'
 import { returnPath } from './modules/feedback/verp.js'
+import { createRetentionRepository } from './modules/retention/retention.repository.js'
+import { createRetentionService } from './modules/retention/retention.service.js'
 import { createStatsRepository } from './modules/stats/stats.repository.js'
 import { createStatsService } from './modules/stats/stats.service.js'
 import { createStreamRepository } from './modules/streams/stream.repository.js'
@@ -124,6 +126,11 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
   })
   const emailSources = createEmailSourceRepository(db)
   const emailOverview = createEmailOverviewRepository(db)
+  const retention = createRetentionService({
+    repository: createRetentionRepository(db),
+    policy: { bodiesMs: config.retentionBodiesMs, metadataMs: config.retentionMetadataMs, batch: 500, maxBatches: 20 },
+    logger: logger.child({ component: 'retention' }),
+  })
   const unsubscribe = createUnsubscribeService({
     repository: createUnsubscribeRepository(db),
     secret: config.secret,
@@ -209,6 +216,7 @@ export function createContainer(config: Config, options: { logger?: Logger } = {
       sessions,
       emailSources,
       emailOverview,
+      retention,
       suppressions,
       templates,
       streams: streamService,

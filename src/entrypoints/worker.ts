@@ -1,4 +1,5 @@
 import type { Container } from '../container.js'
+import { startRetention } from '../modules/retention/retention.loop.js'
 import { startStatsRollup } from '../modules/stats/stats.rollup.js'
 import { startDeliveryWorker } from '../queue/delivery.worker.js'
 import { startHousekeeping } from '../queue/housekeeping.js'
@@ -31,6 +32,7 @@ export async function startWorker(container: Container): Promise<Stop> {
   }
   const housekeeping = startHousekeeping(parts.sweeper, config.sweepIntervalMs, logger.child({ component: 'housekeeping' }))
   const rollup = startStatsRollup(container.services.stats, STATS_ROLLUP_INTERVAL_MS, logger.child({ component: 'stats' }))
+  const retention = startRetention(container.services.retention, logger.child({ component: 'retention' }))
   // A first sweep right away: picks up whatever was left while no worker ran.
   void parts.sweeper.sweep().catch((err) => logger.warn({ err: String(err) }, 'initial sweep failed'))
   logger.info(
@@ -41,7 +43,7 @@ export async function startWorker(container: Container): Promise<Stop> {
     // Deliveries start stopping at once; a sweep in progress (slow on a stalled database) must
     // not hold that up.
     const delivering = parts.service.stop(config.shutdownTimeoutMs)
-    const sweeping = Promise.all([housekeeping.stop(), rollup.stop()])
+    const sweeping = Promise.all([housekeeping.stop(), rollup.stop(), retention.stop()])
     // Once every attempt has ended, BullMQ gets a moment to hand its jobs back; with Redis away it
     // never could, and the jobs are rebuilt by the sweeper anyway.
     await Promise.all([worker.close(delivering.then(() => sleep(REDIS_GRACE_MS))), delivering, sweeping])

@@ -102,6 +102,7 @@ export function emailPages(app: FastifyInstance, deps: { emails: EmailService; s
       id,
       source: raw.bytes.toString('latin1'),
       truncated: raw.truncated,
+      purgedAt: raw.purgedAt?.toISOString() ?? null,
     })
   })
 

@@ -192,6 +192,7 @@ export const OPERATIONS: Record<string, OperationEntry> = {
   'GET /v1/operator/accounts/{id}': { operationId: 'operatorGetAccount' },
   'POST /v1/operator/accounts/{id}/suspend': { operationId: 'operatorSuspendAccount' },
   'POST /v1/operator/accounts/{id}/unsuspend': { operationId: 'operatorUnsuspendAccount' },
+  'PUT /v1/operator/accounts/{id}/retention': { operationId: 'operatorSetRetention' },
   'PUT /v1/operator/accounts/{id}/quotas/{stream}': { operationId: 'operatorSetQuota' },
   'DELETE /v1/operator/accounts/{id}/quotas/{stream}': { operationId: 'operatorClearQuota' },
   'POST /v1/operator/accounts/{id}/keys': { operationId: 'operatorCreateApiKey' },

@@ -14,6 +14,7 @@ import {
   OperatorAccountSchema,
   OperatorCreateKeyBodySchema,
   QuotaParamsSchema,
+  RetentionBodySchema,
   SetQuotaBodySchema,
   SuspendBodySchema,
 } from '../schemas/operator.js'
@@ -33,6 +34,7 @@ export const presentOperatorAccount = (a: StoredAccount) => ({
   suspended_at: iso(a.suspendedAt),
   suspended_reason: a.suspendedReason,
   quotas: a.quotas,
+  retention: { body_days: a.retention.bodyDays, metadata_days: a.retention.metadataDays },
 })
 
 /**
@@ -112,6 +114,28 @@ export const operatorRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountServic
     async (request) => {
       const account = await accounts.suspend(request.params.id, request.body.reason)
       request.log.info({ accountId: account.id }, 'operator: account suspended')
+      return presentOperatorAccount(account)
+    },
+  )
+
+  app.put(
+    '/accounts/:id/retention',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "Set how long the account's ended mail is kept",
+        description: `${AUTH} Bodies and attachments go after body_days, the rest (recipients, attempts, events) after metadata_days; null restores the deployment's default. Statistics and suppressions are kept.`,
+        params: IdParamsSchema,
+        body: RetentionBodySchema,
+        response: { 200: OperatorAccountSchema, ...errors(401, 404, 422, 429) },
+      },
+    },
+    async (request) => {
+      const account = await accounts.setRetention(request.params.id, {
+        bodyDays: request.body.body_days,
+        metadataDays: request.body.metadata_days,
+      })
+      request.log.info({ accountId: account.id, retention: account.retention }, 'operator: retention set')
       return presentOperatorAccount(account)
     },
   )

@@ -23,6 +23,15 @@ export const OperatorAccountSchema = Type.Object({
   suspended_at: Nullable(Timestamp),
   suspended_reason: Nullable(Type.String({ description: 'For operators; never shown to the account' })),
   quotas: QuotasSchema,
+  retention: Type.Object(
+    {
+      body_days: Nullable(Type.Integer({ description: 'Days ended mail keeps its bodies and attachments (null: RETENTION_BODIES)' })),
+      metadata_days: Nullable(
+        Type.Integer({ description: 'Days ended mail keeps its recipients, attempts and events (null: RETENTION_METADATA)' }),
+      ),
+    },
+    { description: "The account's own retention" },
+  ),
 })
 
 // The schemas bound the bytes read; the services count characters (code points) after trimming.
@@ -55,6 +64,14 @@ export const ListAccountsQuerySchema = Type.Object(
 )
 
 export const AccountPageSchema = Type.Object({ data: Type.Array(OperatorAccountSchema), next_cursor: Nullable(Type.String()) })
+
+export const RetentionBodySchema = Type.Object(
+  {
+    body_days: Nullable(Type.Integer({ minimum: 1, maximum: 3650, description: 'null: the default (RETENTION_BODIES)' })),
+    metadata_days: Nullable(Type.Integer({ minimum: 1, maximum: 3650, description: 'null: the default (RETENTION_METADATA)' })),
+  },
+  { additionalProperties: false },
+)
 
 export const SuspendBodySchema = Type.Object(
   {

@@ -12,6 +12,8 @@ export interface StoredAccount {
   /** Set by the operator: the account's keys are refused and its queued mail is held. */
   suspendedAt: Date | null
   suspendedReason: string | null
+  /** The account's own retention in days (null: the defaults, RETENTION_BODIES and RETENTION_METADATA). */
+  retention: { bodyDays: number | null; metadataDays: number | null }
   createdAt: Date
 }
 
@@ -31,6 +33,7 @@ const stored = (row: Account): StoredAccount => ({
   quotas: quotasOf(row.quotas),
   suspendedAt: row.suspendedAt,
   suspendedReason: row.suspendedReason,
+  retention: { bodyDays: row.bodyRetentionDays, metadataDays: row.metadataRetentionDays },
   createdAt: row.createdAt,
 })
 
@@ -41,6 +44,8 @@ interface AccountRow {
   quotas: unknown
   suspended_at: Date | null
   suspended_reason: string | null
+  body_retention_days: number | null
+  metadata_retention_days: number | null
   created_at: Date
 }
 
@@ -51,10 +56,12 @@ const fromRow = (row: AccountRow): StoredAccount => ({
   quotas: quotasOf(row.quotas),
   suspendedAt: row.suspended_at,
   suspendedReason: row.suspended_reason,
+  retention: { bodyDays: row.body_retention_days, metadataDays: row.metadata_retention_days },
   createdAt: row.created_at,
 })
 
-const COLUMNS = 'id, name, broadcast_footer, quotas, suspended_at, suspended_reason, created_at'
+const COLUMNS =
+  'id, name, broadcast_footer, quotas, suspended_at, suspended_reason, body_retention_days, metadata_retention_days, created_at'
 
 export function createAccountRepository({ pool, prisma }: RepositoryDeps) {
   const find = async (id: string): Promise<StoredAccount | undefined> => {
@@ -99,6 +106,15 @@ export function createAccountRepository({ pool, prisma }: RepositoryDeps) {
         `UPDATE accounts SET suspended_at = coalesce(suspended_at, now()), suspended_reason = $2
           WHERE id = $1 RETURNING ${COLUMNS}`,
         [id, reason],
+      )
+      return rows[0] ? fromRow(rows[0]) : undefined
+    },
+
+    /** Sets the account's own retention (null: the default); undefined without the account. */
+    async setRetention(id: string, bodyDays: number | null, metadataDays: number | null): Promise<StoredAccount | undefined> {
+      const { rows } = await pool.query<AccountRow>(
+        `UPDATE accounts SET body_retention_days = $2, metadata_retention_days = $3 WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, bodyDays, metadataDays],
       )
       return rows[0] ? fromRow(rows[0]) : undefined
     },

@@ -57,6 +57,29 @@ export function createAccountService(deps: {
       return found(await repository.unsuspend(id))
     },
 
+    /**
+     * Sets how many days the account's ended mail keeps its bodies and attachments, and its
+     * metadata (recipients, attempts, events); null for the deployment's default. Bodies cannot
+     * outlive the metadata they belong to.
+     */
+    async setRetention(id: string, retention: { bodyDays: number | null; metadataDays: number | null }): Promise<StoredAccount> {
+      const problems: ErrorDetail[] = []
+      for (const [key, path] of [
+        ['bodyDays', '/body_days'],
+        ['metadataDays', '/metadata_days'],
+      ] as const) {
+        const n = retention[key]
+        if (n !== null && (!Number.isInteger(n) || n < 1 || n > 3650))
+          problems.push({ path, message: 'must be a whole number of days, 1 to 3650, or null' })
+      }
+      const { bodyDays, metadataDays } = retention
+      if (problems.length === 0 && bodyDays !== null && metadataDays !== null && bodyDays > metadataDays) {
+        problems.push({ path: '/body_days', message: 'must be at most metadata_days: a body goes with its email' })
+      }
+      if (problems.length > 0) throw validationFailed(problems)
+      return found(await repository.setRetention(id, bodyDays, metadataDays))
+    },
+
     /** A new key for the account; the token is returned here once. */
     async createKey(id: string, input: { scope: ApiKeyScope; name?: string | null }) {
       if (!(await repository.exists(id))) throw notFound('Account')

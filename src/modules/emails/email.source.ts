@@ -15,7 +15,7 @@ const PART_CHARS = 256 * 1024
  */
 export function createEmailSourceRepository({ pool }: RepositoryDeps) {
   return guardRepository({
-    async raw(accountId: string, emailId: string): Promise<{ bytes: Buffer; truncated: boolean } | undefined> {
+    async raw(accountId: string, emailId: string): Promise<{ bytes: Buffer; truncated: boolean; purgedAt: Date | null } | undefined> {
       const { rows } = await pool.query<{
         from_header: string
         to_header: string[]
@@ -29,9 +29,10 @@ export function createEmailSourceRepository({ pool }: RepositoryDeps) {
         created_at: Date
         raw: Buffer | null
         size_bytes: number
+        body_purged_at: Date | null
       }>(
         `SELECT from_header, to_header, cc_header, reply_to, subject, left(text, $3) AS text, left(html, $3) AS html, headers,
-                message_id, created_at, substring(raw FROM 1 FOR $4) AS raw, size_bytes
+                message_id, created_at, substring(raw FROM 1 FOR $4) AS raw, size_bytes, body_purged_at
            FROM emails WHERE id = $1 AND account_id = $2`,
         [emailId, accountId, PART_CHARS, RAW_VIEW_BYTES],
       )
@@ -63,6 +64,7 @@ export function createEmailSourceRepository({ pool }: RepositoryDeps) {
       const bytes = await composeMessage(email, attachments)
       const partial = parts.length > 0 || (row.raw !== null && row.size_bytes > RAW_VIEW_BYTES) || bytes.length > RAW_VIEW_BYTES
       return {
+        purgedAt: row.body_purged_at,
         bytes: bytes.subarray(0, RAW_VIEW_BYTES),
         truncated: partial || (row.text?.length ?? 0) >= PART_CHARS || (row.html?.length ?? 0) >= PART_CHARS,
       }

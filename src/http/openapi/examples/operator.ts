@@ -13,6 +13,7 @@ const account = (overrides: Record<string, unknown> = {}) => ({
   suspended_at: null,
   suspended_reason: null,
   quotas: QUOTAS,
+  retention: { body_days: null, metadata_days: null },
   ...overrides,
 })
 
@@ -63,6 +64,12 @@ export const OPERATOR_EXAMPLES: Record<string, OperationExamples> = {
   'POST /v1/operator/accounts/{id}/suspend': {
     request: json(example('suspend', 'Why, for operators', { reason: REASON })),
     responses: { '200': json(example('suspended', 'Suspended', SUSPENDED)) },
+  },
+  'PUT /v1/operator/accounts/{id}/retention': {
+    request: json(example('retention', 'Bodies for 7 days, the rest for the default', { body_days: 7, metadata_days: null })),
+    responses: {
+      '200': json(example('account', 'The account with its own retention', account({ retention: { body_days: 7, metadata_days: null } }))),
+    },
   },
   'POST /v1/operator/accounts/{id}/unsuspend': {
     responses: { '200': json(example('active', 'The suspension lifted', account())) },
