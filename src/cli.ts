@@ -249,6 +249,19 @@ const COMMANDS: Command[] = [
     }),
   },
   {
+    name: 'retention',
+    summary: 'run one retention pass now; prints what it purged as JSON',
+    details:
+      "Workers run retention on their own every minute (RETENTION_BODIES, RETENTION_METADATA, or an account's own). This runs one bounded pass at once, for a check or a script.",
+    parse: noArguments(() =>
+      oneShot(async (container) => {
+        const started = Date.now()
+        const done = await container.services.retention.pass()
+        return JSON.stringify({ ...done, ms: Date.now() - started })
+      }),
+    ),
+  },
+  {
     name: 'dev-key',
     summary: 'print the development API key, creating it on first use',
     parse: noArguments(() => oneShot(async (container) => (await import('./entrypoints/admin.js')).ensureDevKey(container))),

@@ -6,9 +6,14 @@
 // then each page is fetched BENCH_DASH_SAMPLES times after 3 warm-ups, one request at a time, timed
 // at the client on loopback (server time plus a loopback round trip): the overview (7 days and 24
 // hours), the first page of the emails list, a page 5,000 emails deep, the list filtered by a
-// status and by a recipient, one email. Target: < 300 ms each. Bounded in count and time.
-import { execFileSync } from 'node:child_process'
+// status and by a recipient, one email. Target: < 300 ms each. Then retention on that database:
+// `hikyaku retention` passes with RETENTION_BODIES=7d and RETENTION_METADATA=14d (most of the other
+// account's mail is past them), BENCH_DASH_RETENTION_PASSES of them, each timed: what one pass of
+// the worker's (20 batches of 500 emails) costs, and the page loads again while passes run.
+// Bounded in count and time.
+import { execFile, execFileSync } from 'node:child_process'
 import http from 'node:http'
+import { promisify } from 'node:util'
 import pg from 'pg'
 import { envInt, summarize } from './lib.mjs'
 
@@ -16,6 +21,7 @@ const C = {
   emails: envInt('BENCH_DASH_EMAILS', 1_000_000, 20_000),
   accountEmails: envInt('BENCH_DASH_ACCOUNT_EMAILS', 10_000, 1_000),
   samples: envInt('BENCH_DASH_SAMPLES', 30, 1),
+  retentionPasses: envInt('BENCH_DASH_RETENTION_PASSES', 5, 0),
 }
 
 // A UUIDv7 from a time in ms (as text), random below it: list order is creation order.
@@ -142,15 +148,50 @@ export async function dashboardPhase({ adminUrl, databaseUrl, startApi, hikyaku,
       emails_recipient_filter: '/dashboard/emails?recipient=customer4242%40example.org',
       email_detail: `/dashboard/emails/${out.oneId}`,
     }
-    for (const [page, path] of Object.entries(pages)) {
+    const timePage = async (path) => {
       const times = []
       for (let i = 0; i < C.samples + 3; i++) {
         const res = await request(api.port, path, { cookie })
         if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${res.body.slice(0, 200)}`)
         if (i >= 3) times.push(res.ms)
       }
-      out.pages[page] = summarize(times)
+      return summarize(times)
+    }
+    for (const [page, path] of Object.entries(pages)) {
+      out.pages[page] = await timePage(path)
       progress(`phase p: ${page} p50 ${Math.round(out.pages[page].p50)} ms, p90 ${Math.round(out.pages[page].p90)} ms`)
+    }
+    if (C.retentionPasses > 0) {
+      out.retention = { passes: [] }
+      // The list page timed while the passes run, one request after another, as above.
+      let running = true
+      const during = (async () => {
+        const times = []
+        while (running && times.length < 10_000) {
+          const res = await request(api.port, pages.emails_first_page, { cookie })
+          times.push(res.ms)
+        }
+        return summarize(times)
+      })()
+      try {
+        for (let i = 0; i < C.retentionPasses; i++) {
+          const t0 = Date.now()
+          // Not the synchronous runner: the list requests must go on meanwhile.
+          const stdout = await hikyaku.async(['retention'], url.toString(), { RETENTION_BODIES: '7d', RETENTION_METADATA: '14d' })
+          const result = JSON.parse(stdout.trim().split('\n').pop())
+          out.retention.passes.push({ ...result, wallMs: Date.now() - t0 })
+        }
+      } finally {
+        running = false
+      }
+      out.retention.listDuring = await during
+      const purged = out.retention.passes.reduce((n, p) => n + p.bodies + p.metadata, 0)
+      const ms = out.retention.passes.reduce((n, p) => n + p.ms, 0)
+      out.retention.purged = purged
+      out.retention.msPer1000 = purged > 0 ? (ms / purged) * 1000 : null
+      progress(
+        `phase p: retention ${purged} emails purged in ${C.retentionPasses} passes, ${Math.round(out.retention.msPer1000 ?? 0)} ms per 1,000`,
+      )
     }
   } finally {
     await api?.stop()
@@ -160,10 +201,14 @@ export async function dashboardPhase({ adminUrl, databaseUrl, startApi, hikyaku,
   return out
 }
 
-export const runHikyaku = (root, env) => (args, databaseUrl) =>
-  execFileSync(process.execPath, [`${root}/bin/hikyaku.js`, ...args], {
-    env: { ...env, DATABASE_URL: databaseUrl },
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 120_000,
-  })
+export const runHikyaku = (root, env) => {
+  const options = (databaseUrl, extra) => ({ env: { ...env, DATABASE_URL: databaseUrl, ...extra }, encoding: 'utf8', timeout: 120_000 })
+  const run = (args, databaseUrl, extra = {}) =>
+    execFileSync(process.execPath, [`${root}/bin/hikyaku.js`, ...args], {
+      ...options(databaseUrl, extra),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+  run.async = async (args, databaseUrl, extra = {}) =>
+    (await promisify(execFile)(process.execPath, [`${root}/bin/hikyaku.js`, ...args], options(databaseUrl, extra))).stdout
+  return run
+}

@@ -2459,6 +2459,12 @@ function report() {
     )
     for (const [page, t] of Object.entries(R.p.pages))
       line(`    ${page}: p50 ${f(t.p50, ' ms')}, p90 ${f(t.p90, ' ms')}, max ${f(t.max, ' ms')}`)
+    const rt = R.p.retention
+    if (rt) {
+      line(
+        `    retention (RETENTION_BODIES=7d, RETENTION_METADATA=14d): ${rt.purged} emails purged in ${rt.passes.length} passes (${rt.passes.map((p) => `${p.metadata} deleted + ${p.bodies} bodies in ${p.ms} ms`).join('; ')}) → ${f(rt.msPer1000, ' ms')} per 1,000 emails; the emails list meanwhile p50 ${f(rt.listDuring.p50, ' ms')}, p90 ${f(rt.listDuring.p90, ' ms')} (vs ${f(R.p.pages.emails_first_page?.p50, ' ms')} / ${f(R.p.pages.emails_first_page?.p90, ' ms')} before)`,
+      )
+    }
   }
   const ib = R.i
   const ibRate = ib ? ib.res.acceptRps : null
@@ -2713,6 +2719,7 @@ function report() {
     dashboard_overview_p90_ms: round(R.p?.pages?.overview_7d?.p90),
     dashboard_emails_list_p50_ms: round(R.p?.pages?.emails_first_page?.p50),
     dashboard_emails_list_p90_ms: round(R.p?.pages?.emails_first_page?.p90),
+    retention_ms_per_1000_emails: round(R.p?.retention?.msPer1000),
     dashboard_worst_page_p90_ms: R.p ? round(Math.max(...Object.values(R.p.pages).map((x) => x.p90 ?? 0))) : null,
     batch_accept_msgs_per_s: round(R.k?.msgsPerS),
     batch_accept_msgs_per_s_with_delivery_beside: round(R.k?.shared?.msgsPerS),
