@@ -4,6 +4,7 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY bin ./bin
+COPY scripts/copy-assets.mjs ./scripts/
 COPY src ./src
 # postinstall generates the Prisma client and compiles TypeScript into dist/.
 RUN npm ci && npm prune --omit=dev

@@ -247,7 +247,7 @@ trap 'exit 129' HUP
 
 REDIS_URL=$BENCH_REDIS_URL DATABASE_URL='' bash scripts/ensure-services.sh --record "$services"
 
-if [[ ${BENCH_NO_BUILD:-} != 1 ]] && [[ ! -f dist/cli.js || -n $(find src -newer dist/cli.js \( -name '*.ts' -o -name '*.liquid' -o -name '*.css' \) -print -quit) ]]; then
+if [[ ${BENCH_NO_BUILD:-} != 1 ]] && [[ ! -f dist/.built || -n $(find src -newer dist/.built \( -name '*.ts' -o -name '*.liquid' -o -name '*.css' \) -print -quit) ]]; then
   printf '[bench] src/ is newer than dist/: npm run build\n' >&2
   npm run --silent build
 fi

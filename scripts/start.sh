@@ -7,7 +7,7 @@ export HIKYAKU_ENV=${HIKYAKU_ENV:-development}
 PORT=${PORT:-3000}
 
 bash scripts/ensure-services.sh hikyaku
-[[ -f dist/cli.js && -z $(find src -newer dist/cli.js \( -name '*.ts' -o -name '*.liquid' -o -name '*.css' \) -print -quit) ]] || npm run --silent build
+[[ -f dist/.built && -z $(find src -newer dist/.built \( -name '*.ts' -o -name '*.liquid' -o -name '*.css' \) -print -quit) ]] || npm run --silent build
 node bin/hikyaku.js migrate
 KEY=$(node bin/hikyaku.js dev-key)
 

@@ -222,3 +222,27 @@ describe('the web dashboard in a real browser', () => {
     await other.close()
   })
 })
+
+describe('the dashboard over HTTPS (PUBLIC_URL https:)', () => {
+  it('names its cookie __Host-, Secure, for the whole site and no domain', async () => {
+    const h = await startHarness({ worker: false, env: { PUBLIC_URL: 'https://mail.example.com' } })
+    try {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/dashboard/login',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://mail.example.com' },
+        payload: new URLSearchParams({ api_key: h.key }).toString(),
+      })
+      assert.equal(res.statusCode, 303)
+      const cookie = String(res.headers['set-cookie'])
+      assert.match(cookie, /^__Host-hikyaku_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/)
+      const token = cookie.split(';')[0] as string
+      const page = await h.app.inject({ method: 'GET', url: '/dashboard', headers: { cookie: token } })
+      assert.equal(page.statusCode, 200)
+      const plain = await h.app.inject({ method: 'GET', url: '/dashboard', headers: { cookie: token.replace('__Host-', '') } })
+      assert.equal(plain.statusCode, 303, 'the name without its prefix is no session')
+    } finally {
+      await h.close()
+    }
+  })
+})

@@ -6,8 +6,11 @@ import type { Session, SessionService } from '../../modules/dashboard/session.se
 import { STATUS_BY_CODE } from '../plugins/error-handler.js'
 import { DASHBOARD_DIR, renderView } from './render.js'
 
-/** The session cookie's name: over HTTPS with the __Secure- prefix, which browsers only accept with Secure. */
-export const cookieName = (secure: boolean): string => (secure ? '__Secure-hikyaku_session' : 'hikyaku_session')
+/**
+ * The session cookie's name: over HTTPS with the __Host- prefix, which browsers accept only with
+ * Secure, Path=/ and no Domain, so that no sibling subdomain can set one in its place.
+ */
+export const cookieName = (secure: boolean): string => (secure ? '__Host-hikyaku_session' : 'hikyaku_session')
 
 /** Messages shown after a change (by code, so a link cannot make the page say anything else). */
 const NOTICES: Record<string, string> = {

@@ -9,7 +9,7 @@ export function authPages(
   deps: { sessions: SessionService; secureCookie: boolean; idleMs: number; publicOrigin: string },
 ): void {
   const cookie = (value: string, maxAgeS: number) =>
-    `${cookieName(deps.secureCookie)}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${deps.secureCookie ? '; Secure' : ''}`
+    `${cookieName(deps.secureCookie)}=${value}; Path=${deps.secureCookie ? '/' : '/dashboard'}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${deps.secureCookie ? '; Secure' : ''}`
   const idle = `${Math.round(deps.idleMs / 60_000)} minutes`
 
   app.get('/login', { schema: { hide: true } }, async (request, reply) => page(request, reply, 'login', { title: 'Sign in', idle }))

@@ -55,9 +55,10 @@ export function createAdmission(deps: {
     }
     if (reason) await deps.repository.markWaiting(request.deliveryId, new Date(until), reason)
     const accountId = request.sender?.split('/')[0]
-    if (reservation.destination && accountId) {
-      // Only for the destinations view: losing it loses a count, never a delivery.
-      await mx.putAside(reservation.destination, accountId, request.deliveryId, until).catch(() => {})
+    // Only for the destinations view, which shows provider profiles: a count lost is never a
+    // delivery lost, so it is not waited for.
+    if (reservation.destination?.startsWith('profile:') && accountId) {
+      void mx.putAside(reservation.destination, accountId, request.deliveryId, until).catch(() => {})
     }
     return { delayUntil: until }
   }

@@ -100,6 +100,17 @@ const BUILT_IN: Record<string, Profile> = {
   softbank: { domains: ['softbank.ne.jp', 'i.softbank.jp'], ...CARRIER },
 }
 
+/** Hosts the built-in providers' replies link to (their removal and help pages). */
+const REPLY_HOSTS: Record<string, string[]> = {
+  google: ['google.com', 'gmail.com'],
+  microsoft: ['microsoft.com', 'office.com', 'office365.com', 'outlook.com'],
+  yahoo: ['yahoo.com', 'yahooinc.com', 'yahoo.co.jp', 'aol.com'],
+  apple: ['apple.com', 'icloud.com'],
+  docomo: ['docomo.ne.jp', 'nttdocomo.co.jp'],
+  kddi: ['au.com', 'kddi.com', 'ezweb.ne.jp'],
+  softbank: ['softbank.jp', 'softbank.ne.jp'],
+}
+
 export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
   const defaults = { ...DEFAULTS, ...pick(file.defaults) }
   const defaultTls = file.defaults?.tls ?? 'opportunistic'
@@ -119,8 +130,12 @@ export function createShaping(mode: 'relay' | 'mx', file: ShapingFile = {}) {
     /** The provider profiles (built in and configured): each is one destination, `profile:<name>`. */
     profileNames: (): string[] => Object.keys(profiles),
 
-    /** A profile's own domains and MX host suffixes: the host names its replies may name. */
-    profileHosts: (name: string): string[] => [...(profiles[name]?.domains ?? []), ...(profiles[name]?.mxSuffixes ?? [])],
+    /** A profile's own domains, MX host suffixes and help-page hosts: the host names its replies may name. */
+    profileHosts: (name: string): string[] => [
+      ...(profiles[name]?.domains ?? []),
+      ...(profiles[name]?.mxSuffixes ?? []),
+      ...(REPLY_HOSTS[name] ?? []),
+    ],
 
     /** A profile's connection and rate limits (its own over the defaults), for the destinations view. */
     profileLimits(name: string): Pick<Limits, 'maxConnections' | 'ratePerSecond'> {

@@ -1,7 +1,7 @@
 import { guardRepository, type RepositoryDeps } from '../../infra/db-boundary.js'
 
 /** How many of an account's newest emails the overview looks through for mail still on its way. */
-export const OVERVIEW_SCAN = 50_000
+export const OVERVIEW_SCAN = 10_000
 
 /**
  * What the dashboard's overview says of an account's queue: its emails still on their way

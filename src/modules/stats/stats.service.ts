@@ -15,6 +15,8 @@ import {
 const HOUR_MS = 3_600_000
 /** Buckets one series may hold: 90 days by hour, about ten years by day. */
 const MAX_BUCKETS = 2_160
+/** How far back the groups of a group_by without values are picked from. */
+const TOP_VALUES_WINDOW_MS = 31 * 24 * HOUR_MS
 /** Buckets one answer may hold over all its series (the totals and each group): its size and work are bounded. */
 const MAX_POINTS = 20_000
 /** Events one rollup statement counts. */
@@ -94,7 +96,10 @@ export function createStatsService(deps: { repository: StatsRepository; logger: 
       ])
       const result: StatsResult = { ...seriesOf(totals, query), countedUpTo }
       if (!query.groupBy) return result
-      const values = query.values ?? (await repository.topValues(accountId, query.groupBy, from, to, query.limit))
+      // The groups with the most mail are picked from the range's last 31 days at most: reading a
+      // dimension's every value over years would cost as much as the answer is meant to save.
+      const pickFrom = new Date(Math.max(from.getTime(), to.getTime() - TOP_VALUES_WINDOW_MS))
+      const values = query.values ?? (await repository.topValues(accountId, query.groupBy, pickFrom, to, query.limit))
       const rows = values.length > 0 ? await repository.counts(accountId, query.groupBy, query.interval, from, to, values) : []
       const byValue = new Map<string, StatRow[]>(values.map((v) => [v, []]))
       for (const row of rows) byValue.get(row.value)?.push(row)
@@ -112,12 +117,13 @@ export function createStatsService(deps: { repository: StatsRepository; logger: 
         warnedAt = Date.now()
         logger.error(
           { accounts: ahead },
-          'statistics cursors are ahead of the database (restored from a dump?): nothing new is counted for them; run TRUNCATE stat_counts, stat_cursors to count everything again',
+          'statistics cursors are ahead of the database transaction counter (a dump restored into a new cluster?): nothing new is counted for them until the counter passes them; see docs/architecture.md §8 (raise the epoch with pg_resetwal -e)',
         )
       }
       const accounts = await repository.pendingAccounts(ROLLUP_ACCOUNTS)
       let events = 0
-      let more = accounts.length >= ROLLUP_ACCOUNTS
+      let failed = 0
+      let more = false
       for (const accountId of accounts) {
         if (stopping()) return { events, more: false }
         try {
@@ -125,12 +131,16 @@ export function createStatsService(deps: { repository: StatsRepository; logger: 
           events += n ?? 0
           if (n === ROLLUP_BATCH) more = true
         } catch (err) {
+          failed++
           // One account's failure (a statement timeout on a huge batch) must not hold up the others.
           logger.warn({ err: String(err), accountId }, 'could not count the events of an account; will try again')
           await repository.setAside(accountId).catch(() => {})
         }
       }
-      return { events, more }
+      // More accounts than one pass takes: go on at once, unless this pass failed (a database that
+      // refuses every account must be retried at the usual pace, not in a loop).
+      if (accounts.length >= ROLLUP_ACCOUNTS && failed === 0) more = true
+      return { events, more: more && failed < accounts.length }
     },
   }
 }
