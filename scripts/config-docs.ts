@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { CONFIG_KEYS, type HikyakuEnv, type KeySpec } from '../src/config.keys.js'
+import { formatDuration } from '../src/lib/duration.js'
 import { PACKAGE_ROOT } from '../src/lib/paths.js'
 
 export const CONFIG_DOC = join(PACKAGE_ROOT, 'docs', 'configuration.md')
@@ -156,18 +157,6 @@ export function groupedKeys(): Array<{ title: string; keys: Key[] }> {
     .filter(([key]) => !placed.has(key))
     .map(([key, spec]) => ({ key, spec }))
   return [...groups, ...(other.length > 0 ? [{ title: 'Other', keys: other }] : [])].filter((g) => g.keys.length > 0)
-}
-
-/** 600000 → "10m", 1500 → "1500ms": the largest unit that writes it without a fraction (as src/config.ts does). */
-export function formatDuration(ms: number): string {
-  const units: Array<[string, number]> = [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1_000],
-  ]
-  const [unit, size] = units.find(([, size]) => ms % size === 0) ?? ['ms', 1]
-  return `${ms / size}${unit}`
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }

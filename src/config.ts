@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { CONFIG_KEYS, type HikyakuEnv, isStrongSecret, type KeySpec, SECRET_RULE } from './config.keys.js'
+import { formatDuration } from './lib/duration.js'
 import { parseStreams, type StreamSpec } from './modules/streams/streams.js'
 
 export { CONFIG_KEYS, type HikyakuEnv }
@@ -289,18 +290,6 @@ function crossCheck(config: Config, env: Env): string[] {
     )
   }
   return problems
-}
-
-/** 600000 → "10m", 1500 → "1500ms": the largest unit that writes it without a fraction. */
-function formatDuration(ms: number): string {
-  const units: Array<[string, number]> = [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1_000],
-  ]
-  const [unit, size] = units.find(([, size]) => ms % size === 0) ?? ['ms', 1]
-  return `${ms / size}${unit}`
 }
 
 /** A per-checkout secret kept under var/, so development needs no setup and restarts keep it. */

@@ -14,3 +14,15 @@ export function parseDurationList(text: string): number[] | undefined {
   if (items.length === 0 || items.some((ms) => ms === undefined || ms <= 0)) return undefined
   return items as number[]
 }
+
+/** 600000 → "10m", 1500 → "1500ms": the largest unit that writes it without a fraction. */
+export function formatDuration(ms: number): string {
+  const units: Array<[string, number]> = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ]
+  const [unit, size] = units.find(([, size]) => ms % size === 0) ?? ['ms', 1]
+  return `${ms / size}${unit}`
+}
