@@ -345,6 +345,33 @@ describe('SMTP submission', () => {
     assert.doesNotMatch(message.raw.toString(), /X-Hikyaku/i)
   })
 
+  it('X-Hikyaku-Campaign puts the message in a campaign of the account; another id is refused', async () => {
+    const campaign = await h.request('POST', '/v1/campaigns', { payload: { name: 'Over SMTP' } })
+    assert.equal(campaign.status, 201)
+    await sendRaw(
+      h,
+      rawMessage({ id: 'campaign-smtp', headers: [`X-Hikyaku-Campaign: ${campaign.body.id}`, 'X-Hikyaku-Stream: broadcast'] }),
+      {
+        from: 'sender@example.com',
+        to: ['reader@example.net'],
+      },
+    )
+    await arrived('campaign-smtp@example.com')
+    const detail = await h.request('GET', `/v1/campaigns/${campaign.body.id}`)
+    assert.equal(detail.body.counts.recipients.sent, 1, JSON.stringify(detail.body.counts))
+    await assert.rejects(
+      sendRaw(h, rawMessage({ headers: ['X-Hikyaku-Campaign: 01a2c0de-0000-7000-8000-000000000000'] }), {
+        from: 'sender@example.com',
+        to: ['rcpt@example.net'],
+      }),
+      (err: Err) => err.responseCode === 554 && /campaign/i.test(err.response ?? ''),
+    )
+    await assert.rejects(
+      sendRaw(h, rawMessage({ headers: ['X-Hikyaku-Campaign: spring'] }), { from: 'sender@example.com', to: ['rcpt@example.net'] }),
+      (err: Err) => err.responseCode === 554 && /X-Hikyaku-Campaign/.test(err.response ?? ''),
+    )
+  })
+
   it('X-Hikyaku-Scheduled-At holds the message until its time', async () => {
     const at = new Date(Date.now() + 60 * 60_000).toISOString()
     const info = await sendRaw(h, rawMessage({ headers: [`X-Hikyaku-Scheduled-At: ${at}`] }), {

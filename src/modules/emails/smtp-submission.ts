@@ -3,7 +3,7 @@ import { type AddressObject, simpleParser } from 'mailparser'
 import { formatMailbox, type Mailbox, type ParseResult, parseAddress } from '../../lib/address.js'
 import { type ErrorDetail, validationFailed } from '../../lib/errors.js'
 import { bareCrBefore, type HeaderField, parseHeader, prependFields, removeFields } from '../../lib/raw-message.js'
-import { uuidv7 } from '../../lib/uuid.js'
+import { isUuid, uuidv7 } from '../../lib/uuid.js'
 import { DEFAULT_STREAMS, type Streams } from '../streams/streams.js'
 import type { EmailDraft, RecipientKind } from './email.types.js'
 import { dedupeRecipients, validateSchedule, validateStream, validateTags } from './email.validate.js'
@@ -60,6 +60,9 @@ export async function draftFromSmtp(
   const tags = parseTagsHeader(option('tags'), bad)
   const stream = validateStream(option('stream')?.toLowerCase(), options.streams ?? DEFAULT_STREAMS, '/headers/X-Hikyaku-Stream', bad)
   const scheduledAt = validateSchedule(option('scheduled-at'), now, (_p, m) => bad('/headers/X-Hikyaku-Scheduled-At', m))
+  const campaign = option('campaign')
+  if (campaign !== undefined && !isUuid(campaign))
+    bad('/headers/X-Hikyaku-Campaign', 'must be the id of a campaign of this account (POST /v1/campaigns)')
   const idempotencyKey = option('idempotency-key')
   if (idempotencyKey !== undefined && (idempotencyKey === '' || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
     bad('/headers/X-Hikyaku-Idempotency-Key', `must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters`)
@@ -95,6 +98,7 @@ export async function draftFromSmtp(
     stream,
     scheduledAt,
     sizeBytes: stored.length,
+    ...(campaign ? { campaignId: campaign.toLowerCase() } : {}),
   }
   return {
     draft,
