@@ -17,7 +17,7 @@ import { sealV1 } from '../helpers/legacy-seal.js'
 import { spawnHikyaku } from '../helpers/processes.js'
 
 /**
- * Sending domains end to end (issue 4): DNS records to publish, verification against a
+ * Sending domains end to end: DNS records to publish, verification against a
  * loopback DNS server, keys sealed at rest and usable for signing, and the refusal of
  * unverified From domains when REQUIRE_VERIFIED_DOMAIN is set.
  */
