@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import http from 'node:http'
+import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
@@ -142,6 +143,47 @@ describe('the web dashboard in a real browser', () => {
     await page.goto(`${base}/dashboard/emails`)
     assert.match(page.url(), /\/dashboard\/login$/, 'the session is gone')
     await context.close()
+  })
+
+  it('has no serious accessibility violations on any page, on a desktop and on a phone (axe-core)', async () => {
+    const id = (await h.send(basicEmail({ to: 'a11y@example.net', subject: 'Accessible' }))).body.id as string
+    await h.waitForEmail(id, (e) => e.status === 'delivered')
+    const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+    const pages = [
+      '/dashboard',
+      '/dashboard/emails',
+      `/dashboard/emails/${id}`,
+      `/dashboard/emails/${id}/raw`,
+      '/dashboard/campaigns',
+      '/dashboard/suppressions',
+      '/dashboard/domains',
+      '/dashboard/webhooks',
+      '/dashboard/keys',
+      '/dashboard/destinations',
+      '/dashboard/login',
+    ]
+    for (const viewport of [
+      { width: 1280, height: 800 },
+      { width: 390, height: 844 },
+    ]) {
+      // The pages forbid every script (CSP); the checker is let in for the test only.
+      const context = await browser.newContext({ bypassCSP: true, viewport })
+      const page = await signIn(context, h.key)
+      for (const path of pages) {
+        await page.goto(`${base}${path}`)
+        await page.addScriptTag({ content: axe })
+        const violations = await page.evaluate(async () => {
+          const result = await (
+            globalThis as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }
+          ).axe.run()
+          return result.violations
+            .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+            .map((v) => `${v.id} (${v.nodes.length})`)
+        })
+        assert.deepEqual(violations, [], `${path} at ${viewport.width}px`)
+      }
+      await context.close()
+    }
   })
 
   it("shows another account none of this account's data", async () => {
