@@ -9,11 +9,15 @@ const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + ma
 /**
  * KEYS: an account's aside set. ARGV: delivery, until. Scores are due times: what is counted as
  * waiting is what is due later than now, so an entry needs no removal when its delivery goes;
- * past ones are trimmed here, and the key lives an hour past its last due time.
+ * past ones are trimmed here, and the key lives an hour past its last due time. The set holds at
+ * most ASIDE_MAX deliveries (the count then reads as that many), so that a backlog of millions held
+ * for a warm-up day costs Redis a few MB, not hundreds.
  */
+const ASIDE_MAX = 100_000
 const ASIDE = `${NOW}
-redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+if redis.call('ZCARD', KEYS[1]) >= ${ASIDE_MAX} and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
 local ttl = tonumber(ARGV[2]) - now + 3600000
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1`

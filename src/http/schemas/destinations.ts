@@ -12,7 +12,8 @@ export const DestinationSchema = Type.Object({
   concurrency: Type.Number({ description: "Share of the profile's connections allowed now: below 1 while it recovers from throttling" }),
   connections: Type.Integer({ description: 'Connections open to it now, over every worker process' }),
   waiting: Type.Integer({
-    description: "This account's deliveries waiting for it: paused, held, warming up, or no free connection or rate token (its backlog)",
+    description:
+      "This account's deliveries waiting for it: paused, held, warming up, or no free connection or rate token (its backlog; counted up to 100,000)",
   }),
   max_connections: Type.Integer({ description: 'Connections the profile allows at most (times `concurrency` while it recovers)' }),
   rate_per_second: Type.Number({ description: 'Messages per second at most over all connections; 0: no limit' }),
