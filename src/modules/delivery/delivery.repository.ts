@@ -2,6 +2,7 @@ import { type Pool, withTransaction } from '../../infra/db.js'
 import { refreshEmailStatuses } from '../emails/email.repository.js'
 import { foldAddressSql, suppressionApplies } from '../suppressions/suppression.repository.js'
 import type { ClaimedRecipient, ClaimRequest, EmailContent, HeldRecipient } from './delivery.types.js'
+import { type ComposableRow, composableFromRow } from './mime.compose.js'
 
 // A UUIDv7 made in SQL: millisecond time over a random v4, version and variant bits set.
 export const SQL_UUIDV7 = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing
@@ -116,21 +117,10 @@ SELECT m.*, q.quiet
   ) m ON true`
 
 /** A row of the claim's answer: an email with its claimed recipients, or (with `id` null) none, only `quiet`. */
-interface ClaimRow {
+interface ClaimRow extends ComposableRow {
   id: string | null
   account_id: string
-  from_header: string
   envelope_from: string
-  to_header: string[]
-  cc_header: string[]
-  reply_to: string[]
-  subject: string
-  text: string | null
-  html: string | null
-  headers: Record<string, string>
-  message_id: string
-  raw: Buffer | null
-  created_at: Date
   expires_at: Date
   tags: Record<string, string>
   size_bytes: number
@@ -257,18 +247,8 @@ export function createDeliveryRepository(pool: Pool, options: { leaseMs: number 
         emails.set(row.id, {
           id: row.id,
           accountId: row.account_id,
-          fromHeader: row.from_header,
+          ...composableFromRow(row),
           envelopeFrom: row.envelope_from,
-          toHeader: row.to_header,
-          ccHeader: row.cc_header,
-          replyTo: row.reply_to,
-          subject: row.subject,
-          text: row.text,
-          html: row.html,
-          headers: row.headers,
-          messageId: row.message_id,
-          raw: row.raw,
-          createdAt: row.created_at,
           expiresAt: row.expires_at,
           tags: row.tags,
           sizeBytes: row.size_bytes,

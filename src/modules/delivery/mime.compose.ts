@@ -15,6 +15,35 @@ export interface ComposableEmail {
   raw: Buffer | null
 }
 
+/** The columns of `emails` a message is composed from, as SQL returns them. */
+export interface ComposableRow {
+  from_header: string
+  to_header: string[]
+  cc_header: string[]
+  reply_to: string[]
+  subject: string
+  text: string | null
+  html: string | null
+  headers: Record<string, string>
+  message_id: string
+  raw: Buffer | null
+  created_at: Date
+}
+
+export const composableFromRow = (row: ComposableRow): ComposableEmail => ({
+  fromHeader: row.from_header,
+  toHeader: row.to_header,
+  ccHeader: row.cc_header,
+  replyTo: row.reply_to,
+  subject: row.subject,
+  text: row.text,
+  html: row.html,
+  headers: row.headers,
+  messageId: row.message_id,
+  raw: row.raw,
+  createdAt: row.created_at,
+})
+
 export interface ComposableAttachment {
   filename: string
   contentType: string

@@ -1,5 +1,5 @@
 import { guardRepository, type RepositoryDeps } from '../../infra/db-boundary.js'
-import { type ComposableAttachment, type ComposableEmail, composeMessage } from '../delivery/mime.compose.js'
+import { type ComposableAttachment, type ComposableRow, composableFromRow, composeMessage } from '../delivery/mime.compose.js'
 
 /** The most of a message the raw view shows: enough for every header and the start of the body. */
 export const RAW_VIEW_BYTES = 512 * 1024
@@ -16,21 +16,7 @@ const PART_CHARS = 256 * 1024
 export function createEmailSourceRepository({ pool }: RepositoryDeps) {
   return guardRepository({
     async raw(accountId: string, emailId: string): Promise<{ bytes: Buffer; truncated: boolean; purgedAt: Date | null } | undefined> {
-      const { rows } = await pool.query<{
-        from_header: string
-        to_header: string[]
-        cc_header: string[]
-        reply_to: string[]
-        subject: string
-        text: string | null
-        html: string | null
-        headers: Record<string, string>
-        message_id: string
-        created_at: Date
-        raw: Buffer | null
-        size_bytes: number
-        body_purged_at: Date | null
-      }>(
+      const { rows } = await pool.query<ComposableRow & { size_bytes: number; body_purged_at: Date | null }>(
         `SELECT from_header, to_header, cc_header, reply_to, subject, left(text, $3) AS text, left(html, $3) AS html, headers,
                 message_id, created_at, substring(raw FROM 1 FOR $4) AS raw, size_bytes, body_purged_at
            FROM emails WHERE id = $1 AND account_id = $2`,
@@ -42,19 +28,7 @@ export function createEmailSourceRepository({ pool }: RepositoryDeps) {
         'SELECT filename, content_type, content_id, size FROM email_attachments WHERE email_id = $1 ORDER BY position LIMIT 100',
         [emailId],
       )
-      const email: ComposableEmail = {
-        fromHeader: row.from_header,
-        toHeader: row.to_header,
-        ccHeader: row.cc_header,
-        replyTo: row.reply_to,
-        subject: row.subject,
-        text: row.text,
-        html: row.html,
-        headers: row.headers,
-        messageId: row.message_id,
-        createdAt: row.created_at,
-        raw: row.raw,
-      }
+      const email = composableFromRow(row)
       const attachments: ComposableAttachment[] = parts.map((p) => ({
         filename: p.filename,
         contentType: p.content_type,
