@@ -1,4 +1,5 @@
 import type { Logger } from '../../infra/logger.js'
+import { startPeriodic } from '../../lib/periodic.js'
 import type { RetentionService } from './retention.service.js'
 
 /** Passes are this far apart; one that stopped at its batch budget is followed after MORE_MS. */
@@ -11,33 +12,14 @@ const MORE_MS = 2_000
  * between them so that purging never takes the database from sending for long.
  */
 export function startRetention(retention: Pick<RetentionService, 'pass'>, logger: Logger) {
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<unknown> | undefined
-  let stopped = false
-  const schedule = (ms: number) => {
-    if (!stopped) timer = setTimeout(tick, ms)
-  }
-  const tick = () => {
-    running = retention
-      .pass(Date.now(), () => stopped)
-      .then(
-        ({ more }) => schedule(more ? MORE_MS : INTERVAL_MS),
-        (err) => {
-          logger.warn({ err: String(err) }, 'retention pass failed; will try again')
-          schedule(INTERVAL_MS)
-        },
-      )
-      .finally(() => {
-        running = undefined
-      })
-  }
-  // The first pass waits a little: a worker starting up has its claims to make first.
-  schedule(MORE_MS * 5)
-  return {
-    async stop(): Promise<void> {
-      stopped = true
-      clearTimeout(timer)
-      await running
+  return startPeriodic({
+    pass: (stopping) => retention.pass(Date.now(), stopping),
+    next: ({ more }) => (more ? MORE_MS : INTERVAL_MS),
+    failed: (err) => {
+      logger.warn({ err: String(err) }, 'retention pass failed; will try again')
+      return INTERVAL_MS
     },
-  }
+    // The first pass waits a little: a worker starting up has its claims to make first.
+    firstMs: MORE_MS * 5,
+  })
 }
