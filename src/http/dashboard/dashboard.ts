@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { AppError } from '../../lib/errors.js'
+import { AppError, notFound } from '../../lib/errors.js'
+import { isUuid } from '../../lib/uuid.js'
 import type { Session, SessionService } from '../../modules/dashboard/session.service.js'
 import { STATUS_BY_CODE } from '../plugins/error-handler.js'
 import { DASHBOARD_DIR, renderView } from './render.js'
@@ -63,12 +64,21 @@ export function readCookie(request: FastifyRequest, name: string): string | unde
   return undefined
 }
 
-const hostOf = (origin: string): string | undefined => {
-  try {
-    return new URL(origin).host
-  } catch {
-    return undefined
-  }
+/**
+ * A request whose Origin names another site (none at all is a same-site navigation or a
+ * non-browser client). Behind a proxy that rewrites Host, the browser's origin is PUBLIC_URL's.
+ */
+export function foreignOrigin(request: FastifyRequest, publicOrigin: string): boolean {
+  const origin = request.headers.origin
+  if (origin === undefined) return false
+  return ![`http://${request.headers.host}`, `https://${request.headers.host}`, publicOrigin].includes(origin)
+}
+
+/** The `:id` of a page's path; not a UUID is no such thing (404), as in the API. */
+export function idOf(request: FastifyRequest, what: string): string {
+  const id = (request.params as { id: string }).id
+  if (!isUuid(id)) throw notFound(what)
+  return id
 }
 
 /** A form field as one string (a repeated field keeps its last value). */
@@ -149,12 +159,9 @@ export function frame(
       return page(request, reply, 'error', { title: 'Signed out', message: 'Your session has ended; sign in again.' }, 401)
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      const origin = request.headers.origin
-      // Behind a proxy that rewrites Host, the browser's origin is PUBLIC_URL's.
-      const sameOrigin = origin !== undefined && (hostOf(origin) === request.headers.host || origin === deps.publicOrigin)
       const fetchSite = request.headers['sec-fetch-site']
       const crossSite = fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none'
-      if ((origin !== undefined && !sameOrigin) || crossSite || !deps.sessions.csrfMatches(session, field(request, '_csrf'))) {
+      if (foreignOrigin(request, deps.publicOrigin) || crossSite || !deps.sessions.csrfMatches(session, field(request, '_csrf'))) {
         return page(
           request,
           reply,

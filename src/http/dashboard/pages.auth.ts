@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { AppError } from '../../lib/errors.js'
 import type { SessionService } from '../../modules/dashboard/session.service.js'
-import { cookieName, field, page, readCookie } from './dashboard.js'
+import { cookieName, field, foreignOrigin, page, readCookie } from './dashboard.js'
 
 /** Sign-in with a full-scope API key (exchanged for a session cookie) and sign-out. */
 export function authPages(
@@ -16,9 +16,7 @@ export function authPages(
 
   app.post('/login', { schema: { hide: true } }, async (request, reply) => {
     // Sign-in has no session to carry a CSRF token yet: a cross-site form is refused by origin.
-    const origin = request.headers.origin
-    const known = [`http://${request.headers.host}`, `https://${request.headers.host}`, deps.publicOrigin]
-    if (origin !== undefined && !known.includes(origin)) {
+    if (foreignOrigin(request, deps.publicOrigin)) {
       return page(request, reply, 'login', { title: 'Sign in', idle, error: 'This form did not come from this dashboard.' }, 403)
     }
     const key = field(request, 'api_key') ?? ''

@@ -2,12 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import { parseAddress } from '../../lib/address.js'
 import { AppError, notFound, validationFailed } from '../../lib/errors.js'
 import { createSemaphore } from '../../lib/semaphore.js'
-import { isUuid } from '../../lib/uuid.js'
 import type { EmailService } from '../../modules/emails/email.service.js'
 import type { EmailSourceRepository } from '../../modules/emails/email.source.js'
 import type { EmailStatus } from '../../modules/emails/email.types.js'
 import { cursorId, encodeCursor, nextCursor, presentEmail, presentSummary } from '../presenters.js'
-import { backTo, page, sessionOf } from './dashboard.js'
+import { backTo, idOf, page, sessionOf } from './dashboard.js'
 
 const STATUSES = [
   'scheduled',
@@ -72,8 +71,7 @@ export function emailPages(app: FastifyInstance, deps: { emails: EmailService; s
 
   app.get('/emails/:id', { schema: { hide: true } }, async (request, reply) => {
     const session = sessionOf(request)
-    const id = (request.params as { id: string }).id
-    if (!isUuid(id)) throw notFound('Email')
+    const id = idOf(request, 'Email')
     const { email, events } = await deps.emails.get(session.principal, id)
     const view = presentEmail(email, events)
     return page(request, reply, 'email', {
@@ -90,8 +88,7 @@ export function emailPages(app: FastifyInstance, deps: { emails: EmailService; s
 
   app.get('/emails/:id/raw', { schema: { hide: true } }, async (request, reply) => {
     const session = sessionOf(request)
-    const id = (request.params as { id: string }).id
-    if (!isUuid(id)) throw notFound('Email')
+    const id = idOf(request, 'Email')
     if (!(await rawViews.acquire(1, { timeoutMs: 10_000 })))
       throw new AppError('unavailable', 'Too many raw views at once; try again shortly.')
     const raw = await deps.sources.raw(session.principal.accountId, id).finally(() => rawViews.release(1))
@@ -108,8 +105,7 @@ export function emailPages(app: FastifyInstance, deps: { emails: EmailService; s
 
   app.post('/emails/:id/cancel', { schema: { hide: true } }, async (request, reply) => {
     const session = sessionOf(request)
-    const id = (request.params as { id: string }).id
-    if (!isUuid(id)) throw notFound('Email')
+    const id = idOf(request, 'Email')
     try {
       await deps.emails.cancel(session.principal, id)
     } catch (err) {

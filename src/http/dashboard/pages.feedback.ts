@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify'
-import { notFound, validationFailed } from '../../lib/errors.js'
+import { validationFailed } from '../../lib/errors.js'
 import { isUuid } from '../../lib/uuid.js'
 import type { SuppressionService } from '../../modules/suppressions/suppression.service.js'
 import type { WebhookService } from '../../modules/webhooks/webhook.service.js'
 import { cursorId, iso, nextCursor, presentSuppression } from '../presenters.js'
-import { backTo, field, page, sessionOf } from './dashboard.js'
+import { backTo, field, idOf, page, sessionOf } from './dashboard.js'
 
 const PAGE = 50
 const REASONS = ['hard_bounce', 'complaint', 'unsubscribe', 'manual']
@@ -72,8 +72,7 @@ export function feedbackPages(app: FastifyInstance, deps: { suppressions: Suppre
   })
 
   app.get('/webhooks/:id', { schema: { hide: true } }, async (request, reply) => {
-    const id = (request.params as { id: string }).id
-    if (!isUuid(id)) throw notFound('Webhook endpoint')
+    const id = idOf(request, 'Webhook endpoint')
     const accountId = sessionOf(request).principal.accountId
     const q = request.query as { cursor?: string }
     const [endpoint, attempts] = await Promise.all([
@@ -91,9 +90,8 @@ export function feedbackPages(app: FastifyInstance, deps: { suppressions: Suppre
   })
 
   app.post('/webhooks/:id/replay', { schema: { hide: true } }, async (request, reply) => {
-    const id = (request.params as { id: string }).id
+    const id = idOf(request, 'Webhook endpoint')
     const eventId = field(request, 'event_id') ?? ''
-    if (!isUuid(id)) throw notFound('Webhook endpoint')
     if (!isUuid(eventId)) throw validationFailed([{ path: '/event_id', message: 'must be an event id' }])
     await deps.webhooks.replay(sessionOf(request).principal.accountId, id, { eventId })
     return backTo(reply, `/dashboard/webhooks/${id}`, 'replayed')

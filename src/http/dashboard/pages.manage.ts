@@ -1,19 +1,13 @@
 import type { FastifyInstance } from 'fastify'
-import { notFound, validationFailed } from '../../lib/errors.js'
-import { isUuid } from '../../lib/uuid.js'
+import { validationFailed } from '../../lib/errors.js'
 import type { ApiKeyService } from '../../modules/api-keys/api-key.service.js'
 import { type CampaignService, campaignRates } from '../../modules/campaigns/campaign.service.js'
 import type { DestinationsView } from '../../modules/delivery/destinations.view.js'
 import type { DomainService } from '../../modules/domains/domain.service.js'
 import { cursorId, encodeCursor, iso, nextCursor, presentApiKey, presentDomain } from '../presenters.js'
-import { backTo, field, page, sessionOf } from './dashboard.js'
+import { backTo, field, idOf, page, sessionOf } from './dashboard.js'
 
 const PAGE = 50
-const idOf = (request: { params: unknown }, what: string): string => {
-  const id = (request.params as { id: string }).id
-  if (!isUuid(id)) throw notFound(what)
-  return id
-}
 const cursorOf = (request: { query: unknown }) => {
   const cursor = (request.query as { cursor?: string }).cursor
   return cursor ? cursorId(cursor) : undefined
